@@ -1,0 +1,46 @@
+import type { Config } from './env';
+
+/** Masks credentials in a URL (postgres://user:secret@host → postgres://user:***@host). */
+export function maskUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '***';
+  }
+}
+
+const maskSecret = (value: string | undefined) => (value ? `${value.slice(0, 4)}…(${value.length} chars)` : 'unset');
+
+/** The one screen printed at startup: what runs, against what, and how each channel will send. */
+export function describeConfig(config: Config, role: string): string {
+  const channel = (name: string, mode: string, detail: string) => `  ${name.padEnd(9)} ${mode.padEnd(8)} ${detail}`;
+  const lines = [
+    `Herald — role ${role}, NODE_ENV ${config.server.nodeEnv}, port ${config.server.port}`,
+    `  public url  ${config.server.publicUrl}`,
+    `  database    ${maskUrl(config.db.url)}`,
+    `  redis       ${maskUrl(config.redis.url)} (key prefix ${config.redis.keyPrefix})`,
+    config.auth.enabled
+      ? `  auth        ON (${config.auth.secret ? `HS256 secret ${maskSecret(config.auth.secret)}` : ''}${config.auth.jwksUrl ? ` JWKS ${config.auth.jwksUrl}` : ''})`
+      : '  auth        OFF — every caller is tenant "default" with all scopes. Set JWT_SECRET or JWT_JWKS_URL before exposing this service.',
+    'channels:',
+    channel(
+      'EMAIL',
+      config.sendgrid.mode,
+      `sendgrid key ${maskSecret(config.sendgrid.apiKey)} from ${config.sendgrid.from}${config.sendgrid.apiUrl ? ` via ${config.sendgrid.apiUrl}` : ''}`,
+    ),
+    channel(
+      'SMS',
+      config.twilio.mode,
+      `twilio ${config.twilio.accountSid} token ${maskSecret(config.twilio.authToken)} from ${config.twilio.from}${config.twilio.apiUrl ? ` via ${config.twilio.apiUrl}` : ''}`,
+    ),
+    channel('WHATSAPP', config.twilio.mode, `twilio from ${config.twilio.whatsappFrom}`),
+    channel(
+      'PUSH',
+      config.fcm.mode,
+      `fcm project ${config.fcm.projectId}${config.fcm.apiUrl ? ` via ${config.fcm.apiUrl}` : ''}`,
+    ),
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,284 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { SANDBOX } from './sandbox';
+
+/** The only place that reads process.env (lint: no-process-env). One zod model per concern. */
+type Source = Record<string, string | undefined>;
+
+const blankToUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+const optionalString = z.preprocess(blankToUndefined, z.string().optional());
+const optionalUrl = z.preprocess(blankToUndefined, z.url({ protocol: /^https?$/ }).optional());
+const intWithDefault = (fallback: number, min = 0) =>
+  z.preprocess(blankToUndefined, z.coerce.number().int().min(min).default(fallback));
+
+const serverModel = z.object({
+  PORT: intWithDefault(4000, 0),
+  NODE_ENV: z.preprocess(blankToUndefined, z.enum(['development', 'test', 'production']).default('development')),
+  PUBLIC_URL: optionalUrl,
+  LOG_LEVEL: z.preprocess(
+    blankToUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+  SHUTDOWN_TIMEOUT_MS: intWithDefault(10_000, 0),
+});
+
+const dbModel = z.object({
+  DATABASE_URL: z.preprocess(
+    blankToUndefined,
+    z
+      .url({ protocol: /^postgres(ql)?$/ })
+      .default('postgres://postgres@127.0.0.1:5432/herald'),
+  ),
+});
+
+const redisModel = z.object({
+  REDIS_URL: z.preprocess(blankToUndefined, z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379/0')),
+  /** Prefix for every Redis key and channel Herald uses, so several deployments (or test runs) share one Redis. */
+  REDIS_KEY_PREFIX: z.preprocess(blankToUndefined, z.string().regex(/^[\w.-]+$/).default('herald')),
+});
+
+const authModel = z.object({
+  JWT_SECRET: z.preprocess(blankToUndefined, z.string().min(32, 'must be at least 32 characters').optional()),
+  JWT_JWKS_URL: optionalUrl,
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
+});
+
+const twilioModel = z.object({
+  TWILIO_ACCOUNT_SID: z.preprocess(blankToUndefined, z.string().startsWith('AC', 'must start with AC').optional()),
+  TWILIO_AUTH_TOKEN: optionalString,
+  TWILIO_FROM: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32})$/, 'must be an E.164 number or an MG… messaging service sid')
+      .optional(),
+  ),
+  TWILIO_WHATSAPP_FROM: optionalString,
+  TWILIO_API_URL: optionalUrl,
+});
+
+const sendgridModel = z.object({
+  SENDGRID_API_KEY: optionalString,
+  EMAIL_FROM: z.preprocess(blankToUndefined, z.email().optional()),
+  SENDGRID_WEBHOOK_PUBLIC_KEY: optionalString,
+  SENDGRID_API_URL: optionalUrl,
+});
+
+const fcmModel = z.object({
+  FIREBASE_SERVICE_ACCOUNT: optionalString,
+  FIREBASE_PROJECT_ID: optionalString,
+  FCM_API_URL: optionalUrl,
+});
+
+const dispatchModel = z.object({
+  DISPATCH_MAX_ATTEMPTS: intWithDefault(5, 1),
+  DISPATCH_LEASE_MS: intWithDefault(60_000, 1_000),
+  DISPATCH_BACKOFF_BASE_MS: intWithDefault(2_000, 1),
+  DISPATCH_BACKOFF_MAX_MS: intWithDefault(300_000, 1),
+  DISPATCH_CONCURRENCY: intWithDefault(20, 1),
+  SCHEDULER_INTERVAL_MS: intWithDefault(1_000, 10),
+  /** A QUEUED row older than this with no job (Redis lost it, or the enqueue after commit failed) is enqueued again. */
+  REQUEUE_AFTER_MS: intWithDefault(60_000, 100),
+  PROVIDER_TIMEOUT_MS: intWithDefault(10_000, 100),
+});
+
+export type ChannelMode = 'live' | 'sandbox' | 'disabled';
+
+export interface TwilioSettings {
+  mode: ChannelMode;
+  accountSid: string;
+  authToken: string;
+  from: string;
+  whatsappFrom: string;
+  apiUrl?: string;
+}
+export interface SendgridSettings {
+  mode: ChannelMode;
+  apiKey: string;
+  from: string;
+  webhookPublicKey?: string;
+  apiUrl?: string;
+}
+export interface FcmSettings {
+  mode: ChannelMode;
+  projectId: string;
+  /** Parsed service account; absent in sandbox mode, where a fixed access token is used. */
+  serviceAccount?: Record<string, unknown>;
+  sandboxAccessToken?: string;
+  apiUrl?: string;
+}
+
+export interface Config {
+  server: {
+    port: number;
+    nodeEnv: 'development' | 'test' | 'production';
+    publicUrl: string;
+    logLevel: string;
+    shutdownTimeoutMs: number;
+  };
+  db: { url: string };
+  redis: { url: string; keyPrefix: string };
+  auth: { enabled: boolean; secret?: string; jwksUrl?: string; issuer?: string; audience?: string };
+  twilio: TwilioSettings;
+  sendgrid: SendgridSettings;
+  fcm: FcmSettings;
+  dispatch: {
+    maxAttempts: number;
+    leaseMs: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    concurrency: number;
+    schedulerIntervalMs: number;
+    requeueAfterMs: number;
+    providerTimeoutMs: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+function collect<T extends z.ZodType>(model: T, source: Source, problems: string[]): z.infer<T> | undefined {
+  const result = model.safeParse(source);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  return undefined;
+}
+
+/** The sandbox emulator lives on the API's own server, so every worker reaches the same one via PUBLIC_URL. */
+const sandboxUrl = (publicUrl: string, vendor: string) => `${publicUrl.replace(/\/$/, '')}/sandbox/${vendor}`;
+
+function channelMode(hasCredentials: boolean, production: boolean): ChannelMode {
+  if (hasCredentials) return 'live';
+  return production ? 'disabled' : 'sandbox';
+}
+
+function readServiceAccount(value: string, problems: string[]): Record<string, unknown> | undefined {
+  try {
+    const text = value.trim().startsWith('{') ? value : readFileSync(value, 'utf8');
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    problems.push(`FIREBASE_SERVICE_ACCOUNT: must be JSON text or a readable JSON file (${(error as Error).message})`);
+    return undefined;
+  }
+}
+
+/** Parses and checks every concern, collecting all problems before failing so an operator fixes them in one go. */
+export function parseConfig(source: Source): Config {
+  const problems: string[] = [];
+  const server = collect(serverModel, source, problems);
+  const db = collect(dbModel, source, problems);
+  const redis = collect(redisModel, source, problems);
+  const auth = collect(authModel, source, problems);
+  const twilio = collect(twilioModel, source, problems);
+  const sendgrid = collect(sendgridModel, source, problems);
+  const fcm = collect(fcmModel, source, problems);
+  const dispatch = collect(dispatchModel, source, problems);
+  if (!server || !db || !redis || !auth || !twilio || !sendgrid || !fcm || !dispatch) throw new ConfigError(problems);
+
+  const production = server.NODE_ENV === 'production';
+  const publicUrl = (server.PUBLIC_URL ?? `http://localhost:${server.PORT}`).replace(/\/$/, '');
+  const authEnabled = Boolean(auth.JWT_SECRET ?? auth.JWT_JWKS_URL);
+  if (production && !authEnabled) problems.push('JWT_SECRET or JWT_JWKS_URL: required when NODE_ENV=production');
+
+  const twilioHasCreds = Boolean(twilio.TWILIO_ACCOUNT_SID ?? twilio.TWILIO_AUTH_TOKEN);
+  if (twilioHasCreds) {
+    for (const key of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM'] as const) {
+      if (!twilio[key]) problems.push(`${key}: required when Twilio credentials are given`);
+    }
+  }
+  const twilioMode = channelMode(twilioHasCreds, production);
+
+  if (sendgrid.SENDGRID_API_KEY && !sendgrid.EMAIL_FROM) problems.push('EMAIL_FROM: required with SENDGRID_API_KEY');
+  const sendgridMode = channelMode(Boolean(sendgrid.SENDGRID_API_KEY), production);
+
+  const serviceAccount = fcm.FIREBASE_SERVICE_ACCOUNT
+    ? readServiceAccount(fcm.FIREBASE_SERVICE_ACCOUNT, problems)
+    : undefined;
+  const fcmMode = channelMode(Boolean(fcm.FIREBASE_SERVICE_ACCOUNT), production);
+  const fcmProjectId =
+    fcm.FIREBASE_PROJECT_ID ??
+    (typeof serviceAccount?.project_id === 'string' ? serviceAccount.project_id : undefined) ??
+    SANDBOX.fcm.projectId;
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    server: {
+      port: server.PORT,
+      nodeEnv: server.NODE_ENV,
+      publicUrl,
+      logLevel: server.LOG_LEVEL,
+      shutdownTimeoutMs: server.SHUTDOWN_TIMEOUT_MS,
+    },
+    db: { url: db.DATABASE_URL },
+    redis: { url: redis.REDIS_URL, keyPrefix: redis.REDIS_KEY_PREFIX },
+    auth: {
+      enabled: authEnabled,
+      secret: auth.JWT_SECRET,
+      jwksUrl: auth.JWT_JWKS_URL,
+      issuer: auth.JWT_ISSUER,
+      audience: auth.JWT_AUDIENCE,
+    },
+    twilio:
+      twilioMode === 'live'
+        ? {
+            mode: 'live',
+            accountSid: twilio.TWILIO_ACCOUNT_SID!,
+            authToken: twilio.TWILIO_AUTH_TOKEN!,
+            from: twilio.TWILIO_FROM!,
+            whatsappFrom: twilio.TWILIO_WHATSAPP_FROM ?? `whatsapp:${twilio.TWILIO_FROM!}`,
+            apiUrl: twilio.TWILIO_API_URL,
+          }
+        : {
+            mode: twilioMode,
+            ...SANDBOX.twilio,
+            apiUrl: twilio.TWILIO_API_URL ?? sandboxUrl(publicUrl, 'twilio'),
+          },
+    sendgrid:
+      sendgridMode === 'live'
+        ? {
+            mode: 'live',
+            apiKey: sendgrid.SENDGRID_API_KEY!,
+            from: sendgrid.EMAIL_FROM!,
+            webhookPublicKey: sendgrid.SENDGRID_WEBHOOK_PUBLIC_KEY,
+            apiUrl: sendgrid.SENDGRID_API_URL,
+          }
+        : {
+            mode: sendgridMode,
+            apiKey: SANDBOX.sendgrid.apiKey,
+            from: sendgrid.EMAIL_FROM ?? SANDBOX.sendgrid.from,
+            webhookPublicKey: sendgrid.SENDGRID_WEBHOOK_PUBLIC_KEY,
+            apiUrl: sendgrid.SENDGRID_API_URL ?? sandboxUrl(publicUrl, 'sendgrid'),
+          },
+    fcm:
+      fcmMode === 'live'
+        ? { mode: 'live', projectId: fcmProjectId, serviceAccount, apiUrl: fcm.FCM_API_URL }
+        : {
+            mode: fcmMode,
+            projectId: fcm.FIREBASE_PROJECT_ID ?? SANDBOX.fcm.projectId,
+            sandboxAccessToken: SANDBOX.fcm.accessToken,
+            apiUrl: fcm.FCM_API_URL ?? sandboxUrl(publicUrl, 'fcm'),
+          },
+    dispatch: {
+      maxAttempts: dispatch.DISPATCH_MAX_ATTEMPTS,
+      leaseMs: dispatch.DISPATCH_LEASE_MS,
+      backoffBaseMs: dispatch.DISPATCH_BACKOFF_BASE_MS,
+      backoffMaxMs: dispatch.DISPATCH_BACKOFF_MAX_MS,
+      concurrency: dispatch.DISPATCH_CONCURRENCY,
+      schedulerIntervalMs: dispatch.SCHEDULER_INTERVAL_MS,
+      requeueAfterMs: dispatch.REQUEUE_AFTER_MS,
+      providerTimeoutMs: dispatch.PROVIDER_TIMEOUT_MS,
+    },
+  };
+}
+
+/** The process environment, for callers that need a raw copy (e.g. to start a child process with overrides). */
+export const processEnv = (): Source => ({ ...process.env });
+
+let parsed: Config | undefined;
+/** The configuration of this process, parsed once on first use. */
+export const env = (): Config => (parsed ??= parseConfig(process.env));

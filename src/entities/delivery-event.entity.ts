@@ -1,0 +1,63 @@
+import { Entity, Enum, Index, PrimaryKey, Property } from '@mikro-orm/core';
+import { Field, ID, Int, ObjectType } from 'type-graphql';
+import { randomUUID } from 'node:crypto';
+import { MessageStatus } from './enums';
+
+/** One entry of a message's history: every status change Herald makes and, later, every provider event. */
+@ObjectType()
+@Entity({ tableName: 'delivery_event' })
+@Index({ properties: ['tenantId', 'messageId', 'occurredAt'] })
+export class DeliveryEvent {
+  @Field(() => ID)
+  @PrimaryKey({ type: 'uuid' })
+  id: string = randomUUID();
+
+  @Property({ type: 'text' })
+  tenantId!: string;
+
+  @Field(() => ID)
+  @Property({ type: 'uuid' })
+  messageId!: string;
+
+  @Field(() => MessageStatus)
+  @Enum({ items: () => MessageStatus })
+  status!: MessageStatus;
+
+  @Field(() => MessageStatus, { nullable: true })
+  @Enum({ items: () => MessageStatus, nullable: true })
+  previousStatus?: MessageStatus | null;
+
+  @Field()
+  @Property({ type: 'timestamptz' })
+  occurredAt!: Date;
+
+  @Field({ description: 'herald, or the provider that reported it (twilio, sendgrid, fcm)' })
+  @Property({ type: 'text' })
+  source!: string;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  provider?: string | null;
+
+  @Field(() => Int, { nullable: true })
+  @Property({ type: 'integer', nullable: true })
+  attempt?: number | null;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  providerEventId?: string | null;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  errorCode?: string | null;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  errorMessage?: string | null;
+
+  @Property({ type: 'json', nullable: true })
+  raw?: Record<string, unknown> | null;
+
+  @Property({ type: 'timestamptz' })
+  createdAt: Date = new Date();
+}

@@ -1,0 +1,77 @@
+import { Entity, Enum, PrimaryKey, Property, Unique } from '@mikro-orm/core';
+import { Field, ID, ObjectType } from 'type-graphql';
+import { randomUUID } from 'node:crypto';
+import { Channel, NotificationCategory, Priority } from './enums';
+
+/** One Liquid template of a type, per channel and locale (stored inside the type as JSON). */
+@ObjectType()
+export class Template {
+  @Field(() => Channel)
+  channel!: Channel;
+
+  @Field(() => String, { nullable: true, description: 'BCP 47; absent = the default for the channel' })
+  locale?: string | null;
+
+  @Field(() => String, { nullable: true })
+  subject?: string | null;
+
+  @Field(() => String, { nullable: true })
+  text?: string | null;
+
+  @Field(() => String, { nullable: true })
+  html?: string | null;
+
+  @Field(() => String, { nullable: true })
+  body?: string | null;
+
+  @Field(() => String, { nullable: true })
+  title?: string | null;
+}
+
+@ObjectType()
+@Entity({ tableName: 'notification_type' })
+@Unique({ properties: ['tenantId', 'key'] })
+export class NotificationType {
+  @Field(() => ID)
+  @PrimaryKey({ type: 'uuid' })
+  id: string = randomUUID();
+
+  @Property({ type: 'text' })
+  tenantId!: string;
+
+  @Field()
+  @Property({ type: 'text' })
+  key!: string;
+
+  @Field()
+  @Property({ type: 'text' })
+  name!: string;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  description?: string | null;
+
+  @Field(() => NotificationCategory)
+  @Enum({ items: () => NotificationCategory })
+  category: NotificationCategory = NotificationCategory.TRANSACTIONAL;
+
+  @Field(() => [Channel])
+  @Property({ type: 'json' })
+  defaultChannels: Channel[] = [];
+
+  @Field(() => Priority)
+  @Enum({ items: () => Priority })
+  defaultPriority: Priority = Priority.MEDIUM;
+
+  @Field(() => [Template])
+  @Property({ type: 'json' })
+  templates: Template[] = [];
+
+  @Field()
+  @Property({ type: 'timestamptz' })
+  createdAt: Date = new Date();
+
+  @Field()
+  @Property({ type: 'timestamptz', onUpdate: () => new Date() })
+  updatedAt: Date = new Date();
+}

@@ -1,0 +1,7 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261122043752 } from './Migration20261122043752';
+
+/** Every migration, in order. Listed explicitly so src (vitest) and dist (npm start) run the same set. */
+export const MIGRATIONS: MigrationObject[] = [
+  { name: 'Migration20261122043752', class: Migration20261122043752 },
+];

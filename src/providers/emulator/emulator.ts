@@ -1,0 +1,275 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import express, { type Request, type Response, type Router } from 'express';
+import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
+
+export type EmulatedVendor = 'twilio' | 'sendgrid' | 'fcm';
+
+export interface RecordedRequest {
+  id: string;
+  vendor: EmulatedVendor;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  /** Parsed body: form fields for Twilio, JSON for SendGrid and FCM. */
+  body: unknown;
+  status: number;
+  response: unknown;
+  receivedAt: string;
+}
+
+/** A fault to inject into the next `count` requests to a vendor (or every vendor with '*'). */
+export interface Fault {
+  vendor: EmulatedVendor | '*';
+  count: number;
+  /** HTTP status to answer with (503, 429, 400…); omitted = answer normally after the delay. */
+  status?: number;
+  /** Vendor error code in the body (e.g. Twilio 21610, FCM UNREGISTERED). */
+  code?: string | number;
+  /** Delay before answering: longer than the client's timeout emulates a timeout. */
+  delayMs?: number;
+  retryAfterSeconds?: number;
+}
+
+export interface EmulatorCredentials {
+  twilio: { accountSid: string; authToken: string };
+  sendgrid: { apiKey: string };
+  fcm: { accessToken: string };
+}
+
+export const SANDBOX_EMULATOR_CREDENTIALS: EmulatorCredentials = {
+  twilio: { accountSid: SANDBOX.twilio.accountSid, authToken: SANDBOX.twilio.authToken },
+  sendgrid: { apiKey: SANDBOX.sendgrid.apiKey },
+  fcm: { accessToken: SANDBOX.fcm.accessToken },
+};
+
+const MAX_RECORDINGS = 10_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+
+interface Answer {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Herald's provider emulator: speaks the Twilio Messages API, SendGrid v3 mail send and FCM v1 send closely enough
+ * for the real SDKs, records every request, honours the reserved sandbox addresses and can be told to fail.
+ * Sandbox mode mounts it under /sandbox/ on the API server; tests run it standalone (emulator-server.ts).
+ */
+export class ProviderEmulator {
+  readonly requests: RecordedRequest[] = [];
+  private faults: Fault[] = [];
+
+  constructor(private readonly credentials: EmulatorCredentials = SANDBOX_EMULATOR_CREDENTIALS) {}
+
+  injectFault(fault: Fault): void {
+    this.faults.push({ ...fault });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.clearFaults();
+  }
+
+  recorded(vendor?: EmulatedVendor): RecordedRequest[] {
+    return vendor ? this.requests.filter((r) => r.vendor === vendor) : [...this.requests];
+  }
+
+  private takeFault(vendor: EmulatedVendor): Fault | undefined {
+    const index = this.faults.findIndex((f) => (f.vendor === vendor || f.vendor === '*') && f.count > 0);
+    if (index < 0) return undefined;
+    const fault = this.faults[index]!;
+    fault.count -= 1;
+    if (fault.count <= 0) this.faults.splice(index, 1);
+    return fault;
+  }
+
+  private record(vendor: EmulatedVendor, req: Request, answer: Answer): void {
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (typeof value === 'string') headers[key] = value;
+    }
+    this.requests.push({
+      id: randomUUID(),
+      vendor,
+      method: req.method,
+      path: req.originalUrl,
+      headers,
+      body: req.body as unknown,
+      status: answer.status,
+      response: answer.body,
+      receivedAt: new Date().toISOString(),
+    });
+    if (this.requests.length > MAX_RECORDINGS) this.requests.splice(0, this.requests.length - MAX_RECORDINGS);
+  }
+
+  private handle(vendor: EmulatedVendor, answer: (req: Request, fault?: Fault) => Answer) {
+    return async (req: Request, res: Response) => {
+      const fault = this.takeFault(vendor);
+      if (fault?.delayMs) await sleep(fault.delayMs);
+      const result = answer(req, fault);
+      this.record(vendor, req, result);
+      if (res.destroyed || req.socket.destroyed) return;
+      res.status(result.status).set(result.headers ?? {});
+      if (result.body === undefined) res.end();
+      else res.json(result.body);
+    };
+  }
+
+  private twilio(req: Request, fault?: Fault): Answer {
+    const auth = parseBasic(req.headers.authorization);
+    const { accountSid, authToken } = this.credentials.twilio;
+    if (!auth || auth.user !== accountSid || auth.password !== authToken || req.params.sid !== accountSid) {
+      return twilioError(401, 20003, 'Authenticate');
+    }
+    if (fault?.status) {
+      const headers = fault.retryAfterSeconds ? { 'Retry-After': String(fault.retryAfterSeconds) } : undefined;
+      return { ...twilioError(fault.status, Number(fault.code ?? (fault.status === 429 ? 20429 : 20500)), 'Injected fault'), headers };
+    }
+    const body = req.body as Record<string, string | string[] | undefined>;
+    const to = String(body.To ?? '');
+    if (!to || !body.Body && !body.MediaUrl) return twilioError(400, 21602, 'Message body is required.');
+    if (!body.From && !body.MessagingServiceSid) return twilioError(400, 21603, "A 'From' phone number is required.");
+    if (to.replace(/^whatsapp:/, '') === SANDBOX_ADDRESSES.rejectedPhone) {
+      return twilioError(400, 21211, `The 'To' number ${to} is not a valid phone number.`);
+    }
+    const text = String(body.Body ?? '');
+    const now = new Date().toUTCString();
+    return {
+      status: 201,
+      body: {
+        sid: `SM${hex(16)}`,
+        account_sid: accountSid,
+        to,
+        from: body.From ?? null,
+        messaging_service_sid: body.MessagingServiceSid ?? null,
+        body: text,
+        status: 'queued',
+        num_segments: String(Math.max(1, Math.ceil(text.length / 153))),
+        num_media: String(Array.isArray(body.MediaUrl) ? body.MediaUrl.length : body.MediaUrl ? 1 : 0),
+        direction: 'outbound-api',
+        api_version: '2010-04-01',
+        price: null,
+        price_unit: 'USD',
+        error_code: null,
+        error_message: null,
+        date_created: now,
+        date_updated: now,
+        date_sent: null,
+        uri: `/2010-04-01/Accounts/${accountSid}/Messages.json`,
+      },
+    };
+  }
+
+  private sendgrid(req: Request, fault?: Fault): Answer {
+    if (req.headers.authorization !== `Bearer ${this.credentials.sendgrid.apiKey}`) {
+      return { status: 401, body: { errors: [{ message: 'The provided authorization grant is invalid, expired, or revoked', field: null }] } };
+    }
+    if (fault?.status) {
+      const headers = fault.retryAfterSeconds ? { 'Retry-After': String(fault.retryAfterSeconds) } : undefined;
+      return { status: fault.status, body: { errors: [{ message: 'Injected fault', field: null }] }, headers };
+    }
+    const body = req.body as { personalizations?: { to?: { email?: string }[] }[]; from?: { email?: string } } | undefined;
+    const recipients = body?.personalizations?.flatMap((p) => p.to ?? []) ?? [];
+    if (recipients.length === 0) {
+      return { status: 400, body: { errors: [{ message: 'The to array is required for all personalization objects', field: 'personalizations.0.to' }] } };
+    }
+    if (!body?.from?.email) return { status: 400, body: { errors: [{ message: 'The from object must be provided', field: 'from' }] } };
+    return { status: 202, body: undefined, headers: { 'X-Message-Id': hex(11) } };
+  }
+
+  private fcm(req: Request, fault?: Fault): Answer {
+    if (req.headers.authorization !== `Bearer ${this.credentials.fcm.accessToken}`) {
+      return fcmError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.');
+    }
+    if (fault?.status) {
+      const status = fault.status === 429 ? 'RESOURCE_EXHAUSTED' : fault.status >= 500 ? 'UNAVAILABLE' : 'INVALID_ARGUMENT';
+      const error = fcmError(fault.status, status, 'Injected fault', fault.code ? String(fault.code) : undefined);
+      return fault.retryAfterSeconds ? { ...error, headers: { 'Retry-After': String(fault.retryAfterSeconds) } } : error;
+    }
+    const message = (req.body as { message?: { token?: string; topic?: string; condition?: string } } | undefined)?.message;
+    if (!message || !(message.token || message.topic || message.condition)) {
+      return fcmError(400, 'INVALID_ARGUMENT', 'Request contains an invalid argument.', 'INVALID_ARGUMENT');
+    }
+    if (message.token?.startsWith(SANDBOX_ADDRESSES.unregisteredTokenPrefix)) {
+      return fcmError(404, 'NOT_FOUND', 'Requested entity was not found.', 'UNREGISTERED');
+    }
+    return { status: 200, body: { name: `projects/${String(req.params.project)}/messages/${Date.now()}${hex(4)}` } };
+  }
+
+  /** The vendor APIs, mounted at /twilio, /sendgrid and /fcm. */
+  vendorRouter(): Router {
+    const router = express.Router();
+    router.post(
+      '/twilio/2010-04-01/Accounts/:sid/Messages.json',
+      express.urlencoded({ extended: false, limit: '1mb' }),
+      this.handle('twilio', (req, fault) => this.twilio(req, fault)),
+    );
+    router.post('/sendgrid/v3/mail/send', express.json({ limit: '30mb' }), this.handle('sendgrid', (req, fault) => this.sendgrid(req, fault)));
+    router.post(
+      '/fcm/v1/projects/:project/messages\\:send',
+      express.json({ limit: '1mb' }),
+      this.handle('fcm', (req, fault) => this.fcm(req, fault)),
+    );
+    return router;
+  }
+
+  /** Reading recordings and injecting faults: tests and development only, never in production. */
+  controlRouter(): Router {
+    const router = express.Router();
+    router.get('/requests', (req, res) => {
+      const vendor = typeof req.query.vendor === 'string' ? (req.query.vendor as EmulatedVendor) : undefined;
+      res.json(this.recorded(vendor));
+    });
+    router.delete('/requests', (_req, res) => {
+      this.requests.length = 0;
+      res.status(204).end();
+    });
+    router.post('/faults', express.json(), (req, res) => {
+      const fault = req.body as Fault;
+      if (!fault || !['twilio', 'sendgrid', 'fcm', '*'].includes(fault.vendor) || !(fault.count > 0)) {
+        res.status(400).json({ error: 'expected { vendor: twilio|sendgrid|fcm|*, count > 0, status?, code?, delayMs? }' });
+        return;
+      }
+      this.injectFault(fault);
+      res.status(201).json(fault);
+    });
+    router.delete('/faults', (_req, res) => {
+      this.clearFaults();
+      res.status(204).end();
+    });
+    return router;
+  }
+}
+
+function parseBasic(header: string | undefined): { user: string; password: string } | undefined {
+  if (!header?.startsWith('Basic ')) return undefined;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function twilioError(status: number, code: number, message: string): Answer {
+  return { status, body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status } };
+}
+
+function fcmError(status: number, grpcStatus: string, message: string, errorCode?: string): Answer {
+  return {
+    status,
+    body: {
+      error: {
+        code: status,
+        message,
+        status: grpcStatus,
+        ...(errorCode
+          ? { details: [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode }] }
+          : {}),
+      },
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/** Providers know nothing of entities, services or GraphQL: they speak in these plain shapes. */
+export type ChannelName = 'EMAIL' | 'SMS' | 'WHATSAPP' | 'PUSH';
+export type ProviderId = 'twilio-sms' | 'twilio-whatsapp' | 'sendgrid' | 'fcm';
+
+export interface SendContext {
+  messageId: string;
+  tenantId: string;
+  attempt: number;
+}
+
+export interface SendResult {
+  providerMessageId: string;
+  segments?: number;
+}
+
+export interface EmailAttachment {
+  content: string; // base64
+  filename: string;
+  type?: string;
+  disposition?: 'attachment' | 'inline';
+  contentId?: string;
+}
+
+export interface EmailPayload {
+  to: string;
+  subject: string;
+  text?: string | null;
+  html?: string | null;
+  cc?: string[];
+  bcc?: string[];
+  attachments?: EmailAttachment[];
+  categories?: string[];
+}
+
+export interface TextPayload {
+  /** E.164 number (for WhatsApp without the whatsapp: prefix). */
+  to: string;
+  body: string;
+  mediaUrls?: string[] | null;
+}
+
+export type PushTarget = { token: string } | { tokens: string[] } | { topic: string } | { condition: string };
+
+export interface PushPayload {
+  target: PushTarget;
+  title?: string | null;
+  body?: string | null;
+  imageUrl?: string | null;
+  data?: Record<string, string> | null;
+}
+
+export interface ChannelPayloads {
+  EMAIL: EmailPayload;
+  SMS: TextPayload;
+  WHATSAPP: TextPayload;
+  PUSH: PushPayload;
+}
+
+export interface ChannelProvider<C extends ChannelName = ChannelName> {
+  readonly id: ProviderId;
+  readonly channel: C;
+  /** live = real vendor, sandbox = Herald's emulator with the fixed sandbox credentials. */
+  readonly mode: 'live' | 'sandbox';
+  /** Throws ProviderError, never a vendor exception. */
+  send(message: ChannelPayloads[C], ctx: SendContext): Promise<SendResult>;
+  close?(): Promise<void>;
+}
+
+/**
+ * The one error shape above the adapters. `code` is the vendor's own code (21211, UNREGISTERED, 400…) so
+ * operators can look it up; `retryable` is decided once, in the adapter.
+ */
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly retryable: boolean,
+    readonly details: { status?: number; retryAfterMs?: number; invalidAddress?: boolean } = {},
+  ) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+}
+
+const RETRYABLE_NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+]);
+
+/** Timeouts and broken connections: the request may or may not have reached the vendor; retry. */
+export function networkError(error: unknown): ProviderError | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && RETRYABLE_NETWORK_CODES.has(code)) {
+    return new ProviderError(`network error: ${(error as Error).message}`, code, true);
+  }
+  return undefined;
+}
+
+/** HTTP status classification shared by every vendor: 429 and 5xx are worth retrying, other 4xx are not. */
+export const isRetryableStatus = (status: number | undefined): boolean =>
+  status === undefined || status === 408 || status === 429 || status >= 500;
+
+export function parseRetryAfter(value: unknown): number | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(String(value));
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
