@@ -1,0 +1,53 @@
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { createPubSub, type PubSub } from '@graphql-yoga/subscription';
+import { Redis } from 'ioredis';
+
+/** What crosses processes for each status change; the message snapshot spares subscribers a database read. */
+export interface MessageStatusPayload {
+  tenantId: string;
+  userId: string;
+  notificationId: string;
+  messageId: string;
+  status: string;
+  previousStatus: string | null;
+  occurredAt: string;
+  message: Record<string, unknown>;
+}
+
+type Topics = Record<string, [tenantId: string, payload: MessageStatusPayload]>;
+
+export interface StatusPubSub {
+  publish(payload: MessageStatusPayload): void;
+  /** Events of one tenant only: the tenant is part of the Redis channel name. */
+  subscribe(tenantId: string): AsyncIterable<MessageStatusPayload>;
+  close(): Promise<void>;
+}
+
+const waitReady = (client: Redis) =>
+  client.status === 'ready'
+    ? Promise.resolve()
+    : new Promise<void>((resolve, reject) => {
+        client.once('ready', () => resolve());
+        client.once('end', () => reject(new Error('Redis connection ended before it was ready')));
+      });
+
+/** Status events through Redis pub/sub (ioredis + @graphql-yoga/redis-event-target), so any instance can serve a subscriber. */
+export async function createStatusPubSub(redisUrl: string, keyPrefix: string): Promise<StatusPubSub> {
+  const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: false });
+  const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+  // Subscribing before the connection is ready loses the subscription.
+  await Promise.all([waitReady(publishClient), waitReady(subscribeClient)]);
+  const pubsub: PubSub<Topics> = createPubSub<Topics>({
+    eventTarget: createRedisEventTarget({ publishClient, subscribeClient }),
+  });
+  const topic = `${keyPrefix}:message-status`;
+  return {
+    publish: (payload) => pubsub.publish(topic, payload.tenantId, payload),
+    subscribe: (tenantId) => pubsub.subscribe(topic, tenantId),
+    close: async () => {
+      publishClient.disconnect();
+      subscribeClient.disconnect();
+      await Promise.resolve();
+    },
+  };
+}

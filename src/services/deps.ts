@@ -1,0 +1,27 @@
+import type { Config } from '../config/env';
+import type { Logger } from '../config/logger';
+import type { Orm } from '../db/database';
+import type { DispatchQueues } from '../jobs/dispatch.job';
+import type { ProviderRegistry } from '../providers/registry';
+import type { StatusPubSub } from '../pubsub/pubsub';
+import type { Clock } from './clock';
+
+/** Everything the domain services need, built once per process (runtime/herald.ts). */
+export interface ServiceDeps {
+  config: Config;
+  logger: Logger;
+  orm: Orm;
+  queues: DispatchQueues;
+  pubsub: StatusPubSub;
+  providers: ProviderRegistry;
+  clock: Clock;
+  /** Answers whether Redis is reachable right now (bounded wait). */
+  redisReachable(): Promise<boolean>;
+}
+
+/** Who is calling: from the JWT, or tenant "default" with every scope when auth is off. */
+export interface Caller {
+  tenantId: string;
+  subject: string;
+  scopes: string[];
+}

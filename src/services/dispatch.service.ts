@@ -1,0 +1,192 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode } from '@mikro-orm/core';
+import {
+  Channel,
+  ContactInfo,
+  Device,
+  Message,
+  MessageStatus,
+  Notification,
+  NotificationType,
+  type RenderedContent,
+} from '../entities';
+import type { ChannelPayloads, ChannelProvider, PushTarget, SendResult } from '../providers/provider.types';
+import { ProviderError } from '../providers/provider.types';
+import type { ServiceDeps } from './deps';
+import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
+import { TemplateError, type TemplateService } from './template.service';
+
+export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
+
+/** Exponential backoff from the attempt number, capped; a vendor's Retry-After wins when it asks for longer. */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number, retryAfterMs?: number): number {
+  const exponential = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.max(exponential, retryAfterMs ?? 0);
+}
+
+function pushTarget(to: string): PushTarget {
+  if (to.startsWith('topic:')) return { topic: to.slice('topic:'.length) };
+  if (to.startsWith('condition:')) return { condition: to.slice('condition:'.length) };
+  return { token: to };
+}
+
+function payloadFor(channel: Channel, to: string, content: RenderedContent): ChannelPayloads[Channel] {
+  switch (channel) {
+    case Channel.EMAIL:
+      return { to, subject: content.subject ?? '', text: content.text, html: content.html };
+    case Channel.SMS:
+    case Channel.WHATSAPP:
+      return { to, body: content.body ?? content.text ?? '', mediaUrls: content.mediaUrls };
+    case Channel.PUSH:
+      return { target: pushTarget(to), title: content.title, body: content.body, imageUrl: content.imageUrl, data: content.data };
+  }
+}
+
+/**
+ * The worker's side of a message: claim the row under a lease, render, send through the channel's provider, and
+ * record the outcome. The row claim (QUEUED → SENDING) is what keeps a duplicate or redelivered job from sending twice.
+ */
+export class DispatchService {
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly templates: TemplateService,
+  ) {}
+
+  private publish(changes: StatusChange[]) {
+    changes.forEach((change) => this.deps.pubsub.publish(change));
+  }
+
+  /** QUEUED → SENDING with a new attempt number and a lease; undefined when the message is not ours to send. */
+  private async claim(messageId: string, tenantId: string): Promise<Message | undefined> {
+    const { clock, config } = this.deps;
+    const changes: StatusChange[] = [];
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const claimed = await em.transactional(async (tx) => {
+      const message = await tx.findOne(Message, { id: messageId, tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!message || message.status !== MessageStatus.QUEUED) return undefined;
+      const now = clock.now();
+      if (message.attempt >= config.dispatch.maxAttempts) {
+        changes.push(
+          applyStatus(tx, message, MessageStatus.FAILED, now, {
+            errorCode: 'MAX_ATTEMPTS',
+            errorMessage: `gave up after ${message.attempt} attempts${message.errorMessage ? `; last error: ${message.errorMessage}` : ''}`,
+          }),
+        );
+        await refreshNotifications(tx, [message], now);
+        return undefined;
+      }
+      message.attempt += 1;
+      message.leaseUntil = new Date(now.getTime() + config.dispatch.leaseMs);
+      message.dueAt = null;
+      changes.push(applyStatus(tx, message, MessageStatus.SENDING, now));
+      await refreshNotifications(tx, [message], now);
+      return message;
+    });
+    this.publish(changes);
+    return claimed;
+  }
+
+  private async render(em: EntityManager, message: Message): Promise<RenderedContent> {
+    const notification = await em.findOneOrFail(Notification, { id: message.notificationId, tenantId: message.tenantId });
+    const [type, contact] = await Promise.all([
+      em.findOne(NotificationType, { tenantId: message.tenantId, key: notification.type }),
+      em.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId }),
+    ]);
+    const scope = {
+      data: notification.data ?? {},
+      user: { id: message.userId, email: contact?.email, phone: contact?.phone, locale: contact?.locale, timezone: contact?.timezone },
+      notification: { id: notification.id, type: notification.type, priority: notification.priority },
+    };
+    return this.templates.render(type, message.channel, contact?.locale, scope, notification.content);
+  }
+
+  /** Records the outcome only if this attempt still holds the row (a lease that expired may have been taken over). */
+  private async record(
+    claimed: Message,
+    outcome: { result?: SendResult; provider?: string; content?: RenderedContent; error?: ProviderError | TemplateError | Error },
+  ): Promise<DispatchOutcome> {
+    const { clock, config, logger } = this.deps;
+    const changes: StatusChange[] = [];
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const result = await em.transactional(async (tx): Promise<DispatchOutcome> => {
+      const message = await tx.findOne(Message, { id: claimed.id, tenantId: claimed.tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!message || message.status !== MessageStatus.SENDING || message.attempt !== claimed.attempt) {
+        logger.warn({ messageId: claimed.id, attempt: claimed.attempt, status: message?.status }, 'lease lost before recording');
+        return 'skipped';
+      }
+      const now = clock.now();
+      message.leaseUntil = null;
+      if (outcome.provider) message.provider = outcome.provider;
+      if (outcome.content) message.content = outcome.content;
+      let verdict: DispatchOutcome;
+      if (outcome.result) {
+        message.providerMessageId = outcome.result.providerMessageId;
+        if (outcome.result.segments !== undefined) message.segments = outcome.result.segments;
+        changes.push(applyStatus(tx, message, MessageStatus.SENT, now, { errorCode: null }));
+        verdict = 'sent';
+      } else {
+        const error = outcome.error!;
+        const retryable = error instanceof ProviderError && error.retryable;
+        const code = error instanceof ProviderError || error instanceof TemplateError ? error.code : 'INTERNAL';
+        if (retryable && message.attempt < config.dispatch.maxAttempts) {
+          const wait = backoffMs(message.attempt, config.dispatch.backoffBaseMs, config.dispatch.backoffMaxMs, error.details.retryAfterMs);
+          message.dueAt = new Date(now.getTime() + wait);
+          changes.push(applyStatus(tx, message, MessageStatus.SCHEDULED, now, { errorCode: code, errorMessage: error.message }));
+          verdict = 'retry';
+        } else {
+          const exhausted = retryable;
+          changes.push(
+            applyStatus(tx, message, MessageStatus.FAILED, now, {
+              errorCode: exhausted ? 'MAX_ATTEMPTS' : code,
+              errorMessage: exhausted ? `gave up after ${message.attempt} attempts; last error ${code}: ${error.message}` : error.message,
+            }),
+          );
+          if (error instanceof ProviderError && error.code === 'UNREGISTERED' && message.channel === Channel.PUSH) {
+            await tx.nativeUpdate(
+              Device,
+              { tenantId: message.tenantId, token: message.to },
+              { active: false, deactivatedReason: 'UNREGISTERED', updatedAt: now },
+            );
+          }
+          verdict = 'failed';
+        }
+      }
+      await refreshNotifications(tx, [message], now);
+      return verdict;
+    });
+    this.publish(changes);
+    return result;
+  }
+
+  /** Runs one dispatch job. Safe to run twice for the same message: only the claim winner sends. */
+  async dispatch(job: { messageId: string; tenantId: string; attempt: number }): Promise<DispatchOutcome> {
+    const claimed = await this.claim(job.messageId, job.tenantId);
+    if (!claimed) return 'skipped';
+    const provider = this.deps.providers.forChannel(claimed.channel);
+    if (!provider) {
+      return this.record(claimed, {
+        error: new ProviderError(`no provider is configured for ${claimed.channel}`, 'PROVIDER_NOT_CONFIGURED', false),
+      });
+    }
+    let content: RenderedContent;
+    try {
+      content = await this.render(this.deps.orm.em.fork() as EntityManager, claimed);
+    } catch (error) {
+      // A template problem is permanent; anything else (database gone) is left to the lease expiry to retry.
+      if (error instanceof TemplateError) return this.record(claimed, { provider: provider.id, error });
+      throw error;
+    }
+    try {
+      const result = await (provider as ChannelProvider).send(payloadFor(claimed.channel, claimed.to, content), {
+        messageId: claimed.id,
+        tenantId: claimed.tenantId,
+        attempt: claimed.attempt,
+      });
+      return await this.record(claimed, { result, provider: provider.id, content });
+    } catch (error) {
+      const classified = error instanceof ProviderError ? error : new ProviderError((error as Error).message, 'INTERNAL', true);
+      this.deps.logger.warn({ messageId: claimed.id, code: classified.code, retryable: classified.retryable }, 'provider send failed');
+      return this.record(claimed, { provider: provider.id, content, error: classified });
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import { GraphQLError } from 'graphql';
+
+/** GraphQL errors with the literal codes of CONTRACT.md. Vendor and database details stay in logs. */
+export class BadUserInputError extends GraphQLError {
+  constructor(message: string, field?: string) {
+    super(message, { extensions: { code: 'BAD_USER_INPUT', ...(field ? { field } : {}) } });
+  }
+}
+
+export class NotFoundError extends GraphQLError {
+  constructor(message: string) {
+    super(message, { extensions: { code: 'NOT_FOUND' } });
+  }
+}
+
+export class UnauthenticatedError extends GraphQLError {
+  constructor(message = 'a valid bearer token is required') {
+    super(message, { extensions: { code: 'UNAUTHENTICATED' } });
+  }
+}
+
+export class ForbiddenError extends GraphQLError {
+  constructor(message: string) {
+    super(message, { extensions: { code: 'FORBIDDEN' } });
+  }
+}
+
+export class ServiceUnavailableError extends GraphQLError {
+  constructor(what: string) {
+    super(`${what} is unreachable: nothing was accepted, retry later`, { extensions: { code: 'SERVICE_UNAVAILABLE' } });
+  }
+}
+
+export class ProviderNotConfiguredError extends GraphQLError {
+  constructor(channel: string) {
+    super(`no provider is configured for ${channel}`, { extensions: { code: 'PROVIDER_NOT_CONFIGURED' } });
+  }
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+]);
+
+/** Whether an error means PostgreSQL could not be reached (rather than a bug or a constraint). */
+export function isConnectionError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 5; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
+    const message = (current as { message?: unknown }).message;
+    if (
+      typeof message === 'string' &&
+      /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error/i.test(
+        message,
+      )
+    ) {
+      return true;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}

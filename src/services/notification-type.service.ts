@@ -1,0 +1,90 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Channel, NotificationCategory, NotificationType, Priority, type Template } from '../entities';
+import { normalizeLocale, requireNonEmpty } from './address-validation';
+import type { Caller, ServiceDeps } from './deps';
+import { BadUserInputError } from './errors';
+import type { TemplateService } from './template.service';
+
+export interface NotificationTypeCommand {
+  key: string;
+  name?: string | null;
+  description?: string | null;
+  category?: NotificationCategory | null;
+  defaultChannels?: Channel[] | null;
+  defaultPriority?: Priority | null;
+  templates?: Template[] | null;
+}
+
+const TEMPLATE_FIELDS = ['subject', 'text', 'html', 'body', 'title'] as const;
+const KEY = /^[a-z0-9][a-z0-9_.-]{0,99}$/;
+
+/** Notification types: defaults and Liquid templates per channel × locale. Templates are syntax-checked on save. */
+export class NotificationTypeService {
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly templates: TemplateService,
+  ) {}
+
+  async upsert(caller: Caller, input: NotificationTypeCommand): Promise<NotificationType> {
+    const key = requireNonEmpty(input.key, 'input.key', 100);
+    if (!KEY.test(key)) {
+      throw new BadUserInputError('input.key: use lowercase letters, digits, "_", "-" or "." (e.g. payment_reminder)', 'input.key');
+    }
+    const templates = (input.templates ?? []).map((t, i) => {
+      const template: Template = { channel: t.channel, locale: t.locale ? normalizeLocale(t.locale, `input.templates[${i}].locale`) : null };
+      for (const field of TEMPLATE_FIELDS) {
+        const source = t[field];
+        if (source === undefined || source === null) continue;
+        const problem = this.templates.check(source, `input.templates[${i}].${field}`);
+        if (problem) throw new BadUserInputError(problem, `input.templates[${i}].${field}`);
+        template[field] = source;
+      }
+      if (t.channel === Channel.EMAIL && (!template.subject || !(template.text || template.html))) {
+        throw new BadUserInputError(`input.templates[${i}]: an EMAIL template needs subject and text or html`, `input.templates[${i}]`);
+      }
+      if ((t.channel === Channel.SMS || t.channel === Channel.WHATSAPP) && !template.body && !template.text) {
+        throw new BadUserInputError(`input.templates[${i}].body: required for ${t.channel}`, `input.templates[${i}].body`);
+      }
+      if (t.channel === Channel.PUSH && !template.title && !template.body) {
+        throw new BadUserInputError(`input.templates[${i}]: a PUSH template needs title or body`, `input.templates[${i}]`);
+      }
+      return template;
+    });
+    const seen = new Set<string>();
+    templates.forEach((t, i) => {
+      const id = `${t.channel}:${t.locale ?? ''}`;
+      if (seen.has(id)) throw new BadUserInputError(`input.templates[${i}]: a second ${t.channel} template for locale "${t.locale ?? 'default'}"`, `input.templates[${i}]`);
+      seen.add(id);
+    });
+
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const now = this.deps.clock.now();
+    const existing = await em.findOne(NotificationType, { tenantId: caller.tenantId, key });
+    const type =
+      existing ??
+      em.create(NotificationType, {
+        tenantId: caller.tenantId,
+        key,
+        name: input.name ?? key,
+        category: NotificationCategory.TRANSACTIONAL,
+        defaultChannels: [],
+        defaultPriority: Priority.MEDIUM,
+        templates: [],
+        createdAt: now,
+        updatedAt: now,
+      });
+    if (input.name !== undefined && input.name !== null) type.name = requireNonEmpty(input.name, 'input.name');
+    if (input.description !== undefined) type.description = input.description;
+    if (input.category) type.category = input.category;
+    if (input.defaultChannels) type.defaultChannels = [...new Set(input.defaultChannels)];
+    if (input.defaultPriority) type.defaultPriority = input.defaultPriority;
+    if (input.templates) type.templates = templates;
+    type.updatedAt = now;
+    await em.flush();
+    return type;
+  }
+
+  list(caller: Caller): Promise<NotificationType[]> {
+    return (this.deps.orm.em.fork() as EntityManager).find(NotificationType, { tenantId: caller.tenantId }, { orderBy: { key: 'asc' } });
+  }
+}

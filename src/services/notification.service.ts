@@ -1,0 +1,252 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import {
+  Channel,
+  ContactInfo,
+  type ContentValue,
+  Device,
+  Message,
+  MessageStatus,
+  Notification,
+  NotificationStatus,
+  NotificationType,
+  Priority,
+  type RecipientValue,
+} from '../entities';
+import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
+import type { Caller, ServiceDeps } from './deps';
+import { BadUserInputError, isConnectionError, ServiceUnavailableError } from './errors';
+import { applyStatus, rollup, type StatusChange } from './message-status';
+import { pickTemplate } from './template.service';
+
+export interface SendNotificationCommand {
+  userId: string;
+  type: string;
+  data?: Record<string, unknown> | null;
+  channels?: Channel[] | null;
+  priority?: Priority | null;
+  scheduledAt?: Date | null;
+  idempotencyKey?: string | null;
+  to?: RecipientValue | null;
+  content?: ContentValue | null;
+}
+
+interface PlannedMessage {
+  channel: Channel;
+  to: string;
+  suppressedReason?: string;
+}
+
+const ADDRESS_FIELD: Record<Channel, string> = {
+  [Channel.EMAIL]: 'to.email',
+  [Channel.SMS]: 'to.phone',
+  [Channel.WHATSAPP]: 'to.whatsapp',
+  [Channel.PUSH]: 'to.deviceTokens',
+};
+
+const REQUIRED_CONTENT: Record<Channel, { fields: (keyof ContentValue)[]; hint: string }> = {
+  [Channel.EMAIL]: { fields: ['subject'], hint: 'content.subject and content.text or content.html' },
+  [Channel.SMS]: { fields: ['body', 'text'], hint: 'content.body' },
+  [Channel.WHATSAPP]: { fields: ['body', 'text'], hint: 'content.body' },
+  [Channel.PUSH]: { fields: ['title', 'body'], hint: 'content.title or content.body' },
+};
+
+/** Accepts sends: validates at the edge, writes the notification and its messages in one transaction, then enqueues. */
+export class NotificationService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  private validateRecipient(to: RecipientValue | null | undefined): RecipientValue {
+    if (!to) return {};
+    return {
+      email: to.email ? normalizeEmail(to.email, 'to.email') : null,
+      phone: to.phone ? normalizePhone(to.phone, 'to.phone') : null,
+      whatsapp: to.whatsapp ? normalizePhone(to.whatsapp, 'to.whatsapp') : null,
+      deviceTokens: to.deviceTokens?.map((t, i) => requireNonEmpty(t, `to.deviceTokens[${i}]`, 4096)) ?? null,
+      topic: to.topic ? requireNonEmpty(to.topic, 'to.topic') : null,
+      condition: to.condition ? requireNonEmpty(to.condition, 'to.condition', 1000) : null,
+    };
+  }
+
+  private validateContent(content: ContentValue | null | undefined): ContentValue | null {
+    if (!content) return null;
+    content.mediaUrls?.forEach((url, i) => {
+      if (!/^https?:\/\//.test(url)) throw new BadUserInputError(`content.mediaUrls[${i}]: must be an http(s) URL`, `content.mediaUrls[${i}]`);
+    });
+    if (content.imageUrl && !/^https?:\/\//.test(content.imageUrl)) {
+      throw new BadUserInputError('content.imageUrl: must be an http(s) URL', 'content.imageUrl');
+    }
+    return content;
+  }
+
+  /** Addresses from `to` first, then stored contact info and active devices. */
+  private async plan(
+    em: EntityManager,
+    tenantId: string,
+    userId: string,
+    channels: Channel[],
+    explicit: Set<Channel>,
+    to: RecipientValue,
+  ): Promise<PlannedMessage[]> {
+    const contact = await em.findOne(ContactInfo, { tenantId, userId });
+    const needsDevices = channels.includes(Channel.PUSH) && !to.deviceTokens?.length && !to.topic && !to.condition;
+    const devices = needsDevices ? await em.find(Device, { tenantId, userId, active: true }, { orderBy: { createdAt: 'asc' } }) : [];
+    const planned: PlannedMessage[] = [];
+    for (const channel of channels) {
+      const addresses: string[] = [];
+      if (channel === Channel.EMAIL) addresses.push(...[to.email ?? contact?.email].filter((a): a is string => !!a));
+      if (channel === Channel.SMS) addresses.push(...[to.phone ?? contact?.phone].filter((a): a is string => !!a));
+      if (channel === Channel.WHATSAPP) addresses.push(...[to.whatsapp ?? contact?.whatsapp].filter((a): a is string => !!a));
+      if (channel === Channel.PUSH) {
+        if (to.deviceTokens?.length) addresses.push(...new Set(to.deviceTokens));
+        if (to.topic) addresses.push(`topic:${to.topic}`);
+        if (to.condition) addresses.push(`condition:${to.condition}`);
+        if (addresses.length === 0) addresses.push(...devices.map((d) => d.token));
+      }
+      if (addresses.length > 0) {
+        planned.push(...addresses.map((address) => ({ channel, to: address })));
+      } else if (explicit.has(channel)) {
+        throw new BadUserInputError(
+          `${ADDRESS_FIELD[channel]}: channel ${channel} has no address for user "${userId}"; give ${ADDRESS_FIELD[channel]} or store one (updateContact / registerDevice)`,
+          ADDRESS_FIELD[channel],
+        );
+      } else {
+        planned.push({ channel, to: '', suppressedReason: 'no_address' });
+      }
+    }
+    return planned;
+  }
+
+  private checkContent(type: NotificationType | null, key: string, channels: Channel[], content: ContentValue | null) {
+    for (const channel of channels) {
+      if (pickTemplate(type, channel)) continue;
+      const rule = REQUIRED_CONTENT[channel];
+      const given = rule.fields.some((f) => {
+        const value = content?.[f];
+        return typeof value === 'string' && value.trim() !== '';
+      });
+      const emailBody = channel !== Channel.EMAIL || Boolean(content?.text?.trim() || content?.html?.trim());
+      if (!given || !emailBody) {
+        const field = type ? 'content' : 'type';
+        const why = type
+          ? `type "${key}" has no ${channel} template`
+          : `unknown notification type "${key}" (register it with upsertNotificationType)`;
+        throw new BadUserInputError(`${field}: ${why}; give ${rule.hint}`, field);
+      }
+    }
+  }
+
+  async send(caller: Caller, input: SendNotificationCommand): Promise<Notification> {
+    const { tenantId } = caller;
+    const userId = requireNonEmpty(input.userId, 'userId');
+    const typeKey = requireNonEmpty(input.type, 'type');
+    const to = this.validateRecipient(input.to);
+    const content = this.validateContent(input.content);
+    const idempotencyKey = input.idempotencyKey ? requireNonEmpty(input.idempotencyKey, 'idempotencyKey', 255) : null;
+    if (input.scheduledAt && Number.isNaN(input.scheduledAt.getTime())) {
+      throw new BadUserInputError('scheduledAt: must be an ISO 8601 date-time', 'scheduledAt');
+    }
+
+    const em = this.deps.orm.em.fork() as EntityManager;
+    try {
+      if (idempotencyKey) {
+        const existing = await em.findOne(Notification, { tenantId, idempotencyKey });
+        if (existing) return existing;
+      }
+      const type = await em.findOne(NotificationType, { tenantId, key: typeKey });
+      const explicit = new Set(input.channels ?? []);
+      const channels = input.channels?.length ? [...explicit] : (type?.defaultChannels ?? []);
+      if (channels.length === 0) {
+        throw new BadUserInputError(
+          type
+            ? `channels: none given and type "${typeKey}" has no default channels`
+            : `type: unknown notification type "${typeKey}" and no channels given`,
+          type ? 'channels' : 'type',
+        );
+      }
+      this.checkContent(type, typeKey, channels, content);
+      const planned = await this.plan(em, tenantId, userId, channels, explicit, to);
+
+      // Redis carries the jobs: refuse before storing anything when it cannot.
+      if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
+      const { notification, messages, changes } = await this.persist(em, caller, {
+        userId,
+        type: typeKey,
+        data: input.data ?? null,
+        priority: input.priority ?? type?.defaultPriority ?? Priority.MEDIUM,
+        channels,
+        recipient: input.to ? to : null,
+        content,
+        scheduledAt: input.scheduledAt ?? null,
+        idempotencyKey,
+        planned,
+      });
+      const queued = messages.filter((m) => m.status === MessageStatus.QUEUED);
+      try {
+        await this.deps.queues.enqueue(queued);
+      } catch (error) {
+        // Nothing half-accepted: take the rows back. Should that fail too, the scheduler re-enqueues them.
+        this.deps.logger.error({ err: error, notificationId: notification.id }, 'enqueue failed after commit');
+        await em.nativeDelete(Notification, { id: notification.id, tenantId }).catch((deleteError: unknown) =>
+          this.deps.logger.error({ err: deleteError }, 'could not withdraw notification; the scheduler will send it'),
+        );
+        throw new ServiceUnavailableError('Redis');
+      }
+      changes.forEach((change) => this.deps.pubsub.publish(change));
+      return notification;
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException && idempotencyKey) {
+        const existing = await this.deps.orm.em.fork().findOne(Notification, { tenantId, idempotencyKey });
+        if (existing) return existing;
+      }
+      if (isConnectionError(error)) {
+        this.deps.logger.error({ err: error }, 'PostgreSQL unreachable during send');
+        throw new ServiceUnavailableError('PostgreSQL');
+      }
+      throw error;
+    }
+  }
+
+  private async persist(
+    em: EntityManager,
+    caller: Caller,
+    plan: Omit<Notification, 'id' | 'tenantId' | 'status' | 'createdAt' | 'updatedAt'> & { planned: PlannedMessage[] },
+  ) {
+    const now = this.deps.clock.now();
+    const due = plan.scheduledAt && plan.scheduledAt > now ? plan.scheduledAt : null;
+    const { planned, ...fields } = plan;
+    return em.transactional(async (tx) => {
+      const notification = tx.create(Notification, {
+        ...fields,
+        tenantId: caller.tenantId,
+        status: NotificationStatus.PROCESSING,
+        createdAt: now,
+        updatedAt: now,
+      });
+      const changes: StatusChange[] = [];
+      const messages = planned.map((p) => {
+        const message = tx.create(Message, {
+          tenantId: caller.tenantId,
+          notificationId: notification.id,
+          userId: plan.userId,
+          channel: p.channel,
+          priority: plan.priority,
+          to: p.to,
+          status: MessageStatus.QUEUED,
+          attempt: 0,
+          fallbackUsed: false,
+          dueAt: due,
+          createdAt: now,
+          updatedAt: now,
+        });
+        const status = p.suppressedReason ? MessageStatus.SUPPRESSED : due ? MessageStatus.SCHEDULED : MessageStatus.QUEUED;
+        const details = p.suppressedReason
+          ? { errorCode: p.suppressedReason, errorMessage: `no ${p.channel} address for this user` }
+          : {};
+        changes.push(applyStatus(tx, message, status, now, { ...details, initial: true }));
+        return message;
+      });
+      notification.status = rollup(messages);
+      return { notification, messages, changes };
+    });
+  }
+}

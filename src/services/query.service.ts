@@ -1,0 +1,81 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Channel, DeliveryEvent, Message, Notification, NotificationStatus } from '../entities';
+import type { Caller, ServiceDeps } from './deps';
+import { BadUserInputError } from './errors';
+
+export interface NotificationFilterCommand {
+  userId?: string | null;
+  status?: NotificationStatus | null;
+  channel?: Channel | null;
+  type?: string | null;
+}
+
+export interface NotificationPage {
+  nodes: Notification[];
+  endCursor: string | null;
+  hasNextPage: boolean;
+}
+
+const MAX_PAGE = 100;
+
+/** Opaque cursor: the (createdAt, id) of the last row seen, newest first. */
+export const encodeCursor = (n: Pick<Notification, 'createdAt' | 'id'>) =>
+  Buffer.from(`${n.createdAt.toISOString()}|${n.id}`).toString('base64url');
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(at ?? '');
+  if (!id || Number.isNaN(createdAt.getTime())) throw new BadUserInputError('after: not a cursor returned by this API', 'after');
+  return { createdAt, id };
+}
+
+/** Reads, always scoped to the caller's tenant. */
+export class QueryService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  private em() {
+    return this.deps.orm.em.fork() as EntityManager;
+  }
+
+  notification(caller: Caller, id: string): Promise<Notification | null> {
+    if (!isUuid(id)) return Promise.resolve(null);
+    return this.em().findOne(Notification, { id, tenantId: caller.tenantId });
+  }
+
+  message(caller: Caller, id: string): Promise<Message | null> {
+    if (!isUuid(id)) return Promise.resolve(null);
+    return this.em().findOne(Message, { id, tenantId: caller.tenantId });
+  }
+
+  messagesOf(tenantId: string, notificationId: string): Promise<Message[]> {
+    return this.em().find(Message, { tenantId, notificationId }, { orderBy: { createdAt: 'asc', id: 'asc' } });
+  }
+
+  eventsOf(tenantId: string, messageId: string): Promise<DeliveryEvent[]> {
+    return this.em().find(DeliveryEvent, { tenantId, messageId }, { orderBy: { occurredAt: 'asc', createdAt: 'asc' } });
+  }
+
+  async notifications(caller: Caller, filter: NotificationFilterCommand, first = 20, after?: string | null): Promise<NotificationPage> {
+    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
+      throw new BadUserInputError(`first: must be between 1 and ${MAX_PAGE}`, 'first');
+    }
+    const qb = this.em().createQueryBuilder(Notification, 'n').where({ tenantId: caller.tenantId });
+    if (filter.userId) qb.andWhere({ userId: filter.userId });
+    if (filter.status) qb.andWhere({ status: filter.status });
+    if (filter.type) qb.andWhere({ type: filter.type });
+    if (filter.channel) {
+      qb.andWhere('exists (select 1 from message m where m.notification_id = n.id and m.tenant_id = n.tenant_id and m.channel = ?)', [filter.channel]);
+    }
+    if (after) {
+      const cursor = decodeCursor(after);
+      qb.andWhere('(n.created_at, n.id) < (?, ?)', [cursor.createdAt, cursor.id]);
+    }
+    const rows = await qb.orderBy({ createdAt: 'desc', id: 'desc' }).limit(first + 1).getResultList();
+    const nodes = rows.slice(0, first);
+    const last = nodes[nodes.length - 1];
+    return { nodes, endCursor: last ? encodeCursor(last) : null, hasNextPage: rows.length > first };
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string) => UUID.test(value);

@@ -1,0 +1,77 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Message, MessageStatus } from '../entities';
+import type { ServiceDeps } from './deps';
+import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
+
+const BATCH = 500;
+
+interface Row {
+  id: string;
+}
+
+/**
+ * Releases work that waits in PostgreSQL back into the queues: due SCHEDULED rows, SENDING rows whose lease expired,
+ * and QUEUED rows whose job vanished. Every worker runs it; FOR UPDATE SKIP LOCKED lets them share the work.
+ */
+export class SchedulerService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  private async lockIds(tx: EntityManager, where: string, params: unknown[]): Promise<string[]> {
+    const rows = await tx
+      .getConnection()
+      .execute<Row[]>(
+        `select id from message where ${where} limit ${BATCH} for update skip locked`,
+        params,
+        'all',
+        tx.getTransactionContext(),
+      );
+    return rows.map((r) => r.id);
+  }
+
+  /** One pass; returns how many messages it released, failed or re-enqueued. */
+  async tick(): Promise<{ released: number; expired: number; requeued: number }> {
+    const { clock, config } = this.deps;
+    const now = clock.now();
+    const changes: StatusChange[] = [];
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const toEnqueue: Message[] = [];
+    const counts = await em.transactional(async (tx) => {
+      const dueIds = await this.lockIds(tx, `status = 'SCHEDULED' and due_at <= ?`, [now]);
+      const expiredIds = await this.lockIds(tx, `status = 'SENDING' and lease_until <= ?`, [now]);
+      const staleIds = await this.lockIds(tx, `status = 'QUEUED' and queued_at <= ?`, [
+        new Date(now.getTime() - config.dispatch.requeueAfterMs),
+      ]);
+      const ids = [...dueIds, ...expiredIds, ...staleIds];
+      if (ids.length === 0) return { released: 0, expired: 0, requeued: 0 };
+      const messages = await tx.find(Message, { id: { $in: ids } });
+      const expired = new Set(expiredIds);
+      for (const message of messages) {
+        if (message.status === MessageStatus.QUEUED) {
+          // Still QUEUED long after enqueue: the job may be gone (Redis restart). Same job id, so no duplicate.
+          message.queuedAt = now;
+          toEnqueue.push(message);
+          continue;
+        }
+        if (expired.has(message.id) && message.attempt >= config.dispatch.maxAttempts) {
+          changes.push(
+            applyStatus(tx, message, MessageStatus.FAILED, now, {
+              errorCode: 'MAX_ATTEMPTS',
+              errorMessage: `gave up after ${message.attempt} attempts; the last one did not finish within its lease`,
+            }),
+          );
+          continue;
+        }
+        message.leaseUntil = null;
+        message.dueAt = null;
+        changes.push(applyStatus(tx, message, MessageStatus.QUEUED, now));
+        toEnqueue.push(message);
+      }
+      await refreshNotifications(tx, messages, now);
+      return { released: dueIds.length, expired: expiredIds.length, requeued: staleIds.length };
+    });
+    // After commit: a job must never find its row still uncommitted.
+    if (toEnqueue.length > 0) await this.deps.queues.enqueue(toEnqueue);
+    changes.forEach((change) => this.deps.pubsub.publish(change));
+    return counts;
+  }
+}
