@@ -24,13 +24,14 @@ export class Migration20261122043752 extends Migration {
 
     this.addSql(`create table "notification_type" ("id" uuid not null, "tenant_id" text not null, "key" text not null, "name" text not null, "description" text null, "category" text check ("category" in ('TRANSACTIONAL', 'MARKETING')) not null default 'TRANSACTIONAL', "default_channels" jsonb not null, "default_priority" text check ("default_priority" in ('CRITICAL', 'HIGH', 'MEDIUM', 'LOW')) not null default 'MEDIUM', "templates" jsonb not null, "created_at" timestamptz not null, "updated_at" timestamptz not null, constraint "notification_type_pkey" primary key ("id"));`);
     this.addSql(`alter table "notification_type" add constraint "notification_type_tenant_id_key_unique" unique ("tenant_id", "key");`);
-    // Hand-written additions: partial indexes the scheduler and idempotency rely on, and referential integrity.
+    // Hand-written additions: partial indexes the scheduler and idempotency rely on, and referential integrity
+    // (deferred to commit: the unit of work inserts tables in its own order).
     this.addSql(`create unique index "notification_tenant_id_idempotency_key_unique" on "notification" ("tenant_id", "idempotency_key") where "idempotency_key" is not null;`);
     this.addSql(`create index "message_due_index" on "message" ("due_at") where "status" = 'SCHEDULED';`);
     this.addSql(`create index "message_lease_index" on "message" ("lease_until") where "status" = 'SENDING';`);
     this.addSql(`create index "message_queued_index" on "message" ("queued_at") where "status" = 'QUEUED';`);
-    this.addSql(`alter table "message" add constraint "message_notification_id_foreign" foreign key ("notification_id") references "notification" ("id") on delete cascade;`);
-    this.addSql(`alter table "delivery_event" add constraint "delivery_event_message_id_foreign" foreign key ("message_id") references "message" ("id") on delete cascade;`);
+    this.addSql(`alter table "message" add constraint "message_notification_id_foreign" foreign key ("notification_id") references "notification" ("id") on delete cascade deferrable initially deferred;`);
+    this.addSql(`alter table "delivery_event" add constraint "delivery_event_message_id_foreign" foreign key ("message_id") references "message" ("id") on delete cascade deferrable initially deferred;`);
   }
 
 }

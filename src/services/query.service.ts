@@ -37,6 +37,11 @@ export class QueryService {
     return this.deps.orm.em.fork() as EntityManager;
   }
 
+  /** Providers per channel with their mode and health. */
+  providers() {
+    return this.deps.providers.describe().map((p) => ({ ...p, channel: p.channel as Channel }));
+  }
+
   notification(caller: Caller, id: string): Promise<Notification | null> {
     if (!isUuid(id)) return Promise.resolve(null);
     return this.em().findOne(Notification, { id, tenantId: caller.tenantId });

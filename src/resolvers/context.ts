@@ -1,0 +1,7 @@
+import type { Caller, Services } from '../services';
+
+/** What every resolver receives: the authenticated caller (tenant, subject, scopes) and the domain services. */
+export interface GraphQLContext {
+  caller: Caller;
+  services: Services;
+}

@@ -1,0 +1,18 @@
+import { ContactResolver } from './contact.resolver';
+import { MessageResolver } from './message.resolver';
+import { NotificationTypeResolver } from './notification-type.resolver';
+import { NotificationResolver } from './notification.resolver';
+import { SubscriptionResolver } from './subscription.resolver';
+import { UserResolver } from './user.resolver';
+
+export { referenceResolvers } from './references';
+export type { GraphQLContext } from './context';
+
+export const RESOLVERS = [
+  NotificationResolver,
+  MessageResolver,
+  UserResolver,
+  ContactResolver,
+  NotificationTypeResolver,
+  SubscriptionResolver,
+] as const;

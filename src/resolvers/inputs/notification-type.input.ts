@@ -1,0 +1,50 @@
+import { Field, InputType } from 'type-graphql';
+import { Channel, NotificationCategory, Priority } from '../../entities/enums';
+
+@InputType({ description: 'Liquid templates: {{ data.x }} reads the send data, {{ user.email }} the contact.' })
+export class TemplateInput {
+  @Field(() => Channel)
+  channel!: Channel;
+
+  @Field(() => String, { nullable: true })
+  locale?: string | null;
+
+  @Field(() => String, { nullable: true })
+  subject?: string | null;
+
+  @Field(() => String, { nullable: true })
+  text?: string | null;
+
+  @Field(() => String, { nullable: true })
+  html?: string | null;
+
+  @Field(() => String, { nullable: true })
+  body?: string | null;
+
+  @Field(() => String, { nullable: true })
+  title?: string | null;
+}
+
+@InputType()
+export class NotificationTypeInput {
+  @Field(() => String)
+  key!: string;
+
+  @Field(() => String, { nullable: true })
+  name?: string | null;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => NotificationCategory, { nullable: true })
+  category?: NotificationCategory | null;
+
+  @Field(() => [Channel], { nullable: true })
+  defaultChannels?: Channel[] | null;
+
+  @Field(() => Priority, { nullable: true })
+  defaultPriority?: Priority | null;
+
+  @Field(() => [TemplateInput], { nullable: true, description: 'Replaces every template of the type' })
+  templates?: TemplateInput[] | null;
+}

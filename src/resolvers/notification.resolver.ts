@@ -1,0 +1,51 @@
+import { Arg, Ctx, FieldResolver, Float, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Message, Notification } from '../entities';
+import { encodeCursor, type NotificationPage } from '../services/query.service';
+import type { GraphQLContext } from './context';
+import { NotificationFilter } from './inputs/notification-filter.input';
+import { SendNotificationInput } from './inputs/send-notification.input';
+import { NotificationConnection, SendNotificationPayload } from './types/payloads.type';
+
+export const toConnection = (page: NotificationPage): NotificationConnection => ({
+  edges: page.nodes.map((node) => ({ cursor: encodeCursor(node), node })),
+  nodes: page.nodes,
+  pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage },
+});
+
+@Resolver(() => Notification)
+export class NotificationResolver {
+  @Mutation(() => SendNotificationPayload, { description: 'Accepts a notification durably; messages go out asynchronously.' })
+  async sendNotification(
+    @Arg('input', () => SendNotificationInput) input: SendNotificationInput,
+    @Ctx() { caller, services }: GraphQLContext,
+  ): Promise<SendNotificationPayload> {
+    return { notification: await services.notifications.send(caller, input) };
+  }
+
+  @Query(() => Notification, { nullable: true })
+  notification(@Arg('id', () => ID) id: string, @Ctx() { caller, services }: GraphQLContext) {
+    return services.queries.notification(caller, id);
+  }
+
+  @Query(() => NotificationConnection, { description: 'Newest first; cursor pagination.' })
+  async notifications(
+    @Ctx() { caller, services }: GraphQLContext,
+    @Arg('filter', () => NotificationFilter, { nullable: true }) filter?: NotificationFilter,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ): Promise<NotificationConnection> {
+    return toConnection(await services.queries.notifications(caller, filter ?? {}, first ?? 20, after));
+  }
+
+  @FieldResolver(() => [Message])
+  messages(@Root() notification: Notification, @Ctx() { caller, services }: GraphQLContext) {
+    return services.queries.messagesOf(caller.tenantId, notification.id);
+  }
+
+  @FieldResolver(() => Float, { nullable: true, description: 'Sum of the known message costs, USD' })
+  async cost(@Root() notification: Notification, @Ctx() { caller, services }: GraphQLContext) {
+    const messages = await services.queries.messagesOf(caller.tenantId, notification.id);
+    const known = messages.filter((m) => typeof m.cost === 'number');
+    return known.length === 0 ? null : known.reduce((sum, m) => sum + (m.cost ?? 0), 0);
+  }
+}

@@ -1,0 +1,91 @@
+import { Field, ID, ObjectType } from 'type-graphql';
+import { Channel } from '../../entities/enums';
+import { Message, Notification } from '../../entities';
+import { MessageStatus } from '../../entities/enums';
+
+@ObjectType()
+export class SendNotificationPayload {
+  @Field(() => Notification)
+  notification!: Notification;
+}
+
+@ObjectType()
+export class MessageError {
+  @Field({ description: 'Vendor code (21211, UNREGISTERED…) or Herald reason (no_address, MAX_ATTEMPTS, TEMPLATE_ERROR…)' })
+  code!: string;
+
+  @Field()
+  message!: string;
+}
+
+@ObjectType()
+export class PageInfo {
+  @Field(() => String, { nullable: true })
+  endCursor!: string | null;
+
+  @Field()
+  hasNextPage!: boolean;
+}
+
+@ObjectType()
+export class NotificationEdge {
+  @Field()
+  cursor!: string;
+
+  @Field(() => Notification)
+  node!: Notification;
+}
+
+@ObjectType()
+export class NotificationConnection {
+  @Field(() => [NotificationEdge])
+  edges!: NotificationEdge[];
+
+  @Field(() => [Notification])
+  nodes!: Notification[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+}
+
+@ObjectType()
+export class MessageStatusEvent {
+  @Field(() => Message)
+  message!: Message;
+
+  @Field(() => ID)
+  notificationId!: string;
+
+  @Field(() => ID)
+  userId!: string;
+
+  @Field(() => MessageStatus)
+  status!: MessageStatus;
+
+  @Field(() => MessageStatus, { nullable: true })
+  previousStatus!: MessageStatus | null;
+
+  @Field(() => Date)
+  occurredAt!: Date | string;
+}
+
+@ObjectType()
+export class ProviderInfo {
+  @Field()
+  id!: string;
+
+  @Field(() => Channel)
+  channel!: Channel;
+
+  @Field()
+  configured!: boolean;
+
+  @Field()
+  sandbox!: boolean;
+
+  @Field()
+  healthy!: boolean;
+
+  @Field(() => String, { nullable: true })
+  circuit!: string | null;
+}

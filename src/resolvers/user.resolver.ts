@@ -1,0 +1,36 @@
+import { Arg, Ctx, FieldResolver, Int, Resolver, Root } from 'type-graphql';
+import { ContactInfo, Device } from '../entities';
+import type { GraphQLContext } from './context';
+import { NotificationFilter } from './inputs/notification-filter.input';
+import { toConnection } from './notification.resolver';
+import { NotificationConnection } from './types/payloads.type';
+import { User } from './types/user.type';
+
+@Resolver(() => User)
+export class UserResolver {
+  @FieldResolver(() => ContactInfo, { nullable: true })
+  contact(@Root() user: User, @Ctx() { caller, services }: GraphQLContext) {
+    return services.contacts.getContact(caller, user.id);
+  }
+
+  @FieldResolver(() => [Device])
+  devices(
+    @Root() user: User,
+    @Ctx() { caller, services }: GraphQLContext,
+    @Arg('includeInactive', () => Boolean, { nullable: true, defaultValue: false }) includeInactive?: boolean,
+  ) {
+    return services.contacts.listDevices(caller, user.id, includeInactive ?? false);
+  }
+
+  @FieldResolver(() => NotificationConnection)
+  async notifications(
+    @Root() user: User,
+    @Ctx() { caller, services }: GraphQLContext,
+    @Arg('filter', () => NotificationFilter, { nullable: true }) filter?: NotificationFilter,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ): Promise<NotificationConnection> {
+    const page = await services.queries.notifications(caller, { ...filter, userId: user.id }, first ?? 20, after);
+    return toConnection(page);
+  }
+}

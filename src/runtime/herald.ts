@@ -1,0 +1,127 @@
+import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import type { Config } from '../config/env';
+import { createLogger, type Logger } from '../config/logger';
+import { DependencyUnavailableError, openDatabase, postgresHint, type Orm } from '../db/database';
+import { createDispatchQueues, LANES, type DispatchQueues } from '../jobs/dispatch.job';
+import { startWorker, type RunningWorker } from '../jobs/processors/worker';
+import { createProviderRegistry, type ProviderRegistry } from '../providers/registry';
+import { createStatusPubSub, type StatusPubSub } from '../pubsub/pubsub';
+import { createHttpApp, type HttpApp } from '../server/app';
+import { buildHeraldSchema } from '../server/schema';
+import { createServices, type Services } from '../services';
+import { systemClock, type Clock } from '../services/clock';
+
+export type Role = 'all' | 'api' | 'worker';
+
+export interface Herald {
+  role: Role;
+  config: Config;
+  services: Services;
+  /** Base URL of the HTTP server (api and all roles). */
+  url?: string;
+  http?: HttpApp;
+  worker?: RunningWorker;
+  close(): Promise<void>;
+}
+
+export function redisHint(url: string): string {
+  return `Redis is not answering at ${url}. Start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no (this machine) or docker compose up -d redis (laptop).`;
+}
+
+const withTimeout = <T>(promise: Promise<T>, ms: number, fallback: T) =>
+  Promise.race([promise, new Promise<T>((resolve) => setTimeout(() => resolve(fallback), ms).unref())]);
+
+async function connectRedis(url: string): Promise<Redis> {
+  // No offline queue: a command while Redis is down fails at once instead of waiting (SERVICE_UNAVAILABLE).
+  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.ping();
+    return client;
+  } catch (error) {
+    client.disconnect();
+    throw new DependencyUnavailableError(`${redisHint(url)} (${(error as Error).message})`);
+  }
+}
+
+/** Starts Herald in one role: opens PostgreSQL (migrating under an advisory lock) and Redis, then the API and/or worker. */
+export async function startHerald(
+  config: Config,
+  role: Role,
+  options: { logger?: Logger; clock?: Clock } = {},
+): Promise<Herald> {
+  const logger = options.logger ?? createLogger(config.server.logLevel);
+  const clock = options.clock ?? systemClock;
+  const closers: [string, () => Promise<void>][] = [];
+  const closeAll = async () => {
+    for (const [name, close] of closers.reverse()) {
+      await close().catch((error: unknown) => logger.error({ err: error, name }, 'close failed'));
+      logger.debug({ name }, 'closed');
+    }
+  };
+  try {
+    const redis = await connectRedis(config.redis.url);
+    closers.push(['redis', async () => void redis.disconnect()]);
+    let orm: Orm;
+    try {
+      orm = await openDatabase(config.db.url, logger, { migrate: true });
+    } catch (error) {
+      if (error instanceof DependencyUnavailableError) throw error;
+      if ((error as { code?: string }).code === 'ECONNREFUSED') throw new DependencyUnavailableError(postgresHint(config.db.url));
+      throw error;
+    }
+    closers.push(['postgres', () => orm.close()]);
+    const pubsub: StatusPubSub = await createStatusPubSub(config.redis.url, config.redis.keyPrefix);
+    closers.push(['pubsub', () => pubsub.close()]);
+    const providers: ProviderRegistry = createProviderRegistry(config);
+    closers.push(['providers', () => providers.close()]);
+    const runsWorker = role !== 'api';
+    const queues: DispatchQueues = createDispatchQueues(config, { isWorker: runsWorker });
+    await Promise.all(LANES.map((lane) => queues.lanes[lane].ready()));
+    // bee-queue's close waits for in-flight jobs up to the timeout; providers and the ORM close after it.
+    closers.push(['queues', () => queues.close(config.server.shutdownTimeoutMs)]);
+
+    const redisReachable = () =>
+      withTimeout(
+        redis.ping().then(() => true, () => false),
+        1_000,
+        false,
+      );
+    const postgresReachable = () =>
+      withTimeout(
+        orm.em
+          .fork()
+          .getConnection()
+          .execute('select 1')
+          .then(() => true, () => false),
+        2_000,
+        false,
+      );
+    const services = createServices({ config, logger, orm, queues, pubsub, providers, clock, redisReachable });
+
+    const herald: Herald = { role, config, services, close: closeAll };
+    if (runsWorker) {
+      herald.worker = startWorker(services, queues, config, logger);
+      closers.push(['scheduler', () => herald.worker!.close()]);
+    }
+    if (role !== 'worker') {
+      const schema = await buildHeraldSchema();
+      const http = await createHttpApp({ config, logger, schema, services, checks: { postgres: postgresReachable, redis: redisReachable } });
+      await new Promise<void>((resolve, reject) => {
+        http.server.once('error', reject);
+        http.server.listen(config.server.port, resolve);
+      });
+      closers.push(['http', () => http.close()]);
+      const { port } = http.server.address() as AddressInfo;
+      herald.http = http;
+      herald.url = `http://127.0.0.1:${port}`;
+    }
+    return herald;
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

@@ -1,0 +1,108 @@
+import { createServer, type Server } from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
+import type { GraphQLSchema } from 'graphql';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Config } from '../config/env';
+import type { Logger } from '../config/logger';
+import { ProviderEmulator } from '../providers/emulator/emulator';
+import type { GraphQLContext } from '../resolvers';
+import type { Services } from '../services';
+import { createAuthenticator } from './auth';
+import { createFormatError } from './format-error';
+import { attachGraphqlWs } from './graphql-ws';
+
+export interface HealthChecks {
+  postgres(): Promise<boolean>;
+  redis(): Promise<boolean>;
+}
+
+export interface HttpApp {
+  server: Server;
+  /** The built-in emulator when any channel runs in sandbox mode. */
+  emulator?: ProviderEmulator;
+  close(): Promise<void>;
+}
+
+/** One HTTP server: GraphQL over HTTP and websockets on /graphql, health, readiness, metrics, and the sandbox. */
+export async function createHttpApp(options: {
+  config: Config;
+  logger: Logger;
+  schema: GraphQLSchema;
+  services: Services;
+  checks: HealthChecks;
+}): Promise<HttpApp> {
+  const { config, logger, schema, services, checks } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = createServer(app);
+  const authenticate = createAuthenticator(config.auth);
+  const formatError = createFormatError(logger);
+  const ws = attachGraphqlWs({ httpServer, schema, services, authenticate, formatError, logger });
+
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    formatError,
+    includeStacktraceInErrorResponses: false,
+    introspection: true,
+    // main.ts owns SIGTERM: it drains HTTP, websockets, jobs, queues and the ORM in order.
+    stopOnTerminationSignals: false,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      { serverWillStart: () => Promise.resolve({ drainServer: () => ws.dispose() }) },
+    ],
+  });
+  await apollo.start();
+
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: 'herald_' });
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/ready', async (_req, res) => {
+    const [postgres, redis] = await Promise.all([checks.postgres(), checks.redis()]);
+    const services = { postgres: postgres ? 'up' : 'down', redis: redis ? 'up' : 'down' };
+    res.status(postgres && redis ? 200 : 503).json({ status: postgres && redis ? 'healthy' : 'degraded', services });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', metrics.contentType).send(await metrics.metrics());
+  });
+
+  let emulator: ProviderEmulator | undefined;
+  const sandbox = [config.twilio.mode, config.sendgrid.mode, config.fcm.mode].includes('sandbox');
+  if (sandbox && config.server.nodeEnv !== 'production') {
+    emulator = new ProviderEmulator();
+    app.use('/sandbox', emulator.vendorRouter());
+    app.get('/sandbox/messages', (_req, res) => {
+      res.json(emulator!.recorded());
+    });
+    app.use('/sandbox/__emulator', emulator.controlRouter());
+  }
+
+  app.use(
+    '/graphql',
+    express.json({ limit: '2mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        try {
+          return { caller: await authenticate(req.headers.authorization), services };
+        } catch (error) {
+          // Thrown from context, Apollo answers with this status instead of 500.
+          (error as { extensions: Record<string, unknown> }).extensions.http = { status: 401 };
+          throw error;
+        }
+      },
+    }),
+  );
+
+  return {
+    server: httpServer,
+    emulator,
+    close: async () => {
+      await apollo.stop();
+    },
+  };
+}

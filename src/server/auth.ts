@@ -1,0 +1,64 @@
+import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { Config } from '../config/env';
+import type { Caller } from '../services';
+import { UnauthenticatedError } from '../services/errors';
+
+export const ALL_SCOPES = [
+  'communication:send',
+  'communication:read',
+  'preferences:manage',
+  'consent:manage',
+  'analytics:read',
+  'admin',
+];
+
+/** With auth off (development only), every caller is tenant "default" with every scope. */
+export const DEVELOPMENT_CALLER: Caller = { tenantId: 'default', subject: 'anonymous', scopes: ALL_SCOPES };
+
+export type Authenticate = (authorization: string | undefined) => Promise<Caller>;
+
+/** Verifies `Authorization: Bearer <JWT>` (HS256 secret and/or JWKS) and maps sub, tenant and scope to a Caller. */
+export function createAuthenticator(auth: Config['auth']): Authenticate {
+  if (!auth.enabled) return () => Promise.resolve(DEVELOPMENT_CALLER);
+  const secret = auth.secret ? new TextEncoder().encode(auth.secret) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = auth.jwksUrl ? createRemoteJWKSet(new URL(auth.jwksUrl)) : undefined;
+  const options = {
+    ...(auth.issuer ? { issuer: auth.issuer } : {}),
+    ...(auth.audience ? { audience: auth.audience } : {}),
+  };
+
+  const verify = async (token: string): Promise<JWTPayload> => {
+    let lastError: unknown;
+    if (secret) {
+      try {
+        return (await jwtVerify(token, secret, { ...options, algorithms: ['HS256'] })).payload;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    if (jwks) {
+      try {
+        return (await jwtVerify(token, jwks, options)).payload;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError;
+  };
+
+  return async (authorization) => {
+    const match = /^Bearer\s+(.+)$/i.exec(authorization?.trim() ?? '');
+    if (!match) throw new UnauthenticatedError('missing bearer token: send Authorization: Bearer <JWT>');
+    let payload: JWTPayload;
+    try {
+      payload = await verify(match[1]!);
+    } catch (error) {
+      throw new UnauthenticatedError(`invalid token: ${(error as Error).message}`);
+    }
+    if (typeof payload.sub !== 'string' || !payload.sub) throw new UnauthenticatedError('token has no "sub" claim');
+    const tenant = payload.tenant;
+    if (typeof tenant !== 'string' || !tenant) throw new UnauthenticatedError('token has no "tenant" claim');
+    const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
+    return { tenantId: tenant, subject: payload.sub, scopes: scope };
+  };
+}

@@ -1,0 +1,41 @@
+import 'reflect-metadata';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { printSchemaWithDirectives } from '@graphql-tools/utils';
+import { parse, type GraphQLSchema } from 'graphql';
+import { DateTimeResolver } from 'graphql-scalars';
+import { buildSchema, createResolversMap } from 'type-graphql';
+import { referenceResolvers, RESOLVERS } from '../resolvers';
+
+const FEDERATION_LINK = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable", "@external", "@requires", "@provides"])`;
+
+/**
+ * type-graphql insists on a PubSub when a schema has subscriptions, but each of ours supplies its own `subscribe`
+ * (Redis-backed, tenant-scoped, see services/status-stream.ts), so topic-based use is refused loudly.
+ */
+const topicPubSubRefused = {
+  publish: () => {
+    throw new Error('topic-based subscriptions are not used in Herald; publish through StatusPubSub');
+  },
+  subscribe: () => {
+    throw new Error('topic-based subscriptions are not used in Herald; give the @Subscription a subscribe function');
+  },
+};
+
+/** type-graphql code first → Apollo Federation 2 subgraph schema (with reference resolvers merged in). */
+export async function buildHeraldSchema(): Promise<GraphQLSchema> {
+  const schema = await buildSchema({
+    resolvers: RESOLVERS,
+    scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
+    validate: false,
+    skipCheck: true,
+    pubSub: topicPubSubRefused,
+  });
+  const resolvers = createResolversMap(schema) as Record<string, Record<string, unknown>>;
+  for (const [typeName, fields] of Object.entries(referenceResolvers)) {
+    resolvers[typeName] = { ...resolvers[typeName], ...fields };
+  }
+  return buildSubgraphSchema({
+    typeDefs: parse(`${FEDERATION_LINK}\n${printSchemaWithDirectives(schema)}`),
+    resolvers: resolvers as never,
+  });
+}
