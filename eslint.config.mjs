@@ -36,7 +36,7 @@ export default tseslint.config(
     files: ['src/resolvers/**', 'src/entities/**'],
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
-  { files: ['src/config/env.ts', 'test/**', 'bench/**', 'scripts/**', 'codegen.ts', 'vitest*.ts'], rules: { 'no-process-env': 'off' } },
+  { files: ['src/config/env.ts', 'test/**', 'bench/**', 'scripts/**', 'codegen.ts', 'vitest*.mts'], rules: { 'no-process-env': 'off' } },
   layer(['src/entities/**'], ['services', 'resolvers', 'providers', 'jobs', 'server', 'webhooks', 'pubsub', 'db'], 'entities import nothing of ours but enums'),
   layer(['src/providers/**'], ['entities', 'services', 'resolvers', 'jobs', 'server', 'webhooks', 'db'], 'providers know nothing of entities, services or GraphQL'),
   layer(['src/jobs/*.ts'], ['entities', 'services', 'resolvers', 'providers', 'server', 'webhooks', 'db', 'processors'], 'jobs import nothing of ours but config'),

@@ -24,6 +24,7 @@ export function ormOptions(databaseUrl: string, poolMax = 20): Options<PostgreSq
       transactional: true,
       allOrNothing: true,
       snapshot: false,
+      silent: true,
     },
     pool: { min: 0, max: poolMax },
     forceUtcTimezone: true,

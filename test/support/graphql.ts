@@ -1,0 +1,105 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print, type DocumentNode } from 'graphql';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+
+export interface GraphQLResponse<T> {
+  data?: T | null;
+  errors?: { message: string; extensions?: { code?: string; field?: string; [key: string]: unknown } }[];
+}
+
+/** POSTs a typed document to a GraphQL endpoint, as a gateway or service would. */
+export async function execute<TResult, TVariables>(
+  url: string,
+  document: TypedDocumentNode<TResult, TVariables> | DocumentNode | string,
+  variables?: TVariables,
+  token?: string,
+): Promise<GraphQLResponse<TResult>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query: typeof document === 'string' ? document : print(document), variables }),
+  });
+  return (await response.json()) as GraphQLResponse<TResult>;
+}
+
+/** Like execute, but fails the test on any GraphQL error. */
+export async function executeOk<TResult, TVariables>(
+  url: string,
+  document: TypedDocumentNode<TResult, TVariables>,
+  variables?: TVariables,
+  token?: string,
+): Promise<TResult> {
+  const result = await execute(url, document, variables, token);
+  if (result.errors?.length || !result.data) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+  return result.data;
+}
+
+export function wsClient(httpUrl: string, authorization?: string): Client {
+  return createClient({
+    url: httpUrl.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: authorization ? { authorization } : {},
+    retryAttempts: 0,
+    lazy: true,
+  });
+}
+
+/** Subscribes with a real graphql-ws client and collects every result until `until` says stop. */
+export function collect<TResult, TVariables extends Record<string, unknown>>(
+  client: Client,
+  document: TypedDocumentNode<TResult, TVariables>,
+  variables: TVariables,
+  until: (seen: TResult[]) => boolean,
+  timeoutMs = 20_000,
+): { done: Promise<TResult[]>; seen: TResult[] } {
+  const seen: TResult[] = [];
+  const done = new Promise<TResult[]>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`subscription timed out; saw ${JSON.stringify(seen)}`));
+    }, timeoutMs);
+    const unsubscribe = client.subscribe<TResult>(
+      { query: print(document), variables },
+      {
+        next: (value) => {
+          if (value.errors) {
+            clearTimeout(timer);
+            reject(new Error(JSON.stringify(value.errors)));
+            return;
+          }
+          seen.push(value.data as TResult);
+          if (until(seen)) {
+            clearTimeout(timer);
+            unsubscribe();
+            resolve(seen);
+          }
+        },
+        error: (error) => {
+          clearTimeout(timer);
+          reject(error instanceof Error ? error : new Error(JSON.stringify(error)));
+        },
+        complete: () => {
+          clearTimeout(timer);
+          resolve(seen);
+        },
+      },
+    );
+  });
+  return { done, seen };
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}

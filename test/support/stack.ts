@@ -1,0 +1,164 @@
+import 'reflect-metadata';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { parseConfig, type Config } from '../../src/config/env';
+import { createLogger } from '../../src/config/logger';
+import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
+import { startHerald, type Herald, type Role } from '../../src/runtime/herald';
+import type { Clock } from '../../src/services/clock';
+
+const BASE_DB_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** Variables for one isolated stack: its own database, Redis key prefix and emulator endpoints. */
+export interface StackEnv {
+  vars: Record<string, string>;
+  databaseUrl: string;
+  keyPrefix: string;
+}
+
+export function isolatedEnv(emulatorUrl: string, extra: Record<string, string> = {}): StackEnv {
+  const id = `${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const url = new URL(BASE_DB_URL);
+  url.pathname = `/herald_test_${id}`;
+  const keyPrefix = `herald-test-${id}`;
+  return {
+    databaseUrl: url.toString(),
+    keyPrefix,
+    vars: {
+      NODE_ENV: 'test',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      DATABASE_URL: url.toString(),
+      REDIS_URL,
+      REDIS_KEY_PREFIX: keyPrefix,
+      TWILIO_API_URL: `${emulatorUrl}/twilio`,
+      SENDGRID_API_URL: `${emulatorUrl}/sendgrid`,
+      FCM_API_URL: `${emulatorUrl}/fcm`,
+      SCHEDULER_INTERVAL_MS: '100',
+      DISPATCH_BACKOFF_BASE_MS: '50',
+      DISPATCH_BACKOFF_MAX_MS: '500',
+      PROVIDER_TIMEOUT_MS: '2000',
+      SHUTDOWN_TIMEOUT_MS: '3000',
+      ...extra,
+    },
+  };
+}
+
+export interface TestStack {
+  emulator: RunningEmulator;
+  env: StackEnv;
+  config: Config;
+  herald: Herald;
+  /** GraphQL endpoint of the in-process Herald. */
+  url: string;
+  /** Starts another Herald role as a separate OS process on the same database and Redis prefix. */
+  spawnRole(role: Role): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }>;
+  close(): Promise<void>;
+}
+
+async function waitForHealth(url: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`child exited with ${child.exitCode}:\n${output()}`);
+    try {
+      const response = await fetch(`${url}/health`);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`child did not become healthy:\n${output()}`);
+}
+
+/** Drops a test database and the Redis keys of its prefix. */
+export async function dropStack(env: StackEnv): Promise<void> {
+  const admin = new pg.Client({ connectionString: BASE_DB_URL });
+  await admin.connect();
+  const name = new URL(env.databaseUrl).pathname.slice(1);
+  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await admin.end();
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${env.keyPrefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}
+
+/** A whole Herald on real PostgreSQL and Redis, with its providers pointed at a standalone emulator. */
+export async function startStack(
+  options: { role?: Role; extraEnv?: Record<string, string>; clock?: Clock } = {},
+): Promise<TestStack> {
+  const emulator = await startEmulatorServer();
+  const port = await freePort();
+  const env = isolatedEnv(emulator.url, { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, ...options.extraEnv });
+  const config = parseConfig(env.vars);
+  const herald = await startHerald(config, options.role ?? 'all', {
+    logger: createLogger(config.server.logLevel),
+    clock: options.clock,
+  });
+  const children: ChildProcess[] = [];
+  return {
+    emulator,
+    env,
+    config,
+    herald,
+    url: `${herald.url ?? `http://127.0.0.1:${port}`}/graphql`,
+    async spawnRole(role) {
+      const childPort = await freePort();
+      const child = spawn(process.execPath, [resolve(__dirname, '../../dist/src/main.js'), role], {
+        env: { ...process.env, ...env.vars, PORT: String(childPort), PUBLIC_URL: `http://127.0.0.1:${childPort}`, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      let output = '';
+      child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+      const childUrl = `http://127.0.0.1:${childPort}`;
+      if (role !== 'worker') await waitForHealth(childUrl, child, () => output);
+      return {
+        url: `${childUrl}/graphql`,
+        child,
+        stop: () =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null) return done();
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+          }),
+      };
+    },
+    async close() {
+      await Promise.all(
+        children.map(
+          (child) =>
+            new Promise<void>((done) => {
+              if (child.exitCode !== null) return done();
+              child.once('exit', () => done());
+              child.kill('SIGTERM');
+            }),
+        ),
+      );
+      await herald.close();
+      await emulator.close();
+      await dropStack(env);
+    },
+  };
+}
