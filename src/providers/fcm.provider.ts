@@ -55,21 +55,28 @@ const fixedTokenCredential = (token: string): Credential => ({
 interface HttpRequestLike {
   url: string;
 }
-interface InternalRequestHandler {
-  httpClient: { send(request: HttpRequestLike): Promise<unknown> };
+interface InternalHttpClient {
+  retry?: unknown;
+  send(request: HttpRequestLike): Promise<unknown>;
 }
 
 /**
- * firebase-admin has no endpoint setting for FCM (its emulator variables cover auth, firestore and database only).
- * We keep the SDK's own request building, auth and error mapping, force HTTP/1.1, and rewrite the URL of each
- * request at its HTTP client. If a firebase-admin upgrade moves this internal, construction fails loudly.
+ * Two adjustments firebase-admin offers no setting for, made at its HTTP client so the SDK still builds,
+ * authenticates and maps every request and error:
+ * - its own retries are turned off: Herald counts attempts in PostgreSQL and owns the backoff, and an SDK retrying
+ *   a 503 for seconds inside one attempt would hold a worker slot and hide the failure;
+ * - with an endpoint override, the URL of each request is rewritten (firebase-admin's emulator variables cover
+ *   auth, firestore and database only, not FCM).
+ * If a firebase-admin upgrade moves this internal, construction fails loudly rather than sending elsewhere.
  */
-function redirect(messaging: Messaging, apiUrl: string): void {
-  const handler = (messaging as unknown as { messagingRequestHandler?: InternalRequestHandler }).messagingRequestHandler;
-  if (!handler?.httpClient || typeof handler.httpClient.send !== 'function') {
-    throw new Error('firebase-admin internals changed: cannot redirect FCM requests to FCM_API_URL');
+function adjustHttpClient(messaging: Messaging, apiUrl: string | undefined): void {
+  const handler = (messaging as unknown as { messagingRequestHandler?: { httpClient?: InternalHttpClient } }).messagingRequestHandler;
+  const client = handler?.httpClient;
+  if (!client || typeof client.send !== 'function' || !('retry' in client)) {
+    throw new Error('firebase-admin internals changed: cannot configure the FCM HTTP client');
   }
-  const client = handler.httpClient;
+  client.retry = null;
+  if (!apiUrl) return;
   const send = client.send.bind(client);
   const base = apiUrl.replace(/\/$/, '');
   client.send = (request) => {
@@ -92,7 +99,7 @@ export class FcmProvider implements ChannelProvider<'PUSH'> {
     this.app = initializeApp({ credential, projectId: options.projectId }, `herald-fcm-${randomUUID()}`);
     this.messaging = getMessaging(this.app);
     this.messaging.enableLegacyHttpTransport();
-    if (options.apiUrl) redirect(this.messaging, options.apiUrl);
+    adjustHttpClient(this.messaging, options.apiUrl);
   }
 
   get mode() {

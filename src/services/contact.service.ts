@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ContactInfo, Device, DevicePlatform } from '../entities';
 import { normalizeEmail, normalizeLocale, normalizePhone, normalizeTimezone, requireNonEmpty } from './address-validation';
@@ -36,7 +37,7 @@ export class ContactService {
     const now = this.deps.clock.now();
     await em.upsert(
       ContactInfo,
-      { tenantId: caller.tenantId, userId, ...changes, updatedAt: now },
+      { id: randomUUID(), tenantId: caller.tenantId, userId, ...changes, createdAt: now, updatedAt: now },
       { onConflictFields: ['tenantId', 'userId'], onConflictAction: 'merge', onConflictMergeFields: [...(Object.keys(changes) as (keyof ContactInfo)[]), 'updatedAt'] },
     );
     return em.findOneOrFail(ContactInfo, { tenantId: caller.tenantId, userId }, { refresh: true });
@@ -62,7 +63,17 @@ export class ContactService {
     const now = this.deps.clock.now();
     await em.upsert(
       Device,
-      { tenantId: caller.tenantId, userId, token, platform: input.platform ?? null, active: true, deactivatedReason: null, updatedAt: now },
+      {
+        id: randomUUID(),
+        tenantId: caller.tenantId,
+        userId,
+        token,
+        platform: input.platform ?? null,
+        active: true,
+        deactivatedReason: null,
+        createdAt: now,
+        updatedAt: now,
+      },
       {
         onConflictFields: ['tenantId', 'token'],
         onConflictAction: 'merge',

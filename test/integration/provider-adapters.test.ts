@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SANDBOX } from '../../src/config/sandbox';
+import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
+import { FcmProvider } from '../../src/providers/fcm.provider';
+import { ProviderError } from '../../src/providers/provider.types';
+import { SendgridProvider } from '../../src/providers/sendgrid.provider';
+import { TwilioSmsProvider, TwilioWhatsappProvider } from '../../src/providers/twilio.provider';
+
+/** The real vendor SDKs against Herald's emulator: what goes over the wire, and how vendor errors are classified. */
+describe('provider adapters (real SDKs → emulator)', () => {
+  let running: RunningEmulator;
+  let twilioSms: TwilioSmsProvider;
+  let twilioWhatsapp: TwilioWhatsappProvider;
+  let sendgrid: SendgridProvider;
+  let fcm: FcmProvider;
+  const ctx = { messageId: 'msg-1', tenantId: 'tenant-a', attempt: 1 };
+
+  beforeAll(async () => {
+    running = await startEmulatorServer();
+    const twilioOptions = {
+      mode: 'sandbox' as const,
+      ...SANDBOX.twilio,
+      apiUrl: `${running.url}/twilio`,
+      statusCallbackUrl: 'https://herald.example.com/webhooks/twilio/status',
+      timeoutMs: 500,
+    };
+    twilioSms = new TwilioSmsProvider(twilioOptions);
+    twilioWhatsapp = new TwilioWhatsappProvider(twilioOptions);
+    sendgrid = new SendgridProvider({ mode: 'sandbox', apiKey: SANDBOX.sendgrid.apiKey, from: 'noreply@herald.dev', apiUrl: `${running.url}/sendgrid`, timeoutMs: 500 });
+    fcm = new FcmProvider({ mode: 'sandbox', projectId: 'herald-test', accessToken: SANDBOX.fcm.accessToken, apiUrl: `${running.url}/fcm` });
+  });
+  beforeEach(() => running.emulator.reset());
+  afterAll(async () => {
+    await fcm?.close();
+    await running?.close();
+  });
+
+  const rejection = async (promise: Promise<unknown>): Promise<ProviderError> => {
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ProviderError);
+    return error as ProviderError;
+  };
+
+  it('Twilio SMS: form fields To/From/Body/StatusCallback and MediaUrl with Basic auth', async () => {
+    const result = await twilioSms.send({ to: '+14155552671', body: 'Hello', mediaUrls: ['https://cdn.example.com/a.png'] }, ctx);
+    expect(result.providerMessageId).toMatch(/^SM[0-9a-f]{32}$/);
+    expect(result.segments).toBe(1);
+    const [request] = running.emulator.recorded('twilio');
+    expect(request?.path).toBe(`/twilio/2010-04-01/Accounts/${SANDBOX.twilio.accountSid}/Messages.json`);
+    expect(request?.headers['content-type']).toContain('application/x-www-form-urlencoded');
+    const basic = Buffer.from(`${SANDBOX.twilio.accountSid}:${SANDBOX.twilio.authToken}`).toString('base64');
+    expect(request?.headers.authorization).toBe(`Basic ${basic}`);
+    expect(request?.body).toMatchObject({
+      To: '+14155552671',
+      From: SANDBOX.twilio.from,
+      Body: 'Hello',
+      StatusCallback: 'https://herald.example.com/webhooks/twilio/status',
+      MediaUrl: 'https://cdn.example.com/a.png',
+    });
+  });
+
+  it('Twilio WhatsApp: whatsapp: prefixes on both numbers', async () => {
+    await twilioWhatsapp.send({ to: '+14155552671', body: 'Hi' }, ctx);
+    expect(running.emulator.recorded('twilio')[0]?.body).toMatchObject({ To: 'whatsapp:+14155552671', From: SANDBOX.twilio.whatsappFrom });
+  });
+
+  it('Twilio: 21211 (invalid number) is permanent; 503 and 429 are retryable; a timeout is retryable', async () => {
+    const invalid = await rejection(twilioSms.send({ to: '+15005550001', body: 'x' }, ctx));
+    expect(invalid).toMatchObject({ code: '21211', retryable: false });
+
+    running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 400, code: 21610 });
+    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({ code: '21610', retryable: false });
+
+    running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 503 });
+    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({ retryable: true });
+
+    running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 429 });
+    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({ retryable: true });
+
+    running.emulator.injectFault({ vendor: 'twilio', count: 1, delayMs: 1_500 });
+    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({ retryable: true });
+  });
+
+  it('SendGrid: /v3/mail/send with personalizations, Bearer auth, html+text, cc/bcc, attachments, categories, custom args', async () => {
+    const result = await sendgrid.send(
+      {
+        to: 'ada@example.com',
+        subject: 'Statement',
+        text: 'plain',
+        html: '<p>html</p>',
+        cc: ['cc@example.com'],
+        bcc: ['bcc@example.com'],
+        categories: ['billing'],
+        attachments: [{ content: Buffer.from('pdf').toString('base64'), filename: 's.pdf', type: 'application/pdf' }],
+      },
+      ctx,
+    );
+    expect(result.providerMessageId).toMatch(/^[0-9a-f]{22}$/);
+    const [request] = running.emulator.recorded('sendgrid');
+    expect(request?.path).toBe('/sendgrid/v3/mail/send');
+    expect(request?.headers.authorization).toBe(`Bearer ${SANDBOX.sendgrid.apiKey}`);
+    expect(request?.body).toMatchObject({
+      from: { email: 'noreply@herald.dev' },
+      subject: 'Statement',
+      personalizations: [
+        { to: [{ email: 'ada@example.com' }], cc: [{ email: 'cc@example.com' }], bcc: [{ email: 'bcc@example.com' }] },
+      ],
+      content: [
+        { type: 'text/plain', value: 'plain' },
+        { type: 'text/html', value: '<p>html</p>' },
+      ],
+      categories: ['billing'],
+      custom_args: { herald_message_id: 'msg-1', herald_tenant_id: 'tenant-a' },
+      attachments: [{ filename: 's.pdf', type: 'application/pdf' }],
+    });
+  });
+
+  it('SendGrid: 400 is permanent, 429 and 5xx are retryable', async () => {
+    running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 400 });
+    expect(await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx))).toMatchObject({ code: '400', retryable: false });
+    running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 429, retryAfterSeconds: 3 });
+    expect(await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx))).toMatchObject({
+      code: '429',
+      retryable: true,
+      details: { retryAfterMs: 3000 },
+    });
+    running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 502 });
+    expect(await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx))).toMatchObject({ retryable: true });
+  });
+
+  it('FCM: messages:send with a Bearer token for one token, a topic and a condition; data and image', async () => {
+    const one = await fcm.send({ target: { token: 'tok-1' }, title: 'T', body: 'B', imageUrl: 'https://cdn.example.com/i.png', data: { k: 'v' } }, ctx);
+    expect(one.providerMessageId).toMatch(/^projects\/herald-test\/messages\//);
+    await fcm.send({ target: { topic: 'news' }, title: 'T' }, ctx);
+    await fcm.send({ target: { condition: "'a' in topics" }, body: 'B' }, ctx);
+    const requests = running.emulator.recorded('fcm');
+    expect(requests.map((r) => r.path)).toEqual(Array(3).fill('/fcm/v1/projects/herald-test/messages:send'));
+    expect(requests.every((r) => r.headers.authorization === `Bearer ${SANDBOX.fcm.accessToken}`)).toBe(true);
+    expect(requests[0]?.body).toMatchObject({
+      message: { token: 'tok-1', notification: { title: 'T', body: 'B', image: 'https://cdn.example.com/i.png' }, data: { k: 'v' } },
+    });
+    expect(requests[1]?.body).toMatchObject({ message: { topic: 'news' } });
+    expect(requests[2]?.body).toMatchObject({ message: { condition: "'a' in topics" } });
+  });
+
+  it('FCM: many tokens go out as one multicast', async () => {
+    await fcm.send({ target: { tokens: ['t1', 't2'] }, title: 'T' }, ctx);
+    expect(running.emulator.recorded('fcm').map((r) => (r.body as { message: { token: string } }).message.token).sort()).toEqual(['t1', 't2']);
+  });
+
+  it('FCM: UNREGISTERED is permanent and marks the address invalid; 503 is retryable', async () => {
+    const unregistered = await rejection(fcm.send({ target: { token: 'unregistered-abc' }, title: 'T' }, ctx));
+    expect(unregistered).toMatchObject({ code: 'UNREGISTERED', retryable: false, details: { invalidAddress: true } });
+    running.emulator.injectFault({ vendor: 'fcm', count: 1, status: 400, code: 'INVALID_ARGUMENT' });
+    expect(await rejection(fcm.send({ target: { token: 'tok' }, title: 'T' }, ctx))).toMatchObject({ code: 'INVALID_ARGUMENT', retryable: false });
+    running.emulator.injectFault({ vendor: 'fcm', count: 1, status: 503 });
+    expect(await rejection(fcm.send({ target: { token: 'tok' }, title: 'T' }, ctx))).toMatchObject({ retryable: true });
+  });
+
+  it('the emulator refuses wrong credentials, as the vendors do', async () => {
+    const wrong = new TwilioSmsProvider({
+      mode: 'live',
+      accountSid: SANDBOX.twilio.accountSid,
+      authToken: 'not-the-token',
+      from: '+15005550006',
+      whatsappFrom: 'whatsapp:+15005550006',
+      apiUrl: `${running.url}/twilio`,
+      statusCallbackUrl: 'https://x.example.com/webhooks/twilio/status',
+      timeoutMs: 500,
+    });
+    expect(await rejection(wrong.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({ code: '20003', retryable: false });
+  });
+});
