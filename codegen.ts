@@ -17,5 +17,4 @@ const config: CodegenConfig = {
   },
 };
 
-// eslint-disable-next-line no-restricted-exports
 export default config;

@@ -35,7 +35,10 @@ async function main() {
     }
     throw error;
   }
-  if (herald.url) logger.info(`Herald ${role} listening on ${config.server.publicUrl} (GraphQL at /graphql, websockets on the same path)`);
+  if (herald.url)
+    logger.info(
+      `Herald ${role} listening on ${config.server.publicUrl} (GraphQL at /graphql, websockets on the same path)`,
+    );
   else logger.info(`Herald ${role} started`);
 
   let stopping = false;

@@ -11,11 +11,13 @@ export function maskUrl(url: string): string {
   }
 }
 
-const maskSecret = (value: string | undefined) => (value ? `${value.slice(0, 4)}…(${value.length} chars)` : 'unset');
+const maskSecret = (value: string | undefined) =>
+  value ? `${value.slice(0, 4)}…(${value.length} chars)` : 'unset';
 
 /** The one screen printed at startup: what runs, against what, and how each channel will send. */
 export function describeConfig(config: Config, role: string): string {
-  const channel = (name: string, mode: string, detail: string) => `  ${name.padEnd(9)} ${mode.padEnd(8)} ${detail}`;
+  const channel = (name: string, mode: string, detail: string) =>
+    `  ${name.padEnd(9)} ${mode.padEnd(8)} ${detail}`;
   const lines = [
     `Herald — role ${role}, NODE_ENV ${config.server.nodeEnv}, port ${config.server.port}`,
     `  public url  ${config.server.publicUrl}`,

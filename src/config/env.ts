@@ -5,7 +5,8 @@ import { SANDBOX } from './sandbox';
 /** The only place that reads process.env (lint: no-process-env). One zod model per concern. */
 type Source = Record<string, string | undefined>;
 
-const blankToUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+const blankToUndefined = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
 const optionalString = z.preprocess(blankToUndefined, z.string().optional());
 const optionalUrl = z.preprocess(blankToUndefined, z.url({ protocol: /^https?$/ }).optional());
 const intWithDefault = (fallback: number, min = 0) =>
@@ -13,7 +14,10 @@ const intWithDefault = (fallback: number, min = 0) =>
 
 const serverModel = z.object({
   PORT: intWithDefault(4000, 0),
-  NODE_ENV: z.preprocess(blankToUndefined, z.enum(['development', 'test', 'production']).default('development')),
+  NODE_ENV: z.preprocess(
+    blankToUndefined,
+    z.enum(['development', 'test', 'production']).default('development'),
+  ),
   PUBLIC_URL: optionalUrl,
   LOG_LEVEL: z.preprocess(
     blankToUndefined,
@@ -25,16 +29,23 @@ const serverModel = z.object({
 const dbModel = z.object({
   DATABASE_URL: z.preprocess(
     blankToUndefined,
-    z
-      .url({ protocol: /^postgres(ql)?$/ })
-      .default('postgres://postgres@127.0.0.1:5432/herald'),
+    z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/herald'),
   ),
 });
 
 const redisModel = z.object({
-  REDIS_URL: z.preprocess(blankToUndefined, z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379/0')),
+  REDIS_URL: z.preprocess(
+    blankToUndefined,
+    z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379/0'),
+  ),
   /** Prefix for every Redis key and channel Herald uses, so several deployments (or test runs) share one Redis. */
-  REDIS_KEY_PREFIX: z.preprocess(blankToUndefined, z.string().regex(/^[\w.-]+$/).default('herald')),
+  REDIS_KEY_PREFIX: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^[\w.-]+$/)
+      .default('herald'),
+  ),
 });
 
 const authModel = z.object({
@@ -45,13 +56,19 @@ const authModel = z.object({
 });
 
 const twilioModel = z.object({
-  TWILIO_ACCOUNT_SID: z.preprocess(blankToUndefined, z.string().startsWith('AC', 'must start with AC').optional()),
+  TWILIO_ACCOUNT_SID: z.preprocess(
+    blankToUndefined,
+    z.string().startsWith('AC', 'must start with AC').optional(),
+  ),
   TWILIO_AUTH_TOKEN: optionalString,
   TWILIO_FROM: z.preprocess(
     blankToUndefined,
     z
       .string()
-      .regex(/^(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32})$/, 'must be an E.164 number or an MG… messaging service sid')
+      .regex(
+        /^(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32})$/,
+        'must be an E.164 number or an MG… messaging service sid',
+      )
       .optional(),
   ),
   TWILIO_WHATSAPP_FROM: optionalString,
@@ -161,7 +178,9 @@ function readServiceAccount(value: string, problems: string[]): Record<string, u
     const text = value.trim().startsWith('{') ? value : readFileSync(value, 'utf8');
     return JSON.parse(text) as Record<string, unknown>;
   } catch (error) {
-    problems.push(`FIREBASE_SERVICE_ACCOUNT: must be JSON text or a readable JSON file (${(error as Error).message})`);
+    problems.push(
+      `FIREBASE_SERVICE_ACCOUNT: must be JSON text or a readable JSON file (${(error as Error).message})`,
+    );
     return undefined;
   }
 }
@@ -177,12 +196,14 @@ export function parseConfig(source: Source): Config {
   const sendgrid = collect(sendgridModel, source, problems);
   const fcm = collect(fcmModel, source, problems);
   const dispatch = collect(dispatchModel, source, problems);
-  if (!server || !db || !redis || !auth || !twilio || !sendgrid || !fcm || !dispatch) throw new ConfigError(problems);
+  if (!server || !db || !redis || !auth || !twilio || !sendgrid || !fcm || !dispatch)
+    throw new ConfigError(problems);
 
   const production = server.NODE_ENV === 'production';
   const publicUrl = (server.PUBLIC_URL ?? `http://localhost:${server.PORT}`).replace(/\/$/, '');
   const authEnabled = Boolean(auth.JWT_SECRET ?? auth.JWT_JWKS_URL);
-  if (production && !authEnabled) problems.push('JWT_SECRET or JWT_JWKS_URL: required when NODE_ENV=production');
+  if (production && !authEnabled)
+    problems.push('JWT_SECRET or JWT_JWKS_URL: required when NODE_ENV=production');
 
   const twilioHasCreds = Boolean(twilio.TWILIO_ACCOUNT_SID ?? twilio.TWILIO_AUTH_TOKEN);
   if (twilioHasCreds) {
@@ -192,7 +213,8 @@ export function parseConfig(source: Source): Config {
   }
   const twilioMode = channelMode(twilioHasCreds, production);
 
-  if (sendgrid.SENDGRID_API_KEY && !sendgrid.EMAIL_FROM) problems.push('EMAIL_FROM: required with SENDGRID_API_KEY');
+  if (sendgrid.SENDGRID_API_KEY && !sendgrid.EMAIL_FROM)
+    problems.push('EMAIL_FROM: required with SENDGRID_API_KEY');
   const sendgridMode = channelMode(Boolean(sendgrid.SENDGRID_API_KEY), production);
 
   const serviceAccount = fcm.FIREBASE_SERVICE_ACCOUNT

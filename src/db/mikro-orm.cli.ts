@@ -1,5 +1,5 @@
 // Configuration for the MikroORM CLI (npm run migration:create). The CLI requires a default export.
+import { env } from '../config/env';
 import { ormOptions } from './orm.config';
 
-// eslint-disable-next-line no-restricted-exports
-export default ormOptions(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/herald');
+export default ormOptions(env().db.url);

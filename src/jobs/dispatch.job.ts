@@ -22,7 +22,9 @@ export const JOB_TIMEOUT_MS = 30_000;
 export interface DispatchQueues {
   lanes: Record<Lane, Queue<DispatchJob>>;
   /** Enqueues one job per message, grouped by lane; a job id that already exists is not added twice. */
-  enqueue(messages: { id: string; tenantId: string; attempt: number; channel: string; priority: string }[]): Promise<void>;
+  enqueue(
+    messages: { id: string; tenantId: string; attempt: number; channel: string; priority: string }[],
+  ): Promise<void>;
   close(timeoutMs: number): Promise<void>;
 }
 
@@ -42,7 +44,10 @@ export function createDispatchQueues(config: Config, options: { isWorker: boolea
       // Attempts and retries are counted in PostgreSQL; bee-queue only carries.
       stallInterval: 5_000,
     });
-  const lanes = Object.fromEntries(LANES.map((lane) => [lane, make(lane)])) as Record<Lane, Queue<DispatchJob>>;
+  const lanes = Object.fromEntries(LANES.map((lane) => [lane, make(lane)])) as Record<
+    Lane,
+    Queue<DispatchJob>
+  >;
 
   return {
     lanes,

@@ -43,7 +43,8 @@ export function classifyFcmError(error: unknown): ProviderError {
   const code = (error as { code?: string }).code ?? '';
   const message = (error as Error)?.message ?? 'FCM error';
   const permanent = PERMANENT.get(code);
-  if (permanent) return new ProviderError(message, permanent, false, { invalidAddress: permanent === 'UNREGISTERED' });
+  if (permanent)
+    return new ProviderError(message, permanent, false, { invalidAddress: permanent === 'UNREGISTERED' });
   return new ProviderError(message, RETRYABLE.get(code) ?? (code || 'UNKNOWN'), true);
 }
 
@@ -70,7 +71,8 @@ interface InternalHttpClient {
  * If a firebase-admin upgrade moves this internal, construction fails loudly rather than sending elsewhere.
  */
 function adjustHttpClient(messaging: Messaging, apiUrl: string | undefined): void {
-  const handler = (messaging as unknown as { messagingRequestHandler?: { httpClient?: InternalHttpClient } }).messagingRequestHandler;
+  const handler = (messaging as unknown as { messagingRequestHandler?: { httpClient?: InternalHttpClient } })
+    .messagingRequestHandler;
   const client = handler?.httpClient;
   if (!client || typeof client.send !== 'function' || !('retry' in client)) {
     throw new Error('firebase-admin internals changed: cannot configure the FCM HTTP client');
@@ -125,10 +127,14 @@ export class FcmProvider implements ChannelProvider<'PUSH'> {
       if ('tokens' in target) {
         const response = await this.messaging.sendEachForMulticast({ ...base, tokens: target.tokens });
         const first = response.responses.find((r) => r.success);
-        if (!first) throw response.responses[0]?.error ?? new Error('FCM multicast failed for every token');
+        if (!first)
+          throw (
+            (response.responses[0]?.error as unknown as Error) ??
+            new Error('FCM multicast failed for every token')
+          );
         return { providerMessageId: first.messageId ?? 'multicast' };
       }
-      const name = await this.messaging.send({ ...base, ...target } as FcmMessage);
+      const name = await this.messaging.send({ ...base, ...target });
       return { providerMessageId: name };
     } catch (error) {
       throw classifyFcmError(error);

@@ -28,7 +28,14 @@ export function createProviderRegistry(config: Config): ProviderRegistry {
 
   const add = (provider: ChannelProvider | undefined, id: ProviderId, channel: ChannelName, mode: string) => {
     if (provider) providers.set(channel, provider);
-    infos.push({ id, channel, configured: mode !== 'disabled', sandbox: mode === 'sandbox', healthy: mode !== 'disabled', circuit: null });
+    infos.push({
+      id,
+      channel,
+      configured: mode !== 'disabled',
+      sandbox: mode === 'sandbox',
+      healthy: mode !== 'disabled',
+      circuit: null,
+    });
   };
 
   const { twilio, sendgrid, fcm } = config;
@@ -46,7 +53,9 @@ export function createProviderRegistry(config: Config): ProviderRegistry {
     add(undefined, 'twilio-whatsapp', 'WHATSAPP', 'disabled');
   }
   add(
-    sendgrid.mode === 'disabled' ? undefined : new SendgridProvider({ ...sendgrid, mode: sendgrid.mode, timeoutMs }),
+    sendgrid.mode === 'disabled'
+      ? undefined
+      : new SendgridProvider({ ...sendgrid, mode: sendgrid.mode, timeoutMs }),
     'sendgrid',
     'EMAIL',
     sendgrid.mode,
@@ -67,10 +76,11 @@ export function createProviderRegistry(config: Config): ProviderRegistry {
   );
 
   return {
-    forChannel: <C extends ChannelName>(channel: C) => providers.get(channel) as ChannelProvider<C> | undefined,
+    forChannel: <C extends ChannelName>(channel: C) =>
+      providers.get(channel) as ChannelProvider<C> | undefined,
     describe: () => infos.map((info) => ({ ...info })),
     close: async () => {
-      await Promise.all([...providers.values()].map((p) => p.close?.()));
+      await Promise.all([...providers.values()].map((p) => (p.close ? p.close() : Promise.resolve())));
     },
   };
 }

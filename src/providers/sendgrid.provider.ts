@@ -21,14 +21,22 @@ export function classifySendgridError(error: unknown): ProviderError {
   const response = error as {
     code?: number;
     message?: string;
-    response?: { body?: { errors?: { message?: string; field?: string }[] }; headers?: Record<string, unknown> };
+    response?: {
+      body?: { errors?: { message?: string; field?: string }[] };
+      headers?: Record<string, unknown>;
+    };
   };
   if (typeof response.code === 'number') {
     const detail = response.response?.body?.errors?.map((e) => e.message).join('; ');
-    return new ProviderError(detail || response.message || 'SendGrid error', String(response.code), isRetryableStatus(response.code), {
-      status: response.code,
-      retryAfterMs: parseRetryAfter(response.response?.headers?.['retry-after']),
-    });
+    return new ProviderError(
+      detail || response.message || 'SendGrid error',
+      String(response.code),
+      isRetryableStatus(response.code),
+      {
+        status: response.code,
+        retryAfterMs: parseRetryAfter(response.response?.headers?.['retry-after']),
+      },
+    );
   }
   return new ProviderError((error as Error)?.message ?? 'SendGrid error', 'UNKNOWN', true);
 }
@@ -65,7 +73,7 @@ export class SendgridProvider implements ChannelProvider<'EMAIL'> {
         ...(payload.categories?.length ? { categories: payload.categories } : {}),
         customArgs: { [SENDGRID_MESSAGE_ID_ARG]: ctx.messageId, herald_tenant_id: ctx.tenantId },
       } as Parameters<MailService['send']>[0]);
-      const header = response.headers['x-message-id'] as unknown;
+      const header = (response.headers as Record<string, unknown>)['x-message-id'];
       const providerMessageId = typeof header === 'string' && header ? header : ctx.messageId;
       return { providerMessageId };
     } catch (error) {

@@ -15,7 +15,10 @@ export class ContactResolver {
   }
 
   @Mutation(() => Device)
-  registerDevice(@Arg('input', () => RegisterDeviceInput) input: RegisterDeviceInput, @Ctx() { caller, services }: GraphQLContext) {
+  registerDevice(
+    @Arg('input', () => RegisterDeviceInput) input: RegisterDeviceInput,
+    @Ctx() { caller, services }: GraphQLContext,
+  ) {
     return services.contacts.registerDevice(caller, input);
   }
 

@@ -10,12 +10,19 @@ export class MessageResolver {
     return services.queries.message(caller, id);
   }
 
-  @FieldResolver(() => MessageError, { nullable: true, description: 'Why a message is FAILED or SUPPRESSED (or the last retryable error)' })
+  @FieldResolver(() => MessageError, {
+    nullable: true,
+    description: 'Why a message is FAILED or SUPPRESSED (or the last retryable error)',
+  })
   error(@Root() message: Message): MessageError | null {
-    return message.errorCode ? { code: message.errorCode, message: message.errorMessage ?? message.errorCode } : null;
+    return message.errorCode
+      ? { code: message.errorCode, message: message.errorMessage ?? message.errorCode }
+      : null;
   }
 
-  @FieldResolver(() => [DeliveryEvent], { description: 'Every status change and provider event, oldest first' })
+  @FieldResolver(() => [DeliveryEvent], {
+    description: 'Every status change and provider event, oldest first',
+  })
   events(@Root() message: Message, @Ctx() { caller, services }: GraphQLContext) {
     return services.queries.eventsOf(caller.tenantId, message.id);
   }

@@ -6,8 +6,13 @@ import { ProviderInfo } from './types/payloads.type';
 
 @Resolver(() => NotificationType)
 export class NotificationTypeResolver {
-  @Mutation(() => NotificationType, { description: 'Creates or updates a type by key; templates are syntax-checked' })
-  upsertNotificationType(@Arg('input', () => NotificationTypeInput) input: NotificationTypeInput, @Ctx() { caller, services }: GraphQLContext) {
+  @Mutation(() => NotificationType, {
+    description: 'Creates or updates a type by key; templates are syntax-checked',
+  })
+  upsertNotificationType(
+    @Arg('input', () => NotificationTypeInput) input: NotificationTypeInput,
+    @Ctx() { caller, services }: GraphQLContext,
+  ) {
     return services.types.upsert(caller, input);
   }
 

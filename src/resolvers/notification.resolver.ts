@@ -14,7 +14,9 @@ export const toConnection = (page: NotificationPage): NotificationConnection => 
 
 @Resolver(() => Notification)
 export class NotificationResolver {
-  @Mutation(() => SendNotificationPayload, { description: 'Accepts a notification durably; messages go out asynchronously.' })
+  @Mutation(() => SendNotificationPayload, {
+    description: 'Accepts a notification durably; messages go out asynchronously.',
+  })
   async sendNotification(
     @Arg('input', () => SendNotificationInput) input: SendNotificationInput,
     @Ctx() { caller, services }: GraphQLContext,

@@ -29,7 +29,10 @@ export class SubscriptionResolver {
       return statusStream(services.deps, services.queries, caller, args);
     },
   })
-  messageStatusChanged(@Root() payload: MessageStatusPayload, @Args(() => MessageStatusArgs) _args: MessageStatusArgs): MessageStatusEvent {
+  messageStatusChanged(
+    @Root() payload: MessageStatusPayload,
+    @Args(() => MessageStatusArgs) _args: MessageStatusArgs,
+  ): MessageStatusEvent {
     return {
       message: payload.message as never,
       notificationId: payload.notificationId,

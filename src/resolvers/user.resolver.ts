@@ -30,7 +30,12 @@ export class UserResolver {
     @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first?: number,
     @Arg('after', () => String, { nullable: true }) after?: string,
   ): Promise<NotificationConnection> {
-    const page = await services.queries.notifications(caller, { ...filter, userId: user.id }, first ?? 20, after);
+    const page = await services.queries.notifications(
+      caller,
+      { ...filter, userId: user.id },
+      first ?? 20,
+      after,
+    );
     return toConnection(page);
   }
 }

@@ -64,13 +64,14 @@ export async function startHerald(
   };
   try {
     const redis = await connectRedis(config.redis.url);
-    closers.push(['redis', async () => void redis.disconnect()]);
+    closers.push(['redis', () => Promise.resolve(redis.disconnect())]);
     let orm: Orm;
     try {
       orm = await openDatabase(config.db.url, logger, { migrate: true });
     } catch (error) {
       if (error instanceof DependencyUnavailableError) throw error;
-      if ((error as { code?: string }).code === 'ECONNREFUSED') throw new DependencyUnavailableError(postgresHint(config.db.url));
+      if ((error as { code?: string }).code === 'ECONNREFUSED')
+        throw new DependencyUnavailableError(postgresHint(config.db.url));
       throw error;
     }
     closers.push(['postgres', () => orm.close()]);
@@ -86,7 +87,10 @@ export async function startHerald(
 
     const redisReachable = () =>
       withTimeout(
-        redis.ping().then(() => true, () => false),
+        redis.ping().then(
+          () => true,
+          () => false,
+        ),
         1_000,
         false,
       );
@@ -96,11 +100,23 @@ export async function startHerald(
           .fork()
           .getConnection()
           .execute('select 1')
-          .then(() => true, () => false),
+          .then(
+            () => true,
+            () => false,
+          ),
         2_000,
         false,
       );
-    const services = createServices({ config, logger, orm, queues, pubsub, providers, clock, redisReachable });
+    const services = createServices({
+      config,
+      logger,
+      orm,
+      queues,
+      pubsub,
+      providers,
+      clock,
+      redisReachable,
+    });
 
     const herald: Herald = { role, config, services, close: closeAll };
     if (runsWorker) {
@@ -109,7 +125,13 @@ export async function startHerald(
     }
     if (role !== 'worker') {
       const schema = await buildHeraldSchema();
-      const http = await createHttpApp({ config, logger, schema, services, checks: { postgres: postgresReachable, redis: redisReachable } });
+      const http = await createHttpApp({
+        config,
+        logger,
+        schema,
+        services,
+        checks: { postgres: postgresReachable, redis: redisReachable },
+      });
       await new Promise<void>((resolve, reject) => {
         http.server.once('error', reject);
         http.server.listen(config.server.port, resolve);

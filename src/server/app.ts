@@ -65,7 +65,9 @@ export async function createHttpApp(options: {
   app.get('/ready', async (_req, res) => {
     const [postgres, redis] = await Promise.all([checks.postgres(), checks.redis()]);
     const services = { postgres: postgres ? 'up' : 'down', redis: redis ? 'up' : 'down' };
-    res.status(postgres && redis ? 200 : 503).json({ status: postgres && redis ? 'healthy' : 'degraded', services });
+    res
+      .status(postgres && redis ? 200 : 503)
+      .json({ status: postgres && redis ? 'healthy' : 'degraded', services });
   });
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.contentType).send(await metrics.metrics());

@@ -21,7 +21,9 @@ export type Authenticate = (authorization: string | undefined) => Promise<Caller
 export function createAuthenticator(auth: Config['auth']): Authenticate {
   if (!auth.enabled) return () => Promise.resolve(DEVELOPMENT_CALLER);
   const secret = auth.secret ? new TextEncoder().encode(auth.secret) : undefined;
-  const jwks: JWTVerifyGetKey | undefined = auth.jwksUrl ? createRemoteJWKSet(new URL(auth.jwksUrl)) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = auth.jwksUrl
+    ? createRemoteJWKSet(new URL(auth.jwksUrl))
+    : undefined;
   const options = {
     ...(auth.issuer ? { issuer: auth.issuer } : {}),
     ...(auth.audience ? { audience: auth.audience } : {}),
@@ -51,11 +53,12 @@ export function createAuthenticator(auth: Config['auth']): Authenticate {
     if (!match) throw new UnauthenticatedError('missing bearer token: send Authorization: Bearer <JWT>');
     let payload: JWTPayload;
     try {
-      payload = await verify(match[1]!);
+      payload = await verify(match[1]);
     } catch (error) {
       throw new UnauthenticatedError(`invalid token: ${(error as Error).message}`);
     }
-    if (typeof payload.sub !== 'string' || !payload.sub) throw new UnauthenticatedError('token has no "sub" claim');
+    if (typeof payload.sub !== 'string' || !payload.sub)
+      throw new UnauthenticatedError('token has no "sub" claim');
     const tenant = payload.tenant;
     if (typeof tenant !== 'string' || !tenant) throw new UnauthenticatedError('token has no "tenant" claim');
     const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];

@@ -28,7 +28,11 @@ export function createFormatError(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const code = formatted.extensions?.code;
-    if (typeof code === 'string' && PUBLIC_CODES.has(code) && (original instanceof GraphQLError || code !== 'INTERNAL_SERVER_ERROR')) {
+    if (
+      typeof code === 'string' &&
+      PUBLIC_CODES.has(code) &&
+      (original instanceof GraphQLError || code !== 'INTERNAL_SERVER_ERROR')
+    ) {
       const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
       return { ...formatted, extensions };
     }
@@ -41,6 +45,10 @@ export function createFormatError(logger: Logger) {
       };
     }
     logger.error({ err: original, path: formatted.path }, 'internal error');
-    return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+    return {
+      message: 'Internal server error',
+      path: formatted.path,
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    };
   };
 }

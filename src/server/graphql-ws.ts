@@ -1,5 +1,13 @@
 import type { Server } from 'node:http';
-import { GraphQLError, parse, validate, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLError,
+  parse,
+  validate,
+  type DocumentNode,
+  type ExecutionResult,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
 import type { Context } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -50,18 +58,28 @@ export function attachGraphqlWs(options: {
         try {
           document = parse(payload.query);
         } catch (error) {
-          return format([new GraphQLError((error as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })]);
+          return format([
+            new GraphQLError((error as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } }),
+          ]);
         }
         const errors = validate(schema, document);
         if (errors.length > 0) {
-          return format(errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })));
+          return format(
+            errors.map(
+              (e) =>
+                new GraphQLError(e.message, {
+                  nodes: e.nodes,
+                  extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+                }),
+            ),
+          );
         }
         return undefined;
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
         const errors = (result as ExecutionResult).errors;
         if (!errors?.length) return undefined;
-        return { ...(result as ExecutionResult), errors: format(errors) } as never;
+        return { ...(result as ExecutionResult), errors: format(errors) };
       },
       onError: (_ctx, _id, _payload, errors) => format(errors),
     },

@@ -18,7 +18,9 @@ const topicPubSubRefused = {
     throw new Error('topic-based subscriptions are not used in Herald; publish through StatusPubSub');
   },
   subscribe: () => {
-    throw new Error('topic-based subscriptions are not used in Herald; give the @Subscription a subscribe function');
+    throw new Error(
+      'topic-based subscriptions are not used in Herald; give the @Subscription a subscribe function',
+    );
   },
 };
 

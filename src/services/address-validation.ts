@@ -24,7 +24,7 @@ export function normalizePhone(value: string, field: string): string {
 
 export function normalizeLocale(value: string, field: string): string {
   try {
-    return Intl.getCanonicalLocales(value.trim())[0]!;
+    return Intl.getCanonicalLocales(value.trim())[0];
   } catch {
     throw new BadUserInputError(`${field}: "${value}" is not a valid BCP 47 locale`, field);
   }

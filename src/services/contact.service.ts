@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { ContactInfo, Device, DevicePlatform } from '../entities';
-import { normalizeEmail, normalizeLocale, normalizePhone, normalizeTimezone, requireNonEmpty } from './address-validation';
+import type { DevicePlatform } from '../entities';
+import { ContactInfo, Device } from '../entities';
+import {
+  normalizeEmail,
+  normalizeLocale,
+  normalizePhone,
+  normalizeTimezone,
+  requireNonEmpty,
+} from './address-validation';
 import type { Caller, ServiceDeps } from './deps';
 
 export interface ContactCommand {
@@ -26,7 +33,8 @@ export class ContactService {
     const set = <K extends keyof ContactCommand>(key: K, normalize: (v: string, field: string) => string) => {
       const value = input[key];
       if (value === undefined) return;
-      (changes as Record<string, unknown>)[key] = value === null || value.trim() === '' ? null : normalize(value, `input.${key}`);
+      (changes as Record<string, unknown>)[key] =
+        value === null || value.trim() === '' ? null : normalize(value, `input.${key}`);
     };
     set('email', normalizeEmail);
     set('phone', normalizePhone);
@@ -38,7 +46,11 @@ export class ContactService {
     await em.upsert(
       ContactInfo,
       { id: randomUUID(), tenantId: caller.tenantId, userId, ...changes, createdAt: now, updatedAt: now },
-      { onConflictFields: ['tenantId', 'userId'], onConflictAction: 'merge', onConflictMergeFields: [...(Object.keys(changes) as (keyof ContactInfo)[]), 'updatedAt'] },
+      {
+        onConflictFields: ['tenantId', 'userId'],
+        onConflictAction: 'merge',
+        onConflictMergeFields: [...(Object.keys(changes) as (keyof ContactInfo)[]), 'updatedAt'],
+      },
     );
     return em.findOneOrFail(ContactInfo, { tenantId: caller.tenantId, userId }, { refresh: true });
   }
@@ -56,7 +68,10 @@ export class ContactService {
   }
 
   /** Registering a token again (e.g. after a reinstall) moves it to this user and reactivates it. */
-  async registerDevice(caller: Caller, input: { userId: string; token: string; platform?: DevicePlatform | null }): Promise<Device> {
+  async registerDevice(
+    caller: Caller,
+    input: { userId: string; token: string; platform?: DevicePlatform | null },
+  ): Promise<Device> {
     const userId = requireNonEmpty(input.userId, 'input.userId');
     const token = requireNonEmpty(input.token, 'input.token', 4096);
     const em = this.em();

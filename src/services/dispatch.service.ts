@@ -38,7 +38,13 @@ function payloadFor(channel: Channel, to: string, content: RenderedContent): Cha
     case Channel.WHATSAPP:
       return { to, body: content.body ?? content.text ?? '', mediaUrls: content.mediaUrls };
     case Channel.PUSH:
-      return { target: pushTarget(to), title: content.title, body: content.body, imageUrl: content.imageUrl, data: content.data };
+      return {
+        target: pushTarget(to),
+        title: content.title,
+        body: content.body,
+        imageUrl: content.imageUrl,
+        data: content.data,
+      };
   }
 }
 
@@ -62,7 +68,11 @@ export class DispatchService {
     const changes: StatusChange[] = [];
     const em = this.deps.orm.em.fork() as EntityManager;
     const claimed = await em.transactional(async (tx) => {
-      const message = await tx.findOne(Message, { id: messageId, tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      const message = await tx.findOne(
+        Message,
+        { id: messageId, tenantId },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
       if (!message || message.status !== MessageStatus.QUEUED) return undefined;
       const now = clock.now();
       if (message.attempt >= config.dispatch.maxAttempts) {
@@ -87,14 +97,23 @@ export class DispatchService {
   }
 
   private async render(em: EntityManager, message: Message): Promise<RenderedContent> {
-    const notification = await em.findOneOrFail(Notification, { id: message.notificationId, tenantId: message.tenantId });
+    const notification = await em.findOneOrFail(Notification, {
+      id: message.notificationId,
+      tenantId: message.tenantId,
+    });
     const [type, contact] = await Promise.all([
       em.findOne(NotificationType, { tenantId: message.tenantId, key: notification.type }),
       em.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId }),
     ]);
     const scope = {
       data: notification.data ?? {},
-      user: { id: message.userId, email: contact?.email, phone: contact?.phone, locale: contact?.locale, timezone: contact?.timezone },
+      user: {
+        id: message.userId,
+        email: contact?.email,
+        phone: contact?.phone,
+        locale: contact?.locale,
+        timezone: contact?.timezone,
+      },
       notification: { id: notification.id, type: notification.type, priority: notification.priority },
     };
     return this.templates.render(type, message.channel, contact?.locale, scope, notification.content);
@@ -103,15 +122,27 @@ export class DispatchService {
   /** Records the outcome only if this attempt still holds the row (a lease that expired may have been taken over). */
   private async record(
     claimed: Message,
-    outcome: { result?: SendResult; provider?: string; content?: RenderedContent; error?: ProviderError | TemplateError | Error },
+    outcome: {
+      result?: SendResult;
+      provider?: string;
+      content?: RenderedContent;
+      error?: ProviderError | TemplateError | Error;
+    },
   ): Promise<DispatchOutcome> {
     const { clock, config, logger } = this.deps;
     const changes: StatusChange[] = [];
     const em = this.deps.orm.em.fork() as EntityManager;
     const result = await em.transactional(async (tx): Promise<DispatchOutcome> => {
-      const message = await tx.findOne(Message, { id: claimed.id, tenantId: claimed.tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      const message = await tx.findOne(
+        Message,
+        { id: claimed.id, tenantId: claimed.tenantId },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
       if (!message || message.status !== MessageStatus.SENDING || message.attempt !== claimed.attempt) {
-        logger.warn({ messageId: claimed.id, attempt: claimed.attempt, status: message?.status }, 'lease lost before recording');
+        logger.warn(
+          { messageId: claimed.id, attempt: claimed.attempt, status: message?.status },
+          'lease lost before recording',
+        );
         return 'skipped';
       }
       const now = clock.now();
@@ -127,21 +158,38 @@ export class DispatchService {
       } else {
         const error = outcome.error!;
         const retryable = error instanceof ProviderError && error.retryable;
-        const code = error instanceof ProviderError || error instanceof TemplateError ? error.code : 'INTERNAL';
+        const code =
+          error instanceof ProviderError || error instanceof TemplateError ? error.code : 'INTERNAL';
         if (retryable && message.attempt < config.dispatch.maxAttempts) {
-          const wait = backoffMs(message.attempt, config.dispatch.backoffBaseMs, config.dispatch.backoffMaxMs, error.details.retryAfterMs);
+          const wait = backoffMs(
+            message.attempt,
+            config.dispatch.backoffBaseMs,
+            config.dispatch.backoffMaxMs,
+            error.details.retryAfterMs,
+          );
           message.dueAt = new Date(now.getTime() + wait);
-          changes.push(applyStatus(tx, message, MessageStatus.SCHEDULED, now, { errorCode: code, errorMessage: error.message }));
+          changes.push(
+            applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
+              errorCode: code,
+              errorMessage: error.message,
+            }),
+          );
           verdict = 'retry';
         } else {
           const exhausted = retryable;
           changes.push(
             applyStatus(tx, message, MessageStatus.FAILED, now, {
               errorCode: exhausted ? 'MAX_ATTEMPTS' : code,
-              errorMessage: exhausted ? `gave up after ${message.attempt} attempts; last error ${code}: ${error.message}` : error.message,
+              errorMessage: exhausted
+                ? `gave up after ${message.attempt} attempts; last error ${code}: ${error.message}`
+                : error.message,
             }),
           );
-          if (error instanceof ProviderError && error.code === 'UNREGISTERED' && message.channel === Channel.PUSH) {
+          if (
+            error instanceof ProviderError &&
+            error.code === 'UNREGISTERED' &&
+            message.channel === Channel.PUSH
+          ) {
             await tx.nativeUpdate(
               Device,
               { tenantId: message.tenantId, token: message.to },
@@ -165,27 +213,40 @@ export class DispatchService {
     const provider = this.deps.providers.forChannel(claimed.channel);
     if (!provider) {
       return this.record(claimed, {
-        error: new ProviderError(`no provider is configured for ${claimed.channel}`, 'PROVIDER_NOT_CONFIGURED', false),
+        error: new ProviderError(
+          `no provider is configured for ${claimed.channel}`,
+          'PROVIDER_NOT_CONFIGURED',
+          false,
+        ),
       });
     }
     let content: RenderedContent;
     try {
-      content = await this.render(this.deps.orm.em.fork() as EntityManager, claimed);
+      content = await this.render(this.deps.orm.em.fork(), claimed);
     } catch (error) {
       // A template problem is permanent; anything else (database gone) is left to the lease expiry to retry.
       if (error instanceof TemplateError) return this.record(claimed, { provider: provider.id, error });
       throw error;
     }
     try {
-      const result = await (provider as ChannelProvider).send(payloadFor(claimed.channel, claimed.to, content), {
-        messageId: claimed.id,
-        tenantId: claimed.tenantId,
-        attempt: claimed.attempt,
-      });
+      const result = await (provider as ChannelProvider).send(
+        payloadFor(claimed.channel, claimed.to, content),
+        {
+          messageId: claimed.id,
+          tenantId: claimed.tenantId,
+          attempt: claimed.attempt,
+        },
+      );
       return await this.record(claimed, { result, provider: provider.id, content });
     } catch (error) {
-      const classified = error instanceof ProviderError ? error : new ProviderError((error as Error).message, 'INTERNAL', true);
-      this.deps.logger.warn({ messageId: claimed.id, code: classified.code, retryable: classified.retryable }, 'provider send failed');
+      const classified =
+        error instanceof ProviderError
+          ? error
+          : new ProviderError((error as Error).message, 'INTERNAL', true);
+      this.deps.logger.warn(
+        { messageId: claimed.id, code: classified.code, retryable: classified.retryable },
+        'provider send failed',
+      );
       return this.record(claimed, { provider: provider.id, content, error: classified });
     }
   }

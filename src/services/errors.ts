@@ -27,7 +27,9 @@ export class ForbiddenError extends GraphQLError {
 
 export class ServiceUnavailableError extends GraphQLError {
   constructor(what: string) {
-    super(`${what} is unreachable: nothing was accepted, retry later`, { extensions: { code: 'SERVICE_UNAVAILABLE' } });
+    super(`${what} is unreachable: nothing was accepted, retry later`, {
+      extensions: { code: 'SERVICE_UNAVAILABLE' },
+    });
   }
 }
 

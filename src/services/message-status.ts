@@ -1,6 +1,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { LockMode } from '@mikro-orm/core';
-import { DeliveryEvent, FINAL_STATUSES, Message, MessageStatus, Notification, NotificationStatus, SENT_STATUSES } from '../entities';
+import type { Message } from '../entities';
+import {
+  DeliveryEvent,
+  FINAL_STATUSES,
+  MessageStatus,
+  Notification,
+  NotificationStatus,
+  SENT_STATUSES,
+} from '../entities';
 import type { MessageStatusPayload } from '../pubsub/pubsub';
 
 /** The timestamp column each status sets. */
@@ -105,7 +113,11 @@ export function rollup(messages: Pick<Message, 'status' | 'attempt'>[]): Notific
  * Recomputes the roll-up of each notification under a row lock, so concurrent changes to sibling messages
  * serialize and the last one sees them all.
  */
-export async function refreshNotifications(em: EntityManager, tenantAndIds: { tenantId: string; notificationId: string }[], at: Date) {
+export async function refreshNotifications(
+  em: EntityManager,
+  tenantAndIds: { tenantId: string; notificationId: string }[],
+  at: Date,
+) {
   const unique = new Map(tenantAndIds.map((t) => [`${t.tenantId}:${t.notificationId}`, t]));
   for (const { tenantId, notificationId } of unique.values()) {
     const notification = await em.findOne(

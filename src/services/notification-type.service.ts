@@ -28,10 +28,16 @@ export class NotificationTypeService {
   async upsert(caller: Caller, input: NotificationTypeCommand): Promise<NotificationType> {
     const key = requireNonEmpty(input.key, 'input.key', 100);
     if (!KEY.test(key)) {
-      throw new BadUserInputError('input.key: use lowercase letters, digits, "_", "-" or "." (e.g. payment_reminder)', 'input.key');
+      throw new BadUserInputError(
+        'input.key: use lowercase letters, digits, "_", "-" or "." (e.g. payment_reminder)',
+        'input.key',
+      );
     }
     const templates = (input.templates ?? []).map((t, i) => {
-      const template: Template = { channel: t.channel, locale: t.locale ? normalizeLocale(t.locale, `input.templates[${i}].locale`) : null };
+      const template: Template = {
+        channel: t.channel,
+        locale: t.locale ? normalizeLocale(t.locale, `input.templates[${i}].locale`) : null,
+      };
       for (const field of TEMPLATE_FIELDS) {
         const source = t[field];
         if (source === undefined || source === null) continue;
@@ -40,20 +46,33 @@ export class NotificationTypeService {
         template[field] = source;
       }
       if (t.channel === Channel.EMAIL && (!template.subject || !(template.text || template.html))) {
-        throw new BadUserInputError(`input.templates[${i}]: an EMAIL template needs subject and text or html`, `input.templates[${i}]`);
+        throw new BadUserInputError(
+          `input.templates[${i}]: an EMAIL template needs subject and text or html`,
+          `input.templates[${i}]`,
+        );
       }
       if ((t.channel === Channel.SMS || t.channel === Channel.WHATSAPP) && !template.body && !template.text) {
-        throw new BadUserInputError(`input.templates[${i}].body: required for ${t.channel}`, `input.templates[${i}].body`);
+        throw new BadUserInputError(
+          `input.templates[${i}].body: required for ${t.channel}`,
+          `input.templates[${i}].body`,
+        );
       }
       if (t.channel === Channel.PUSH && !template.title && !template.body) {
-        throw new BadUserInputError(`input.templates[${i}]: a PUSH template needs title or body`, `input.templates[${i}]`);
+        throw new BadUserInputError(
+          `input.templates[${i}]: a PUSH template needs title or body`,
+          `input.templates[${i}]`,
+        );
       }
       return template;
     });
     const seen = new Set<string>();
     templates.forEach((t, i) => {
       const id = `${t.channel}:${t.locale ?? ''}`;
-      if (seen.has(id)) throw new BadUserInputError(`input.templates[${i}]: a second ${t.channel} template for locale "${t.locale ?? 'default'}"`, `input.templates[${i}]`);
+      if (seen.has(id))
+        throw new BadUserInputError(
+          `input.templates[${i}]: a second ${t.channel} template for locale "${t.locale ?? 'default'}"`,
+          `input.templates[${i}]`,
+        );
       seen.add(id);
     });
 
@@ -73,7 +92,8 @@ export class NotificationTypeService {
         createdAt: now,
         updatedAt: now,
       });
-    if (input.name !== undefined && input.name !== null) type.name = requireNonEmpty(input.name, 'input.name');
+    if (input.name !== undefined && input.name !== null)
+      type.name = requireNonEmpty(input.name, 'input.name');
     if (input.description !== undefined) type.description = input.description;
     if (input.category) type.category = input.category;
     if (input.defaultChannels) type.defaultChannels = [...new Set(input.defaultChannels)];
@@ -85,6 +105,10 @@ export class NotificationTypeService {
   }
 
   list(caller: Caller): Promise<NotificationType[]> {
-    return (this.deps.orm.em.fork() as EntityManager).find(NotificationType, { tenantId: caller.tenantId }, { orderBy: { key: 'asc' } });
+    return (this.deps.orm.em.fork() as EntityManager).find(
+      NotificationType,
+      { tenantId: caller.tenantId },
+      { orderBy: { key: 'asc' } },
+    );
   }
 }

@@ -70,7 +70,11 @@ export class NotificationService {
   private validateContent(content: ContentValue | null | undefined): ContentValue | null {
     if (!content) return null;
     content.mediaUrls?.forEach((url, i) => {
-      if (!/^https?:\/\//.test(url)) throw new BadUserInputError(`content.mediaUrls[${i}]: must be an http(s) URL`, `content.mediaUrls[${i}]`);
+      if (!/^https?:\/\//.test(url))
+        throw new BadUserInputError(
+          `content.mediaUrls[${i}]: must be an http(s) URL`,
+          `content.mediaUrls[${i}]`,
+        );
     });
     if (content.imageUrl && !/^https?:\/\//.test(content.imageUrl)) {
       throw new BadUserInputError('content.imageUrl: must be an http(s) URL', 'content.imageUrl');
@@ -88,14 +92,20 @@ export class NotificationService {
     to: RecipientValue,
   ): Promise<PlannedMessage[]> {
     const contact = await em.findOne(ContactInfo, { tenantId, userId });
-    const needsDevices = channels.includes(Channel.PUSH) && !to.deviceTokens?.length && !to.topic && !to.condition;
-    const devices = needsDevices ? await em.find(Device, { tenantId, userId, active: true }, { orderBy: { createdAt: 'asc' } }) : [];
+    const needsDevices =
+      channels.includes(Channel.PUSH) && !to.deviceTokens?.length && !to.topic && !to.condition;
+    const devices = needsDevices
+      ? await em.find(Device, { tenantId, userId, active: true }, { orderBy: { createdAt: 'asc' } })
+      : [];
     const planned: PlannedMessage[] = [];
     for (const channel of channels) {
       const addresses: string[] = [];
-      if (channel === Channel.EMAIL) addresses.push(...[to.email ?? contact?.email].filter((a): a is string => !!a));
-      if (channel === Channel.SMS) addresses.push(...[to.phone ?? contact?.phone].filter((a): a is string => !!a));
-      if (channel === Channel.WHATSAPP) addresses.push(...[to.whatsapp ?? contact?.whatsapp].filter((a): a is string => !!a));
+      if (channel === Channel.EMAIL)
+        addresses.push(...[to.email ?? contact?.email].filter((a): a is string => !!a));
+      if (channel === Channel.SMS)
+        addresses.push(...[to.phone ?? contact?.phone].filter((a): a is string => !!a));
+      if (channel === Channel.WHATSAPP)
+        addresses.push(...[to.whatsapp ?? contact?.whatsapp].filter((a): a is string => !!a));
       if (channel === Channel.PUSH) {
         if (to.deviceTokens?.length) addresses.push(...new Set(to.deviceTokens));
         if (to.topic) addresses.push(`topic:${to.topic}`);
@@ -116,7 +126,12 @@ export class NotificationService {
     return planned;
   }
 
-  private checkContent(type: NotificationType | null, key: string, channels: Channel[], content: ContentValue | null) {
+  private checkContent(
+    type: NotificationType | null,
+    key: string,
+    channels: Channel[],
+    content: ContentValue | null,
+  ) {
     for (const channel of channels) {
       if (pickTemplate(type, channel)) continue;
       const rule = REQUIRED_CONTENT[channel];
@@ -141,7 +156,9 @@ export class NotificationService {
     const typeKey = requireNonEmpty(input.type, 'type');
     const to = this.validateRecipient(input.to);
     const content = this.validateContent(input.content);
-    const idempotencyKey = input.idempotencyKey ? requireNonEmpty(input.idempotencyKey, 'idempotencyKey', 255) : null;
+    const idempotencyKey = input.idempotencyKey
+      ? requireNonEmpty(input.idempotencyKey, 'idempotencyKey', 255)
+      : null;
     if (input.scheduledAt && Number.isNaN(input.scheduledAt.getTime())) {
       throw new BadUserInputError('scheduledAt: must be an ISO 8601 date-time', 'scheduledAt');
     }
@@ -185,10 +202,18 @@ export class NotificationService {
         await this.deps.queues.enqueue(queued);
       } catch (error) {
         // Nothing half-accepted: take the rows back. Should that fail too, the scheduler re-enqueues them.
-        this.deps.logger.error({ err: error, notificationId: notification.id }, 'enqueue failed after commit');
-        await em.nativeDelete(Notification, { id: notification.id, tenantId }).catch((deleteError: unknown) =>
-          this.deps.logger.error({ err: deleteError }, 'could not withdraw notification; the scheduler will send it'),
+        this.deps.logger.error(
+          { err: error, notificationId: notification.id },
+          'enqueue failed after commit',
         );
+        await em
+          .nativeDelete(Notification, { id: notification.id, tenantId })
+          .catch((deleteError: unknown) =>
+            this.deps.logger.error(
+              { err: deleteError },
+              'could not withdraw notification; the scheduler will send it',
+            ),
+          );
         throw new ServiceUnavailableError('Redis');
       }
       changes.forEach((change) => this.deps.pubsub.publish(change));
@@ -209,44 +234,50 @@ export class NotificationService {
   private async persist(
     em: EntityManager,
     caller: Caller,
-    plan: Omit<Notification, 'id' | 'tenantId' | 'status' | 'createdAt' | 'updatedAt'> & { planned: PlannedMessage[] },
+    plan: Omit<Notification, 'id' | 'tenantId' | 'status' | 'createdAt' | 'updatedAt'> & {
+      planned: PlannedMessage[];
+    },
   ) {
     const now = this.deps.clock.now();
     const due = plan.scheduledAt && plan.scheduledAt > now ? plan.scheduledAt : null;
     const { planned, ...fields } = plan;
-    return em.transactional(async (tx) => {
-      const notification = tx.create(Notification, {
-        ...fields,
+    // One flush = one transaction: the notification, its messages and their first events commit together.
+    const notification = em.create(Notification, {
+      ...fields,
+      tenantId: caller.tenantId,
+      status: NotificationStatus.PROCESSING,
+      createdAt: now,
+      updatedAt: now,
+    });
+    const changes: StatusChange[] = [];
+    const messages = planned.map((p) => {
+      const message = em.create(Message, {
         tenantId: caller.tenantId,
-        status: NotificationStatus.PROCESSING,
+        notificationId: notification.id,
+        userId: plan.userId,
+        channel: p.channel,
+        priority: plan.priority,
+        to: p.to,
+        status: MessageStatus.QUEUED,
+        attempt: 0,
+        fallbackUsed: false,
+        dueAt: due,
         createdAt: now,
         updatedAt: now,
       });
-      const changes: StatusChange[] = [];
-      const messages = planned.map((p) => {
-        const message = tx.create(Message, {
-          tenantId: caller.tenantId,
-          notificationId: notification.id,
-          userId: plan.userId,
-          channel: p.channel,
-          priority: plan.priority,
-          to: p.to,
-          status: MessageStatus.QUEUED,
-          attempt: 0,
-          fallbackUsed: false,
-          dueAt: due,
-          createdAt: now,
-          updatedAt: now,
-        });
-        const status = p.suppressedReason ? MessageStatus.SUPPRESSED : due ? MessageStatus.SCHEDULED : MessageStatus.QUEUED;
-        const details = p.suppressedReason
-          ? { errorCode: p.suppressedReason, errorMessage: `no ${p.channel} address for this user` }
-          : {};
-        changes.push(applyStatus(tx, message, status, now, { ...details, initial: true }));
-        return message;
-      });
-      notification.status = rollup(messages);
-      return { notification, messages, changes };
+      const status = p.suppressedReason
+        ? MessageStatus.SUPPRESSED
+        : due
+          ? MessageStatus.SCHEDULED
+          : MessageStatus.QUEUED;
+      const details = p.suppressedReason
+        ? { errorCode: p.suppressedReason, errorMessage: `no ${p.channel} address for this user` }
+        : {};
+      changes.push(applyStatus(em, message, status, now, { ...details, initial: true }));
+      return message;
     });
+    notification.status = rollup(messages);
+    await em.flush();
+    return { notification, messages, changes };
   }
 }

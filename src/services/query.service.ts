@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Channel, DeliveryEvent, Message, Notification, NotificationStatus } from '../entities';
+import type { Channel, NotificationStatus } from '../entities';
+import { DeliveryEvent, Message, Notification } from '../entities';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
 
@@ -25,7 +26,8 @@ export const encodeCursor = (n: Pick<Notification, 'createdAt' | 'id'>) =>
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(at ?? '');
-  if (!id || Number.isNaN(createdAt.getTime())) throw new BadUserInputError('after: not a cursor returned by this API', 'after');
+  if (!id || Number.isNaN(createdAt.getTime()))
+    throw new BadUserInputError('after: not a cursor returned by this API', 'after');
   return { createdAt, id };
 }
 
@@ -53,14 +55,27 @@ export class QueryService {
   }
 
   messagesOf(tenantId: string, notificationId: string): Promise<Message[]> {
-    return this.em().find(Message, { tenantId, notificationId }, { orderBy: { createdAt: 'asc', id: 'asc' } });
+    return this.em().find(
+      Message,
+      { tenantId, notificationId },
+      { orderBy: { createdAt: 'asc', id: 'asc' } },
+    );
   }
 
   eventsOf(tenantId: string, messageId: string): Promise<DeliveryEvent[]> {
-    return this.em().find(DeliveryEvent, { tenantId, messageId }, { orderBy: { occurredAt: 'asc', createdAt: 'asc' } });
+    return this.em().find(
+      DeliveryEvent,
+      { tenantId, messageId },
+      { orderBy: { occurredAt: 'asc', createdAt: 'asc' } },
+    );
   }
 
-  async notifications(caller: Caller, filter: NotificationFilterCommand, first = 20, after?: string | null): Promise<NotificationPage> {
+  async notifications(
+    caller: Caller,
+    filter: NotificationFilterCommand,
+    first = 20,
+    after?: string | null,
+  ): Promise<NotificationPage> {
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
       throw new BadUserInputError(`first: must be between 1 and ${MAX_PAGE}`, 'first');
     }
@@ -69,13 +84,19 @@ export class QueryService {
     if (filter.status) qb.andWhere({ status: filter.status });
     if (filter.type) qb.andWhere({ type: filter.type });
     if (filter.channel) {
-      qb.andWhere('exists (select 1 from message m where m.notification_id = n.id and m.tenant_id = n.tenant_id and m.channel = ?)', [filter.channel]);
+      qb.andWhere(
+        'exists (select 1 from message m where m.notification_id = n.id and m.tenant_id = n.tenant_id and m.channel = ?)',
+        [filter.channel],
+      );
     }
     if (after) {
       const cursor = decodeCursor(after);
       qb.andWhere('(n.created_at, n.id) < (?, ?)', [cursor.createdAt, cursor.id]);
     }
-    const rows = await qb.orderBy({ createdAt: 'desc', id: 'desc' }).limit(first + 1).getResultList();
+    const rows = await qb
+      .orderBy({ createdAt: 'desc', id: 'desc' })
+      .limit(first + 1)
+      .getResultList();
     const nodes = rows.slice(0, first);
     const last = nodes[nodes.length - 1];
     return { nodes, endCursor: last ? encodeCursor(last) : null, hasNextPage: rows.length > first };

@@ -31,7 +31,8 @@ export async function* statusStream(
   filter: StatusFilter,
 ): AsyncGenerator<MessageStatusPayload> {
   const matches = (p: MessageStatusPayload) =>
-    (!filter.notificationId || p.notificationId === filter.notificationId) && (!filter.userId || p.userId === filter.userId);
+    (!filter.notificationId || p.notificationId === filter.notificationId) &&
+    (!filter.userId || p.userId === filter.userId);
   const iterator = deps.pubsub.subscribe(caller.tenantId)[Symbol.asyncIterator]();
   // Starting next() registers the Redis subscription; it resolves with the first live event.
   let pending = iterator.next();
@@ -39,7 +40,8 @@ export async function* statusStream(
     if (filter.notificationId) {
       const notification = await queries.notification(caller, filter.notificationId);
       if (notification && (!filter.userId || notification.userId === filter.userId)) {
-        for (const message of await queries.messagesOf(caller.tenantId, notification.id)) yield currentStatus(message);
+        for (const message of await queries.messagesOf(caller.tenantId, notification.id))
+          yield currentStatus(message);
       }
     }
     for (;;) {

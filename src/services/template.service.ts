@@ -1,5 +1,11 @@
 import { Liquid } from 'liquidjs';
-import { Channel, type ContentValue, type NotificationType, type RenderedContent, type Template } from '../entities';
+import {
+  Channel,
+  type ContentValue,
+  type NotificationType,
+  type RenderedContent,
+  type Template,
+} from '../entities';
 
 export class TemplateError extends Error {
   readonly code = 'TEMPLATE_ERROR';
@@ -13,7 +19,11 @@ const FIELDS_BY_CHANNEL: Record<Channel, (keyof Template)[]> = {
 };
 
 /** Picks the template for a locale: exact match, then the language, then the type's default (no locale), then any. */
-export function pickTemplate(type: NotificationType | null | undefined, channel: Channel, locale?: string | null) {
+export function pickTemplate(
+  type: NotificationType | null | undefined,
+  channel: Channel,
+  locale?: string | null,
+) {
   const candidates = type?.templates.filter((t) => t.channel === channel) ?? [];
   if (candidates.length === 0) return undefined;
   const wanted = locale?.toLowerCase();
@@ -56,7 +66,9 @@ export class TemplateService {
         try {
           (rendered as Record<string, unknown>)[field] = await this.liquid.parseAndRender(source, scope);
         } catch (error) {
-          throw new TemplateError(`template ${channel} ${field}: ${(error as Error).message.split(', line:')[0]}`);
+          throw new TemplateError(
+            `template ${channel} ${field}: ${(error as Error).message.split(', line:')[0]}`,
+          );
         }
       }
     }
@@ -66,7 +78,8 @@ export class TemplateService {
         if (value !== null && value !== undefined) (rendered as Record<string, unknown>)[key] = value;
       }
     }
-    if ((channel === Channel.SMS || channel === Channel.WHATSAPP) && !rendered.body && rendered.text) rendered.body = rendered.text;
+    if ((channel === Channel.SMS || channel === Channel.WHATSAPP) && !rendered.body && rendered.text)
+      rendered.body = rendered.text;
     if (channel === Channel.PUSH && !rendered.body && rendered.text) rendered.body = rendered.text;
     return rendered;
   }

@@ -22,8 +22,10 @@ async function startUsersSubgraph(names: Record<string, string>) {
       typeDefs: parse(USERS_SDL),
       resolvers: {
         Query: { user: (_: unknown, { id }: { id: string }) => (names[id] ? { id, name: names[id] } : null) },
-        User: { __resolveReference: (ref: { id: string }) => ({ id: ref.id, name: names[ref.id] ?? 'unknown' }) },
-      } as never,
+        User: {
+          __resolveReference: (ref: { id: string }) => ({ id: ref.id, name: names[ref.id] ?? 'unknown' }),
+        },
+      },
     }),
   });
   const { url } = await startStandaloneServer(server, { listen: { port: 0 } });
@@ -59,14 +61,28 @@ describe('through @apollo/gateway', () => {
   });
 
   it("returns a user's name from the users subgraph with Herald's contact and notifications in one query", async () => {
-    await executeOk(gatewayUrl, UpdateContactDocument, { userId, input: { email: 'ada@example.com', phone: '+14155552671' } });
+    await executeOk(gatewayUrl, UpdateContactDocument, {
+      userId,
+      input: { email: 'ada@example.com', phone: '+14155552671' },
+    });
     const sent = await executeOk(gatewayUrl, SendNotificationDocument, {
-      input: { userId, type: 'welcome', channels: ['EMAIL'], content: { subject: 'Welcome', text: 'Hello Ada' } },
+      input: {
+        userId,
+        type: 'welcome',
+        channels: ['EMAIL'],
+        content: { subject: 'Welcome', text: 'Hello Ada' },
+      },
     });
     const notificationId = sent.sendNotification.notification.id;
 
     const result = await execute<
-      { user: { name: string; contact: { email: string; phone: string }; notifications: { edges: { node: { id: string; type: string } }[] } } },
+      {
+        user: {
+          name: string;
+          contact: { email: string; phone: string };
+          notifications: { edges: { node: { id: string; type: string } }[] };
+        };
+      },
       { id: string }
     >(
       gatewayUrl,
@@ -83,10 +99,16 @@ describe('through @apollo/gateway', () => {
 
   it('resolves Notification and Message by key through _entities', async () => {
     const sent = await executeOk(stack.url, SendNotificationDocument, {
-      input: { userId, type: 'welcome', channels: ['SMS'], to: { phone: '+14155552671' }, content: { body: 'Hi' } },
+      input: {
+        userId,
+        type: 'welcome',
+        channels: ['SMS'],
+        to: { phone: '+14155552671' },
+        content: { body: 'Hi' },
+      },
     });
     const notification = sent.sendNotification.notification;
-    const messageId = notification.messages[0]!.id;
+    const messageId = notification.messages[0].id;
     await waitFor(async () => {
       const r = await execute<{ _entities: { status: string }[] }, unknown>(
         stack.url,
@@ -95,7 +117,10 @@ describe('through @apollo/gateway', () => {
       );
       return r.data?._entities[0]?.status === 'SENT';
     });
-    const result = await execute<{ _entities: ({ id: string; userId?: string; channel?: string } | null)[] }, unknown>(
+    const result = await execute<
+      { _entities: ({ id: string; userId?: string; channel?: string } | null)[] },
+      unknown
+    >(
       stack.url,
       `query ($r: [_Any!]!) { _entities(representations: $r) {
          ... on Notification { id userId }
@@ -110,6 +135,10 @@ describe('through @apollo/gateway', () => {
       },
     );
     expect(result.errors).toBeUndefined();
-    expect(result.data?._entities).toEqual([{ id: notification.id, userId }, { id: messageId, channel: 'SMS' }, null]);
+    expect(result.data?._entities).toEqual([
+      { id: notification.id, userId },
+      { id: messageId, channel: 'SMS' },
+      null,
+    ]);
   });
 });

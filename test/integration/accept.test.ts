@@ -28,8 +28,17 @@ describe('sendNotification: accept at the edge', () => {
         name: 'Payment reminder',
         defaultChannels: ['EMAIL', 'SMS', 'PUSH'],
         templates: [
-          { channel: 'EMAIL', subject: 'Payment of {{ data.amount }} due', text: 'Hi, {{ data.amount }} is due.' },
-          { channel: 'EMAIL', locale: 'pt-BR', subject: 'Pagamento de {{ data.amount }}', text: 'Olá, {{ data.amount }} vence.' },
+          {
+            channel: 'EMAIL',
+            subject: 'Payment of {{ data.amount }} due',
+            text: 'Hi, {{ data.amount }} is due.',
+          },
+          {
+            channel: 'EMAIL',
+            locale: 'pt-BR',
+            subject: 'Pagamento de {{ data.amount }}',
+            text: 'Olá, {{ data.amount }} vence.',
+          },
           { channel: 'SMS', body: '{{ data.amount }} due tomorrow' },
           { channel: 'PUSH', title: 'Payment due', body: '{{ data.amount }}' },
         ],
@@ -49,41 +58,87 @@ describe('sendNotification: accept at the edge', () => {
   };
 
   it.each([
-    [{ channels: ['SMS'], to: { phone: '+1 555' }, content: { body: 'x' } }, 'to.phone', 'is not a valid E.164 number'],
-    [{ channels: ['SMS'], to: { phone: '4155552671' }, content: { body: 'x' } }, 'to.phone', 'is not a valid E.164 number'],
-    [{ channels: ['EMAIL'], to: { email: 'not-an-email' }, content: { subject: 's', text: 't' } }, 'to.email', 'is not a valid email address'],
-    [{ channels: ['WHATSAPP'], to: { whatsapp: '+99' }, content: { body: 'x' } }, 'to.whatsapp', 'is not a valid E.164 number'],
-    [{ type: 'no_such_type', channels: ['SMS'], to: { phone: '+14155552671' } }, 'type', 'unknown notification type "no_such_type"'],
+    [
+      { channels: ['SMS'], to: { phone: '+1 555' }, content: { body: 'x' } },
+      'to.phone',
+      'is not a valid E.164 number',
+    ],
+    [
+      { channels: ['SMS'], to: { phone: '4155552671' }, content: { body: 'x' } },
+      'to.phone',
+      'is not a valid E.164 number',
+    ],
+    [
+      { channels: ['EMAIL'], to: { email: 'not-an-email' }, content: { subject: 's', text: 't' } },
+      'to.email',
+      'is not a valid email address',
+    ],
+    [
+      { channels: ['WHATSAPP'], to: { whatsapp: '+99' }, content: { body: 'x' } },
+      'to.whatsapp',
+      'is not a valid E.164 number',
+    ],
+    [
+      { type: 'no_such_type', channels: ['SMS'], to: { phone: '+14155552671' } },
+      'type',
+      'unknown notification type "no_such_type"',
+    ],
     [{ type: 'no_such_type' }, 'type', 'unknown notification type "no_such_type" and no channels given'],
-    [{ channels: ['EMAIL'], content: { subject: 's', text: 't' } }, 'to.email', 'channel EMAIL has no address'],
+    [
+      { channels: ['EMAIL'], content: { subject: 's', text: 't' } },
+      'to.email',
+      'channel EMAIL has no address',
+    ],
     [{ channels: ['PUSH'], content: { title: 't' } }, 'to.deviceTokens', 'channel PUSH has no address'],
-    [{ channels: ['EMAIL'], to: { email: 'a@example.com' }, content: { text: 'no subject' } }, 'type', 'give content.subject'],
-    [{ channels: ['SMS'], to: { phone: '+14155552671' }, content: { body: 'x', mediaUrls: ['ftp://x'] } }, 'content.mediaUrls[0]', 'must be an http(s) URL'],
-    [{ userId: '  ', channels: ['SMS'], to: { phone: '+14155552671' }, content: { body: 'x' } }, 'userId', 'must not be empty'],
-  ] as [Partial<SendNotificationInput>, string, string][])('rejects %j: BAD_USER_INPUT naming %s, nothing stored', async (partial, field, rule) => {
-    const before = await counts();
-    const result = await execute(stack.url, SendNotificationDocument, {
-      input: { userId: `u-${randomUUID()}`, type: 'adhoc', ...partial } as SendNotificationInput,
-    });
-    expect(result.data).toBeNull();
-    expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
-    expect(result.errors?.[0]?.extensions?.field).toBe(field);
-    expect(result.errors?.[0]?.message).toContain(`${field}: `);
-    expect(result.errors?.[0]?.message).toContain(rule);
-    expect(await counts()).toEqual(before);
-  });
+    [
+      { channels: ['EMAIL'], to: { email: 'a@example.com' }, content: { text: 'no subject' } },
+      'type',
+      'give content.subject',
+    ],
+    [
+      { channels: ['SMS'], to: { phone: '+14155552671' }, content: { body: 'x', mediaUrls: ['ftp://x'] } },
+      'content.mediaUrls[0]',
+      'must be an http(s) URL',
+    ],
+    [
+      { userId: '  ', channels: ['SMS'], to: { phone: '+14155552671' }, content: { body: 'x' } },
+      'userId',
+      'must not be empty',
+    ],
+  ] as [Partial<SendNotificationInput>, string, string][])(
+    'rejects %j: BAD_USER_INPUT naming %s, nothing stored',
+    async (partial, field, rule) => {
+      const before = await counts();
+      const result = await execute(stack.url, SendNotificationDocument, {
+        input: { userId: `u-${randomUUID()}`, type: 'adhoc', ...partial },
+      });
+      expect(result.data).toBeNull();
+      expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(result.errors?.[0]?.extensions?.field).toBe(field);
+      expect(result.errors?.[0]?.message).toContain(`${field}: `);
+      expect(result.errors?.[0]?.message).toContain(rule);
+      expect(await counts()).toEqual(before);
+    },
+  );
 
   it('an invalid enum or missing required field is rejected by GraphQL itself', async () => {
-    const result = await execute(stack.url, 'mutation { sendNotification(input: { userId: "u", type: "t", channels: [FAX] }) { notification { id } } }');
+    const result = await execute(
+      stack.url,
+      'mutation { sendNotification(input: { userId: "u", type: "t", channels: [FAX] }) { notification { id } } }',
+    );
     expect(result.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
   it('PUSH to a user with two active devices creates two messages (an inactive one is skipped)', async () => {
     const userId = `u-${randomUUID()}`;
     for (const token of ['phone-a', 'tablet-b', 'old-c']) {
-      await executeOk(stack.url, RegisterDeviceDocument, { input: { userId, token: `${userId}-${token}`, platform: 'IOS' } });
+      await executeOk(stack.url, RegisterDeviceDocument, {
+        input: { userId, token: `${userId}-${token}`, platform: 'IOS' },
+      });
     }
-    expect((await executeOk(stack.url, UnregisterDeviceDocument, { token: `${userId}-old-c` })).unregisterDevice).toBe(true);
+    expect(
+      (await executeOk(stack.url, UnregisterDeviceDocument, { token: `${userId}-old-c` })).unregisterDevice,
+    ).toBe(true);
     const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
       input: { userId, type: 'payment_reminder', channels: ['PUSH'], data: { amount: '$10' } },
     });
@@ -91,14 +146,19 @@ describe('sendNotification: accept at the edge', () => {
     expect(messages.map((m) => m.to).sort()).toEqual([`${userId}-phone-a`, `${userId}-tablet-b`]);
     expect(messages.every((m) => m.channel === 'PUSH')).toBe(true);
     await waitFor(async () => {
-      const { notification } = await executeOk(stack.url, NotificationDocument, { id: sendNotification.notification.id });
+      const { notification } = await executeOk(stack.url, NotificationDocument, {
+        id: sendNotification.notification.id,
+      });
       return notification?.status === 'COMPLETED' && notification;
     });
   });
 
   it('type defaults: a default channel without an address is SUPPRESSED (no_address) while the others go out', async () => {
     const userId = `u-${randomUUID()}`;
-    await executeOk(stack.url, UpdateContactDocument, { userId, input: { email: 'ana@example.com', phone: '+5511987654321', locale: 'pt-BR' } });
+    await executeOk(stack.url, UpdateContactDocument, {
+      userId,
+      input: { email: 'ana@example.com', phone: '+5511987654321', locale: 'pt-BR' },
+    });
     const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
       input: { userId, type: 'payment_reminder', data: { amount: 'R$ 50' } },
     });
@@ -108,7 +168,9 @@ describe('sendNotification: accept at the edge', () => {
     expect(byChannel.SMS).toMatchObject({ status: 'QUEUED', to: '+5511987654321' });
 
     const settled = await waitFor(async () => {
-      const { notification } = await executeOk(stack.url, NotificationDocument, { id: sendNotification.notification.id });
+      const { notification } = await executeOk(stack.url, NotificationDocument, {
+        id: sendNotification.notification.id,
+      });
       return notification?.status === 'COMPLETED' && notification;
     });
     const email = settled.messages.find((m) => m.channel === 'EMAIL');
@@ -119,10 +181,18 @@ describe('sendNotification: accept at the edge', () => {
 
   it('a template variable missing from data ends the message FAILED with TEMPLATE_ERROR naming it', async () => {
     const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
-      input: { userId: `u-${randomUUID()}`, type: 'payment_reminder', channels: ['SMS'], to: { phone: '+14155552671' }, data: {} },
+      input: {
+        userId: `u-${randomUUID()}`,
+        type: 'payment_reminder',
+        channels: ['SMS'],
+        to: { phone: '+14155552671' },
+        data: {},
+      },
     });
     const settled = await waitFor(async () => {
-      const { notification } = await executeOk(stack.url, NotificationDocument, { id: sendNotification.notification.id });
+      const { notification } = await executeOk(stack.url, NotificationDocument, {
+        id: sendNotification.notification.id,
+      });
       return notification?.status === 'FAILED' && notification;
     });
     expect(settled.messages[0]?.error?.code).toBe('TEMPLATE_ERROR');
@@ -156,7 +226,9 @@ describe('sendNotification: accept at the edge', () => {
     const first = await executeOk(stack.url, SendNotificationDocument, { input });
     const second = await executeOk(stack.url, SendNotificationDocument, { input });
     expect(second.sendNotification.notification.id).toBe(first.sendNotification.notification.id);
-    const { rows } = await db.query('select count(*)::int n from notification where idempotency_key = $1', [input.idempotencyKey]);
+    const { rows } = await db.query('select count(*)::int n from notification where idempotency_key = $1', [
+      input.idempotencyKey,
+    ]);
     expect(rows[0]).toEqual({ n: 1 });
   });
 
@@ -164,13 +236,23 @@ describe('sendNotification: accept at the edge', () => {
     const userId = `u-${randomUUID()}`;
     for (const [i, channel] of (['SMS', 'EMAIL', 'SMS'] as const).entries()) {
       await executeOk(stack.url, SendNotificationDocument, {
-        input: { userId, type: `kind_${i}`, channels: [channel], to: { phone: '+14155552671', email: 'a@example.com' }, content: { subject: 's', text: 't', body: 'b' } },
+        input: {
+          userId,
+          type: `kind_${i}`,
+          channels: [channel],
+          to: { phone: '+14155552671', email: 'a@example.com' },
+          content: { subject: 's', text: 't', body: 'b' },
+        },
       });
     }
     const page1 = await executeOk(stack.url, NotificationsDocument, { filter: { userId }, first: 2 });
     expect(page1.notifications.edges.map((e) => e.node.type)).toEqual(['kind_2', 'kind_1']);
     expect(page1.notifications.pageInfo.hasNextPage).toBe(true);
-    const page2 = await executeOk(stack.url, NotificationsDocument, { filter: { userId }, first: 2, after: page1.notifications.pageInfo.endCursor });
+    const page2 = await executeOk(stack.url, NotificationsDocument, {
+      filter: { userId },
+      first: 2,
+      after: page1.notifications.pageInfo.endCursor,
+    });
     expect(page2.notifications.edges.map((e) => e.node.type)).toEqual(['kind_0']);
     expect(page2.notifications.pageInfo.hasNextPage).toBe(false);
     const sms = await executeOk(stack.url, NotificationsDocument, { filter: { userId, channel: 'SMS' } });
@@ -178,7 +260,9 @@ describe('sendNotification: accept at the edge', () => {
     const byType = await executeOk(stack.url, NotificationsDocument, { filter: { userId, type: 'kind_1' } });
     expect(byType.notifications.edges).toHaveLength(1);
     await waitFor(async () => {
-      const done = await executeOk(stack.url, NotificationsDocument, { filter: { userId, status: 'COMPLETED' } });
+      const done = await executeOk(stack.url, NotificationsDocument, {
+        filter: { userId, status: 'COMPLETED' },
+      });
       return done.notifications.edges.length === 3;
     });
     const bad = await execute(stack.url, NotificationsDocument, { filter: { userId }, after: 'garbage' });
@@ -189,6 +273,9 @@ describe('sendNotification: accept at the edge', () => {
     const result = await execute(stack.url, UpsertNotificationTypeDocument, {
       input: { key: 'broken', templates: [{ channel: 'SMS', body: 'Hi {{ data.name ' }] },
     });
-    expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.templates[0].body' });
+    expect(result.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'input.templates[0].body',
+    });
   });
 });

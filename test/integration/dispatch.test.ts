@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MessageDocument, RegisterDeviceDocument, SendNotificationDocument } from '../support/generated/graphql';
+import {
+  MessageDocument,
+  RegisterDeviceDocument,
+  SendNotificationDocument,
+  type SendNotificationInput,
+} from '../support/generated/graphql';
 import { executeOk, waitFor } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 
@@ -14,18 +19,28 @@ describe('dispatch outcomes (worker + real SDKs + emulator faults)', () => {
   beforeEach(() => stack.emulator.emulator.reset());
   afterAll(() => stack?.close());
 
-  const send = async (input: Parameters<typeof executeOk<unknown, unknown>>[2] & object) =>
-    (await executeOk(stack.url, SendNotificationDocument, { input: input as never })).sendNotification.notification;
+  const send = async (input: SendNotificationInput) =>
+    (await executeOk(stack.url, SendNotificationDocument, { input })).sendNotification.notification;
 
   const settle = (id: string) =>
-    waitFor(async () => {
-      const { message } = await executeOk(stack.url, MessageDocument, { id });
-      return message && FINAL.includes(message.status) ? message : undefined;
-    }, 20_000, `message ${id} to settle`);
+    waitFor(
+      async () => {
+        const { message } = await executeOk(stack.url, MessageDocument, { id });
+        return message && FINAL.includes(message.status) ? message : undefined;
+      },
+      20_000,
+      `message ${id} to settle`,
+    );
 
   it('a permanent vendor error (Twilio 21211) ends FAILED with the vendor code after one request', async () => {
-    const notification = await send({ userId: 'u-perm', type: 'otp', channels: ['SMS'], to: { phone: '+15005550001' }, content: { body: 'code 1234' } });
-    const message = await settle(notification.messages[0]!.id);
+    const notification = await send({
+      userId: 'u-perm',
+      type: 'otp',
+      channels: ['SMS'],
+      to: { phone: '+15005550001' },
+      content: { body: 'code 1234' },
+    });
+    const message = await settle(notification.messages[0].id);
     expect(message).toMatchObject({ status: 'FAILED', attempt: 1, error: { code: '21211' } });
     expect(message.failedAt).toBeTruthy();
     expect(stack.emulator.emulator.recorded('twilio')).toHaveLength(1);
@@ -34,44 +49,102 @@ describe('dispatch outcomes (worker + real SDKs + emulator faults)', () => {
 
   it('FCM UNREGISTERED ends FAILED and deactivates that device', async () => {
     const userId = `u-${randomUUID()}`;
-    await executeOk(stack.url, RegisterDeviceDocument, { input: { userId, token: 'unregistered-phone', platform: 'ANDROID' } });
-    const notification = await send({ userId, type: 'alert', channels: ['PUSH'], content: { title: 'Alert' } });
-    const message = await settle(notification.messages[0]!.id);
-    expect(message).toMatchObject({ status: 'FAILED', error: { code: 'UNREGISTERED' }, to: 'unregistered-phone' });
-    const devices = await stack.herald.services.contacts.listDevices({ tenantId: 'default', subject: 't', scopes: [] }, userId, true);
-    expect(devices).toMatchObject([{ token: 'unregistered-phone', active: false, deactivatedReason: 'UNREGISTERED' }]);
+    await executeOk(stack.url, RegisterDeviceDocument, {
+      input: { userId, token: 'unregistered-phone', platform: 'ANDROID' },
+    });
+    const notification = await send({
+      userId,
+      type: 'alert',
+      channels: ['PUSH'],
+      content: { title: 'Alert' },
+    });
+    const message = await settle(notification.messages[0].id);
+    expect(message).toMatchObject({
+      status: 'FAILED',
+      error: { code: 'UNREGISTERED' },
+      to: 'unregistered-phone',
+    });
+    const devices = await stack.herald.services.contacts.listDevices(
+      { tenantId: 'default', subject: 't', scopes: [] },
+      userId,
+      true,
+    );
+    expect(devices).toMatchObject([
+      { token: 'unregistered-phone', active: false, deactivatedReason: 'UNREGISTERED' },
+    ]);
   });
 
   it.each([
     { status: 503, vendor: 'sendgrid' as const, channel: 'EMAIL' as const, to: { email: 'a@example.com' } },
     { status: 429, vendor: 'twilio' as const, channel: 'SMS' as const, to: { phone: '+14155552671' } },
     { status: 503, vendor: 'fcm' as const, channel: 'PUSH' as const, to: { deviceTokens: ['tok-retry'] } },
-  ])('a $status from $vendor is retried with backoff and ends SENT once the emulator recovers', async ({ status, vendor, channel, to }) => {
-    stack.emulator.emulator.injectFault({ vendor, count: 2, status });
-    const notification = await send({ userId: 'u-retry', type: 'notice', channels: [channel], to, content: { subject: 's', text: 't', body: 'b', title: 'T' } });
-    const message = await settle(notification.messages[0]!.id);
-    expect(message).toMatchObject({ status: 'SENT', attempt: 3 });
-    expect(message.events.map((e) => e.status)).toEqual(['QUEUED', 'SENDING', 'SCHEDULED', 'QUEUED', 'SENDING', 'SCHEDULED', 'QUEUED', 'SENDING', 'SENT']);
-    expect(message.events.filter((e) => e.status === 'SCHEDULED').map((e) => e.attempt)).toEqual([1, 2]);
-    expect(stack.emulator.emulator.recorded(vendor).map((r) => r.status)).toEqual([status, status, vendor === 'twilio' ? 201 : vendor === 'sendgrid' ? 202 : 200]);
-  });
+  ])(
+    'a $status from $vendor is retried with backoff and ends SENT once the emulator recovers',
+    async ({ status, vendor, channel, to }) => {
+      stack.emulator.emulator.injectFault({ vendor, count: 2, status });
+      const notification = await send({
+        userId: 'u-retry',
+        type: 'notice',
+        channels: [channel],
+        to,
+        content: { subject: 's', text: 't', body: 'b', title: 'T' },
+      });
+      const message = await settle(notification.messages[0].id);
+      expect(message).toMatchObject({ status: 'SENT', attempt: 3 });
+      expect(message.events.map((e) => e.status)).toEqual([
+        'QUEUED',
+        'SENDING',
+        'SCHEDULED',
+        'QUEUED',
+        'SENDING',
+        'SCHEDULED',
+        'QUEUED',
+        'SENDING',
+        'SENT',
+      ]);
+      expect(message.events.filter((e) => e.status === 'SCHEDULED').map((e) => e.attempt)).toEqual([1, 2]);
+      expect(stack.emulator.emulator.recorded(vendor).map((r) => r.status)).toEqual([
+        status,
+        status,
+        vendor === 'twilio' ? 201 : vendor === 'sendgrid' ? 202 : 200,
+      ]);
+    },
+  );
 
   it('retries are bounded: past DISPATCH_MAX_ATTEMPTS the message ends FAILED with MAX_ATTEMPTS', async () => {
     stack.emulator.emulator.injectFault({ vendor: 'twilio', count: 100, status: 503 });
-    const notification = await send({ userId: 'u-max', type: 'notice', channels: ['SMS'], to: { phone: '+14155552671' }, content: { body: 'b' } });
-    const message = await settle(notification.messages[0]!.id);
+    const notification = await send({
+      userId: 'u-max',
+      type: 'notice',
+      channels: ['SMS'],
+      to: { phone: '+14155552671' },
+      content: { body: 'b' },
+    });
+    const message = await settle(notification.messages[0].id);
     expect(message).toMatchObject({ status: 'FAILED', attempt: 4, error: { code: 'MAX_ATTEMPTS' } });
     expect(message.error?.message).toContain('gave up after 4 attempts');
     expect(stack.emulator.emulator.recorded('twilio')).toHaveLength(4);
   });
 
   it('a duplicate job for a message already claimed or sent sends nothing', async () => {
-    const notification = await send({ userId: 'u-dup', type: 'notice', channels: ['EMAIL'], to: { email: 'dup@example.com' }, content: { subject: 's', text: 't' } });
-    const id = notification.messages[0]!.id;
+    const notification = await send({
+      userId: 'u-dup',
+      type: 'notice',
+      channels: ['EMAIL'],
+      to: { email: 'dup@example.com' },
+      content: { subject: 's', text: 't' },
+    });
+    const id = notification.messages[0].id;
     await settle(id);
-    const outcome = await stack.herald.services.dispatch.dispatch({ messageId: id, tenantId: 'default', attempt: 1 });
+    const outcome = await stack.herald.services.dispatch.dispatch({
+      messageId: id,
+      tenantId: 'default',
+      attempt: 1,
+    });
     expect(outcome).toBe('skipped');
-    await stack.herald.services.deps.queues.enqueue([{ id, tenantId: 'default', attempt: 0, channel: 'EMAIL', priority: 'MEDIUM' }]);
+    await stack.herald.services.deps.queues.enqueue([
+      { id, tenantId: 'default', attempt: 0, channel: 'EMAIL', priority: 'MEDIUM' },
+    ]);
     await new Promise((r) => setTimeout(r, 300));
     expect(stack.emulator.emulator.recorded('sendgrid')).toHaveLength(1);
     const { message } = await executeOk(stack.url, MessageDocument, { id });
@@ -88,9 +161,15 @@ describe('the row claim under concurrency (API role only: no worker takes the jo
 
   it('two dispatches of one QUEUED message race: exactly one sends', async () => {
     const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
-      input: { userId: 'u-race', type: 'notice', channels: ['SMS'], to: { phone: '+14155552671' }, content: { body: 'once' } },
+      input: {
+        userId: 'u-race',
+        type: 'notice',
+        channels: ['SMS'],
+        to: { phone: '+14155552671' },
+        content: { body: 'once' },
+      },
     });
-    const id = sendNotification.notification.messages[0]!.id;
+    const id = sendNotification.notification.messages[0].id;
     const job = { messageId: id, tenantId: 'default', attempt: 1 };
     const outcomes = await Promise.all([1, 2, 3].map(() => stack.herald.services.dispatch.dispatch(job)));
     expect(outcomes.sort()).toEqual(['sent', 'skipped', 'skipped']);
@@ -99,10 +178,20 @@ describe('the row claim under concurrency (API role only: no worker takes the jo
 
   it('another tenant cannot dispatch or read the message', async () => {
     const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
-      input: { userId: 'u-tenant', type: 'notice', channels: ['SMS'], to: { phone: '+14155552671' }, content: { body: 'x' } },
+      input: {
+        userId: 'u-tenant',
+        type: 'notice',
+        channels: ['SMS'],
+        to: { phone: '+14155552671' },
+        content: { body: 'x' },
+      },
     });
-    const id = sendNotification.notification.messages[0]!.id;
-    expect(await stack.herald.services.dispatch.dispatch({ messageId: id, tenantId: 'other', attempt: 1 })).toBe('skipped');
-    expect(await stack.herald.services.queries.message({ tenantId: 'other', subject: 's', scopes: [] }, id)).toBeNull();
+    const id = sendNotification.notification.messages[0].id;
+    expect(
+      await stack.herald.services.dispatch.dispatch({ messageId: id, tenantId: 'other', attempt: 1 }),
+    ).toBe('skipped');
+    expect(
+      await stack.herald.services.queries.message({ tenantId: 'other', subject: 's', scopes: [] }, id),
+    ).toBeNull();
   });
 });

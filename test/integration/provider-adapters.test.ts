@@ -26,8 +26,19 @@ describe('provider adapters (real SDKs → emulator)', () => {
     };
     twilioSms = new TwilioSmsProvider(twilioOptions);
     twilioWhatsapp = new TwilioWhatsappProvider(twilioOptions);
-    sendgrid = new SendgridProvider({ mode: 'sandbox', apiKey: SANDBOX.sendgrid.apiKey, from: 'noreply@herald.dev', apiUrl: `${running.url}/sendgrid`, timeoutMs: 500 });
-    fcm = new FcmProvider({ mode: 'sandbox', projectId: 'herald-test', accessToken: SANDBOX.fcm.accessToken, apiUrl: `${running.url}/fcm` });
+    sendgrid = new SendgridProvider({
+      mode: 'sandbox',
+      apiKey: SANDBOX.sendgrid.apiKey,
+      from: 'noreply@herald.dev',
+      apiUrl: `${running.url}/sendgrid`,
+      timeoutMs: 500,
+    });
+    fcm = new FcmProvider({
+      mode: 'sandbox',
+      projectId: 'herald-test',
+      accessToken: SANDBOX.fcm.accessToken,
+      apiUrl: `${running.url}/fcm`,
+    });
   });
   beforeEach(() => running.emulator.reset());
   afterAll(async () => {
@@ -45,7 +56,10 @@ describe('provider adapters (real SDKs → emulator)', () => {
   };
 
   it('Twilio SMS: form fields To/From/Body/StatusCallback and MediaUrl with Basic auth', async () => {
-    const result = await twilioSms.send({ to: '+14155552671', body: 'Hello', mediaUrls: ['https://cdn.example.com/a.png'] }, ctx);
+    const result = await twilioSms.send(
+      { to: '+14155552671', body: 'Hello', mediaUrls: ['https://cdn.example.com/a.png'] },
+      ctx,
+    );
     expect(result.providerMessageId).toMatch(/^SM[0-9a-f]{32}$/);
     expect(result.segments).toBe(1);
     const [request] = running.emulator.recorded('twilio');
@@ -64,7 +78,10 @@ describe('provider adapters (real SDKs → emulator)', () => {
 
   it('Twilio WhatsApp: whatsapp: prefixes on both numbers', async () => {
     await twilioWhatsapp.send({ to: '+14155552671', body: 'Hi' }, ctx);
-    expect(running.emulator.recorded('twilio')[0]?.body).toMatchObject({ To: 'whatsapp:+14155552671', From: SANDBOX.twilio.whatsappFrom });
+    expect(running.emulator.recorded('twilio')[0]?.body).toMatchObject({
+      To: 'whatsapp:+14155552671',
+      From: SANDBOX.twilio.whatsappFrom,
+    });
   });
 
   it('Twilio: 21211 (invalid number) is permanent; 503 and 429 are retryable; a timeout is retryable', async () => {
@@ -72,16 +89,25 @@ describe('provider adapters (real SDKs → emulator)', () => {
     expect(invalid).toMatchObject({ code: '21211', retryable: false });
 
     running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 400, code: 21610 });
-    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({ code: '21610', retryable: false });
+    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
+      code: '21610',
+      retryable: false,
+    });
 
     running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 503 });
-    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({ retryable: true });
+    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
+      retryable: true,
+    });
 
     running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 429 });
-    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({ retryable: true });
+    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
+      retryable: true,
+    });
 
     running.emulator.injectFault({ vendor: 'twilio', count: 1, delayMs: 1_500 });
-    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({ retryable: true });
+    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
+      retryable: true,
+    });
   });
 
   it('SendGrid: /v3/mail/send with personalizations, Bearer auth, html+text, cc/bcc, attachments, categories, custom args', async () => {
@@ -94,7 +120,9 @@ describe('provider adapters (real SDKs → emulator)', () => {
         cc: ['cc@example.com'],
         bcc: ['bcc@example.com'],
         categories: ['billing'],
-        attachments: [{ content: Buffer.from('pdf').toString('base64'), filename: 's.pdf', type: 'application/pdf' }],
+        attachments: [
+          { content: Buffer.from('pdf').toString('base64'), filename: 's.pdf', type: 'application/pdf' },
+        ],
       },
       ctx,
     );
@@ -106,7 +134,11 @@ describe('provider adapters (real SDKs → emulator)', () => {
       from: { email: 'noreply@herald.dev' },
       subject: 'Statement',
       personalizations: [
-        { to: [{ email: 'ada@example.com' }], cc: [{ email: 'cc@example.com' }], bcc: [{ email: 'bcc@example.com' }] },
+        {
+          to: [{ email: 'ada@example.com' }],
+          cc: [{ email: 'cc@example.com' }],
+          bcc: [{ email: 'bcc@example.com' }],
+        },
       ],
       content: [
         { type: 'text/plain', value: 'plain' },
@@ -120,19 +152,34 @@ describe('provider adapters (real SDKs → emulator)', () => {
 
   it('SendGrid: 400 is permanent, 429 and 5xx are retryable', async () => {
     running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 400 });
-    expect(await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx))).toMatchObject({ code: '400', retryable: false });
+    expect(
+      await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx)),
+    ).toMatchObject({ code: '400', retryable: false });
     running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 429, retryAfterSeconds: 3 });
-    expect(await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx))).toMatchObject({
+    expect(
+      await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx)),
+    ).toMatchObject({
       code: '429',
       retryable: true,
       details: { retryAfterMs: 3000 },
     });
     running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 502 });
-    expect(await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx))).toMatchObject({ retryable: true });
+    expect(
+      await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx)),
+    ).toMatchObject({ retryable: true });
   });
 
   it('FCM: messages:send with a Bearer token for one token, a topic and a condition; data and image', async () => {
-    const one = await fcm.send({ target: { token: 'tok-1' }, title: 'T', body: 'B', imageUrl: 'https://cdn.example.com/i.png', data: { k: 'v' } }, ctx);
+    const one = await fcm.send(
+      {
+        target: { token: 'tok-1' },
+        title: 'T',
+        body: 'B',
+        imageUrl: 'https://cdn.example.com/i.png',
+        data: { k: 'v' },
+      },
+      ctx,
+    );
     expect(one.providerMessageId).toMatch(/^projects\/herald-test\/messages\//);
     await fcm.send({ target: { topic: 'news' }, title: 'T' }, ctx);
     await fcm.send({ target: { condition: "'a' in topics" }, body: 'B' }, ctx);
@@ -140,7 +187,11 @@ describe('provider adapters (real SDKs → emulator)', () => {
     expect(requests.map((r) => r.path)).toEqual(Array(3).fill('/fcm/v1/projects/herald-test/messages:send'));
     expect(requests.every((r) => r.headers.authorization === `Bearer ${SANDBOX.fcm.accessToken}`)).toBe(true);
     expect(requests[0]?.body).toMatchObject({
-      message: { token: 'tok-1', notification: { title: 'T', body: 'B', image: 'https://cdn.example.com/i.png' }, data: { k: 'v' } },
+      message: {
+        token: 'tok-1',
+        notification: { title: 'T', body: 'B', image: 'https://cdn.example.com/i.png' },
+        data: { k: 'v' },
+      },
     });
     expect(requests[1]?.body).toMatchObject({ message: { topic: 'news' } });
     expect(requests[2]?.body).toMatchObject({ message: { condition: "'a' in topics" } });
@@ -148,16 +199,32 @@ describe('provider adapters (real SDKs → emulator)', () => {
 
   it('FCM: many tokens go out as one multicast', async () => {
     await fcm.send({ target: { tokens: ['t1', 't2'] }, title: 'T' }, ctx);
-    expect(running.emulator.recorded('fcm').map((r) => (r.body as { message: { token: string } }).message.token).sort()).toEqual(['t1', 't2']);
+    expect(
+      running.emulator
+        .recorded('fcm')
+        .map((r) => (r.body as { message: { token: string } }).message.token)
+        .sort(),
+    ).toEqual(['t1', 't2']);
   });
 
   it('FCM: UNREGISTERED is permanent and marks the address invalid; 503 is retryable', async () => {
-    const unregistered = await rejection(fcm.send({ target: { token: 'unregistered-abc' }, title: 'T' }, ctx));
-    expect(unregistered).toMatchObject({ code: 'UNREGISTERED', retryable: false, details: { invalidAddress: true } });
+    const unregistered = await rejection(
+      fcm.send({ target: { token: 'unregistered-abc' }, title: 'T' }, ctx),
+    );
+    expect(unregistered).toMatchObject({
+      code: 'UNREGISTERED',
+      retryable: false,
+      details: { invalidAddress: true },
+    });
     running.emulator.injectFault({ vendor: 'fcm', count: 1, status: 400, code: 'INVALID_ARGUMENT' });
-    expect(await rejection(fcm.send({ target: { token: 'tok' }, title: 'T' }, ctx))).toMatchObject({ code: 'INVALID_ARGUMENT', retryable: false });
+    expect(await rejection(fcm.send({ target: { token: 'tok' }, title: 'T' }, ctx))).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      retryable: false,
+    });
     running.emulator.injectFault({ vendor: 'fcm', count: 1, status: 503 });
-    expect(await rejection(fcm.send({ target: { token: 'tok' }, title: 'T' }, ctx))).toMatchObject({ retryable: true });
+    expect(await rejection(fcm.send({ target: { token: 'tok' }, title: 'T' }, ctx))).toMatchObject({
+      retryable: true,
+    });
   });
 
   it('the emulator refuses wrong credentials, as the vendors do', async () => {
@@ -171,6 +238,9 @@ describe('provider adapters (real SDKs → emulator)', () => {
       statusCallbackUrl: 'https://x.example.com/webhooks/twilio/status',
       timeoutMs: 500,
     });
-    expect(await rejection(wrong.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({ code: '20003', retryable: false });
+    expect(await rejection(wrong.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
+      code: '20003',
+      retryable: false,
+    });
   });
 });

@@ -31,7 +31,8 @@ export async function executeOk<TResult, TVariables>(
   token?: string,
 ): Promise<TResult> {
   const result = await execute(url, document, variables, token);
-  if (result.errors?.length || !result.data) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+  if (result.errors?.length || !result.data)
+    throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
   return result.data;
 }
 
@@ -89,7 +90,11 @@ export function collect<TResult, TVariables extends Record<string, unknown>>(
   return { done, seen };
 }
 
-export async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -101,5 +106,5 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | null | fal
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
 }

@@ -109,7 +109,11 @@ export async function startStack(
 ): Promise<TestStack> {
   const emulator = await startEmulatorServer();
   const port = await freePort();
-  const env = isolatedEnv(emulator.url, { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, ...options.extraEnv });
+  const env = isolatedEnv(emulator.url, {
+    PORT: String(port),
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    ...options.extraEnv,
+  });
   const config = parseConfig(env.vars);
   const herald = await startHerald(config, options.role ?? 'all', {
     logger: createLogger(config.server.logLevel),
@@ -125,7 +129,13 @@ export async function startStack(
     async spawnRole(role) {
       const childPort = await freePort();
       const child = spawn(process.execPath, [resolve(__dirname, '../../dist/src/main.js'), role], {
-        env: { ...process.env, ...env.vars, PORT: String(childPort), PUBLIC_URL: `http://127.0.0.1:${childPort}`, LOG_LEVEL: 'warn' },
+        env: {
+          ...process.env,
+          ...env.vars,
+          PORT: String(childPort),
+          PUBLIC_URL: `http://127.0.0.1:${childPort}`,
+          LOG_LEVEL: 'warn',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);

@@ -9,7 +9,12 @@ export interface RunningWorker {
 }
 
 /** Runs the dispatch processors on every lane and the scheduler loop that releases work waiting in PostgreSQL. */
-export function startWorker(services: Services, queues: DispatchQueues, config: Config, logger: Logger): RunningWorker {
+export function startWorker(
+  services: Services,
+  queues: DispatchQueues,
+  config: Config,
+  logger: Logger,
+): RunningWorker {
   for (const lane of LANES) {
     queues.lanes[lane].process(config.dispatch.concurrency, async (job) => {
       return services.dispatch.dispatch(job.data);
@@ -22,7 +27,8 @@ export function startWorker(services: Services, queues: DispatchQueues, config: 
   const tick = async () => {
     try {
       const counts = await services.scheduler.tick();
-      if (counts.released + counts.expired + counts.requeued > 0) logger.debug(counts, 'scheduler released messages');
+      if (counts.released + counts.expired + counts.requeued > 0)
+        logger.debug(counts, 'scheduler released messages');
     } catch (error) {
       logger.warn({ err: error }, 'scheduler tick failed; will retry');
     }

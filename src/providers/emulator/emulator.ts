@@ -83,7 +83,7 @@ export class ProviderEmulator {
   private takeFault(vendor: EmulatedVendor): Fault | undefined {
     const index = this.faults.findIndex((f) => (f.vendor === vendor || f.vendor === '*') && f.count > 0);
     if (index < 0) return undefined;
-    const fault = this.faults[index]!;
+    const fault = this.faults[index];
     fault.count -= 1;
     if (fault.count <= 0) this.faults.splice(index, 1);
     return fault;
@@ -128,13 +128,23 @@ export class ProviderEmulator {
       return twilioError(401, 20003, 'Authenticate');
     }
     if (fault?.status) {
-      const headers = fault.retryAfterSeconds ? { 'Retry-After': String(fault.retryAfterSeconds) } : undefined;
-      return { ...twilioError(fault.status, Number(fault.code ?? (fault.status === 429 ? 20429 : 20500)), 'Injected fault'), headers };
+      const headers = fault.retryAfterSeconds
+        ? { 'Retry-After': String(fault.retryAfterSeconds) }
+        : undefined;
+      return {
+        ...twilioError(
+          fault.status,
+          Number(fault.code ?? (fault.status === 429 ? 20429 : 20500)),
+          'Injected fault',
+        ),
+        headers,
+      };
     }
     const body = req.body as Record<string, string | string[] | undefined>;
     const to = String(body.To ?? '');
-    if (!to || !body.Body && !body.MediaUrl) return twilioError(400, 21602, 'Message body is required.');
-    if (!body.From && !body.MessagingServiceSid) return twilioError(400, 21603, "A 'From' phone number is required.");
+    if (!to || (!body.Body && !body.MediaUrl)) return twilioError(400, 21602, 'Message body is required.');
+    if (!body.From && !body.MessagingServiceSid)
+      return twilioError(400, 21603, "A 'From' phone number is required.");
     if (to.replace(/^whatsapp:/, '') === SANDBOX_ADDRESSES.rejectedPhone) {
       return twilioError(400, 21211, `The 'To' number ${to} is not a valid phone number.`);
     }
@@ -168,18 +178,46 @@ export class ProviderEmulator {
 
   private sendgrid(req: Request, fault?: Fault): Answer {
     if (req.headers.authorization !== `Bearer ${this.credentials.sendgrid.apiKey}`) {
-      return { status: 401, body: { errors: [{ message: 'The provided authorization grant is invalid, expired, or revoked', field: null }] } };
+      return {
+        status: 401,
+        body: {
+          errors: [
+            { message: 'The provided authorization grant is invalid, expired, or revoked', field: null },
+          ],
+        },
+      };
     }
     if (fault?.status) {
-      const headers = fault.retryAfterSeconds ? { 'Retry-After': String(fault.retryAfterSeconds) } : undefined;
-      return { status: fault.status, body: { errors: [{ message: 'Injected fault', field: null }] }, headers };
+      const headers = fault.retryAfterSeconds
+        ? { 'Retry-After': String(fault.retryAfterSeconds) }
+        : undefined;
+      return {
+        status: fault.status,
+        body: { errors: [{ message: 'Injected fault', field: null }] },
+        headers,
+      };
     }
-    const body = req.body as { personalizations?: { to?: { email?: string }[] }[]; from?: { email?: string } } | undefined;
+    const body = req.body as
+      { personalizations?: { to?: { email?: string }[] }[]; from?: { email?: string } } | undefined;
     const recipients = body?.personalizations?.flatMap((p) => p.to ?? []) ?? [];
     if (recipients.length === 0) {
-      return { status: 400, body: { errors: [{ message: 'The to array is required for all personalization objects', field: 'personalizations.0.to' }] } };
+      return {
+        status: 400,
+        body: {
+          errors: [
+            {
+              message: 'The to array is required for all personalization objects',
+              field: 'personalizations.0.to',
+            },
+          ],
+        },
+      };
     }
-    if (!body?.from?.email) return { status: 400, body: { errors: [{ message: 'The from object must be provided', field: 'from' }] } };
+    if (!body?.from?.email)
+      return {
+        status: 400,
+        body: { errors: [{ message: 'The from object must be provided', field: 'from' }] },
+      };
     return { status: 202, body: undefined, headers: { 'X-Message-Id': hex(11) } };
   }
 
@@ -188,18 +226,35 @@ export class ProviderEmulator {
       return fcmError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.');
     }
     if (fault?.status) {
-      const status = fault.status === 429 ? 'RESOURCE_EXHAUSTED' : fault.status >= 500 ? 'UNAVAILABLE' : 'INVALID_ARGUMENT';
-      const error = fcmError(fault.status, status, 'Injected fault', fault.code ? String(fault.code) : undefined);
-      return fault.retryAfterSeconds ? { ...error, headers: { 'Retry-After': String(fault.retryAfterSeconds) } } : error;
+      const status =
+        fault.status === 429
+          ? 'RESOURCE_EXHAUSTED'
+          : fault.status >= 500
+            ? 'UNAVAILABLE'
+            : 'INVALID_ARGUMENT';
+      const error = fcmError(
+        fault.status,
+        status,
+        'Injected fault',
+        fault.code ? String(fault.code) : undefined,
+      );
+      return fault.retryAfterSeconds
+        ? { ...error, headers: { 'Retry-After': String(fault.retryAfterSeconds) } }
+        : error;
     }
-    const message = (req.body as { message?: { token?: string; topic?: string; condition?: string } } | undefined)?.message;
+    const message = (
+      req.body as { message?: { token?: string; topic?: string; condition?: string } } | undefined
+    )?.message;
     if (!message || !(message.token || message.topic || message.condition)) {
       return fcmError(400, 'INVALID_ARGUMENT', 'Request contains an invalid argument.', 'INVALID_ARGUMENT');
     }
     if (message.token?.startsWith(SANDBOX_ADDRESSES.unregisteredTokenPrefix)) {
       return fcmError(404, 'NOT_FOUND', 'Requested entity was not found.', 'UNREGISTERED');
     }
-    return { status: 200, body: { name: `projects/${String(req.params.project)}/messages/${Date.now()}${hex(4)}` } };
+    return {
+      status: 200,
+      body: { name: `projects/${String(req.params.project)}/messages/${Date.now()}${hex(4)}` },
+    };
   }
 
   /** The vendor APIs, mounted at /twilio, /sendgrid and /fcm. */
@@ -210,7 +265,11 @@ export class ProviderEmulator {
       express.urlencoded({ extended: false, limit: '1mb' }),
       this.handle('twilio', (req, fault) => this.twilio(req, fault)),
     );
-    router.post('/sendgrid/v3/mail/send', express.json({ limit: '30mb' }), this.handle('sendgrid', (req, fault) => this.sendgrid(req, fault)));
+    router.post(
+      '/sendgrid/v3/mail/send',
+      express.json({ limit: '30mb' }),
+      this.handle('sendgrid', (req, fault) => this.sendgrid(req, fault)),
+    );
     router.post(
       '/fcm/v1/projects/:project/messages\\:send',
       express.json({ limit: '1mb' }),
@@ -233,7 +292,9 @@ export class ProviderEmulator {
     router.post('/faults', express.json(), (req, res) => {
       const fault = req.body as Fault;
       if (!fault || !['twilio', 'sendgrid', 'fcm', '*'].includes(fault.vendor) || !(fault.count > 0)) {
-        res.status(400).json({ error: 'expected { vendor: twilio|sendgrid|fcm|*, count > 0, status?, code?, delayMs? }' });
+        res
+          .status(400)
+          .json({ error: 'expected { vendor: twilio|sendgrid|fcm|*, count > 0, status?, code?, delayMs? }' });
         return;
       }
       this.injectFault(fault);

@@ -9,7 +9,10 @@ export class NotificationFilter {
   @Field(() => NotificationStatus, { nullable: true })
   status?: NotificationStatus | null;
 
-  @Field(() => Channel, { nullable: true, description: 'Notifications with at least one message on this channel' })
+  @Field(() => Channel, {
+    nullable: true,
+    description: 'Notifications with at least one message on this channel',
+  })
   channel?: Channel | null;
 
   @Field(() => String, { nullable: true, description: 'Notification type key' })

@@ -1,7 +1,9 @@
 import { Field, InputType } from 'type-graphql';
 import { Channel, NotificationCategory, Priority } from '../../entities/enums';
 
-@InputType({ description: 'Liquid templates: {{ data.x }} reads the send data, {{ user.email }} the contact.' })
+@InputType({
+  description: 'Liquid templates: {{ data.x }} reads the send data, {{ user.email }} the contact.',
+})
 export class TemplateInput {
   @Field(() => Channel)
   channel!: Channel;

@@ -19,7 +19,7 @@ export class RecipientInput {
   @Field(() => String, { nullable: true, description: 'FCM topic (PUSH)' })
   topic?: string | null;
 
-  @Field(() => String, { nullable: true, description: "FCM condition, e.g. \"'news' in topics\" (PUSH)" })
+  @Field(() => String, { nullable: true, description: 'FCM condition, e.g. "\'news\' in topics" (PUSH)' })
   condition?: string | null;
 }
 
@@ -58,7 +58,10 @@ export class SendNotificationInput {
   @Field(() => GraphQLJSON, { nullable: true, description: 'Template variables ({{ data.amount }})' })
   data?: Record<string, unknown> | null;
 
-  @Field(() => [Channel], { nullable: true, description: "Channels to use; default: the type's default channels" })
+  @Field(() => [Channel], {
+    nullable: true,
+    description: "Channels to use; default: the type's default channels",
+  })
   channels?: Channel[] | null;
 
   @Field(() => Priority, { nullable: true })

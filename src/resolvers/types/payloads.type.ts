@@ -11,7 +11,10 @@ export class SendNotificationPayload {
 
 @ObjectType()
 export class MessageError {
-  @Field({ description: 'Vendor code (21211, UNREGISTERED…) or Herald reason (no_address, MAX_ATTEMPTS, TEMPLATE_ERROR…)' })
+  @Field({
+    description:
+      'Vendor code (21211, UNREGISTERED…) or Herald reason (no_address, MAX_ATTEMPTS, TEMPLATE_ERROR…)',
+  })
   code!: string;
 
   @Field()
