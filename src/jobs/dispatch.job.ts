@@ -1,5 +1,28 @@
 import Queue from 'bee-queue';
 import type { Config } from '../config/env';
+import type { Logger } from '../config/logger';
+
+interface LuaCache {
+  buildCache(client: unknown): Promise<unknown>;
+}
+// bee-queue's own script loader: a Redis restart empties the script cache and every EVALSHA then fails (NOSCRIPT).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const lua = require('bee-queue/lib/lua') as LuaCache;
+
+const isNoScript = (error: unknown) => /NOSCRIPT/.test((error as Error)?.message ?? '');
+
+/** Reloads the scripts whenever the queue's command connection comes back, so queues survive a Redis restart. */
+function reloadScriptsOnReconnect(queue: Queue<DispatchJob>): void {
+  const client = (queue as unknown as { client: { on(event: 'ready', listener: () => void): void } }).client;
+  let first = true;
+  client.on('ready', () => {
+    if (first) {
+      first = false;
+      return;
+    }
+    lua.buildCache(client).catch(() => undefined);
+  });
+}
 
 /** Payloads carry ids only: PostgreSQL is the record, Redis is the transport. */
 export interface DispatchJob {
@@ -21,6 +44,8 @@ export const JOB_TIMEOUT_MS = 30_000;
 
 export interface DispatchQueues {
   lanes: Record<Lane, Queue<DispatchJob>>;
+  /** Resolves once every lane is connected and its scripts are loaded. */
+  ready(): Promise<void>;
   /** Enqueues one job per message, grouped by lane; a job id that already exists is not added twice. */
   enqueue(
     messages: { id: string; tenantId: string; attempt: number; channel: string; priority: string }[],
@@ -28,7 +53,10 @@ export interface DispatchQueues {
   close(timeoutMs: number): Promise<void>;
 }
 
-export function createDispatchQueues(config: Config, options: { isWorker: boolean }): DispatchQueues {
+export function createDispatchQueues(
+  config: Config,
+  options: { isWorker: boolean; logger: Logger },
+): DispatchQueues {
   const make = (lane: Lane) =>
     new Queue<DispatchJob>(`dispatch:${lane}`, {
       prefix: `${config.redis.keyPrefix}:bq`,
@@ -48,9 +76,23 @@ export function createDispatchQueues(config: Config, options: { isWorker: boolea
     Lane,
     Queue<DispatchJob>
   >;
+  for (const [lane, queue] of Object.entries(lanes)) {
+    // Without a listener a connection error would crash the process; bee-queue reconnects by itself.
+    queue.on('error', (error) => options.logger.warn({ err: error, lane }, 'queue connection error'));
+  }
+
+  const saveAll = async (lane: Lane, jobs: Queue.Job<DispatchJob>[]) => {
+    const errors = await lanes[lane].saveAll(jobs);
+    const first = errors.values().next();
+    if (!first.done) throw first.value;
+  };
 
   return {
     lanes,
+    async ready() {
+      await Promise.all(Object.values(lanes).map((queue) => queue.ready()));
+      Object.values(lanes).forEach(reloadScriptsOnReconnect);
+    },
     async enqueue(messages) {
       const byLane = new Map<Lane, Queue.Job<DispatchJob>[]>();
       for (const m of messages) {
@@ -64,9 +106,14 @@ export function createDispatchQueues(config: Config, options: { isWorker: boolea
       }
       await Promise.all(
         [...byLane.entries()].map(async ([lane, jobs]) => {
-          const errors = await lanes[lane].saveAll(jobs);
-          const first = errors.values().next();
-          if (!first.done) throw first.value;
+          try {
+            await saveAll(lane, jobs);
+          } catch (error) {
+            if (!isNoScript(error)) throw error;
+            // The reconnect handler may not have run yet: load the scripts and try once more.
+            await lua.buildCache((lanes[lane] as unknown as { client: unknown }).client);
+            await saveAll(lane, jobs);
+          }
         }),
       );
     },

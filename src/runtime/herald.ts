@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import type { Config } from '../config/env';
 import { createLogger, type Logger } from '../config/logger';
 import { DependencyUnavailableError, openDatabase, postgresHint, type Orm } from '../db/database';
-import { createDispatchQueues, LANES, type DispatchQueues } from '../jobs/dispatch.job';
+import { createDispatchQueues, type DispatchQueues } from '../jobs/dispatch.job';
 import { startWorker, type RunningWorker } from '../jobs/processors/worker';
 import { createProviderRegistry, type ProviderRegistry } from '../providers/registry';
 import { createStatusPubSub, type StatusPubSub } from '../pubsub/pubsub';
@@ -80,8 +80,8 @@ export async function startHerald(
     const providers: ProviderRegistry = createProviderRegistry(config);
     closers.push(['providers', () => providers.close()]);
     const runsWorker = role !== 'api';
-    const queues: DispatchQueues = createDispatchQueues(config, { isWorker: runsWorker });
-    await Promise.all(LANES.map((lane) => queues.lanes[lane].ready()));
+    const queues: DispatchQueues = createDispatchQueues(config, { isWorker: runsWorker, logger });
+    await queues.ready();
     // bee-queue's close waits for in-flight jobs up to the timeout; providers and the ORM close after it.
     closers.push(['queues', () => queues.close(config.server.shutdownTimeoutMs)]);
 

@@ -19,7 +19,6 @@ export function startWorker(
     queues.lanes[lane].process(config.dispatch.concurrency, async (job) => {
       return services.dispatch.dispatch(job.data);
     });
-    queues.lanes[lane].on('error', (error) => logger.error({ err: error, lane }, 'queue error'));
   }
 
   let stopped = false;

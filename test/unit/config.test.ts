@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { describeConfig } from '../../src/config/describe';
+import { ConfigError, parseConfig } from '../../src/config/env';
+
+describe('configuration', () => {
+  it('defaults to sandbox channels, auth off and the CONTRACT defaults', () => {
+    const config = parseConfig({});
+    expect(config.db.url).toBe('postgres://postgres@127.0.0.1:5432/herald');
+    expect(config.redis.url).toBe('redis://127.0.0.1:6379/0');
+    expect(config.server).toMatchObject({ port: 4000, publicUrl: 'http://localhost:4000' });
+    expect(config.auth.enabled).toBe(false);
+    expect([config.twilio.mode, config.sendgrid.mode, config.fcm.mode]).toEqual([
+      'sandbox',
+      'sandbox',
+      'sandbox',
+    ]);
+    expect(config.twilio.apiUrl).toBe('http://localhost:4000/sandbox/twilio');
+    expect(config.fcm.apiUrl).toBe('http://localhost:4000/sandbox/fcm');
+  });
+
+  it('lists every problem at once', () => {
+    let error: unknown;
+    try {
+      parseConfig({
+        PORT: 'abc',
+        DATABASE_URL: 'mysql://x',
+        TWILIO_ACCOUNT_SID: 'XX1',
+        EMAIL_FROM: 'nope',
+        JWT_SECRET: 'short',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const name of ['PORT', 'DATABASE_URL', 'TWILIO_ACCOUNT_SID', 'EMAIL_FROM', 'JWT_SECRET'])
+      expect(problems).toContain(name);
+  });
+
+  it('refuses production without JWT config, and disables channels without credentials there', () => {
+    expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET or JWT_JWKS_URL/);
+    const config = parseConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) });
+    expect([config.twilio.mode, config.sendgrid.mode, config.fcm.mode]).toEqual([
+      'disabled',
+      'disabled',
+      'disabled',
+    ]);
+  });
+
+  it('requires the rest of a vendor when part of it is given', () => {
+    expect(() => parseConfig({ TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}` })).toThrow(
+      /TWILIO_AUTH_TOKEN.*\n.*TWILIO_FROM|TWILIO_FROM/s,
+    );
+  });
+
+  it('prints one screen with secrets masked', () => {
+    const config = parseConfig({
+      DATABASE_URL: 'postgres://herald:supersecret@db:5432/herald',
+      TWILIO_ACCOUNT_SID: `AC${'1'.repeat(32)}`,
+      TWILIO_AUTH_TOKEN: 'twilio-token-value-123',
+      TWILIO_FROM: '+14155552671',
+      SENDGRID_API_KEY: 'SG.real-key-value',
+      EMAIL_FROM: 'ops@example.com',
+      JWT_SECRET: 'j'.repeat(40),
+    });
+    const screen = describeConfig(config, 'api');
+    expect(screen).toContain('role api');
+    expect(screen).toMatch(/EMAIL\s+live/);
+    expect(screen).toMatch(/SMS\s+live/);
+    expect(screen).toMatch(/PUSH\s+sandbox/);
+    expect(screen).toContain('auth        ON');
+    for (const secret of ['supersecret', 'twilio-token-value-123', 'SG.real-key-value', 'j'.repeat(40)])
+      expect(screen).not.toContain(secret);
+  });
+});
