@@ -8,9 +8,16 @@ import { dropStack, freePort, isolatedEnv, type StackEnv } from '../support/stac
 const MAIN = resolve(__dirname, '../../dist/src/main.js');
 
 /** Runs `node dist/src/main.js <role>` (what npm start runs after its build) and returns its exit and output. */
-function run(role: string, env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
+function run(
+  role: string,
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [MAIN, role], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, role], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -24,7 +31,11 @@ function run(role: string, env: Record<string, string>, timeoutMs = 20_000): Pro
 
 describe('startup', () => {
   it('invalid configuration exits 1 listing every problem', async () => {
-    const { code, output } = await run('all', { PORT: 'x', REDIS_URL: 'http://nope', NODE_ENV: 'production' });
+    const { code, output } = await run('all', {
+      PORT: 'x',
+      REDIS_URL: 'http://nope',
+      NODE_ENV: 'production',
+    });
     expect(code).toBe(1);
     expect(output).toContain('Invalid configuration');
     for (const name of ['PORT', 'REDIS_URL']) expect(output).toContain(name);
@@ -36,7 +47,10 @@ describe('startup', () => {
 
   it('Redis not answering: one clear line with the URL and how to start it', async () => {
     const port = await freePort();
-    const { code, output } = await run('api', { REDIS_URL: `redis://127.0.0.1:${port}/0`, LOG_LEVEL: 'silent' });
+    const { code, output } = await run('api', {
+      REDIS_URL: `redis://127.0.0.1:${port}/0`,
+      LOG_LEVEL: 'silent',
+    });
     expect(code).toBe(1);
     expect(output).toContain(`Redis is not answering at redis://127.0.0.1:${port}/0`);
     expect(output).toContain('redis-server --daemonize yes');
@@ -45,7 +59,10 @@ describe('startup', () => {
 
   it('PostgreSQL not answering: one clear line with the URL and how to start it', async () => {
     const port = await freePort();
-    const { code, output } = await run('api', { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/herald`, LOG_LEVEL: 'silent' });
+    const { code, output } = await run('api', {
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/herald`,
+      LOG_LEVEL: 'silent',
+    });
     expect(code).toBe(1);
     expect(output).toContain(`PostgreSQL is not answering at postgres://postgres@127.0.0.1:${port}/herald`);
     expect(output).toContain('pg_ctlcluster --skip-systemctl-redirect 15 main start');
@@ -61,10 +78,17 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
   beforeAll(async () => {
     const port = await freePort();
     // No endpoint overrides: the sandbox channels reach the emulator mounted on this process's own server.
-    env = isolatedEnv('http://unused.invalid', { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, LOG_LEVEL: 'warn' });
+    env = isolatedEnv('http://unused.invalid', {
+      PORT: String(port),
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      LOG_LEVEL: 'warn',
+    });
     for (const key of ['TWILIO_API_URL', 'SENDGRID_API_URL', 'FCM_API_URL']) delete env.vars[key];
     base = `http://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, [MAIN, 'all'], { env: { PATH: process.env.PATH ?? '', ...env.vars }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, 'all'], {
+      env: { PATH: process.env.PATH ?? '', ...env.vars },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     stop = () =>
@@ -73,7 +97,11 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
         child.once('exit', (code) => done(code));
         child.kill('SIGTERM');
       });
-    await waitFor(async () => (await fetch(`${base}/health`).catch(() => undefined))?.ok, 30_000, `health\n${output}`);
+    await waitFor(
+      async () => (await fetch(`${base}/health`).catch(() => undefined))?.ok,
+      30_000,
+      `health\n${output}`,
+    );
   });
   afterAll(async () => {
     await stop?.();
@@ -84,12 +112,16 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
     expect(output).toContain('role all');
     expect(output).toContain(`database    ${env.databaseUrl}`);
     expect(output).toMatch(/auth\s+OFF/);
-    for (const channel of ['EMAIL', 'SMS', 'WHATSAPP', 'PUSH']) expect(output).toMatch(new RegExp(`${channel}\\s+sandbox`));
+    for (const channel of ['EMAIL', 'SMS', 'WHATSAPP', 'PUSH'])
+      expect(output).toMatch(new RegExp(`${channel}\\s+sandbox`));
   });
 
   it('serves /health, /ready and /metrics', async () => {
     expect(await (await fetch(`${base}/health`)).json()).toEqual({ status: 'ok' });
-    expect(await (await fetch(`${base}/ready`)).json()).toEqual({ status: 'healthy', services: { postgres: 'up', redis: 'up' } });
+    expect(await (await fetch(`${base}/ready`)).json()).toEqual({
+      status: 'healthy',
+      services: { postgres: 'up', redis: 'up' },
+    });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain('herald_process_cpu_seconds_total');
   });
@@ -110,16 +142,30 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
         userId: 'newcomer',
         type: 'hello',
         channels: ['EMAIL', 'SMS', 'WHATSAPP', 'PUSH'],
-        to: { email: 'me@example.com', phone: '+14155552671', whatsapp: '+14155552671', deviceTokens: ['my-phone'] },
+        to: {
+          email: 'me@example.com',
+          phone: '+14155552671',
+          whatsapp: '+14155552671',
+          deviceTokens: ['my-phone'],
+        },
         content: { subject: 'Hello', text: 'Hello from Herald', body: 'Hello from Herald', title: 'Hello' },
       },
     });
     for (const { id } of sendNotification.notification.messages) {
-      await waitFor(async () => (await executeOk(`${base}/graphql`, MessageDocument, { id })).message?.status === 'SENT', 15_000, `message ${id}`);
+      await waitFor(
+        async () => (await executeOk(`${base}/graphql`, MessageDocument, { id })).message?.status === 'SENT',
+        15_000,
+        `message ${id}`,
+      );
     }
-    const recorded = (await (await fetch(`${base}/sandbox/messages`)).json()) as { vendor: string; path: string }[];
+    const recorded = (await (await fetch(`${base}/sandbox/messages`)).json()) as {
+      vendor: string;
+      path: string;
+    }[];
     expect(recorded.map((r) => r.vendor).sort()).toEqual(['fcm', 'sendgrid', 'twilio', 'twilio']);
-    expect(recorded.find((r) => r.vendor === 'fcm')?.path).toBe('/sandbox/fcm/v1/projects/herald-sandbox/messages:send');
+    expect(recorded.find((r) => r.vendor === 'fcm')?.path).toBe(
+      '/sandbox/fcm/v1/projects/herald-sandbox/messages:send',
+    );
   });
 
   it('SIGTERM drains HTTP, websockets, jobs, queues and the database, then exits 0', async () => {
