@@ -116,7 +116,28 @@ export class DispatchService {
       },
       notification: { id: notification.id, type: notification.type, priority: notification.priority },
     };
-    return this.templates.render(type, message.channel, contact?.locale, scope, notification.content);
+    const rendered = await this.templates.render(
+      type,
+      message.channel,
+      contact?.locale,
+      scope,
+      notification.content,
+    );
+    if (message.channel === Channel.PUSH) {
+      // The app receives the send's data (FCM data values are strings) and the ids to report engagement with.
+      rendered.data = {
+        ...Object.fromEntries(
+          Object.entries(notification.data ?? {}).map(([k, v]) => [
+            k,
+            typeof v === 'string' ? v : JSON.stringify(v),
+          ]),
+        ),
+        heraldNotificationId: notification.id,
+        heraldMessageId: message.id,
+        heraldType: notification.type,
+      };
+    }
+    return rendered;
   }
 
   /** Records the outcome only if this attempt still holds the row (a lease that expired may have been taken over). */
