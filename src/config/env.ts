@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { SANDBOX } from './sandbox';
+import { SANDBOX, SANDBOX_SENDGRID_WEBHOOK_KEYS } from './sandbox';
 
 /** The only place that reads process.env (lint: no-process-env). One zod model per concern. */
 type Source = Record<string, string | undefined>;
@@ -100,6 +100,23 @@ const dispatchModel = z.object({
   PROVIDER_TIMEOUT_MS: intWithDefault(10_000, 100),
 });
 
+const deliveryModel = z.object({
+  /** Answer to an inbound HELP or INFO (TwiML). */
+  INBOUND_HELP_TEXT: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .max(1600)
+      .default('Herald notifications. Reply STOP to unsubscribe, START to subscribe again.'),
+  ),
+  /** How long the sandbox emulator waits before each delivery callback. */
+  SANDBOX_CALLBACK_DELAY_MS: intWithDefault(300, 0),
+  /** Largest accepted webhook body; larger ones get 413. */
+  WEBHOOK_BODY_LIMIT_BYTES: intWithDefault(1_000_000, 1_024),
+  /** Status events a slow websocket subscriber may have waiting before they collapse to the newest per message. */
+  SUBSCRIPTION_BUFFER_EVENTS: intWithDefault(256, 1),
+});
+
 export type ChannelMode = 'live' | 'sandbox' | 'disabled';
 
 export interface TwilioSettings {
@@ -140,6 +157,12 @@ export interface Config {
   twilio: TwilioSettings;
   sendgrid: SendgridSettings;
   fcm: FcmSettings;
+  inbound: { helpText: string };
+  delivery: {
+    sandboxCallbackDelayMs: number;
+    webhookBodyLimitBytes: number;
+    subscriptionBufferEvents: number;
+  };
   dispatch: {
     maxAttempts: number;
     leaseMs: number;
@@ -196,8 +219,10 @@ export function parseConfig(source: Source): Config {
   const sendgrid = collect(sendgridModel, source, problems);
   const fcm = collect(fcmModel, source, problems);
   const dispatch = collect(dispatchModel, source, problems);
-  if (!server || !db || !redis || !auth || !twilio || !sendgrid || !fcm || !dispatch)
+  const delivery = collect(deliveryModel, source, problems);
+  if (!server || !db || !redis || !auth || !twilio || !sendgrid || !fcm || !dispatch || !delivery) {
     throw new ConfigError(problems);
+  }
 
   const production = server.NODE_ENV === 'production';
   const publicUrl = (server.PUBLIC_URL ?? `http://localhost:${server.PORT}`).replace(/\/$/, '');
@@ -273,7 +298,9 @@ export function parseConfig(source: Source): Config {
             mode: sendgridMode,
             apiKey: SANDBOX.sendgrid.apiKey,
             from: sendgrid.EMAIL_FROM ?? SANDBOX.sendgrid.from,
-            webhookPublicKey: sendgrid.SENDGRID_WEBHOOK_PUBLIC_KEY,
+            // The sandbox emulator signs its event callbacks with the sandbox key pair.
+            webhookPublicKey:
+              sendgrid.SENDGRID_WEBHOOK_PUBLIC_KEY ?? SANDBOX_SENDGRID_WEBHOOK_KEYS.publicKeyBase64,
             apiUrl: sendgrid.SENDGRID_API_URL ?? sandboxUrl(publicUrl, 'sendgrid'),
           },
     fcm:
@@ -285,6 +312,12 @@ export function parseConfig(source: Source): Config {
             sandboxAccessToken: SANDBOX.fcm.accessToken,
             apiUrl: fcm.FCM_API_URL ?? sandboxUrl(publicUrl, 'fcm'),
           },
+    inbound: { helpText: delivery.INBOUND_HELP_TEXT },
+    delivery: {
+      sandboxCallbackDelayMs: delivery.SANDBOX_CALLBACK_DELAY_MS,
+      webhookBodyLimitBytes: delivery.WEBHOOK_BODY_LIMIT_BYTES,
+      subscriptionBufferEvents: delivery.SUBSCRIPTION_BUFFER_EVENTS,
+    },
     dispatch: {
       maxAttempts: dispatch.DISPATCH_MAX_ATTEMPTS,
       leaseMs: dispatch.DISPATCH_LEASE_MS,

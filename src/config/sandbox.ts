@@ -27,3 +27,19 @@ export const SANDBOX_ADDRESSES = {
   bounceEmail: 'bounce@sandbox.herald.dev',
   unregisteredTokenPrefix: 'unregistered-',
 } as const;
+
+/**
+ * The sandbox SendGrid Event Webhook key pair (ECDSA P-256). The emulator signs its event callbacks with the private
+ * key; Herald verifies them with the public key, exactly as with SendGrid's own key. Useless outside the sandbox.
+ */
+export const SANDBOX_SENDGRID_WEBHOOK_KEYS = {
+  privateKeyPem: [
+    '-----BEGIN PRIVATE KEY-----',
+    'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgRwXMuKLkP/I96ZZj',
+    '9BLAJ6jIil1Y2ZvDAjiEFaKVSyKhRANCAARlVZOfaLjXYet93TY1+F7dt7w3lIKc',
+    '+B2podMD2qVN/Grpmq+94bgGZGqJedZZwxajkL0wdhFIJK0xfZAg5VAC',
+    '-----END PRIVATE KEY-----',
+  ].join('\n'),
+  publicKeyBase64:
+    'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEZVWTn2i412Hrfd02Nfhe3be8N5SCnPgdqaHTA9qlTfxq6ZqvveG4BmRqiXnWWcMWo5C9MHYRSCStMX2QIOVQAg==',
+} as const;

@@ -47,6 +47,13 @@ export class DeliveryEvent {
   @Property({ type: 'text', nullable: true })
   providerEventId?: string | null;
 
+  @Field(() => String, {
+    nullable: true,
+    description: "The provider's own event name (delivered, bounce, open, spamreport…), when it reported one",
+  })
+  @Property({ type: 'text', nullable: true })
+  eventType?: string | null;
+
   @Field(() => String, { nullable: true })
   @Property({ type: 'text', nullable: true })
   errorCode?: string | null;

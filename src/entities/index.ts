@@ -1,14 +1,39 @@
+import { AddressBlock } from './address-block.entity';
 import { ContactInfo } from './contact-info.entity';
 import { DeliveryEvent } from './delivery-event.entity';
 import { Device } from './device.entity';
+import { InboundMessage } from './inbound-message.entity';
 import { Message } from './message.entity';
 import { Notification } from './notification.entity';
 import { NotificationType } from './notification-type.entity';
+import { ProviderEvent } from './provider-event.entity';
 
 export * from './enums';
-export { ContactInfo, DeliveryEvent, Device, Message, Notification, NotificationType };
+export {
+  AddressBlock,
+  ContactInfo,
+  DeliveryEvent,
+  Device,
+  InboundMessage,
+  Message,
+  Notification,
+  NotificationType,
+  ProviderEvent,
+};
+export { BlockKind } from './address-block.entity';
+export { SERVICE_WIDE } from './provider-event.entity';
 export { RenderedContent } from './message.entity';
 export { Template } from './notification-type.entity';
 export type { ContentValue, RecipientValue } from './notification.entity';
 
-export const ENTITIES = [ContactInfo, Device, NotificationType, Notification, Message, DeliveryEvent];
+export const ENTITIES = [
+  ContactInfo,
+  Device,
+  NotificationType,
+  Notification,
+  Message,
+  DeliveryEvent,
+  ProviderEvent,
+  AddressBlock,
+  InboundMessage,
+];

@@ -70,7 +70,12 @@ abstract class TwilioProvider {
     return this.options.mode;
   }
 
-  protected async create(to: string, from: string, payload: TextPayload): Promise<SendResult> {
+  protected async create(
+    to: string,
+    from: string,
+    payload: TextPayload,
+    ctx: SendContext,
+  ): Promise<SendResult> {
     const sender = from.startsWith('MG') ? { messagingServiceSid: from } : { from };
     try {
       const message = await this.client.messages.create({
@@ -78,7 +83,8 @@ abstract class TwilioProvider {
         ...sender,
         body: payload.body,
         mediaUrl: payload.mediaUrls && payload.mediaUrls.length > 0 ? payload.mediaUrls : undefined,
-        statusCallback: this.options.statusCallbackUrl,
+        // Our message id rides along, so status callbacks find their message even before SENT is recorded.
+        statusCallback: `${this.options.statusCallbackUrl}?hm=${encodeURIComponent(ctx.messageId)}`,
       });
       const segments = Number(message.numSegments);
       return { providerMessageId: message.sid, segments: Number.isFinite(segments) ? segments : undefined };
@@ -92,8 +98,8 @@ export class TwilioSmsProvider extends TwilioProvider implements ChannelProvider
   readonly id = 'twilio-sms' as const;
   readonly channel = 'SMS' as const;
 
-  send(payload: TextPayload, _ctx: SendContext): Promise<SendResult> {
-    return this.create(payload.to, this.options.from, payload);
+  send(payload: TextPayload, ctx: SendContext): Promise<SendResult> {
+    return this.create(payload.to, this.options.from, payload, ctx);
   }
 }
 
@@ -101,8 +107,8 @@ export class TwilioWhatsappProvider extends TwilioProvider implements ChannelPro
   readonly id = 'twilio-whatsapp' as const;
   readonly channel = 'WHATSAPP' as const;
 
-  send(payload: TextPayload, _ctx: SendContext): Promise<SendResult> {
+  send(payload: TextPayload, ctx: SendContext): Promise<SendResult> {
     const whatsapp = (n: string) => (n.startsWith('whatsapp:') ? n : `whatsapp:${n}`);
-    return this.create(whatsapp(payload.to), whatsapp(this.options.whatsappFrom), payload);
+    return this.create(whatsapp(payload.to), whatsapp(this.options.whatsappFrom), payload, ctx);
   }
 }

@@ -10,6 +10,7 @@ import type { Logger } from '../config/logger';
 import { ProviderEmulator } from '../providers/emulator/emulator';
 import type { GraphQLContext } from '../resolvers';
 import type { Services } from '../services';
+import { createWebhooksRouter } from '../webhooks/webhooks.router';
 import { createAuthenticator } from './auth';
 import { createFormatError } from './format-error';
 import { attachGraphqlWs } from './graphql-ws';
@@ -72,6 +73,8 @@ export async function createHttpApp(options: {
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.contentType).send(await metrics.metrics());
   });
+
+  app.use('/webhooks', createWebhooksRouter(config, services, logger));
 
   let emulator: ProviderEmulator | undefined;
   const sandbox = [config.twilio.mode, config.sendgrid.mode, config.fcm.mode].includes('sandbox');

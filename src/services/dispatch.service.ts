@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { LockMode } from '@mikro-orm/core';
 import {
+  BlockKind,
   Channel,
   ContactInfo,
   Device,
@@ -12,6 +13,7 @@ import {
 } from '../entities';
 import type { ChannelPayloads, ChannelProvider, PushTarget, SendResult } from '../providers/provider.types';
 import { ProviderError } from '../providers/provider.types';
+import { addBlock, findBlocks, normalizeAddress } from './address-block';
 import type { ServiceDeps } from './deps';
 import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
 import { TemplateError, type TemplateService } from './template.service';
@@ -80,6 +82,20 @@ export class DispatchService {
           applyStatus(tx, message, MessageStatus.FAILED, now, {
             errorCode: 'MAX_ATTEMPTS',
             errorMessage: `gave up after ${message.attempt} attempts${message.errorMessage ? `; last error: ${message.errorMessage}` : ''}`,
+          }),
+        );
+        await refreshNotifications(tx, [message], now);
+        return undefined;
+      }
+      // Checked again at send time: a bounce, STOP or unsubscribe may have arrived while the message waited.
+      const block = (await findBlocks(tx, message.channel, [message.to])).get(
+        normalizeAddress(message.channel, message.to),
+      );
+      if (block) {
+        changes.push(
+          applyStatus(tx, message, MessageStatus.SUPPRESSED, now, {
+            errorCode: block.code,
+            errorMessage: block.message,
           }),
         );
         await refreshNotifications(tx, [message], now);
@@ -206,6 +222,17 @@ export class DispatchService {
                 : error.message,
             }),
           );
+          if (error instanceof ProviderError && error.code === '21610') {
+            // Twilio refuses: the recipient replied STOP to this sender. Record it so nothing else is tried.
+            await addBlock(tx, {
+              channel: message.channel,
+              address: message.to,
+              kind: BlockKind.OPT_OUT,
+              reason: '21610',
+              source: message.id,
+              at: now,
+            });
+          }
           if (
             error instanceof ProviderError &&
             error.code === 'UNREGISTERED' &&

@@ -1,4 +1,5 @@
 import { ContactService } from './contact.service';
+import { DeliveryStatusService } from './delivery-status.service';
 import type { ServiceDeps } from './deps';
 import { DispatchService } from './dispatch.service';
 import { NotificationTypeService } from './notification-type.service';
@@ -6,6 +7,7 @@ import { NotificationService } from './notification.service';
 import { QueryService } from './query.service';
 import { SchedulerService } from './scheduler.service';
 import { TemplateService } from './template.service';
+import { WebhookIntakeService } from './webhook-intake.service';
 
 export type { Caller, ServiceDeps } from './deps';
 
@@ -17,17 +19,23 @@ export interface Services {
   contacts: ContactService;
   types: NotificationTypeService;
   queries: QueryService;
+  delivery: DeliveryStatusService;
+  webhooks: WebhookIntakeService;
 }
 
 export function createServices(deps: ServiceDeps): Services {
   const templates = new TemplateService();
+  const delivery = new DeliveryStatusService(deps);
+  const webhooks = new WebhookIntakeService(deps, delivery);
   return {
     deps,
     notifications: new NotificationService(deps),
     dispatch: new DispatchService(deps, templates),
-    scheduler: new SchedulerService(deps),
+    scheduler: new SchedulerService(deps, webhooks),
     contacts: new ContactService(deps),
     types: new NotificationTypeService(deps, templates),
     queries: new QueryService(deps),
+    delivery,
+    webhooks,
   };
 }

@@ -12,7 +12,7 @@ import {
 import type { MessageStatusPayload } from '../pubsub/pubsub';
 
 /** The timestamp column each status sets. */
-const TIMESTAMP_OF: Record<MessageStatus, keyof Message> = {
+export const TIMESTAMP_OF: Record<MessageStatus, keyof Message> = {
   [MessageStatus.QUEUED]: 'queuedAt',
   [MessageStatus.SCHEDULED]: 'scheduledAt',
   [MessageStatus.SENDING]: 'sendingAt',
@@ -35,6 +35,31 @@ export interface StatusDetails {
   raw?: Record<string, unknown> | null;
   /** The message's first status: there is no previous one. */
   initial?: boolean;
+  providerEventId?: string | null;
+  eventType?: string | null;
+  /** When Herald recorded it (defaults to `at`); history is listed in recording order. */
+  recordedAt?: Date;
+}
+
+/**
+ * After SENT, provider events only move a message forward by rank (CONTRACT.md); an equal or lower rank never
+ * changes it. Statuses without a rank are Herald's own and never moved by a provider.
+ */
+export const STATUS_RANK: Partial<Record<MessageStatus, number>> = {
+  [MessageStatus.SENT]: 1,
+  [MessageStatus.DELIVERED]: 2,
+  [MessageStatus.UNDELIVERED]: 2,
+  [MessageStatus.FAILED]: 2,
+  [MessageStatus.BOUNCED]: 2,
+  [MessageStatus.READ]: 3,
+  [MessageStatus.OPENED]: 3,
+  [MessageStatus.CLICKED]: 4,
+};
+
+export function movesForward(current: MessageStatus, reported: MessageStatus): boolean {
+  const from = STATUS_RANK[current];
+  const to = STATUS_RANK[reported];
+  return from !== undefined && to !== undefined && to > from;
 }
 
 /** A committed status change, ready to publish. */
@@ -77,7 +102,9 @@ export function applyStatus(
     errorCode: details.errorCode ?? null,
     errorMessage: details.errorMessage ?? null,
     raw: details.raw ?? null,
-    createdAt: at,
+    providerEventId: details.providerEventId ?? null,
+    eventType: details.eventType ?? null,
+    createdAt: details.recordedAt ?? at,
   });
   em.persist(event);
   return {

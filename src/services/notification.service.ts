@@ -13,6 +13,7 @@ import {
   Priority,
   type RecipientValue,
 } from '../entities';
+import { findBlocks, normalizeAddress } from './address-block';
 import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError, isConnectionError, ServiceUnavailableError } from './errors';
@@ -35,6 +36,7 @@ interface PlannedMessage {
   channel: Channel;
   to: string;
   suppressedReason?: string;
+  suppressedMessage?: string;
 }
 
 const ADDRESS_FIELD: Record<Channel, string> = {
@@ -120,7 +122,25 @@ export class NotificationService {
           ADDRESS_FIELD[channel],
         );
       } else {
-        planned.push({ channel, to: '', suppressedReason: 'no_address' });
+        planned.push({
+          channel,
+          to: '',
+          suppressedReason: 'no_address',
+          suppressedMessage: `no ${channel} address for this user`,
+        });
+      }
+    }
+    // Suppressed or opted-out addresses are accepted and end SUPPRESSED with the reason, never sent.
+    for (const channel of new Set(planned.map((p) => p.channel))) {
+      const ofChannel = planned.filter((p) => p.channel === channel && !p.suppressedReason);
+      const blocks = await findBlocks(
+        em,
+        channel,
+        ofChannel.map((p) => p.to),
+      );
+      for (const p of ofChannel) {
+        const block = blocks.get(normalizeAddress(channel, p.to));
+        if (block) Object.assign(p, { suppressedReason: block.code, suppressedMessage: block.message });
       }
     }
     return planned;
@@ -271,7 +291,7 @@ export class NotificationService {
           ? MessageStatus.SCHEDULED
           : MessageStatus.QUEUED;
       const details = p.suppressedReason
-        ? { errorCode: p.suppressedReason, errorMessage: `no ${p.channel} address for this user` }
+        ? { errorCode: p.suppressedReason, errorMessage: p.suppressedMessage ?? p.suppressedReason }
         : {};
       changes.push(applyStatus(em, message, status, now, { ...details, initial: true }));
       return message;

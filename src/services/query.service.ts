@@ -66,7 +66,7 @@ export class QueryService {
     return this.em().find(
       DeliveryEvent,
       { tenantId, messageId },
-      { orderBy: { occurredAt: 'asc', createdAt: 'asc' } },
+      { orderBy: { createdAt: 'asc', occurredAt: 'asc' } },
     );
   }
 

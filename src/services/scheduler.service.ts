@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Message, MessageStatus } from '../entities';
 import type { ServiceDeps } from './deps';
+import type { WebhookIntakeService } from './webhook-intake.service';
 import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
 
 const BATCH = 500;
@@ -14,7 +15,10 @@ interface Row {
  * and QUEUED rows whose job vanished. Every worker runs it; FOR UPDATE SKIP LOCKED lets them share the work.
  */
 export class SchedulerService {
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly webhooks: WebhookIntakeService,
+  ) {}
 
   private async lockIds(tx: EntityManager, where: string, params: unknown[]): Promise<string[]> {
     const rows = await tx
@@ -29,7 +33,14 @@ export class SchedulerService {
   }
 
   /** One pass; returns how many messages it released, failed or re-enqueued. */
-  async tick(): Promise<{ released: number; expired: number; requeued: number }> {
+  async tick(): Promise<{ released: number; expired: number; requeued: number; events: number }> {
+    const counts = await this.releaseMessages();
+    // Provider events that arrived before their message was recorded SENT, or whose processing was interrupted.
+    const events = await this.webhooks.processPending();
+    return { ...counts, events };
+  }
+
+  private async releaseMessages(): Promise<{ released: number; expired: number; requeued: number }> {
     const { clock, config } = this.deps;
     const now = clock.now();
     const changes: StatusChange[] = [];

@@ -71,7 +71,7 @@ describe('provider adapters (real SDKs → emulator)', () => {
       To: '+14155552671',
       From: SANDBOX.twilio.from,
       Body: 'Hello',
-      StatusCallback: 'https://herald.example.com/webhooks/twilio/status',
+      StatusCallback: 'https://herald.example.com/webhooks/twilio/status?hm=msg-1',
       MediaUrl: 'https://cdn.example.com/a.png',
     });
   });

@@ -1,0 +1,46 @@
+import { Entity, Enum, Index, PrimaryKey, Property } from '@mikro-orm/core';
+import { randomUUID } from 'node:crypto';
+import { Channel } from './enums';
+
+/** A reply received over SMS or WhatsApp (direction IN), linked to the user whose contact has that number. */
+@Entity({ tableName: 'inbound_message' })
+@Index({ properties: ['tenantId', 'userId', 'receivedAt'] })
+export class InboundMessage {
+  @PrimaryKey({ type: 'uuid' })
+  id: string = randomUUID();
+
+  /** The tenant whose contact has the sender's number; SERVICE_WIDE when none does. */
+  @Property({ type: 'text' })
+  tenantId!: string;
+
+  @Property({ type: 'text', nullable: true })
+  userId?: string | null;
+
+  @Property({ type: 'text' })
+  direction: string = 'IN';
+
+  @Enum({ items: () => Channel })
+  channel!: Channel;
+
+  @Property({ type: 'text' })
+  from!: string;
+
+  @Property({ type: 'text' })
+  to!: string;
+
+  @Property({ type: 'text' })
+  body!: string;
+
+  @Property({ type: 'json' })
+  media: string[] = [];
+
+  /** STOP, START or HELP when the whole body was such a keyword. */
+  @Property({ type: 'text', nullable: true })
+  keyword?: string | null;
+
+  @Property({ type: 'text' })
+  providerMessageId!: string;
+
+  @Property({ type: 'timestamptz' })
+  receivedAt!: Date;
+}

@@ -1,0 +1,168 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode } from '@mikro-orm/core';
+import {
+  BlockKind,
+  Channel,
+  DeliveryEvent,
+  InboundMessage,
+  Message,
+  MessageStatus,
+  ContactInfo,
+  SERVICE_WIDE,
+} from '../entities';
+import type { InboundReply, ProviderStatusEvent } from '../providers/webhook.types';
+import { addBlock, removeBlock } from './address-block';
+import type { ServiceDeps } from './deps';
+import {
+  applyStatus,
+  movesForward,
+  refreshNotifications,
+  TIMESTAMP_OF,
+  type StatusChange,
+} from './message-status';
+
+/** Messages Herald has not yet recorded as handed to the provider: their provider events wait. */
+const NOT_YET_SENT = new Set([MessageStatus.QUEUED, MessageStatus.SCHEDULED, MessageStatus.SENDING]);
+
+export type EventOutcome =
+  { kind: 'applied'; message: Message; changes: StatusChange[] } | { kind: 'pending'; reason: string };
+
+/**
+ * Applies what providers report to the delivery record: a one-way status machine after SENT, every event kept in the
+ * message's history with its effects (timestamps, suppressions, opt-outs) even when it changes no status.
+ */
+export class DeliveryStatusService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  private async findMessage(tx: EntityManager, event: ProviderStatusEvent): Promise<Message | null> {
+    const lock = { lockMode: LockMode.PESSIMISTIC_WRITE } as const;
+    if (event.heraldMessageId && /^[0-9a-f-]{36}$/i.test(event.heraldMessageId)) {
+      const byId = await tx.findOne(Message, { id: event.heraldMessageId }, lock);
+      if (byId) return byId;
+    }
+    if (!event.providerMessageId) return null;
+    const providers = event.provider === 'twilio' ? ['twilio-sms', 'twilio-whatsapp'] : ['sendgrid'];
+    return tx.findOne(
+      Message,
+      { providerMessageId: event.providerMessageId, provider: { $in: providers } },
+      lock,
+    );
+  }
+
+  /** Inside the caller's transaction. 'pending' leaves the event for a later pass (message unknown or not yet SENT). */
+  async applyStatusEvent(tx: EntityManager, event: ProviderStatusEvent): Promise<EventOutcome> {
+    const message = await this.findMessage(tx, event);
+    if (!message) return { kind: 'pending', reason: 'no message matches this event yet' };
+    if (NOT_YET_SENT.has(message.status))
+      return { kind: 'pending', reason: `message is ${message.status}; waiting for SENT` };
+
+    const recordedAt = this.deps.clock.now();
+    const changes: StatusChange[] = [];
+    const details = {
+      source: event.provider,
+      raw: event.raw,
+      providerEventId: event.eventKey,
+      eventType: event.eventType,
+      recordedAt,
+    };
+    const reported = event.status ? (event.status as MessageStatus) : null;
+    if (reported && movesForward(message.status, reported)) {
+      const failure = event.errorCode
+        ? { errorCode: event.errorCode, errorMessage: event.errorMessage ?? null }
+        : {};
+      changes.push(applyStatus(tx, message, reported, event.occurredAt, { ...details, ...failure }));
+    } else {
+      // Kept in the history with its effects, without moving the status back or sideways.
+      if (reported) {
+        const column = TIMESTAMP_OF[reported] as string;
+        const record = message as unknown as Record<string, Date | null | undefined>;
+        if (!record[column]) record[column] = event.occurredAt;
+      }
+      tx.persist(
+        tx.create(DeliveryEvent, {
+          tenantId: message.tenantId,
+          messageId: message.id,
+          status: reported ?? message.status,
+          previousStatus: null,
+          occurredAt: event.occurredAt,
+          source: event.provider,
+          provider: message.provider ?? null,
+          attempt: message.attempt,
+          providerEventId: event.eventKey,
+          eventType: event.eventType,
+          errorCode: event.errorCode ?? null,
+          errorMessage: event.errorMessage ?? null,
+          raw: event.raw,
+          createdAt: recordedAt,
+        }),
+      );
+    }
+    const address = event.address ?? message.to;
+    if (event.suppress) {
+      await addBlock(tx, {
+        channel: message.channel,
+        address,
+        kind: BlockKind.SUPPRESSION,
+        reason: event.suppress,
+        source: event.eventKey,
+        at: recordedAt,
+      });
+    }
+    if (event.optOut) {
+      await addBlock(tx, {
+        channel: message.channel,
+        address,
+        kind: BlockKind.OPT_OUT,
+        reason: event.optOut,
+        source: event.eventKey,
+        at: recordedAt,
+      });
+    }
+    if (changes.length > 0) await refreshNotifications(tx, [message], recordedAt);
+    return { kind: 'applied', message, changes };
+  }
+
+  /** STOP opts the number out of that channel, START opts it back in; every reply is kept for the inbox. */
+  async applyInbound(tx: EntityManager, reply: InboundReply): Promise<void> {
+    const channel = reply.channel === 'WHATSAPP' ? Channel.WHATSAPP : Channel.SMS;
+    const at = this.deps.clock.now();
+    if (reply.keyword === 'STOP') {
+      await addBlock(tx, {
+        channel,
+        address: reply.from,
+        kind: BlockKind.OPT_OUT,
+        reason: 'STOP',
+        source: reply.eventKey,
+        at,
+      });
+    } else if (reply.keyword === 'START') {
+      await removeBlock(tx, channel, reply.from, BlockKind.OPT_OUT);
+    }
+    const contacts = await tx.find(
+      ContactInfo,
+      channel === Channel.WHATSAPP
+        ? { $or: [{ whatsapp: reply.from }, { phone: reply.from }] }
+        : { phone: reply.from },
+    );
+    const owners =
+      contacts.length > 0
+        ? contacts.map((c) => ({ tenantId: c.tenantId, userId: c.userId }))
+        : [{ tenantId: SERVICE_WIDE, userId: null }];
+    for (const owner of owners) {
+      tx.persist(
+        tx.create(InboundMessage, {
+          ...owner,
+          direction: 'IN',
+          channel,
+          from: reply.from,
+          to: reply.to,
+          body: reply.body,
+          media: reply.media,
+          keyword: reply.keyword,
+          providerMessageId: reply.providerMessageId,
+          receivedAt: at,
+        }),
+      );
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Config } from '../config/env';
+import type { Logger } from '../config/logger';
+import type { Services } from '../services';
+import { isConnectionError } from '../services/errors';
+import { WebhookFormatError, WebhookSignatureError } from '../services/webhook-intake.service';
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+
+/**
+ * Provider webhooks (CONTRACT.md): the body is taken raw, signatures are checked on those bytes before anything is
+ * parsed, and the answer is 2xx only once the event is stored. 403 bad signature, 400 malformed, 413 too large.
+ */
+export function createWebhooksRouter(config: Config, services: Services, logger: Logger): Router {
+  const router = express.Router();
+  const raw = express.raw({ type: () => true, limit: config.delivery.webhookBodyLimitBytes });
+  const request = (req: Request) => ({
+    // What the provider called and signed: the public base URL plus the path and query as received.
+    url: `${config.server.publicUrl}${req.originalUrl}`,
+    headers: req.headers,
+    body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+  });
+  const handle =
+    (handler: Handler) =>
+    (req: Request, res: Response, next: NextFunction): void => {
+      handler(req, res).catch(next);
+    };
+
+  router.post(
+    '/twilio/status',
+    raw,
+    handle(async (req, res) => {
+      await services.webhooks.twilioStatus(request(req));
+      res.status(204).end();
+    }),
+  );
+  router.post(
+    '/twilio/inbound',
+    raw,
+    handle(async (req, res) => {
+      const twiml = await services.webhooks.twilioInbound(request(req));
+      res.status(200).type('text/xml').send(twiml);
+    }),
+  );
+  router.post(
+    '/sendgrid/events',
+    raw,
+    handle(async (req, res) => {
+      const count = await services.webhooks.sendgridEvents(request(req));
+      res.status(200).json({ accepted: count });
+    }),
+  );
+
+  router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (error instanceof WebhookSignatureError) {
+      logger.warn({ path: req.path, reason: error.message }, 'webhook refused: bad signature');
+      res.status(403).json({ error: 'invalid signature' });
+      return;
+    }
+    if (error instanceof WebhookFormatError) {
+      res.status(400).json({ error: error.message });
+      return;
+    }
+    if ((error as { type?: string }).type === 'entity.too.large') {
+      res.status(413).json({ error: `body larger than ${config.delivery.webhookBodyLimitBytes} bytes` });
+      return;
+    }
+    if (isConnectionError(error)) {
+      // Nothing stored: the provider retries.
+      res.status(503).json({ error: 'storage unavailable, retry later' });
+      return;
+    }
+    logger.error({ err: error, path: req.path }, 'webhook failed');
+    res.status(500).json({ error: 'internal error' });
+  });
+  return router;
+}
