@@ -53,7 +53,12 @@ describe('scheduler (injected clock; API role, so only the test ticks it)', () =
       },
     });
     const id = sendNotification.notification.messages[0].id;
-    expect(await stack.herald.services.scheduler.tick()).toEqual({ released: 0, expired: 0, requeued: 0 });
+    expect(await stack.herald.services.scheduler.tick()).toEqual({
+      released: 0,
+      expired: 0,
+      requeued: 0,
+      events: 0,
+    });
     expect((await message(id)).status).toBe('SCHEDULED');
 
     clock.advance(3_600_000);
