@@ -7,7 +7,8 @@ import type { GraphQLSchema } from 'graphql';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from '../config/env';
 import type { Logger } from '../config/logger';
-import { ProviderEmulator } from '../providers/emulator/emulator';
+import { SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../config/sandbox';
+import { ProviderEmulator, SANDBOX_EMULATOR_CREDENTIALS } from '../providers/emulator/emulator';
 import type { GraphQLContext } from '../resolvers';
 import type { Services } from '../services';
 import { createWebhooksRouter } from '../webhooks/webhooks.router';
@@ -79,7 +80,11 @@ export async function createHttpApp(options: {
   let emulator: ProviderEmulator | undefined;
   const sandbox = [config.twilio.mode, config.sendgrid.mode, config.fcm.mode].includes('sandbox');
   if (sandbox && config.server.nodeEnv !== 'production') {
-    emulator = new ProviderEmulator();
+    emulator = new ProviderEmulator(SANDBOX_EMULATOR_CREDENTIALS, {
+      delayMs: config.delivery.sandboxCallbackDelayMs,
+      sendgridEventsUrl: `${config.server.publicUrl}/webhooks/sendgrid/events`,
+      sendgridPrivateKeyPem: SANDBOX_SENDGRID_WEBHOOK_KEYS.privateKeyPem,
+    });
     app.use('/sandbox', emulator.vendorRouter());
     app.get('/sandbox/messages', (_req, res) => {
       res.json(emulator!.recorded());
@@ -107,6 +112,7 @@ export async function createHttpApp(options: {
     server: httpServer,
     emulator,
     close: async () => {
+      emulator?.stop();
       await apollo.stop();
     },
   };

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { parseConfig, type Config } from '../../src/config/env';
+import { SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../../src/config/sandbox';
 import { createLogger } from '../../src/config/logger';
 import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
 import { startHerald, type Herald, type Role } from '../../src/runtime/herald';
@@ -105,10 +106,25 @@ export async function dropStack(env: StackEnv): Promise<void> {
 
 /** A whole Herald on real PostgreSQL and Redis, with its providers pointed at a standalone emulator. */
 export async function startStack(
-  options: { role?: Role; extraEnv?: Record<string, string>; clock?: Clock } = {},
+  options: {
+    role?: Role;
+    extraEnv?: Record<string, string>;
+    clock?: Clock;
+    /** Let the emulator report delivery back to this Herald's webhooks, after this delay (ms). */
+    callbacksDelayMs?: number;
+  } = {},
 ): Promise<TestStack> {
-  const emulator = await startEmulatorServer();
   const port = await freePort();
+  const emulator = await startEmulatorServer({
+    callbacks:
+      options.callbacksDelayMs === undefined
+        ? undefined
+        : {
+            delayMs: options.callbacksDelayMs,
+            sendgridEventsUrl: `http://127.0.0.1:${port}/webhooks/sendgrid/events`,
+            sendgridPrivateKeyPem: SANDBOX_SENDGRID_WEBHOOK_KEYS.privateKeyPem,
+          },
+  });
   const env = isolatedEnv(emulator.url, {
     PORT: String(port),
     PUBLIC_URL: `http://127.0.0.1:${port}`,

@@ -19,6 +19,13 @@ export function startWorker(
     queues.lanes[lane].process(config.dispatch.concurrency, async (job) => {
       return services.dispatch.dispatch(job.data);
     });
+    // The row stays SENDING under its lease; the scheduler makes it claimable again when the lease expires.
+    queues.lanes[lane].on('failed', (job, error) =>
+      logger.error(
+        { err: error, lane, messageId: job.data.messageId },
+        'dispatch job failed; the lease expiry will retry it',
+      ),
+    );
   }
 
   let stopped = false;

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import type { CallbackOptions } from './callbacks';
 import { ProviderEmulator, type EmulatorCredentials } from './emulator';
 
 export interface RunningEmulator {
@@ -12,9 +13,14 @@ export interface RunningEmulator {
 
 /** The emulator as a standalone server (tests, staging): vendor APIs at the root, control API under /__emulator. */
 export async function startEmulatorServer(
-  options: { port?: number; host?: string; credentials?: EmulatorCredentials } = {},
+  options: {
+    port?: number;
+    host?: string;
+    credentials?: EmulatorCredentials;
+    callbacks?: Omit<CallbackOptions, 'twilioAuthToken'>;
+  } = {},
 ): Promise<RunningEmulator> {
-  const emulator = new ProviderEmulator(options.credentials);
+  const emulator = new ProviderEmulator(options.credentials, options.callbacks);
   const app = express();
   app.use(emulator.vendorRouter());
   app.use('/__emulator', emulator.controlRouter());
@@ -27,6 +33,7 @@ export async function startEmulatorServer(
     url: `http://${host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        emulator.stop();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -1,6 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
+import { EmulatorCallbacks, type CallbackOptions } from './callbacks';
+
+interface SendgridMailBody {
+  personalizations?: { to?: { email?: string }[] }[];
+  from?: { email?: string };
+  custom_args?: Record<string, string>;
+}
 
 export type EmulatedVendor = 'twilio' | 'sendgrid' | 'fcm';
 
@@ -14,6 +21,7 @@ export interface RecordedRequest {
   body: unknown;
   status: number;
   response: unknown;
+  responseHeaders?: Record<string, string>;
   receivedAt: string;
 }
 
@@ -61,7 +69,16 @@ export class ProviderEmulator {
   readonly requests: RecordedRequest[] = [];
   private faults: Fault[] = [];
 
-  constructor(private readonly credentials: EmulatorCredentials = SANDBOX_EMULATOR_CREDENTIALS) {}
+  /** Delivery reports back to Herald's webhooks; absent = the emulator reports nothing. */
+  readonly callbacks?: EmulatorCallbacks;
+
+  constructor(
+    private readonly credentials: EmulatorCredentials = SANDBOX_EMULATOR_CREDENTIALS,
+    callbacks?: Omit<CallbackOptions, 'twilioAuthToken'>,
+  ) {
+    if (callbacks)
+      this.callbacks = new EmulatorCallbacks({ ...callbacks, twilioAuthToken: credentials.twilio.authToken });
+  }
 
   injectFault(fault: Fault): void {
     this.faults.push({ ...fault });
@@ -103,6 +120,7 @@ export class ProviderEmulator {
       body: req.body as unknown,
       status: answer.status,
       response: answer.body,
+      responseHeaders: answer.headers,
       receivedAt: new Date().toISOString(),
     });
     if (this.requests.length > MAX_RECORDINGS) this.requests.splice(0, this.requests.length - MAX_RECORDINGS);
@@ -114,11 +132,71 @@ export class ProviderEmulator {
       if (fault?.delayMs) await sleep(fault.delayMs);
       const result = answer(req, fault);
       this.record(vendor, req, result);
+      if (result.status < 300) this.report(vendor, req, result);
       if (res.destroyed || req.socket.destroyed) return;
       res.status(result.status).set(result.headers ?? {});
       if (result.body === undefined) res.end();
       else res.json(result.body);
     };
+  }
+
+  /** Schedules the delivery callbacks a real provider would make for an accepted request. */
+  private report(vendor: EmulatedVendor, req: Request, answer: Answer) {
+    if (!this.callbacks) return;
+    if (vendor === 'twilio') {
+      this.callbacks.afterTwilioSend(
+        req.body as Record<string, string>,
+        answer.body as { sid: string; account_sid: string },
+      );
+    }
+    if (vendor === 'sendgrid') {
+      const body = req.body as SendgridMailBody;
+      const recipients = body.personalizations?.flatMap((p) => (p.to ?? []).map((t) => t.email ?? '')) ?? [];
+      this.callbacks.afterSendgridSend(
+        recipients.filter(Boolean),
+        answer.headers?.['X-Message-Id'] ?? '',
+        body.custom_args ?? {},
+      );
+    }
+  }
+
+  /** Posts an open or click event for an accepted SendGrid send, as if the recipient had engaged. */
+  async engage(request: {
+    heraldMessageId?: string;
+    email?: string;
+    event: 'open' | 'click';
+    url?: string;
+  }): Promise<boolean> {
+    if (!this.callbacks) return false;
+    const sent = this.requests.find((r) => {
+      if (r.vendor !== 'sendgrid' || r.status >= 300) return false;
+      const body = r.body as SendgridMailBody;
+      if (request.heraldMessageId) return body.custom_args?.herald_message_id === request.heraldMessageId;
+      return Boolean(
+        request.email && body.personalizations?.some((p) => p.to?.some((t) => t.email === request.email)),
+      );
+    });
+    if (!sent) return false;
+    const body = sent.body as SendgridMailBody;
+    const recipient = request.email ?? body.personalizations?.[0]?.to?.[0]?.email ?? '';
+    const extra =
+      request.event === 'click'
+        ? { url: request.url ?? 'https://example.com/' }
+        : { useragent: 'Mozilla/5.0' };
+    await this.callbacks.sendgridEvents([
+      EmulatorCallbacks.sendgridEvent(
+        recipient,
+        sent.responseHeaders?.['X-Message-Id'] ?? '',
+        body.custom_args ?? {},
+        request.event,
+        extra,
+      ),
+    ]);
+    return true;
+  }
+
+  stop(): void {
+    this.callbacks?.stop();
   }
 
   private twilio(req: Request, fault?: Fault): Answer {
@@ -299,6 +377,20 @@ export class ProviderEmulator {
       }
       this.injectFault(fault);
       res.status(201).json(fault);
+    });
+    router.get('/callbacks', (_req, res) => {
+      res.json(this.callbacks?.sent ?? []);
+    });
+    router.post('/sendgrid/engagement', express.json(), (req, res) => {
+      const body = req.body as { heraldMessageId?: string; email?: string; event?: string; url?: string };
+      if (body?.event !== 'open' && body?.event !== 'click') {
+        res.status(400).json({ error: 'expected { event: open|click, heraldMessageId? | email?, url? }' });
+        return;
+      }
+      this.engage({ ...body, event: body.event }).then(
+        (found) => res.status(found ? 202 : 404).json({ reported: found }),
+        () => res.status(502).json({ reported: false }),
+      );
     });
     router.delete('/faults', (_req, res) => {
       this.clearFaults();

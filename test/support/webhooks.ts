@@ -1,0 +1,76 @@
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import twilio from 'twilio';
+import { SANDBOX } from '../../src/config/sandbox';
+
+/** Signs and posts provider webhooks the way Twilio and SendGrid do. */
+export class WebhookSender {
+  readonly sendgridKeys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+
+  /** Herald's base URL (PUBLIC_URL); set once the stack is up. */
+  baseUrl = '';
+
+  constructor(private readonly twilioAuthToken: string = SANDBOX.twilio.authToken) {}
+
+  /** Base64 DER, as SendGrid shows the verification key. */
+  get sendgridPublicKey(): string {
+    return this.sendgridKeys.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+  }
+
+  twilio(
+    path: string,
+    params: Record<string, string>,
+    options: {
+      signUrl?: string;
+      token?: string;
+      signature?: string | null;
+      tamper?: (body: string) => string;
+    } = {},
+  ) {
+    const url = `${this.baseUrl}${path}`;
+    const signature =
+      options.signature === undefined
+        ? twilio.getExpectedTwilioSignature(
+            options.token ?? this.twilioAuthToken,
+            options.signUrl ?? url,
+            params,
+          )
+        : options.signature;
+    const body = new URLSearchParams(params).toString();
+    return fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        ...(signature ? { 'x-twilio-signature': signature } : {}),
+      },
+      body: options.tamper ? options.tamper(body) : body,
+    });
+  }
+
+  sendgrid(
+    events: Record<string, unknown>[] | string,
+    options: {
+      key?: KeyObject;
+      signature?: string | null;
+      tamper?: (body: string) => string;
+      timestamp?: string;
+    } = {},
+  ) {
+    const body = typeof events === 'string' ? events : JSON.stringify(events);
+    const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
+    const signature =
+      options.signature === undefined
+        ? sign('sha256', Buffer.from(timestamp + body), options.key ?? this.sendgridKeys.privateKey).toString(
+            'base64',
+          )
+        : options.signature;
+    return fetch(`${this.baseUrl}/webhooks/sendgrid/events`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-twilio-email-event-webhook-timestamp': timestamp,
+        ...(signature ? { 'x-twilio-email-event-webhook-signature': signature } : {}),
+      },
+      body: options.tamper ? options.tamper(body) : body,
+    });
+  }
+}
