@@ -33,10 +33,10 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
   });
 
   const storedEvents = async () =>
-    (await db.query<{ n: number }>('select count(*)::int n from provider_event')).rows[0]!.n;
+    (await db.query<{ n: number }>('select count(*)::int n from provider_event')).rows[0].n;
   const send = async (input: SendNotificationInput) =>
     (await executeOk(stack.url, SendNotificationDocument, { input })).sendNotification.notification
-      .messages[0]!;
+      .messages[0];
   const message = async (id: string) => (await executeOk(stack.url, MessageDocument, { id })).message!;
   const until = (id: string, statuses: string[]) =>
     waitFor(async () => {

@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  MessageDocument,
+  MessageStatusChangedDocument,
+  SendNotificationDocument,
+  type MessageStatusChangedSubscription,
+} from '../support/generated/graphql';
+import { collect, executeOk, waitFor, wsClient } from '../support/graphql';
+import { startStack, type TestStack } from '../support/stack';
+
+/** The emulator reports back through Herald's signed webhooks, as the providers do. */
+describe('sandbox delivery callbacks end to end', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startStack({ callbacksDelayMs: 50 });
+  });
+  afterAll(() => stack?.close());
+
+  const message = async (id: string) => (await executeOk(stack.url, MessageDocument, { id })).message!;
+
+  it.each([
+    { channel: 'SMS' as const, to: { phone: '+14155552671' } },
+    { channel: 'EMAIL' as const, to: { email: 'newcomer@example.com' } },
+  ])('$channel: a subscriber sees QUEUED, SENDING, SENT, DELIVERED in order', async ({ channel, to }) => {
+    const userId = `u-${randomUUID()}`;
+    const client = wsClient(stack.url);
+    const seen = collect<MessageStatusChangedSubscription, { userId: string }>(
+      client,
+      MessageStatusChangedDocument,
+      { userId },
+      (events) => events.some((e) => e.messageStatusChanged.status === 'DELIVERED'),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    await executeOk(stack.url, SendNotificationDocument, {
+      input: {
+        userId,
+        type: 'adhoc',
+        channels: [channel],
+        to,
+        content: { subject: 'Hi', text: 'Hello', body: 'Hello' },
+      },
+    });
+    const events = await seen.done;
+    await client.dispose();
+    expect(events.map((e) => e.messageStatusChanged.status)).toEqual([
+      'QUEUED',
+      'SENDING',
+      'SENT',
+      'DELIVERED',
+    ]);
+    const delivered = await message(events[0].messageStatusChanged.message.id);
+    expect(delivered.deliveredAt).toBeTruthy();
+    // Every provider report is in the history, including the ones that change nothing (Twilio "sent", SendGrid "processed").
+    expect(delivered.events.filter((e) => e.source !== 'herald').map((e) => e.eventType)).toEqual(
+      channel === 'SMS' ? ['sent', 'delivered'] : ['processed', 'delivered'],
+    );
+  });
+
+  it('opens and clicks on request update openedAt and clickedAt (OPENED, then CLICKED)', async () => {
+    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+      input: {
+        userId: 'u-engaged',
+        type: 'adhoc',
+        channels: ['EMAIL'],
+        to: { email: 'engaged@example.com' },
+        content: { subject: 's', text: 't' },
+      },
+    });
+    const id = sendNotification.notification.messages[0].id;
+    await waitFor(async () => (await message(id)).status === 'DELIVERED');
+    expect(await stack.emulator.emulator.engage({ heraldMessageId: id, event: 'open' })).toBe(true);
+    const opened = await waitFor(async () => {
+      const m = await message(id);
+      return m.status === 'OPENED' && m;
+    });
+    expect(opened.openedAt).toBeTruthy();
+    const response = await fetch(`${stack.emulator.url}/__emulator/sendgrid/engagement`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ heraldMessageId: id, event: 'click', url: 'https://example.com/pay' }),
+    });
+    expect(response.status).toBe(202);
+    const clicked = await waitFor(async () => {
+      const m = await message(id);
+      return m.status === 'CLICKED' && m;
+    });
+    expect(clicked.clickedAt).toBeTruthy();
+    expect(clicked.openedAt).toBe(opened.openedAt);
+  });
+
+  it('the reserved addresses come back undelivered (+15005550009, 30003) and bounced (bounce@sandbox.herald.dev)', async () => {
+    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+      input: {
+        userId: 'u-reserved',
+        type: 'adhoc',
+        channels: ['SMS', 'EMAIL'],
+        to: { phone: '+15005550009', email: 'bounce@sandbox.herald.dev' },
+        content: { subject: 's', text: 't', body: 'b' },
+      },
+    });
+    const sms = sendNotification.notification.messages.find((m) => m.channel === 'SMS');
+    const email = sendNotification.notification.messages.find((m) => m.channel === 'EMAIL');
+    expect(
+      await waitFor(async () => {
+        const m = await message(sms!.id);
+        return m.status === 'UNDELIVERED' && m;
+      }),
+    ).toMatchObject({ error: { code: '30003' } });
+    expect(
+      await waitFor(async () => {
+        const m = await message(email!.id);
+        return m.status === 'BOUNCED' && m;
+      }),
+    ).toMatchObject({ error: { code: '5.1.1' } });
+    const callbacks = (await (await fetch(`${stack.emulator.url}/__emulator/callbacks`)).json()) as {
+      status: number;
+    }[];
+    expect(callbacks.every((c) => c.status < 300)).toBe(true);
+  });
+});
