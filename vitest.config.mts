@@ -12,6 +12,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
+    // Memory tests (slow-subscriber) collect garbage before they measure the heap.
+    execArgv: ['--expose-gc'],
     server: { deps: { inline: [] } },
   },
 });

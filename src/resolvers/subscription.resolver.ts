@@ -26,7 +26,7 @@ export class SubscriptionResolver {
         throw new BadUserInputError('notificationId or userId: give at least one', 'notificationId');
       }
       const { services, caller } = context;
-      return statusStream(services.deps, services.queries, caller, args);
+      return statusStream(services.deps, services.queries, services.subscriptions, caller, args);
     },
   })
   messageStatusChanged(

@@ -4,13 +4,15 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import type { GraphQLSchema } from 'graphql';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { WebSocketServer } from 'ws';
 import type { Config } from '../config/env';
 import type { Logger } from '../config/logger';
 import { SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../config/sandbox';
 import { ProviderEmulator, SANDBOX_EMULATOR_CREDENTIALS } from '../providers/emulator/emulator';
 import type { GraphQLContext } from '../resolvers';
 import type { Services } from '../services';
+import type { BufferStats } from '../services/status-buffer';
 import { createWebhooksRouter } from '../webhooks/webhooks.router';
 import { createAuthenticator } from './auth';
 import { createFormatError } from './format-error';
@@ -25,6 +27,7 @@ export interface HttpApp {
   server: Server;
   /** The built-in emulator when any channel runs in sandbox mode. */
   emulator?: ProviderEmulator;
+  websockets: WebSocketServer;
   close(): Promise<void>;
 }
 
@@ -60,6 +63,31 @@ export async function createHttpApp(options: {
 
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'herald_' });
+  const subscriptionGauge = (name: string, help: string, read: (stats: BufferStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [metrics],
+      collect() {
+        this.set(read(services.subscriptions.stats()));
+      },
+    });
+  subscriptionGauge('herald_subscriptions', 'Live messageStatusChanged subscriptions', (s) => s.subscribers);
+  subscriptionGauge(
+    'herald_subscription_buffered_events',
+    'Status events waiting for slow subscribers',
+    (s) => s.buffered,
+  );
+  subscriptionGauge(
+    'herald_subscription_coalesced_events_total',
+    'Events replaced by a newer status of the same message',
+    (s) => s.coalesced,
+  );
+  subscriptionGauge(
+    'herald_subscription_dropped_events_total',
+    'Events dropped from overflowing subscriber buffers',
+    (s) => s.dropped,
+  );
 
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -111,6 +139,7 @@ export async function createHttpApp(options: {
   return {
     server: httpServer,
     emulator,
+    websockets: ws.wsServer,
     close: async () => {
       emulator?.stop();
       await apollo.stop();

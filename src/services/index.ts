@@ -6,6 +6,7 @@ import { NotificationTypeService } from './notification-type.service';
 import { NotificationService } from './notification.service';
 import { QueryService } from './query.service';
 import { SchedulerService } from './scheduler.service';
+import { StatusBufferRegistry } from './status-buffer';
 import { TemplateService } from './template.service';
 import { WebhookIntakeService } from './webhook-intake.service';
 
@@ -21,6 +22,8 @@ export interface Services {
   queries: QueryService;
   delivery: DeliveryStatusService;
   webhooks: WebhookIntakeService;
+  /** Live subscribers' bounded buffers. */
+  subscriptions: StatusBufferRegistry;
 }
 
 export function createServices(deps: ServiceDeps): Services {
@@ -37,5 +40,6 @@ export function createServices(deps: ServiceDeps): Services {
     queries: new QueryService(deps),
     delivery,
     webhooks,
+    subscriptions: new StatusBufferRegistry(deps.config.delivery.subscriptionBufferEvents),
   };
 }
