@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { parseSendgridEvent } from '../../src/providers/sendgrid.webhook';
+import { inboundKeyword, parseTwilioInbound, parseTwilioStatus } from '../../src/providers/twilio.webhook';
+import { movesForward } from '../../src/services/message-status';
+import { MessageStatus } from '../../src/entities';
+
+describe('inbound keywords (whole body, case-insensitive)', () => {
+  it.each([
+    ['STOP', 'STOP'],
+    [' stop ', 'STOP'],
+    ['StopAll', 'STOP'],
+    ['unsubscribe', 'STOP'],
+    ['cancel', 'STOP'],
+    ['END', 'STOP'],
+    ['quit', 'STOP'],
+    ['revoke', 'STOP'],
+    ['optout', 'STOP'],
+    ['start', 'START'],
+    ['Yes', 'START'],
+    ['unstop', 'START'],
+    ['help', 'HELP'],
+    ['INFO', 'HELP'],
+    ['please stop', null],
+    ['stop it', null],
+    ['', null],
+  ])('%j → %s', (body, keyword) => {
+    expect(inboundKeyword(body)).toBe(keyword);
+  });
+
+  it('WhatsApp replies are recognised by the whatsapp: prefix, with media', () => {
+    expect(
+      parseTwilioInbound({ MessageSid: 'SM1', From: 'whatsapp:+14155552671', To: 'whatsapp:+14155238886', Body: 'hi', NumMedia: '2', MediaUrl0: 'https://a', MediaUrl1: 'https://b' }),
+    ).toMatchObject({ channel: 'WHATSAPP', from: '+14155552671', to: '+14155238886', media: ['https://a', 'https://b'], keyword: null });
+  });
+});
+
+describe('Twilio status mapping', () => {
+  const at = new Date('2030-01-01T00:00:00Z');
+  it.each([
+    ['queued', 'SENT'],
+    ['sending', 'SENT'],
+    ['sent', 'SENT'],
+    ['delivered', 'DELIVERED'],
+    ['undelivered', 'UNDELIVERED'],
+    ['failed', 'FAILED'],
+    ['read', 'READ'],
+    ['canceled', 'FAILED'],
+  ])('%s → %s, keyed by MessageSid + MessageStatus', (twilioStatus, status) => {
+    const event = parseTwilioStatus({ MessageSid: 'SMabc', MessageStatus: twilioStatus }, 'https://h.example.com/webhooks/twilio/status?hm=m-1', at);
+    expect(event).toMatchObject({ status, eventKey: `SMabc:${twilioStatus}`, heraldMessageId: 'm-1', providerMessageId: 'SMabc' });
+  });
+
+  it('21610 records an opt-out', () => {
+    expect(parseTwilioStatus({ MessageSid: 'SM1', MessageStatus: 'failed', ErrorCode: '21610' }, 'https://h/x', at).optOut).toBe('21610');
+  });
+});
+
+describe('SendGrid event mapping', () => {
+  const base = { email: 'A@Example.com', timestamp: 1_900_000_000, sg_message_id: 'abc123.filter0001.1', herald_message_id: 'm-1' };
+  it.each([
+    ['processed', 'SENT', undefined, undefined],
+    ['deferred', null, undefined, undefined],
+    ['delivered', 'DELIVERED', undefined, undefined],
+    ['bounce', 'BOUNCED', 'bounce', undefined],
+    ['open', 'OPENED', undefined, undefined],
+    ['click', 'CLICKED', undefined, undefined],
+    ['spamreport', null, 'spamreport', undefined],
+    ['unsubscribe', null, undefined, 'unsubscribe'],
+    ['group_unsubscribe', null, undefined, 'group_unsubscribe'],
+  ])('%s → status %s, suppress %s, opt-out %s', (type, status, suppress, optOut) => {
+    const event = parseSendgridEvent({ ...base, event: type, sg_event_id: `e-${type}` });
+    expect(event).toMatchObject({ status, suppress, optOut, eventKey: `e-${type}`, heraldMessageId: 'm-1', providerMessageId: 'abc123', address: 'a@example.com' });
+  });
+
+  it('dropped suppresses only when the reason is about the address; without sg_event_id the key falls back', () => {
+    expect(parseSendgridEvent({ ...base, event: 'dropped', reason: 'Bounced Address' }).suppress).toBe('dropped');
+    expect(parseSendgridEvent({ ...base, event: 'dropped', reason: 'Invalid' }).suppress).toBe('dropped');
+    expect(parseSendgridEvent({ ...base, event: 'dropped', reason: 'Invalid SMTPAPI header' }).suppress).toBeUndefined();
+    expect(parseSendgridEvent({ ...base, event: 'dropped', reason: 'Spam Content' }).suppress).toBeUndefined();
+    expect(parseSendgridEvent({ ...base, event: 'open' }).eventKey).toBe('abc123.filter0001.1:open:1900000000');
+  });
+});
+
+describe('one-way status after SENT', () => {
+  it('moves only forward by rank; equal ranks and Herald-only statuses never move', () => {
+    expect(movesForward(MessageStatus.SENT, MessageStatus.DELIVERED)).toBe(true);
+    expect(movesForward(MessageStatus.DELIVERED, MessageStatus.SENT)).toBe(false);
+    expect(movesForward(MessageStatus.DELIVERED, MessageStatus.BOUNCED)).toBe(false);
+    expect(movesForward(MessageStatus.OPENED, MessageStatus.READ)).toBe(false);
+    expect(movesForward(MessageStatus.OPENED, MessageStatus.CLICKED)).toBe(true);
+    expect(movesForward(MessageStatus.SUPPRESSED, MessageStatus.DELIVERED)).toBe(false);
+  });
+});
