@@ -43,6 +43,11 @@ export function describeConfig(config: Config, role: string): string {
       config.fcm.mode,
       `fcm project ${config.fcm.projectId}${config.fcm.apiUrl ? ` via ${config.fcm.apiUrl}` : ''}`,
     ),
+    `webhooks  ${config.server.publicUrl}/webhooks/… — SendGrid events ${
+      config.sendgrid.webhookPublicKey
+        ? 'verified with SENDGRID_WEBHOOK_PUBLIC_KEY'
+        : 'REFUSED (set SENDGRID_WEBHOOK_PUBLIC_KEY)'
+    }`,
   ];
   return lines.join('\n');
 }
