@@ -21,7 +21,8 @@ const STATUS: Record<string, ReportedStatus | null> = {
 };
 
 /** Drop reasons that say the address itself is bad (rather than, say, the content). */
-const ADDRESS_DROP = /^invalid$|invalid (email|address|recipient)|bounced address|spam reporting address|unsubscribed address/i;
+const ADDRESS_DROP =
+  /^invalid$|invalid (email|address|recipient)|bounced address|spam reporting address|unsubscribed address/i;
 
 export interface SendgridEvent {
   email?: string;

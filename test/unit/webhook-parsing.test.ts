@@ -29,8 +29,22 @@ describe('inbound keywords (whole body, case-insensitive)', () => {
 
   it('WhatsApp replies are recognised by the whatsapp: prefix, with media', () => {
     expect(
-      parseTwilioInbound({ MessageSid: 'SM1', From: 'whatsapp:+14155552671', To: 'whatsapp:+14155238886', Body: 'hi', NumMedia: '2', MediaUrl0: 'https://a', MediaUrl1: 'https://b' }),
-    ).toMatchObject({ channel: 'WHATSAPP', from: '+14155552671', to: '+14155238886', media: ['https://a', 'https://b'], keyword: null });
+      parseTwilioInbound({
+        MessageSid: 'SM1',
+        From: 'whatsapp:+14155552671',
+        To: 'whatsapp:+14155238886',
+        Body: 'hi',
+        NumMedia: '2',
+        MediaUrl0: 'https://a',
+        MediaUrl1: 'https://b',
+      }),
+    ).toMatchObject({
+      channel: 'WHATSAPP',
+      from: '+14155552671',
+      to: '+14155238886',
+      media: ['https://a', 'https://b'],
+      keyword: null,
+    });
   });
 });
 
@@ -46,17 +60,34 @@ describe('Twilio status mapping', () => {
     ['read', 'READ'],
     ['canceled', 'FAILED'],
   ])('%s → %s, keyed by MessageSid + MessageStatus', (twilioStatus, status) => {
-    const event = parseTwilioStatus({ MessageSid: 'SMabc', MessageStatus: twilioStatus }, 'https://h.example.com/webhooks/twilio/status?hm=m-1', at);
-    expect(event).toMatchObject({ status, eventKey: `SMabc:${twilioStatus}`, heraldMessageId: 'm-1', providerMessageId: 'SMabc' });
+    const event = parseTwilioStatus(
+      { MessageSid: 'SMabc', MessageStatus: twilioStatus },
+      'https://h.example.com/webhooks/twilio/status?hm=m-1',
+      at,
+    );
+    expect(event).toMatchObject({
+      status,
+      eventKey: `SMabc:${twilioStatus}`,
+      heraldMessageId: 'm-1',
+      providerMessageId: 'SMabc',
+    });
   });
 
   it('21610 records an opt-out', () => {
-    expect(parseTwilioStatus({ MessageSid: 'SM1', MessageStatus: 'failed', ErrorCode: '21610' }, 'https://h/x', at).optOut).toBe('21610');
+    expect(
+      parseTwilioStatus({ MessageSid: 'SM1', MessageStatus: 'failed', ErrorCode: '21610' }, 'https://h/x', at)
+        .optOut,
+    ).toBe('21610');
   });
 });
 
 describe('SendGrid event mapping', () => {
-  const base = { email: 'A@Example.com', timestamp: 1_900_000_000, sg_message_id: 'abc123.filter0001.1', herald_message_id: 'm-1' };
+  const base = {
+    email: 'A@Example.com',
+    timestamp: 1_900_000_000,
+    sg_message_id: 'abc123.filter0001.1',
+    herald_message_id: 'm-1',
+  };
   it.each([
     ['processed', 'SENT', undefined, undefined],
     ['deferred', null, undefined, undefined],
@@ -69,15 +100,31 @@ describe('SendGrid event mapping', () => {
     ['group_unsubscribe', null, undefined, 'group_unsubscribe'],
   ])('%s → status %s, suppress %s, opt-out %s', (type, status, suppress, optOut) => {
     const event = parseSendgridEvent({ ...base, event: type, sg_event_id: `e-${type}` });
-    expect(event).toMatchObject({ status, suppress, optOut, eventKey: `e-${type}`, heraldMessageId: 'm-1', providerMessageId: 'abc123', address: 'a@example.com' });
+    expect(event).toMatchObject({
+      status,
+      suppress,
+      optOut,
+      eventKey: `e-${type}`,
+      heraldMessageId: 'm-1',
+      providerMessageId: 'abc123',
+      address: 'a@example.com',
+    });
   });
 
   it('dropped suppresses only when the reason is about the address; without sg_event_id the key falls back', () => {
-    expect(parseSendgridEvent({ ...base, event: 'dropped', reason: 'Bounced Address' }).suppress).toBe('dropped');
+    expect(parseSendgridEvent({ ...base, event: 'dropped', reason: 'Bounced Address' }).suppress).toBe(
+      'dropped',
+    );
     expect(parseSendgridEvent({ ...base, event: 'dropped', reason: 'Invalid' }).suppress).toBe('dropped');
-    expect(parseSendgridEvent({ ...base, event: 'dropped', reason: 'Invalid SMTPAPI header' }).suppress).toBeUndefined();
-    expect(parseSendgridEvent({ ...base, event: 'dropped', reason: 'Spam Content' }).suppress).toBeUndefined();
-    expect(parseSendgridEvent({ ...base, event: 'open' }).eventKey).toBe('abc123.filter0001.1:open:1900000000');
+    expect(
+      parseSendgridEvent({ ...base, event: 'dropped', reason: 'Invalid SMTPAPI header' }).suppress,
+    ).toBeUndefined();
+    expect(
+      parseSendgridEvent({ ...base, event: 'dropped', reason: 'Spam Content' }).suppress,
+    ).toBeUndefined();
+    expect(parseSendgridEvent({ ...base, event: 'open' }).eventKey).toBe(
+      'abc123.filter0001.1:open:1900000000',
+    );
   });
 });
 
