@@ -1,4 +1,5 @@
 import { AddressBlock } from './address-block.entity';
+import { Consent, ConsentEvent, ConsentVerification } from './consent.entity';
 import { ContactInfo } from './contact-info.entity';
 import { DeliveryEvent } from './delivery-event.entity';
 import { Device } from './device.entity';
@@ -6,6 +7,7 @@ import { InboundMessage } from './inbound-message.entity';
 import { Message } from './message.entity';
 import { Notification } from './notification.entity';
 import { NotificationType } from './notification-type.entity';
+import { NotificationPreferences } from './notification-preferences.entity';
 import { ProviderEvent } from './provider-event.entity';
 
 export * from './enums';
@@ -21,6 +23,15 @@ export {
   ProviderEvent,
 };
 export { BlockKind } from './address-block.entity';
+export { Consent, ConsentEvent, ConsentStatus, ConsentVerification, WHOLE_CHANNEL } from './consent.entity';
+export {
+  ChannelPreference,
+  Frequency,
+  NotificationPreferences,
+  QuietHours,
+  TypePreference,
+} from './notification-preferences.entity';
+export { CapAction, CapPeriod, FrequencyCap } from './notification-type.entity';
 export { SERVICE_WIDE } from './provider-event.entity';
 export { RenderedContent } from './message.entity';
 export { Template } from './notification-type.entity';
@@ -36,4 +47,8 @@ export const ENTITIES = [
   ProviderEvent,
   AddressBlock,
   InboundMessage,
+  Consent,
+  ConsentEvent,
+  ConsentVerification,
+  NotificationPreferences,
 ];

@@ -65,6 +65,14 @@ export class Message {
   @Enum({ items: () => Priority })
   priority: Priority = Priority.MEDIUM;
 
+  /** The notification's type key, kept here so caps and reports need no join. */
+  @Property({ type: 'text', nullable: true })
+  typeKey?: string | null;
+
+  /** TRANSACTIONAL or MARKETING, as decided at accept. */
+  @Property({ type: 'text', nullable: true })
+  category?: string | null;
+
   @Field(() => String, { nullable: true, description: 'Provider id, e.g. twilio-sms, sendgrid, fcm' })
   @Property({ type: 'text', nullable: true })
   provider?: string | null;

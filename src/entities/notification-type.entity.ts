@@ -1,5 +1,5 @@
 import { Entity, Enum, PrimaryKey, Property, Unique } from '@mikro-orm/core';
-import { Field, ID, ObjectType } from 'type-graphql';
+import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { randomUUID } from 'node:crypto';
 import { Channel, NotificationCategory, Priority } from './enums';
 
@@ -26,6 +26,30 @@ export class Template {
 
   @Field(() => String, { nullable: true })
   title?: string | null;
+}
+
+export enum CapPeriod {
+  HOUR = 'HOUR',
+  DAY = 'DAY',
+  WEEK = 'WEEK',
+}
+export enum CapAction {
+  DEFER = 'DEFER',
+  SUPPRESS = 'SUPPRESS',
+}
+registerEnumType(CapPeriod, { name: 'CapPeriod' });
+registerEnumType(CapAction, { name: 'CapAction', description: 'What happens to a message over the cap' });
+
+@ObjectType()
+export class FrequencyCap {
+  @Field(() => Int)
+  limit!: number;
+
+  @Field(() => CapPeriod, { description: "Calendar hour, day or ISO week in the recipient's timezone" })
+  period!: CapPeriod;
+
+  @Field(() => CapAction)
+  action!: CapAction;
 }
 
 @ObjectType()
@@ -66,6 +90,19 @@ export class NotificationType {
   @Field(() => [Template])
   @Property({ type: 'json' })
   templates: Template[] = [];
+
+  @Field(() => [Channel], {
+    description: 'Channels to try, in order, when a channel is blocked for the recipient',
+  })
+  @Property({ type: 'json' })
+  fallbackChannels: Channel[] = [];
+
+  @Field(() => FrequencyCap, {
+    nullable: true,
+    description: 'At most `limit` messages of this type per user and channel per period',
+  })
+  @Property({ type: 'json', nullable: true })
+  frequencyCap?: FrequencyCap | null;
 
   @Field()
   @Property({ type: 'timestamptz' })

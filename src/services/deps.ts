@@ -5,6 +5,7 @@ import type { DispatchQueues } from '../jobs/dispatch.job';
 import type { ProviderRegistry } from '../providers/registry';
 import type { StatusPubSub } from '../pubsub/pubsub';
 import type { Clock } from './clock';
+import type { PolicyService } from './policy.service';
 
 /** Everything the domain services need, built once per process (runtime/herald.ts). */
 export interface ServiceDeps {
@@ -17,6 +18,11 @@ export interface ServiceDeps {
   clock: Clock;
   /** Answers whether Redis is reachable right now (bounded wait). */
   redisReachable(): Promise<boolean>;
+}
+
+/** Deps plus the policy every sending path consults. */
+export interface DomainDeps extends ServiceDeps {
+  policy: PolicyService;
 }
 
 /** Who is calling: from the JWT, or tenant "default" with every scope when auth is off. */

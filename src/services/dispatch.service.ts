@@ -13,8 +13,8 @@ import {
 } from '../entities';
 import type { ChannelPayloads, ChannelProvider, PushTarget, SendResult } from '../providers/provider.types';
 import { ProviderError } from '../providers/provider.types';
-import { addBlock, findBlocks, normalizeAddress } from './address-block';
-import type { ServiceDeps } from './deps';
+import { addBlock } from './address-block';
+import type { DomainDeps } from './deps';
 import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
 import { TemplateError, type TemplateService } from './template.service';
 
@@ -56,7 +56,7 @@ function payloadFor(channel: Channel, to: string, content: RenderedContent): Cha
  */
 export class DispatchService {
   constructor(
-    private readonly deps: ServiceDeps,
+    private readonly deps: DomainDeps,
     private readonly templates: TemplateService,
   ) {}
 
@@ -68,6 +68,7 @@ export class DispatchService {
   private async claim(messageId: string, tenantId: string): Promise<Message | undefined> {
     const { clock, config } = this.deps;
     const changes: StatusChange[] = [];
+    const fallbacks: Message[] = [];
     const em = this.deps.orm.em.fork() as EntityManager;
     const claimed = await em.transactional(async (tx) => {
       const message = await tx.findOne(
@@ -87,15 +88,30 @@ export class DispatchService {
         await refreshNotifications(tx, [message], now);
         return undefined;
       }
-      // Checked again at send time: a bounce, STOP or unsubscribe may have arrived while the message waited.
-      const block = (await findBlocks(tx, message.channel, [message.to])).get(
-        normalizeAddress(message.channel, message.to),
-      );
-      if (block) {
+      // Decided again at send time: consent, preferences, blocks, quiet hours and caps may have changed while the
+      // message waited.
+      const decision = await this.decide(tx, message);
+      if (decision.action === 'suppress') {
         changes.push(
           applyStatus(tx, message, MessageStatus.SUPPRESSED, now, {
-            errorCode: block.code,
-            errorMessage: block.message,
+            errorCode: decision.reason,
+            errorMessage: decision.message,
+          }),
+        );
+        const fallback = await this.fallback(tx, message, now);
+        if (fallback) {
+          changes.push(fallback.change);
+          fallbacks.push(fallback.message);
+        }
+        await refreshNotifications(tx, [message], now);
+        return undefined;
+      }
+      if (decision.action === 'defer') {
+        message.dueAt = decision.until;
+        changes.push(
+          applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
+            errorCode: decision.reason,
+            errorMessage: decision.message,
           }),
         );
         await refreshNotifications(tx, [message], now);
@@ -108,8 +124,88 @@ export class DispatchService {
       await refreshNotifications(tx, [message], now);
       return message;
     });
+    if (fallbacks.length > 0) await this.deps.queues.enqueue(fallbacks);
     this.publish(changes);
     return claimed;
+  }
+
+  private async decide(tx: EntityManager, message: Message) {
+    const typeKey = message.typeKey ?? '';
+    const type = typeKey
+      ? await tx.findOne(NotificationType, { tenantId: message.tenantId, key: typeKey })
+      : null;
+    return this.deps.policy.decide(tx, {
+      tenantId: message.tenantId,
+      userId: message.userId,
+      channel: message.channel,
+      address: message.to,
+      typeKey,
+      type,
+      priority: message.priority,
+      timing: 'send',
+      messageId: message.id,
+    });
+  }
+
+  /** The type's next permitted fallback channel, as a new QUEUED message (fallbackUsed), when the type has one. */
+  private async fallback(tx: EntityManager, message: Message, now: Date) {
+    if (message.fallbackUsed || !message.typeKey) return undefined;
+    const type = await tx.findOne(NotificationType, { tenantId: message.tenantId, key: message.typeKey });
+    if (!type?.fallbackChannels.length) return undefined;
+    const siblings = await tx.find(Message, {
+      tenantId: message.tenantId,
+      notificationId: message.notificationId,
+    });
+    const used = new Set(siblings.map((m) => m.channel));
+    const contact = await tx.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId });
+    for (const channel of type.fallbackChannels.filter((c) => !used.has(c))) {
+      const address =
+        channel === Channel.EMAIL
+          ? contact?.email
+          : channel === Channel.SMS
+            ? contact?.phone
+            : channel === Channel.WHATSAPP
+              ? contact?.whatsapp
+              : (
+                  await tx.findOne(Device, {
+                    tenantId: message.tenantId,
+                    userId: message.userId,
+                    active: true,
+                  })
+                )?.token;
+      if (!address) continue;
+      const decision = await this.deps.policy.decide(tx, {
+        tenantId: message.tenantId,
+        userId: message.userId,
+        channel,
+        address,
+        typeKey: message.typeKey,
+        type,
+        priority: message.priority,
+        timing: 'none',
+      });
+      if (decision.action === 'suppress') continue;
+      const replacement = tx.create(Message, {
+        tenantId: message.tenantId,
+        notificationId: message.notificationId,
+        userId: message.userId,
+        channel,
+        priority: message.priority,
+        to: address,
+        typeKey: message.typeKey,
+        category: message.category,
+        status: MessageStatus.QUEUED,
+        attempt: 0,
+        fallbackUsed: true,
+        createdAt: now,
+        updatedAt: now,
+      });
+      return {
+        message: replacement,
+        change: applyStatus(tx, replacement, MessageStatus.QUEUED, now, { initial: true }),
+      };
+    }
+    return undefined;
   }
 
   private async render(em: EntityManager, message: Message): Promise<RenderedContent> {

@@ -4,6 +4,7 @@ import type { ServiceDeps } from './deps';
 import { DispatchService } from './dispatch.service';
 import { NotificationTypeService } from './notification-type.service';
 import { NotificationService } from './notification.service';
+import { PolicyService } from './policy.service';
 import { QueryService } from './query.service';
 import { SchedulerService } from './scheduler.service';
 import { StatusBufferRegistry } from './status-buffer';
@@ -17,6 +18,7 @@ export interface Services {
   notifications: NotificationService;
   dispatch: DispatchService;
   scheduler: SchedulerService;
+  policy: PolicyService;
   contacts: ContactService;
   types: NotificationTypeService;
   queries: QueryService;
@@ -28,13 +30,16 @@ export interface Services {
 
 export function createServices(deps: ServiceDeps): Services {
   const templates = new TemplateService();
+  const policy = new PolicyService(deps);
+  const domain = { ...deps, policy };
   const delivery = new DeliveryStatusService(deps);
   const webhooks = new WebhookIntakeService(deps, delivery);
   return {
     deps,
-    notifications: new NotificationService(deps),
-    dispatch: new DispatchService(deps, templates),
+    notifications: new NotificationService(domain),
+    dispatch: new DispatchService(domain, templates),
     scheduler: new SchedulerService(deps, webhooks),
+    policy,
     contacts: new ContactService(deps),
     types: new NotificationTypeService(deps, templates),
     queries: new QueryService(deps),

@@ -1,5 +1,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Channel, NotificationCategory, NotificationType, Priority, type Template } from '../entities';
+import {
+  Channel,
+  type FrequencyCap,
+  NotificationCategory,
+  NotificationType,
+  Priority,
+  type Template,
+} from '../entities';
 import { normalizeLocale, requireNonEmpty } from './address-validation';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
@@ -13,6 +20,8 @@ export interface NotificationTypeCommand {
   defaultChannels?: Channel[] | null;
   defaultPriority?: Priority | null;
   templates?: Template[] | null;
+  fallbackChannels?: Channel[] | null;
+  frequencyCap?: FrequencyCap | null;
 }
 
 const TEMPLATE_FIELDS = ['subject', 'text', 'html', 'body', 'title'] as const;
@@ -89,6 +98,7 @@ export class NotificationTypeService {
         defaultChannels: [],
         defaultPriority: Priority.MEDIUM,
         templates: [],
+        fallbackChannels: [],
         createdAt: now,
         updatedAt: now,
       });
@@ -99,6 +109,19 @@ export class NotificationTypeService {
     if (input.defaultChannels) type.defaultChannels = [...new Set(input.defaultChannels)];
     if (input.defaultPriority) type.defaultPriority = input.defaultPriority;
     if (input.templates) type.templates = templates;
+    if (input.fallbackChannels) type.fallbackChannels = [...new Set(input.fallbackChannels)];
+    if (input.frequencyCap !== undefined) {
+      if (
+        input.frequencyCap &&
+        (!Number.isInteger(input.frequencyCap.limit) || input.frequencyCap.limit < 1)
+      ) {
+        throw new BadUserInputError(
+          'input.frequencyCap.limit: must be a positive integer',
+          'input.frequencyCap.limit',
+        );
+      }
+      type.frequencyCap = input.frequencyCap ?? null;
+    }
     type.updatedAt = now;
     await em.flush();
     return type;

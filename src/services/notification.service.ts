@@ -8,14 +8,14 @@ import {
   Message,
   MessageStatus,
   Notification,
+  NotificationCategory,
   NotificationStatus,
   NotificationType,
   Priority,
   type RecipientValue,
 } from '../entities';
-import { findBlocks, normalizeAddress } from './address-block';
 import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
-import type { Caller, ServiceDeps } from './deps';
+import type { Caller, DomainDeps } from './deps';
 import { BadUserInputError, isConnectionError, ServiceUnavailableError } from './errors';
 import { applyStatus, rollup, type StatusChange } from './message-status';
 import { pickTemplate } from './template.service';
@@ -37,6 +37,11 @@ interface PlannedMessage {
   to: string;
   suppressedReason?: string;
   suppressedMessage?: string;
+  /** Deferred by policy (quiet hours) to this moment. */
+  deferredUntil?: Date;
+  deferredReason?: string;
+  deferredMessage?: string;
+  fallbackUsed?: boolean;
 }
 
 const ADDRESS_FIELD: Record<Channel, string> = {
@@ -55,7 +60,7 @@ const REQUIRED_CONTENT: Record<Channel, { fields: (keyof ContentValue)[]; hint: 
 
 /** Accepts sends: validates at the edge, writes the notification and its messages in one transaction, then enqueues. */
 export class NotificationService {
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(private readonly deps: DomainDeps) {}
 
   private validateRecipient(to: RecipientValue | null | undefined): RecipientValue {
     if (!to) return {};
@@ -130,20 +135,77 @@ export class NotificationService {
         });
       }
     }
-    // Suppressed or opted-out addresses are accepted and end SUPPRESSED with the reason, never sent.
-    for (const channel of new Set(planned.map((p) => p.channel))) {
-      const ofChannel = planned.filter((p) => p.channel === channel && !p.suppressedReason);
-      const blocks = await findBlocks(
-        em,
-        channel,
-        ofChannel.map((p) => p.to),
-      );
-      for (const p of ofChannel) {
-        const block = blocks.get(normalizeAddress(channel, p.to));
-        if (block) Object.assign(p, { suppressedReason: block.code, suppressedMessage: block.message });
+    return planned;
+  }
+
+  /**
+   * Consent, preferences and blocks decide each planned message at accept (and again just before sending): a
+   * blocked one is accepted as SUPPRESSED with the reason and, when the type names fallback channels, replaced by a
+   * message on the first permitted one (fallbackUsed); one due inside quiet hours waits SCHEDULED for the window's end.
+   * A send scheduled for later is only checked for consent here: its timing is decided when it is due.
+   */
+  private async applyPolicy(
+    em: EntityManager,
+    context: {
+      tenantId: string;
+      userId: string;
+      typeKey: string;
+      type: NotificationType | null;
+      priority: Priority;
+      later: boolean;
+      to: RecipientValue;
+    },
+    planned: PlannedMessage[],
+  ): Promise<void> {
+    const decideFor = (p: PlannedMessage) =>
+      this.deps.policy.decide(em, {
+        tenantId: context.tenantId,
+        userId: context.userId,
+        channel: p.channel,
+        address: p.to,
+        typeKey: context.typeKey,
+        type: context.type,
+        priority: context.priority,
+        timing: context.later ? 'none' : 'accept',
+      });
+    const used = new Set(planned.map((p) => p.channel));
+    let fallbacksLeft = context.type?.fallbackChannels.filter((c) => !used.has(c)) ?? [];
+    for (const p of [...planned]) {
+      if (p.suppressedReason) continue;
+      const decision = await decideFor(p);
+      if (decision.action === 'defer') {
+        Object.assign(p, {
+          deferredUntil: decision.until,
+          deferredReason: decision.reason,
+          deferredMessage: decision.message,
+        });
+      }
+      if (decision.action !== 'suppress') continue;
+      Object.assign(p, { suppressedReason: decision.reason, suppressedMessage: decision.message });
+      for (const channel of fallbacksLeft) {
+        const [candidate] = await this.plan(
+          em,
+          context.tenantId,
+          context.userId,
+          [channel],
+          new Set(),
+          context.to,
+        );
+        if (!candidate || candidate.suppressedReason) continue;
+        const fallback = await decideFor(candidate);
+        if (fallback.action === 'suppress') continue;
+        if (fallback.action === 'defer') {
+          Object.assign(candidate, {
+            deferredUntil: fallback.until,
+            deferredReason: fallback.reason,
+            deferredMessage: fallback.message,
+          });
+        }
+        planned.push({ ...candidate, fallbackUsed: true });
+        fallbacksLeft = fallbacksLeft.filter((c) => c !== channel);
+        break;
       }
     }
-    return planned;
   }
 
   private checkContent(
@@ -202,6 +264,9 @@ export class NotificationService {
       }
       this.checkContent(type, typeKey, channels, content);
       const planned = await this.plan(em, tenantId, userId, channels, explicit, to);
+      const priority = input.priority ?? type?.defaultPriority ?? Priority.MEDIUM;
+      const later = Boolean(input.scheduledAt && input.scheduledAt > this.deps.clock.now());
+      await this.applyPolicy(em, { tenantId, userId, typeKey, type, priority, later, to }, planned);
 
       // Redis carries the jobs: refuse before storing anything when it cannot.
       if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
@@ -209,13 +274,15 @@ export class NotificationService {
         userId,
         type: typeKey,
         data: input.data ?? null,
-        priority: input.priority ?? type?.defaultPriority ?? Priority.MEDIUM,
+        priority,
         channels,
         recipient: input.to ? to : null,
         content,
         scheduledAt: input.scheduledAt ?? null,
         idempotencyKey,
         planned,
+        // A key without a type is sent only with explicit content and counts as TRANSACTIONAL (CONTRACT.md).
+        category: type?.category ?? NotificationCategory.TRANSACTIONAL,
       });
       const queued = messages.filter((m) => m.status === MessageStatus.QUEUED);
       try {
@@ -256,11 +323,12 @@ export class NotificationService {
     caller: Caller,
     plan: Omit<Notification, 'id' | 'tenantId' | 'status' | 'createdAt' | 'updatedAt'> & {
       planned: PlannedMessage[];
+      category: NotificationCategory;
     },
   ) {
     const now = this.deps.clock.now();
     const due = plan.scheduledAt && plan.scheduledAt > now ? plan.scheduledAt : null;
-    const { planned, ...fields } = plan;
+    const { planned, category, ...fields } = plan;
     // One flush = one transaction: the notification, its messages and their first events commit together.
     const notification = em.create(Notification, {
       ...fields,
@@ -278,21 +346,25 @@ export class NotificationService {
         channel: p.channel,
         priority: plan.priority,
         to: p.to,
+        typeKey: plan.type,
+        category,
         status: MessageStatus.QUEUED,
         attempt: 0,
-        fallbackUsed: false,
-        dueAt: due,
+        fallbackUsed: p.fallbackUsed ?? false,
+        dueAt: due ?? p.deferredUntil ?? null,
         createdAt: now,
         updatedAt: now,
       });
       const status = p.suppressedReason
         ? MessageStatus.SUPPRESSED
-        : due
+        : message.dueAt
           ? MessageStatus.SCHEDULED
           : MessageStatus.QUEUED;
       const details = p.suppressedReason
         ? { errorCode: p.suppressedReason, errorMessage: p.suppressedMessage ?? p.suppressedReason }
-        : {};
+        : p.deferredReason
+          ? { errorCode: p.deferredReason, errorMessage: p.deferredMessage ?? p.deferredReason }
+          : {};
       changes.push(applyStatus(em, message, status, now, { ...details, initial: true }));
       return message;
     });

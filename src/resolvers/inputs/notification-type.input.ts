@@ -1,4 +1,5 @@
-import { Field, InputType } from 'type-graphql';
+import { Field, InputType, Int } from 'type-graphql';
+import { CapAction, CapPeriod } from '../../entities/notification-type.entity';
 import { Channel, NotificationCategory, Priority } from '../../entities/enums';
 
 @InputType({
@@ -28,6 +29,18 @@ export class TemplateInput {
 }
 
 @InputType()
+export class FrequencyCapInput {
+  @Field(() => Int)
+  limit!: number;
+
+  @Field(() => CapPeriod)
+  period!: CapPeriod;
+
+  @Field(() => CapAction, { defaultValue: CapAction.DEFER })
+  action!: CapAction;
+}
+
+@InputType()
 export class NotificationTypeInput {
   @Field(() => String)
   key!: string;
@@ -49,4 +62,13 @@ export class NotificationTypeInput {
 
   @Field(() => [TemplateInput], { nullable: true, description: 'Replaces every template of the type' })
   templates?: TemplateInput[] | null;
+
+  @Field(() => [Channel], {
+    nullable: true,
+    description: 'Channels to fall back to, in order, when one is blocked',
+  })
+  fallbackChannels?: Channel[] | null;
+
+  @Field(() => FrequencyCapInput, { nullable: true, description: 'null removes the cap' })
+  frequencyCap?: FrequencyCapInput | null;
 }

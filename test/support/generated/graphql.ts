@@ -3,6 +3,16 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+/** What happens to a message over the cap */
+export type CapAction =
+  | 'DEFER'
+  | 'SUPPRESS';
+
+export type CapPeriod =
+  | 'DAY'
+  | 'HOUR'
+  | 'WEEK';
+
 export type Channel =
   | 'EMAIL'
   | 'PUSH'
@@ -39,6 +49,12 @@ export type DevicePlatform =
   | 'ANDROID'
   | 'IOS'
   | 'WEB';
+
+export type FrequencyCapInput = {
+  action?: CapAction;
+  limit: number;
+  period: CapPeriod;
+};
 
 export type MessageStatus =
   | 'BOUNCED'
@@ -81,6 +97,10 @@ export type NotificationTypeInput = {
   defaultChannels?: Array<Channel> | null | undefined;
   defaultPriority?: Priority | null | undefined;
   description?: string | null | undefined;
+  /** Channels to fall back to, in order, when one is blocked */
+  fallbackChannels?: Array<Channel> | null | undefined;
+  /** null removes the cap */
+  frequencyCap?: FrequencyCapInput | null | undefined;
   key: string;
   name?: string | null | undefined;
   /** Replaces every template of the type */

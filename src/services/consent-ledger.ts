@@ -1,0 +1,82 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
+import type { Channel } from '../entities';
+import { Consent, ConsentEvent, ConsentStatus, WHOLE_CHANNEL } from '../entities';
+
+export interface LedgerEntry {
+  tenantId: string;
+  userId: string;
+  channel: Channel;
+  /** A type key, or undefined for the whole channel. */
+  typeKey?: string | null;
+  /** GRANT, VERIFY, VERIFY_FAILED, LOCKED, EXPIRED, REVOKE */
+  action: string;
+  /** The status the consent moves to; undefined for events that change none (a failed verification). */
+  status?: ConsentStatus;
+  source?: string | null;
+  reason?: string | null;
+  proof?: Record<string, unknown> | null;
+  address?: string | null;
+  at: Date;
+}
+
+/**
+ * Appends to the consent ledger and moves the current state with it, in the caller's transaction. Every writer —
+ * grantConsent, verifyConsent, revokeConsent, STOP/START replies, SendGrid unsubscribes, Twilio 21610 — comes here.
+ */
+export async function recordConsent(em: EntityManager, entry: LedgerEntry): Promise<void> {
+  const typeKey = entry.typeKey ?? WHOLE_CHANNEL;
+  em.persist(
+    em.create(ConsentEvent, {
+      tenantId: entry.tenantId,
+      userId: entry.userId,
+      channel: entry.channel,
+      typeKey,
+      action: entry.action,
+      status: entry.status ?? null,
+      source: entry.source ?? null,
+      reason: entry.reason ?? null,
+      proof: entry.proof ?? null,
+      address: entry.address ?? null,
+      occurredAt: entry.at,
+    }),
+  );
+  if (!entry.status) return;
+  const granted = entry.status === ConsentStatus.GRANTED;
+  const revoked = entry.status === ConsentStatus.REVOKED;
+  await em.getConnection().execute(
+    `insert into consent (id, tenant_id, user_id, channel, type_key, status, source, address, granted_at, revoked_at, updated_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     on conflict (tenant_id, user_id, channel, type_key) do update set
+       status = excluded.status,
+       source = coalesce(excluded.source, consent.source),
+       address = coalesce(excluded.address, consent.address),
+       granted_at = case when excluded.status = 'GRANTED' then excluded.granted_at else consent.granted_at end,
+       revoked_at = case when excluded.status = 'REVOKED' then excluded.revoked_at else consent.revoked_at end,
+       updated_at = excluded.updated_at`,
+    [
+      randomUUID(),
+      entry.tenantId,
+      entry.userId,
+      entry.channel,
+      typeKey,
+      entry.status,
+      entry.source ?? null,
+      entry.address ?? null,
+      granted ? entry.at : null,
+      revoked ? entry.at : null,
+      entry.at,
+    ],
+    'run',
+    em.getTransactionContext(),
+  );
+}
+
+/** The current consents of one user on one channel: the whole-channel one (if any) and per type. */
+export async function consentsOf(em: EntityManager, tenantId: string, userId: string, channel: Channel) {
+  const rows = await em.find(Consent, { tenantId, userId, channel }, { refresh: true });
+  return {
+    channel: rows.find((c) => c.typeKey === WHOLE_CHANNEL),
+    byType: new Map(rows.filter((c) => c.typeKey !== WHOLE_CHANNEL).map((c) => [c.typeKey, c])),
+  };
+}
