@@ -1,7 +1,9 @@
+import { ConsentEventResolver, ConsentResolver } from './consent.resolver';
 import { ContactResolver } from './contact.resolver';
 import { MessageResolver } from './message.resolver';
 import { NotificationTypeResolver } from './notification-type.resolver';
 import { NotificationResolver } from './notification.resolver';
+import { PreferencesResolver } from './preferences.resolver';
 import { SubscriptionResolver } from './subscription.resolver';
 import { UserResolver } from './user.resolver';
 
@@ -15,4 +17,7 @@ export const RESOLVERS = [
   ContactResolver,
   NotificationTypeResolver,
   SubscriptionResolver,
+  ConsentResolver,
+  ConsentEventResolver,
+  PreferencesResolver,
 ] as const;

@@ -1,5 +1,7 @@
 import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
-import { NotificationType } from '../entities';
+import { NotificationType, RenderedContent } from '../entities';
+import { Channel } from '../entities/enums';
+import { GraphQLJSON } from 'graphql-scalars';
 import type { GraphQLContext } from './context';
 import { NotificationTypeInput } from './inputs/notification-type.input';
 import { ProviderInfo } from './types/payloads.type';
@@ -14,6 +16,17 @@ export class NotificationTypeResolver {
     @Ctx() { caller, services }: GraphQLContext,
   ) {
     return services.types.upsert(caller, input);
+  }
+
+  @Query(() => RenderedContent, { description: 'Renders a type template without sending (user locale fallback applies)' })
+  previewNotification(
+    @Arg('type', () => String) type: string,
+    @Arg('channel', () => Channel) channel: Channel,
+    @Ctx() { caller, services }: GraphQLContext,
+    @Arg('locale', () => String, { nullable: true }) locale?: string,
+    @Arg('data', () => GraphQLJSON, { nullable: true }) data?: Record<string, unknown>,
+  ) {
+    return services.types.preview(caller, { type, channel, locale, data });
   }
 
   @Query(() => [NotificationType])

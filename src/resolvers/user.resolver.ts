@@ -1,5 +1,7 @@
 import { Arg, Ctx, FieldResolver, Int, Resolver, Root } from 'type-graphql';
 import { ContactInfo, Device } from '../entities';
+import { Consent, ConsentEvent } from '../entities/consent.entity';
+import { NotificationPreferences } from '../entities/notification-preferences.entity';
 import type { GraphQLContext } from './context';
 import { NotificationFilter } from './inputs/notification-filter.input';
 import { toConnection } from './notification.resolver';
@@ -20,6 +22,21 @@ export class UserResolver {
     @Arg('includeInactive', () => Boolean, { nullable: true, defaultValue: false }) includeInactive?: boolean,
   ) {
     return services.contacts.listDevices(caller, user.id, includeInactive ?? false);
+  }
+
+  @FieldResolver(() => [Consent], { description: 'Current consent per channel × type (type null = the whole channel)' })
+  consents(@Root() user: User, @Ctx() { caller, services }: GraphQLContext) {
+    return services.consents.list(caller, user.id);
+  }
+
+  @FieldResolver(() => [ConsentEvent], { description: 'The consent ledger, oldest first: grants, verifications, revocations, with proof' })
+  consentHistory(@Root() user: User, @Ctx() { caller, services }: GraphQLContext) {
+    return services.consents.history(caller, user.id);
+  }
+
+  @FieldResolver(() => NotificationPreferences, { description: 'Stored preferences, or the defaults' })
+  notificationPreferences(@Root() user: User, @Ctx() { caller, services }: GraphQLContext) {
+    return services.preferences.get(caller, user.id);
   }
 
   @FieldResolver(() => NotificationConnection)

@@ -3,6 +3,7 @@ import { LockMode } from '@mikro-orm/core';
 import {
   BlockKind,
   Channel,
+  ConsentStatus,
   DeliveryEvent,
   InboundMessage,
   Message,
@@ -12,6 +13,7 @@ import {
 } from '../entities';
 import type { InboundReply, ProviderStatusEvent } from '../providers/webhook.types';
 import { addBlock, removeBlock } from './address-block';
+import { recordConsent } from './consent-ledger';
 import type { ServiceDeps } from './deps';
 import {
   applyStatus,
@@ -109,6 +111,20 @@ export class DeliveryStatusService {
       });
     }
     if (event.optOut) {
+      // The same consent ledger as revokeConsent: a global unsubscribe or 21610 covers the channel, a group
+      // unsubscribe the message's type.
+      await recordConsent(tx, {
+        tenantId: message.tenantId,
+        userId: message.userId,
+        channel: message.channel,
+        typeKey: event.optOut === 'group_unsubscribe' ? message.typeKey : null,
+        action: 'REVOKE',
+        status: ConsentStatus.REVOKED,
+        source: event.provider,
+        reason: event.optOut,
+        address,
+        at: recordedAt,
+      });
       await addBlock(tx, {
         channel: message.channel,
         address,
@@ -144,6 +160,21 @@ export class DeliveryStatusService {
         ? { $or: [{ whatsapp: reply.from }, { phone: reply.from }] }
         : { phone: reply.from },
     );
+    if (reply.keyword === 'STOP' || reply.keyword === 'START') {
+      for (const contact of contacts) {
+        await recordConsent(tx, {
+          tenantId: contact.tenantId,
+          userId: contact.userId,
+          channel,
+          action: reply.keyword === 'STOP' ? 'REVOKE' : 'GRANT',
+          status: reply.keyword === 'STOP' ? ConsentStatus.REVOKED : ConsentStatus.GRANTED,
+          source: 'keyword',
+          reason: reply.body.trim().toUpperCase(),
+          address: reply.from,
+          at,
+        });
+      }
+    }
     const owners =
       contacts.length > 0
         ? contacts.map((c) => ({ tenantId: c.tenantId, userId: c.userId }))

@@ -3,6 +3,7 @@ import { LockMode } from '@mikro-orm/core';
 import {
   BlockKind,
   Channel,
+  ConsentStatus,
   ContactInfo,
   Device,
   Message,
@@ -14,6 +15,7 @@ import {
 import type { ChannelPayloads, ChannelProvider, PushTarget, SendResult } from '../providers/provider.types';
 import { ProviderError } from '../providers/provider.types';
 import { addBlock } from './address-block';
+import { recordConsent } from './consent-ledger';
 import type { DomainDeps } from './deps';
 import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
 import { TemplateError, type TemplateService } from './template.service';
@@ -326,6 +328,17 @@ export class DispatchService {
               kind: BlockKind.OPT_OUT,
               reason: '21610',
               source: message.id,
+              at: now,
+            });
+            await recordConsent(tx, {
+              tenantId: message.tenantId,
+              userId: message.userId,
+              channel: message.channel,
+              action: 'REVOKE',
+              status: ConsentStatus.REVOKED,
+              source: 'twilio',
+              reason: '21610',
+              address: message.to,
               at: now,
             });
           }

@@ -1,3 +1,4 @@
+import { ConsentService } from './consent.service';
 import { ContactService } from './contact.service';
 import { DeliveryStatusService } from './delivery-status.service';
 import type { ServiceDeps } from './deps';
@@ -5,6 +6,7 @@ import { DispatchService } from './dispatch.service';
 import { NotificationTypeService } from './notification-type.service';
 import { NotificationService } from './notification.service';
 import { PolicyService } from './policy.service';
+import { PreferencesService } from './preferences.service';
 import { QueryService } from './query.service';
 import { SchedulerService } from './scheduler.service';
 import { StatusBufferRegistry } from './status-buffer';
@@ -19,6 +21,8 @@ export interface Services {
   dispatch: DispatchService;
   scheduler: SchedulerService;
   policy: PolicyService;
+  consents: ConsentService;
+  preferences: PreferencesService;
   contacts: ContactService;
   types: NotificationTypeService;
   queries: QueryService;
@@ -34,9 +38,12 @@ export function createServices(deps: ServiceDeps): Services {
   const domain = { ...deps, policy };
   const delivery = new DeliveryStatusService(deps);
   const webhooks = new WebhookIntakeService(deps, delivery);
+  const notifications = new NotificationService(domain);
   return {
     deps,
-    notifications: new NotificationService(domain),
+    notifications,
+    consents: new ConsentService(deps, notifications),
+    preferences: new PreferencesService(deps),
     dispatch: new DispatchService(domain, templates),
     scheduler: new SchedulerService(deps, webhooks),
     policy,

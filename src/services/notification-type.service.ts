@@ -5,12 +5,13 @@ import {
   NotificationCategory,
   NotificationType,
   Priority,
+  type RenderedContent,
   type Template,
 } from '../entities';
 import { normalizeLocale, requireNonEmpty } from './address-validation';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
-import type { TemplateService } from './template.service';
+import { pickTemplate, TemplateError, type TemplateService } from './template.service';
 
 export interface NotificationTypeCommand {
   key: string;
@@ -125,6 +126,26 @@ export class NotificationTypeService {
     type.updatedAt = now;
     await em.flush();
     return type;
+  }
+
+  /** Renders a type's template for a channel and locale without sending (locale fallback as at send time). */
+  async preview(
+    caller: Caller,
+    input: { type: string; channel: Channel; locale?: string | null; data?: Record<string, unknown> | null },
+  ): Promise<RenderedContent> {
+    const key = requireNonEmpty(input.type, 'type', 100);
+    const locale = input.locale ? normalizeLocale(input.locale, 'locale') : null;
+    const type = await (this.deps.orm.em.fork() as EntityManager).findOne(NotificationType, { tenantId: caller.tenantId, key });
+    if (!type) throw new BadUserInputError(`type: unknown notification type "${key}"`, 'type');
+    if (!pickTemplate(type, input.channel, locale)) {
+      throw new BadUserInputError(`channel: type "${key}" has no ${input.channel} template`, 'channel');
+    }
+    try {
+      return await this.templates.render(type, input.channel, locale, { data: input.data ?? {}, user: {} }, null);
+    } catch (error) {
+      if (error instanceof TemplateError) throw new BadUserInputError(`data: ${error.message}`, 'data');
+      throw error;
+    }
   }
 
   list(caller: Caller): Promise<NotificationType[]> {

@@ -10,12 +10,12 @@ import {
   MessageStatus,
   NotificationCategory,
   NotificationPreferences,
-  type NotificationType,
+  NotificationType,
   Priority,
 } from '../entities';
 import { findBlocks, normalizeAddress } from './address-block';
 import { consentsOf } from './consent-ledger';
-import type { ServiceDeps } from './deps';
+import type { Caller, ServiceDeps } from './deps';
 import { periodWindow, quietWindowEnd } from './schedule-rules';
 
 /**
@@ -112,6 +112,22 @@ export class PolicyService {
       ...(input.messageId ? { id: { $ne: input.messageId } } : {}),
       ...filter,
     });
+  }
+
+  /** checkConsent: the same decision a send would get now, without its timing (quiet hours and caps defer, not block). */
+  async check(caller: Caller, input: { userId: string; channel: Channel; typeKey: string; priority?: Priority }) {
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const type = await em.findOne(NotificationType, { tenantId: caller.tenantId, key: input.typeKey });
+    const decision = await this.decide(em, {
+      tenantId: caller.tenantId,
+      userId: input.userId,
+      channel: input.channel,
+      typeKey: input.typeKey,
+      type,
+      priority: input.priority ?? type?.defaultPriority ?? Priority.MEDIUM,
+      timing: 'none',
+    });
+    return { canSend: decision.action !== 'suppress', reason: decision.reason };
   }
 
   async decide(em: EntityManager, input: PolicyInput): Promise<Decision> {

@@ -1,0 +1,228 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import {
+  Channel,
+  Consent,
+  ConsentEvent,
+  ConsentStatus,
+  ConsentVerification,
+  ContactInfo,
+  NotificationType,
+  Priority,
+  WHOLE_CHANNEL,
+} from '../entities';
+import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
+import { recordConsent } from './consent-ledger';
+import type { Caller, ServiceDeps } from './deps';
+import { BadUserInputError } from './errors';
+import type { NotificationService } from './notification.service';
+import { pickTemplate } from './template.service';
+
+export interface ConsentProof {
+  ip?: string | null;
+  userAgent?: string | null;
+  text?: string | null;
+  version?: string | null;
+}
+
+export interface GrantCommand {
+  userId: string;
+  channel: Channel;
+  types?: string[] | null;
+  address?: string | null;
+  source: string;
+  proof?: ConsentProof | null;
+}
+
+const CODE_TTL_MS = 10 * 60_000;
+const CODE_TRIES = 5;
+export const VERIFICATION_TYPE = 'consent_verification';
+
+const DOUBLE_OPT_IN = new Set([Channel.SMS, Channel.WHATSAPP]);
+const hashCode = (salt: string, code: string) => createHash('sha256').update(`${salt}:${code}`).digest('hex');
+
+/** The consent ledger's API: grants (double opt-in for SMS and WhatsApp), verification, revocation, history. */
+export class ConsentService {
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly notifications: NotificationService,
+  ) {}
+
+  private em() {
+    return this.deps.orm.em.fork() as EntityManager;
+  }
+
+  private async typeKeys(em: EntityManager, tenantId: string, types: string[] | null | undefined): Promise<(string | null)[]> {
+    if (!types?.length) return [null];
+    const keys = [...new Set(types.map((t, i) => requireNonEmpty(t, `input.types[${i}]`, 100)))];
+    const known = new Set((await em.find(NotificationType, { tenantId, key: { $in: keys } })).map((t) => t.key));
+    const unknown = keys.find((k) => !known.has(k));
+    if (unknown) throw new BadUserInputError(`input.types: unknown notification type "${unknown}"`, 'input.types');
+    return keys;
+  }
+
+  private async addressFor(em: EntityManager, tenantId: string, userId: string, channel: Channel, given?: string | null) {
+    const contact = await em.findOne(ContactInfo, { tenantId, userId });
+    const raw =
+      given ??
+      (channel === Channel.EMAIL ? contact?.email : channel === Channel.SMS ? contact?.phone : channel === Channel.WHATSAPP ? (contact?.whatsapp ?? contact?.phone) : null);
+    if (!raw) {
+      if (DOUBLE_OPT_IN.has(channel)) {
+        throw new BadUserInputError(`input.address: ${channel} consent needs a number to verify; give input.address or store one with updateContact`, 'input.address');
+      }
+      return null;
+    }
+    if (channel === Channel.EMAIL) return normalizeEmail(raw, 'input.address');
+    if (channel === Channel.PUSH) return raw;
+    return normalizePhone(raw, 'input.address');
+  }
+
+  private async current(em: EntityManager, tenantId: string, userId: string, channel: Channel, keys: (string | null)[]) {
+    return em.find(Consent, { tenantId, userId, channel, typeKey: { $in: keys.map((k) => k ?? WHOLE_CHANNEL) } }, { refresh: true, orderBy: { typeKey: 'asc' } });
+  }
+
+  async grant(caller: Caller, input: GrantCommand): Promise<Consent[]> {
+    const userId = requireNonEmpty(input.userId, 'input.userId');
+    const source = requireNonEmpty(input.source, 'input.source', 100);
+    const em = this.em();
+    const keys = await this.typeKeys(em, caller.tenantId, input.types);
+    const address = await this.addressFor(em, caller.tenantId, userId, input.channel, input.address);
+    const now = this.deps.clock.now();
+    const proof = input.proof ? { ...input.proof } : null;
+    const pending = DOUBLE_OPT_IN.has(input.channel);
+    let code: string | undefined;
+    await em.transactional(async (tx) => {
+      for (const typeKey of keys) {
+        await recordConsent(tx, {
+          tenantId: caller.tenantId,
+          userId,
+          channel: input.channel,
+          typeKey,
+          action: 'GRANT',
+          status: pending ? ConsentStatus.PENDING_VERIFICATION : ConsentStatus.GRANTED,
+          source,
+          proof,
+          address,
+          at: now,
+        });
+      }
+      if (!pending) return;
+      // A new grant replaces any code still outstanding for this channel.
+      await tx.nativeUpdate(ConsentVerification, { tenantId: caller.tenantId, userId, channel: input.channel, state: 'PENDING' }, { state: 'SUPERSEDED' });
+      code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+      const salt = randomBytes(16).toString('hex');
+      tx.persist(
+        tx.create(ConsentVerification, {
+          tenantId: caller.tenantId,
+          userId,
+          channel: input.channel,
+          address: address!,
+          typeKeys: keys.map((k) => k ?? WHOLE_CHANNEL),
+          codeHash: hashCode(salt, code),
+          salt,
+          expiresAt: new Date(now.getTime() + CODE_TTL_MS),
+          attemptsLeft: CODE_TRIES,
+          state: 'PENDING',
+          proof,
+          source,
+          createdAt: now,
+        }),
+      );
+    });
+    if (code) await this.sendCode(caller, userId, input.channel, address!, code);
+    return this.current(this.em(), caller.tenantId, userId, input.channel, keys);
+  }
+
+  /** The code goes out through Herald's own pipeline, as a CRITICAL transactional message. */
+  private async sendCode(caller: Caller, userId: string, channel: Channel, address: string, code: string) {
+    const type = await this.em().findOne(NotificationType, { tenantId: caller.tenantId, key: VERIFICATION_TYPE });
+    await this.notifications.send(caller, {
+      userId,
+      type: VERIFICATION_TYPE,
+      channels: [channel],
+      priority: Priority.CRITICAL,
+      data: { code, minutes: CODE_TTL_MS / 60_000 },
+      to: channel === Channel.WHATSAPP ? { whatsapp: address } : { phone: address },
+      content: pickTemplate(type, channel)
+        ? null
+        : { body: `Your verification code is ${code}. It expires in ${CODE_TTL_MS / 60_000} minutes.` },
+    });
+  }
+
+  async verify(caller: Caller, input: { userId: string; channel: Channel; code: string }): Promise<Consent[]> {
+    const userId = requireNonEmpty(input.userId, 'input.userId');
+    const code = input.code.trim();
+    const em = this.em();
+    const now = this.deps.clock.now();
+    const verification = await em.findOne(
+      ConsentVerification,
+      { tenantId: caller.tenantId, userId, channel: input.channel, state: 'PENDING' },
+      { orderBy: { createdAt: 'desc' } },
+    );
+    if (!verification) throw new BadUserInputError(`input.code: no ${input.channel} verification is pending for this user; grant consent first`, 'input.code');
+    const log = (action: string, reason: string) =>
+      recordConsent(em, { tenantId: caller.tenantId, userId, channel: input.channel, typeKey: verification.typeKeys[0] === WHOLE_CHANNEL ? null : verification.typeKeys[0], action, reason, address: verification.address, at: now });
+    if (verification.expiresAt <= now) {
+      verification.state = 'EXPIRED';
+      await log('EXPIRED', 'the code expired');
+      await em.flush();
+      throw new BadUserInputError('input.code: the code has expired; request a new one with grantConsent', 'input.code');
+    }
+    const expected = Buffer.from(verification.codeHash, 'hex');
+    const given = Buffer.from(hashCode(verification.salt, code), 'hex');
+    if (!timingSafeEqual(expected, given)) {
+      verification.attemptsLeft -= 1;
+      const locked = verification.attemptsLeft <= 0;
+      if (locked) verification.state = 'LOCKED';
+      await log(locked ? 'LOCKED' : 'VERIFY_FAILED', locked ? 'too many wrong codes' : 'wrong code');
+      await em.flush();
+      throw new BadUserInputError(
+        locked
+          ? 'input.code: too many wrong codes; this verification is locked, request a new one with grantConsent'
+          : `input.code: wrong code; ${verification.attemptsLeft} tries left`,
+        'input.code',
+      );
+    }
+    verification.state = 'VERIFIED';
+    await em.transactional(async (tx) => {
+      for (const typeKey of verification.typeKeys) {
+        await recordConsent(tx, {
+          tenantId: caller.tenantId,
+          userId,
+          channel: input.channel,
+          typeKey: typeKey === WHOLE_CHANNEL ? null : typeKey,
+          action: 'VERIFY',
+          status: ConsentStatus.GRANTED,
+          source: verification.source,
+          proof: verification.proof,
+          address: verification.address,
+          at: now,
+        });
+      }
+      tx.persist(verification);
+    });
+    return this.current(this.em(), caller.tenantId, userId, input.channel, verification.typeKeys.map((k) => (k === WHOLE_CHANNEL ? null : k)));
+  }
+
+  /** Without types it opts the user out of the whole channel, transactional and critical included. */
+  async revoke(caller: Caller, input: { userId: string; channel: Channel; types?: string[] | null; reason?: string | null }): Promise<Consent[]> {
+    const userId = requireNonEmpty(input.userId, 'input.userId');
+    const em = this.em();
+    const keys = await this.typeKeys(em, caller.tenantId, input.types);
+    const now = this.deps.clock.now();
+    await em.transactional(async (tx) => {
+      for (const typeKey of keys) {
+        await recordConsent(tx, { tenantId: caller.tenantId, userId, channel: input.channel, typeKey, action: 'REVOKE', status: ConsentStatus.REVOKED, source: 'api', reason: input.reason ?? null, at: now });
+      }
+    });
+    return this.current(this.em(), caller.tenantId, userId, input.channel, keys);
+  }
+
+  list(caller: Caller, userId: string): Promise<Consent[]> {
+    return this.em().find(Consent, { tenantId: caller.tenantId, userId }, { orderBy: { channel: 'asc', typeKey: 'asc' } });
+  }
+
+  history(caller: Caller, userId: string): Promise<ConsentEvent[]> {
+    return this.em().find(ConsentEvent, { tenantId: caller.tenantId, userId }, { orderBy: { occurredAt: 'asc', id: 'asc' } });
+  }
+}

@@ -1,0 +1,124 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
+import {
+  Channel,
+  type ChannelPreference,
+  ContactInfo,
+  Frequency,
+  NotificationPreferences,
+  NotificationType,
+  type QuietHours,
+  type TypePreference,
+} from '../entities';
+import { requireNonEmpty } from './address-validation';
+import type { Caller, ServiceDeps } from './deps';
+import { BadUserInputError } from './errors';
+import { nextAllowedMoment, parseLocalTime } from './schedule-rules';
+
+export interface PreferencesCommand {
+  channels?: ChannelPreference[] | null;
+  types?: TypePreference[] | null;
+  quietHours?: QuietHours | null;
+  frequency?: Frequency | null;
+  preferredSmsTime?: string | null;
+  preferredEmailDay?: number | null;
+  segment?: string | null;
+}
+
+const ALL_CHANNELS = Object.values(Channel);
+
+/** Merges entries by key: later ones win, untouched ones stay (a partial update). */
+const merge = <T>(current: T[], changes: T[], key: (t: T) => string) => {
+  const byKey = new Map(current.map((t) => [key(t), t]));
+  for (const change of changes) byKey.set(key(change), change);
+  return [...byKey.values()];
+};
+
+/** A user's notification preferences: partial updates, and a reset to defaults derived from the types. */
+export class PreferencesService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  private em() {
+    return this.deps.orm.em.fork() as EntityManager;
+  }
+
+  /** The defaults: every channel on, each type on for its default channels, no quiet hours, IMMEDIATE. */
+  private async defaults(em: EntityManager, tenantId: string, userId: string): Promise<NotificationPreferences> {
+    const types = await em.find(NotificationType, { tenantId }, { orderBy: { key: 'asc' } });
+    return em.create(NotificationPreferences, {
+      tenantId,
+      userId,
+      channels: ALL_CHANNELS.map((channel) => ({ channel, enabled: true })),
+      types: types.flatMap((t) => t.defaultChannels.map((channel) => ({ type: t.key, channel, enabled: true }))),
+      quietHours: null,
+      frequency: Frequency.IMMEDIATE,
+      preferredSmsTime: null,
+      preferredEmailDay: null,
+      segment: null,
+      updatedAt: this.deps.clock.now(),
+    }, { persist: false });
+  }
+
+  async get(caller: Caller, userId: string): Promise<NotificationPreferences> {
+    const em = this.em();
+    return (await em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId })) ?? this.defaults(em, caller.tenantId, userId);
+  }
+
+  private validate(input: PreferencesCommand) {
+    if (input.quietHours) {
+      parseLocalTime(input.quietHours.start, 'input.quietHours.start');
+      parseLocalTime(input.quietHours.end, 'input.quietHours.end');
+    }
+    if (input.preferredSmsTime) parseLocalTime(input.preferredSmsTime, 'input.preferredSmsTime');
+    const day = input.preferredEmailDay;
+    if (day !== undefined && day !== null && (!Number.isInteger(day) || day < 1 || day > 7)) {
+      throw new BadUserInputError('input.preferredEmailDay: must be an ISO weekday, 1 (Monday) to 7 (Sunday)', 'input.preferredEmailDay');
+    }
+    input.types?.forEach((t, i) => requireNonEmpty(t.type, `input.types[${i}].type`, 100));
+  }
+
+  private async save(em: EntityManager, prefs: NotificationPreferences): Promise<NotificationPreferences> {
+    prefs.updatedAt = this.deps.clock.now();
+    await em.upsert(
+      NotificationPreferences,
+      { ...prefs, id: prefs.id ?? randomUUID() },
+      { onConflictFields: ['tenantId', 'userId'], onConflictAction: 'merge', onConflictExcludeFields: ['id'] },
+    );
+    return (await em.findOne(NotificationPreferences, { tenantId: prefs.tenantId, userId: prefs.userId }, { refresh: true }))!;
+  }
+
+  /** Only what the input names changes; channels and type entries merge by key. */
+  async update(caller: Caller, userIdInput: string, input: PreferencesCommand): Promise<NotificationPreferences> {
+    const userId = requireNonEmpty(userIdInput, 'userId');
+    this.validate(input);
+    const em = this.em();
+    const prefs = (await em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId })) ?? (await this.defaults(em, caller.tenantId, userId));
+    if (input.channels) prefs.channels = merge(prefs.channels, input.channels, (c) => c.channel);
+    if (input.types) prefs.types = merge(prefs.types, input.types, (t) => `${t.type}:${t.channel}`);
+    if (input.quietHours !== undefined) prefs.quietHours = input.quietHours;
+    if (input.frequency) prefs.frequency = input.frequency;
+    if (input.preferredSmsTime !== undefined) prefs.preferredSmsTime = input.preferredSmsTime;
+    if (input.preferredEmailDay !== undefined) prefs.preferredEmailDay = input.preferredEmailDay;
+    if (input.segment !== undefined) prefs.segment = input.segment;
+    return this.save(em, prefs);
+  }
+
+  async reset(caller: Caller, userIdInput: string): Promise<NotificationPreferences> {
+    const userId = requireNonEmpty(userIdInput, 'userId');
+    const em = this.em();
+    const defaults = await this.defaults(em, caller.tenantId, userId);
+    const existing = await em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId });
+    if (existing) defaults.id = existing.id;
+    return this.save(em, defaults);
+  }
+
+  /** The next allowed moment to reach the user on a channel (rule in schedule-rules.ts nextAllowedMoment). */
+  async optimalSendTime(caller: Caller, userId: string, channel: Channel): Promise<Date> {
+    const em = this.em();
+    const [prefs, contact] = await Promise.all([
+      em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId }),
+      em.findOne(ContactInfo, { tenantId: caller.tenantId, userId }),
+    ]);
+    return nextAllowedMoment(this.deps.clock.now(), channel, contact?.timezone, prefs ?? {});
+  }
+}
