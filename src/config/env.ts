@@ -53,6 +53,11 @@ const authModel = z.object({
   JWT_JWKS_URL: optionalUrl,
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
+  /** Signs one-click unsubscribe links; defaults to JWT_SECRET, and to a fixed development value outside production. */
+  UNSUBSCRIBE_SECRET: z.preprocess(
+    blankToUndefined,
+    z.string().min(32, 'must be at least 32 characters').optional(),
+  ),
 });
 
 const twilioModel = z.object({
@@ -153,7 +158,14 @@ export interface Config {
   };
   db: { url: string };
   redis: { url: string; keyPrefix: string };
-  auth: { enabled: boolean; secret?: string; jwksUrl?: string; issuer?: string; audience?: string };
+  auth: {
+    enabled: boolean;
+    secret?: string;
+    jwksUrl?: string;
+    issuer?: string;
+    audience?: string;
+    unsubscribeSecret: string;
+  };
   twilio: TwilioSettings;
   sendgrid: SendgridSettings;
   fcm: FcmSettings;
@@ -229,6 +241,9 @@ export function parseConfig(source: Source): Config {
   const authEnabled = Boolean(auth.JWT_SECRET ?? auth.JWT_JWKS_URL);
   if (production && !authEnabled)
     problems.push('JWT_SECRET or JWT_JWKS_URL: required when NODE_ENV=production');
+  const unsubscribeSecret = auth.UNSUBSCRIBE_SECRET ?? auth.JWT_SECRET;
+  if (production && !unsubscribeSecret)
+    problems.push('UNSUBSCRIBE_SECRET: required in production without JWT_SECRET');
 
   const twilioHasCreds = Boolean(twilio.TWILIO_ACCOUNT_SID ?? twilio.TWILIO_AUTH_TOKEN);
   if (twilioHasCreds) {
@@ -269,6 +284,7 @@ export function parseConfig(source: Source): Config {
       jwksUrl: auth.JWT_JWKS_URL,
       issuer: auth.JWT_ISSUER,
       audience: auth.JWT_AUDIENCE,
+      unsubscribeSecret: unsubscribeSecret ?? 'herald-development-unsubscribe-secret-not-for-production',
     },
     twilio:
       twilioMode === 'live'

@@ -120,6 +120,10 @@ export class ConsentEvent {
   @Field()
   @Property({ type: 'timestamptz' })
   occurredAt!: Date;
+
+  /** Database wall time of the insert: orders events that share an occurredAt (one request, or an injected clock). */
+  @Property({ type: 'timestamptz', defaultRaw: 'clock_timestamp()', nullable: true })
+  recordedAt?: Date;
 }
 
 /** A pending double opt-in: the code is stored hashed, expires, and allows a bounded number of tries. */

@@ -11,7 +11,7 @@ export class Migration20261122052646 extends Migration {
     );
 
     this.addSql(
-      `create table "consent_event" ("id" uuid not null, "tenant_id" text not null, "user_id" text not null, "channel" text check ("channel" in ('EMAIL', 'SMS', 'WHATSAPP', 'PUSH')) not null, "type_key" text not null, "action" text not null, "status" text check ("status" in ('GRANTED', 'PENDING_VERIFICATION', 'REVOKED')) null, "source" text null, "reason" text null, "proof" jsonb null, "address" text null, "occurred_at" timestamptz not null, constraint "consent_event_pkey" primary key ("id"));`,
+      `create table "consent_event" ("id" uuid not null, "tenant_id" text not null, "user_id" text not null, "channel" text check ("channel" in ('EMAIL', 'SMS', 'WHATSAPP', 'PUSH')) not null, "type_key" text not null, "action" text not null, "status" text check ("status" in ('GRANTED', 'PENDING_VERIFICATION', 'REVOKED')) null, "source" text null, "reason" text null, "proof" jsonb null, "address" text null, "occurred_at" timestamptz not null, "recorded_at" timestamptz null default clock_timestamp(), constraint "consent_event_pkey" primary key ("id"));`,
     );
     this.addSql(
       `create index "consent_event_tenant_id_user_id_occurred_at_index" on "consent_event" ("tenant_id", "user_id", "occurred_at");`,

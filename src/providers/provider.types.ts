@@ -30,6 +30,8 @@ export interface EmailPayload {
   bcc?: string[];
   attachments?: EmailAttachment[];
   categories?: string[];
+  /** Extra headers, e.g. List-Unsubscribe. */
+  headers?: Record<string, string>;
 }
 
 export interface TextPayload {

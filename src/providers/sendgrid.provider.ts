@@ -71,6 +71,7 @@ export class SendgridProvider implements ChannelProvider<'EMAIL'> {
         ...(payload.bcc?.length ? { bcc: payload.bcc } : {}),
         ...(payload.attachments?.length ? { attachments: payload.attachments } : {}),
         ...(payload.categories?.length ? { categories: payload.categories } : {}),
+        ...(payload.headers ? { headers: payload.headers } : {}),
         customArgs: { [SENDGRID_MESSAGE_ID_ARG]: ctx.messageId, herald_tenant_id: ctx.tenantId },
       } as Parameters<MailService['send']>[0]);
       const header = (response.headers as Record<string, unknown>)['x-message-id'];

@@ -18,7 +18,9 @@ export class NotificationTypeResolver {
     return services.types.upsert(caller, input);
   }
 
-  @Query(() => RenderedContent, { description: 'Renders a type template without sending (user locale fallback applies)' })
+  @Query(() => RenderedContent, {
+    description: 'Renders a type template without sending (user locale fallback applies)',
+  })
   previewNotification(
     @Arg('type', () => String) type: string,
     @Arg('channel', () => Channel) channel: Channel,

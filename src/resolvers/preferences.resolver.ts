@@ -15,8 +15,13 @@ export class PreferencesResolver {
     return services.preferences.update(caller, userId, input);
   }
 
-  @Mutation(() => NotificationPreferences, { description: 'Back to the defaults derived from the notification types' })
-  resetNotificationPreferences(@Arg('userId', () => ID) userId: string, @Ctx() { caller, services }: GraphQLContext) {
+  @Mutation(() => NotificationPreferences, {
+    description: 'Back to the defaults derived from the notification types',
+  })
+  resetNotificationPreferences(
+    @Arg('userId', () => ID) userId: string,
+    @Ctx() { caller, services }: GraphQLContext,
+  ) {
     return services.preferences.reset(caller, userId);
   }
 
@@ -24,7 +29,11 @@ export class PreferencesResolver {
     description:
       'The next allowed moment: SMS/WhatsApp at the preferred time, email on the preferred weekday at 09:00 (now if today), then out of quiet hours',
   })
-  optimalSendTime(@Arg('userId', () => ID) userId: string, @Arg('channel', () => Channel) channel: Channel, @Ctx() { caller, services }: GraphQLContext) {
+  optimalSendTime(
+    @Arg('userId', () => ID) userId: string,
+    @Arg('channel', () => Channel) channel: Channel,
+    @Ctx() { caller, services }: GraphQLContext,
+  ) {
     return services.preferences.optimalSendTime(caller, userId, channel);
   }
 }

@@ -24,12 +24,16 @@ export class UserResolver {
     return services.contacts.listDevices(caller, user.id, includeInactive ?? false);
   }
 
-  @FieldResolver(() => [Consent], { description: 'Current consent per channel × type (type null = the whole channel)' })
+  @FieldResolver(() => [Consent], {
+    description: 'Current consent per channel × type (type null = the whole channel)',
+  })
   consents(@Root() user: User, @Ctx() { caller, services }: GraphQLContext) {
     return services.consents.list(caller, user.id);
   }
 
-  @FieldResolver(() => [ConsentEvent], { description: 'The consent ledger, oldest first: grants, verifications, revocations, with proof' })
+  @FieldResolver(() => [ConsentEvent], {
+    description: 'The consent ledger, oldest first: grants, verifications, revocations, with proof',
+  })
   consentHistory(@Root() user: User, @Ctx() { caller, services }: GraphQLContext) {
     return services.consents.history(caller, user.id);
   }

@@ -118,6 +118,12 @@ export async function startHerald(
       redisReachable,
     });
 
+    const sandbox = [config.twilio.mode, config.sendgrid.mode, config.fcm.mode].includes('sandbox');
+    if (sandbox && config.server.nodeEnv === 'development') {
+      // A newcomer can send at once: example types with templates for the development tenant.
+      const created = await services.types.seedStarterTypes('default');
+      if (created > 0) logger.info({ created }, 'starter notification types created for tenant "default"');
+    }
     const herald: Herald = { role, config, services, close: closeAll };
     if (runsWorker) {
       herald.worker = startWorker(services, queues, config, logger);

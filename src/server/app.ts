@@ -13,6 +13,7 @@ import { ProviderEmulator, SANDBOX_EMULATOR_CREDENTIALS } from '../providers/emu
 import type { GraphQLContext } from '../resolvers';
 import type { Services } from '../services';
 import type { BufferStats } from '../services/status-buffer';
+import { createUnsubscribeRouter } from '../webhooks/unsubscribe.router';
 import { createWebhooksRouter } from '../webhooks/webhooks.router';
 import { createAuthenticator } from './auth';
 import { createFormatError } from './format-error';
@@ -104,6 +105,7 @@ export async function createHttpApp(options: {
   });
 
   app.use('/webhooks', createWebhooksRouter(config, services, logger));
+  app.use('/unsubscribe', createUnsubscribeRouter(services, logger));
 
   let emulator: ProviderEmulator | undefined;
   const sandbox = [config.twilio.mode, config.sendgrid.mode, config.fcm.mode].includes('sandbox');

@@ -17,6 +17,7 @@ import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
 import type { NotificationService } from './notification.service';
 import { pickTemplate } from './template.service';
+import { readUnsubscribeToken } from './unsubscribe-token';
 
 export interface ConsentProof {
   ip?: string | null;
@@ -52,23 +53,45 @@ export class ConsentService {
     return this.deps.orm.em.fork() as EntityManager;
   }
 
-  private async typeKeys(em: EntityManager, tenantId: string, types: string[] | null | undefined): Promise<(string | null)[]> {
+  private async typeKeys(
+    em: EntityManager,
+    tenantId: string,
+    types: string[] | null | undefined,
+  ): Promise<(string | null)[]> {
     if (!types?.length) return [null];
     const keys = [...new Set(types.map((t, i) => requireNonEmpty(t, `input.types[${i}]`, 100)))];
-    const known = new Set((await em.find(NotificationType, { tenantId, key: { $in: keys } })).map((t) => t.key));
+    const known = new Set(
+      (await em.find(NotificationType, { tenantId, key: { $in: keys } })).map((t) => t.key),
+    );
     const unknown = keys.find((k) => !known.has(k));
-    if (unknown) throw new BadUserInputError(`input.types: unknown notification type "${unknown}"`, 'input.types');
+    if (unknown)
+      throw new BadUserInputError(`input.types: unknown notification type "${unknown}"`, 'input.types');
     return keys;
   }
 
-  private async addressFor(em: EntityManager, tenantId: string, userId: string, channel: Channel, given?: string | null) {
+  private async addressFor(
+    em: EntityManager,
+    tenantId: string,
+    userId: string,
+    channel: Channel,
+    given?: string | null,
+  ) {
     const contact = await em.findOne(ContactInfo, { tenantId, userId });
     const raw =
       given ??
-      (channel === Channel.EMAIL ? contact?.email : channel === Channel.SMS ? contact?.phone : channel === Channel.WHATSAPP ? (contact?.whatsapp ?? contact?.phone) : null);
+      (channel === Channel.EMAIL
+        ? contact?.email
+        : channel === Channel.SMS
+          ? contact?.phone
+          : channel === Channel.WHATSAPP
+            ? (contact?.whatsapp ?? contact?.phone)
+            : null);
     if (!raw) {
       if (DOUBLE_OPT_IN.has(channel)) {
-        throw new BadUserInputError(`input.address: ${channel} consent needs a number to verify; give input.address or store one with updateContact`, 'input.address');
+        throw new BadUserInputError(
+          `input.address: ${channel} consent needs a number to verify; give input.address or store one with updateContact`,
+          'input.address',
+        );
       }
       return null;
     }
@@ -77,8 +100,18 @@ export class ConsentService {
     return normalizePhone(raw, 'input.address');
   }
 
-  private async current(em: EntityManager, tenantId: string, userId: string, channel: Channel, keys: (string | null)[]) {
-    return em.find(Consent, { tenantId, userId, channel, typeKey: { $in: keys.map((k) => k ?? WHOLE_CHANNEL) } }, { refresh: true, orderBy: { typeKey: 'asc' } });
+  private async current(
+    em: EntityManager,
+    tenantId: string,
+    userId: string,
+    channel: Channel,
+    keys: (string | null)[],
+  ) {
+    return em.find(
+      Consent,
+      { tenantId, userId, channel, typeKey: { $in: keys.map((k) => k ?? WHOLE_CHANNEL) } },
+      { refresh: true, orderBy: { typeKey: 'asc' } },
+    );
   }
 
   async grant(caller: Caller, input: GrantCommand): Promise<Consent[]> {
@@ -108,7 +141,11 @@ export class ConsentService {
       }
       if (!pending) return;
       // A new grant replaces any code still outstanding for this channel.
-      await tx.nativeUpdate(ConsentVerification, { tenantId: caller.tenantId, userId, channel: input.channel, state: 'PENDING' }, { state: 'SUPERSEDED' });
+      await tx.nativeUpdate(
+        ConsentVerification,
+        { tenantId: caller.tenantId, userId, channel: input.channel, state: 'PENDING' },
+        { state: 'SUPERSEDED' },
+      );
       code = String(randomInt(0, 1_000_000)).padStart(6, '0');
       const salt = randomBytes(16).toString('hex');
       tx.persist(
@@ -135,7 +172,10 @@ export class ConsentService {
 
   /** The code goes out through Herald's own pipeline, as a CRITICAL transactional message. */
   private async sendCode(caller: Caller, userId: string, channel: Channel, address: string, code: string) {
-    const type = await this.em().findOne(NotificationType, { tenantId: caller.tenantId, key: VERIFICATION_TYPE });
+    const type = await this.em().findOne(NotificationType, {
+      tenantId: caller.tenantId,
+      key: VERIFICATION_TYPE,
+    });
     await this.notifications.send(caller, {
       userId,
       type: VERIFICATION_TYPE,
@@ -149,7 +189,10 @@ export class ConsentService {
     });
   }
 
-  async verify(caller: Caller, input: { userId: string; channel: Channel; code: string }): Promise<Consent[]> {
+  async verify(
+    caller: Caller,
+    input: { userId: string; channel: Channel; code: string },
+  ): Promise<Consent[]> {
     const userId = requireNonEmpty(input.userId, 'input.userId');
     const code = input.code.trim();
     const em = this.em();
@@ -159,14 +202,30 @@ export class ConsentService {
       { tenantId: caller.tenantId, userId, channel: input.channel, state: 'PENDING' },
       { orderBy: { createdAt: 'desc' } },
     );
-    if (!verification) throw new BadUserInputError(`input.code: no ${input.channel} verification is pending for this user; grant consent first`, 'input.code');
+    if (!verification)
+      throw new BadUserInputError(
+        `input.code: no ${input.channel} verification is pending for this user; grant consent first`,
+        'input.code',
+      );
     const log = (action: string, reason: string) =>
-      recordConsent(em, { tenantId: caller.tenantId, userId, channel: input.channel, typeKey: verification.typeKeys[0] === WHOLE_CHANNEL ? null : verification.typeKeys[0], action, reason, address: verification.address, at: now });
+      recordConsent(em, {
+        tenantId: caller.tenantId,
+        userId,
+        channel: input.channel,
+        typeKey: verification.typeKeys[0] === WHOLE_CHANNEL ? null : verification.typeKeys[0],
+        action,
+        reason,
+        address: verification.address,
+        at: now,
+      });
     if (verification.expiresAt <= now) {
       verification.state = 'EXPIRED';
       await log('EXPIRED', 'the code expired');
       await em.flush();
-      throw new BadUserInputError('input.code: the code has expired; request a new one with grantConsent', 'input.code');
+      throw new BadUserInputError(
+        'input.code: the code has expired; request a new one with grantConsent',
+        'input.code',
+      );
     }
     const expected = Buffer.from(verification.codeHash, 'hex');
     const given = Buffer.from(hashCode(verification.salt, code), 'hex');
@@ -201,28 +260,77 @@ export class ConsentService {
       }
       tx.persist(verification);
     });
-    return this.current(this.em(), caller.tenantId, userId, input.channel, verification.typeKeys.map((k) => (k === WHOLE_CHANNEL ? null : k)));
+    return this.current(
+      this.em(),
+      caller.tenantId,
+      userId,
+      input.channel,
+      verification.typeKeys.map((k) => (k === WHOLE_CHANNEL ? null : k)),
+    );
   }
 
   /** Without types it opts the user out of the whole channel, transactional and critical included. */
-  async revoke(caller: Caller, input: { userId: string; channel: Channel; types?: string[] | null; reason?: string | null }): Promise<Consent[]> {
+  async revoke(
+    caller: Caller,
+    input: { userId: string; channel: Channel; types?: string[] | null; reason?: string | null },
+  ): Promise<Consent[]> {
     const userId = requireNonEmpty(input.userId, 'input.userId');
     const em = this.em();
     const keys = await this.typeKeys(em, caller.tenantId, input.types);
     const now = this.deps.clock.now();
     await em.transactional(async (tx) => {
       for (const typeKey of keys) {
-        await recordConsent(tx, { tenantId: caller.tenantId, userId, channel: input.channel, typeKey, action: 'REVOKE', status: ConsentStatus.REVOKED, source: 'api', reason: input.reason ?? null, at: now });
+        await recordConsent(tx, {
+          tenantId: caller.tenantId,
+          userId,
+          channel: input.channel,
+          typeKey,
+          action: 'REVOKE',
+          status: ConsentStatus.REVOKED,
+          source: 'api',
+          reason: input.reason ?? null,
+          at: now,
+        });
       }
     });
     return this.current(this.em(), caller.tenantId, userId, input.channel, keys);
   }
 
+  /** The one-click unsubscribe of a marketing email: revokes consent for its type. False for a bad token. */
+  async unsubscribe(token: string, source = 'one_click'): Promise<boolean> {
+    const claim = readUnsubscribeToken(this.deps.config.auth.unsubscribeSecret, token);
+    if (!claim) return false;
+    const em = this.em();
+    await em.transactional((tx) =>
+      recordConsent(tx, {
+        tenantId: claim.tenantId,
+        userId: claim.userId,
+        channel: Channel.EMAIL,
+        typeKey: claim.typeKey,
+        action: 'REVOKE',
+        status: ConsentStatus.REVOKED,
+        source,
+        reason: `List-Unsubscribe (message ${claim.messageId})`,
+        address: claim.address,
+        at: this.deps.clock.now(),
+      }),
+    );
+    return true;
+  }
+
   list(caller: Caller, userId: string): Promise<Consent[]> {
-    return this.em().find(Consent, { tenantId: caller.tenantId, userId }, { orderBy: { channel: 'asc', typeKey: 'asc' } });
+    return this.em().find(
+      Consent,
+      { tenantId: caller.tenantId, userId },
+      { orderBy: { channel: 'asc', typeKey: 'asc' } },
+    );
   }
 
   history(caller: Caller, userId: string): Promise<ConsentEvent[]> {
-    return this.em().find(ConsentEvent, { tenantId: caller.tenantId, userId }, { orderBy: { occurredAt: 'asc', id: 'asc' } });
+    return this.em().find(
+      ConsentEvent,
+      { tenantId: caller.tenantId, userId },
+      { orderBy: { occurredAt: 'asc', recordedAt: 'asc' } },
+    );
   }
 }

@@ -9,6 +9,7 @@ import {
   Message,
   MessageStatus,
   Notification,
+  NotificationCategory,
   NotificationType,
   type RenderedContent,
 } from '../entities';
@@ -16,6 +17,7 @@ import type { ChannelPayloads, ChannelProvider, PushTarget, SendResult } from '.
 import { ProviderError } from '../providers/provider.types';
 import { addBlock } from './address-block';
 import { recordConsent } from './consent-ledger';
+import { createUnsubscribeToken } from './unsubscribe-token';
 import type { DomainDeps } from './deps';
 import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
 import { TemplateError, type TemplateService } from './template.service';
@@ -34,10 +36,15 @@ function pushTarget(to: string): PushTarget {
   return { token: to };
 }
 
-function payloadFor(channel: Channel, to: string, content: RenderedContent): ChannelPayloads[Channel] {
+function payloadFor(
+  channel: Channel,
+  to: string,
+  content: RenderedContent,
+  headers?: Record<string, string>,
+): ChannelPayloads[Channel] {
   switch (channel) {
     case Channel.EMAIL:
-      return { to, subject: content.subject ?? '', text: content.text, html: content.html };
+      return { to, subject: content.subject ?? '', text: content.text, html: content.html, headers };
     case Channel.SMS:
     case Channel.WHATSAPP:
       return { to, body: content.body ?? content.text ?? '', mediaUrls: content.mediaUrls };
@@ -129,6 +136,30 @@ export class DispatchService {
     if (fallbacks.length > 0) await this.deps.queues.enqueue(fallbacks);
     this.publish(changes);
     return claimed;
+  }
+
+  /**
+   * Marketing email carries a one-click unsubscribe (RFC 8058): mailbox providers show an Unsubscribe button that
+   * POSTs to our signed link, which revokes consent for the type.
+   */
+  private unsubscribeHeaders(message: Message): Record<string, string> | undefined {
+    if (
+      message.channel !== Channel.EMAIL ||
+      message.category !== NotificationCategory.MARKETING ||
+      !message.typeKey
+    )
+      return undefined;
+    const token = createUnsubscribeToken(this.deps.config.auth.unsubscribeSecret, {
+      tenantId: message.tenantId,
+      userId: message.userId,
+      typeKey: message.typeKey,
+      address: message.to,
+      messageId: message.id,
+    });
+    return {
+      'List-Unsubscribe': `<${this.deps.config.server.publicUrl}/unsubscribe/${token}>`,
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+    };
   }
 
   private async decide(tx: EntityManager, message: Message) {
@@ -387,7 +418,7 @@ export class DispatchService {
     }
     try {
       const result = await (provider as ChannelProvider).send(
-        payloadFor(claimed.channel, claimed.to, content),
+        payloadFor(claimed.channel, claimed.to, content, this.unsubscribeHeaders(claimed)),
         {
           messageId: claimed.id,
           tenantId: claimed.tenantId,

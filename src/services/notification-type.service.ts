@@ -1,4 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { STARTER_TYPES } from './starter-types';
 import {
   Channel,
   type FrequencyCap,
@@ -135,17 +137,42 @@ export class NotificationTypeService {
   ): Promise<RenderedContent> {
     const key = requireNonEmpty(input.type, 'type', 100);
     const locale = input.locale ? normalizeLocale(input.locale, 'locale') : null;
-    const type = await (this.deps.orm.em.fork() as EntityManager).findOne(NotificationType, { tenantId: caller.tenantId, key });
+    const type = await (this.deps.orm.em.fork() as EntityManager).findOne(NotificationType, {
+      tenantId: caller.tenantId,
+      key,
+    });
     if (!type) throw new BadUserInputError(`type: unknown notification type "${key}"`, 'type');
     if (!pickTemplate(type, input.channel, locale)) {
       throw new BadUserInputError(`channel: type "${key}" has no ${input.channel} template`, 'channel');
     }
     try {
-      return await this.templates.render(type, input.channel, locale, { data: input.data ?? {}, user: {} }, null);
+      return await this.templates.render(
+        type,
+        input.channel,
+        locale,
+        { data: input.data ?? {}, user: {} },
+        null,
+      );
     } catch (error) {
       if (error instanceof TemplateError) throw new BadUserInputError(`data: ${error.message}`, 'data');
       throw error;
     }
+  }
+
+  /** Creates the starter types a tenant lacks; existing ones (and concurrent starts) are left alone. */
+  async seedStarterTypes(tenantId: string): Promise<number> {
+    const caller: Caller = { tenantId, subject: 'herald', scopes: [] };
+    const existing = new Set((await this.list(caller)).map((t) => t.key));
+    let created = 0;
+    for (const definition of STARTER_TYPES.filter((t) => !existing.has(t.key))) {
+      try {
+        await this.upsert(caller, definition);
+        created += 1;
+      } catch (error) {
+        if (!(error instanceof UniqueConstraintViolationException)) throw error;
+      }
+    }
+    return created;
   }
 
   list(caller: Caller): Promise<NotificationType[]> {

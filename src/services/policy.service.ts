@@ -115,7 +115,10 @@ export class PolicyService {
   }
 
   /** checkConsent: the same decision a send would get now, without its timing (quiet hours and caps defer, not block). */
-  async check(caller: Caller, input: { userId: string; channel: Channel; typeKey: string; priority?: Priority }) {
+  async check(
+    caller: Caller,
+    input: { userId: string; channel: Channel; typeKey: string; priority?: Priority },
+  ) {
     const em = this.deps.orm.em.fork() as EntityManager;
     const type = await em.findOne(NotificationType, { tenantId: caller.tenantId, key: input.typeKey });
     const decision = await this.decide(em, {

@@ -43,25 +43,38 @@ export class PreferencesService {
   }
 
   /** The defaults: every channel on, each type on for its default channels, no quiet hours, IMMEDIATE. */
-  private async defaults(em: EntityManager, tenantId: string, userId: string): Promise<NotificationPreferences> {
+  private async defaults(
+    em: EntityManager,
+    tenantId: string,
+    userId: string,
+  ): Promise<NotificationPreferences> {
     const types = await em.find(NotificationType, { tenantId }, { orderBy: { key: 'asc' } });
-    return em.create(NotificationPreferences, {
-      tenantId,
-      userId,
-      channels: ALL_CHANNELS.map((channel) => ({ channel, enabled: true })),
-      types: types.flatMap((t) => t.defaultChannels.map((channel) => ({ type: t.key, channel, enabled: true }))),
-      quietHours: null,
-      frequency: Frequency.IMMEDIATE,
-      preferredSmsTime: null,
-      preferredEmailDay: null,
-      segment: null,
-      updatedAt: this.deps.clock.now(),
-    }, { persist: false });
+    return em.create(
+      NotificationPreferences,
+      {
+        tenantId,
+        userId,
+        channels: ALL_CHANNELS.map((channel) => ({ channel, enabled: true })),
+        types: types.flatMap((t) =>
+          t.defaultChannels.map((channel) => ({ type: t.key, channel, enabled: true })),
+        ),
+        quietHours: null,
+        frequency: Frequency.IMMEDIATE,
+        preferredSmsTime: null,
+        preferredEmailDay: null,
+        segment: null,
+        updatedAt: this.deps.clock.now(),
+      },
+      { persist: false },
+    );
   }
 
   async get(caller: Caller, userId: string): Promise<NotificationPreferences> {
     const em = this.em();
-    return (await em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId })) ?? this.defaults(em, caller.tenantId, userId);
+    return (
+      (await em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId })) ??
+      this.defaults(em, caller.tenantId, userId)
+    );
   }
 
   private validate(input: PreferencesCommand) {
@@ -72,7 +85,10 @@ export class PreferencesService {
     if (input.preferredSmsTime) parseLocalTime(input.preferredSmsTime, 'input.preferredSmsTime');
     const day = input.preferredEmailDay;
     if (day !== undefined && day !== null && (!Number.isInteger(day) || day < 1 || day > 7)) {
-      throw new BadUserInputError('input.preferredEmailDay: must be an ISO weekday, 1 (Monday) to 7 (Sunday)', 'input.preferredEmailDay');
+      throw new BadUserInputError(
+        'input.preferredEmailDay: must be an ISO weekday, 1 (Monday) to 7 (Sunday)',
+        'input.preferredEmailDay',
+      );
     }
     input.types?.forEach((t, i) => requireNonEmpty(t.type, `input.types[${i}].type`, 100));
   }
@@ -82,17 +98,31 @@ export class PreferencesService {
     await em.upsert(
       NotificationPreferences,
       { ...prefs, id: prefs.id ?? randomUUID() },
-      { onConflictFields: ['tenantId', 'userId'], onConflictAction: 'merge', onConflictExcludeFields: ['id'] },
+      {
+        onConflictFields: ['tenantId', 'userId'],
+        onConflictAction: 'merge',
+        onConflictExcludeFields: ['id'],
+      },
     );
-    return (await em.findOne(NotificationPreferences, { tenantId: prefs.tenantId, userId: prefs.userId }, { refresh: true }))!;
+    return (await em.findOne(
+      NotificationPreferences,
+      { tenantId: prefs.tenantId, userId: prefs.userId },
+      { refresh: true },
+    ))!;
   }
 
   /** Only what the input names changes; channels and type entries merge by key. */
-  async update(caller: Caller, userIdInput: string, input: PreferencesCommand): Promise<NotificationPreferences> {
+  async update(
+    caller: Caller,
+    userIdInput: string,
+    input: PreferencesCommand,
+  ): Promise<NotificationPreferences> {
     const userId = requireNonEmpty(userIdInput, 'userId');
     this.validate(input);
     const em = this.em();
-    const prefs = (await em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId })) ?? (await this.defaults(em, caller.tenantId, userId));
+    const prefs =
+      (await em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId })) ??
+      (await this.defaults(em, caller.tenantId, userId));
     if (input.channels) prefs.channels = merge(prefs.channels, input.channels, (c) => c.channel);
     if (input.types) prefs.types = merge(prefs.types, input.types, (t) => `${t.type}:${t.channel}`);
     if (input.quietHours !== undefined) prefs.quietHours = input.quietHours;

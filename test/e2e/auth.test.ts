@@ -66,12 +66,13 @@ describe('auth (JWT HS256): tenant from the token, on HTTP and websockets', () =
   });
 
   it("a websocket needs a token, and its subscriber sees only its tenant's events", async () => {
+    const userId = `u-ws-${Date.now()}`;
     const unauthenticated = wsClient(stack.url);
     await expect(
       collect<MessageStatusChangedSubscription, { userId: string }>(
         unauthenticated,
         MessageStatusChangedDocument,
-        { userId: 'u1' },
+        { userId },
         () => true,
         5_000,
       ).done,
@@ -84,7 +85,7 @@ describe('auth (JWT HS256): tenant from the token, on HTTP and websockets', () =
     const globexSeen = collect<MessageStatusChangedSubscription, { userId: string }>(
       globexClient,
       MessageStatusChangedDocument,
-      { userId: 'u1' },
+      { userId },
       () => false,
       60_000,
     );
@@ -92,11 +93,16 @@ describe('auth (JWT HS256): tenant from the token, on HTTP and websockets', () =
     const acmeSeen = collect<MessageStatusChangedSubscription, { userId: string }>(
       acmeClient,
       MessageStatusChangedDocument,
-      { userId: 'u1' },
+      { userId },
       (seen) => seen.some((e) => e.messageStatusChanged.status === 'SENT'),
     );
     await new Promise((r) => setTimeout(r, 300));
-    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, { input }, acme);
+    const { sendNotification } = await executeOk(
+      stack.url,
+      SendNotificationDocument,
+      { input: { ...input, userId } },
+      acme,
+    );
     const events = await acmeSeen.done;
     expect(
       events.every((e) => e.messageStatusChanged.notificationId === sendNotification.notification.id),

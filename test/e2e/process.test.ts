@@ -1,7 +1,12 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MessageDocument, ProvidersDocument, SendNotificationDocument } from '../support/generated/graphql';
+import {
+  MessageDocument,
+  NotificationTypesDocument,
+  ProvidersDocument,
+  SendNotificationDocument,
+} from '../support/generated/graphql';
 import { executeOk, waitFor } from '../support/graphql';
 import { dropStack, freePort, isolatedEnv, type StackEnv } from '../support/stack';
 
@@ -82,6 +87,8 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
       PORT: String(port),
       PUBLIC_URL: `http://127.0.0.1:${port}`,
       LOG_LEVEL: 'warn',
+      // What a newcomer gets: development mode, with the sandbox's starter types.
+      NODE_ENV: 'development',
     });
     for (const key of ['TWILIO_API_URL', 'SENDGRID_API_URL', 'FCM_API_URL']) delete env.vars[key];
     base = `http://127.0.0.1:${port}`;
@@ -124,6 +131,18 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
     });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain('herald_process_cpu_seconds_total');
+  });
+
+  it('starts with the example notification types, so a newcomer can send at once', async () => {
+    const { notificationTypes } = await executeOk(`${base}/graphql`, NotificationTypesDocument, {});
+    expect(notificationTypes.map((t) => t.key)).toEqual([
+      'consent_verification',
+      'educational_content',
+      'financial_alert',
+      'monthly_report',
+      'payment_reminder',
+      'weekly_checkin',
+    ]);
   });
 
   it('reports every provider in sandbox mode', async () => {

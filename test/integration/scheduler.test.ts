@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Clock } from '../../src/services/clock';
+import { ManualClock } from '../support/clock';
 import {
   MessageDocument,
   NotificationDocument,
@@ -8,17 +8,6 @@ import {
 } from '../support/generated/graphql';
 import { executeOk } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
-
-/** A clock the test moves by hand: schedules, leases and backoff without waiting. */
-class ManualClock implements Clock {
-  constructor(private current = new Date('2030-01-01T12:00:00Z')) {}
-  now() {
-    return new Date(this.current);
-  }
-  advance(ms: number) {
-    this.current = new Date(this.current.getTime() + ms);
-  }
-}
 
 describe('scheduler (injected clock; API role, so only the test ticks it)', () => {
   const clock = new ManualClock();

@@ -87,6 +87,8 @@ export function collect<TResult, TVariables extends Record<string, unknown>>(
       },
     );
   });
+  // Tests that only inspect `seen` never await `done`: its rejection on dispose must not count as unhandled.
+  done.catch(() => undefined);
   return { done, seen };
 }
 

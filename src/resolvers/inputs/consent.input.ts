@@ -57,7 +57,10 @@ export class RevokeConsentInput {
   @Field(() => Channel)
   channel!: Channel;
 
-  @Field(() => [String], { nullable: true, description: 'Type keys; none = the whole channel, transactional and critical included' })
+  @Field(() => [String], {
+    nullable: true,
+    description: 'Type keys; none = the whole channel, transactional and critical included',
+  })
   types?: string[] | null;
 
   @Field(() => String, { nullable: true })
