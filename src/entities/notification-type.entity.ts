@@ -26,6 +26,9 @@ export class Template {
 
   @Field(() => String, { nullable: true })
   title?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Push image URL (Liquid)' })
+  imageUrl?: string | null;
 }
 
 export enum CapPeriod {

@@ -27,7 +27,7 @@ export interface NotificationTypeCommand {
   frequencyCap?: FrequencyCap | null;
 }
 
-const TEMPLATE_FIELDS = ['subject', 'text', 'html', 'body', 'title'] as const;
+const TEMPLATE_FIELDS = ['subject', 'text', 'html', 'body', 'title', 'imageUrl'] as const;
 const KEY = /^[a-z0-9][a-z0-9_.-]{0,99}$/;
 
 /** Notification types: defaults and Liquid templates per channel × locale. Templates are syntax-checked on save. */

@@ -15,7 +15,7 @@ const FIELDS_BY_CHANNEL: Record<Channel, (keyof Template)[]> = {
   [Channel.EMAIL]: ['subject', 'text', 'html'],
   [Channel.SMS]: ['body'],
   [Channel.WHATSAPP]: ['body'],
-  [Channel.PUSH]: ['title', 'body'],
+  [Channel.PUSH]: ['title', 'body', 'imageUrl'],
 };
 
 /** Picks the template for a locale: exact match, then the language, then the type's default (no locale), then any. */

@@ -369,6 +369,61 @@ describe('consent, preferences, policy (injected clock, real worker, emulator ca
       await settle(third.id, ['SENT']);
     });
 
+    it('frequency DAILY lets one MARKETING email a day through and defers the next to tomorrow', async () => {
+      const userId = await newUser();
+      await executeOk(stack.url, GrantConsentDocument, {
+        input: { userId, channel: 'EMAIL', source: 'api' },
+      });
+      await executeOk(stack.url, UpdatePreferencesDocument, { userId, input: { frequency: 'DAILY' } });
+      const first = await send({
+        userId,
+        type: 'educational_content',
+        channels: ['EMAIL'],
+        data: { title: 'Budgeting', summary: '101' },
+      });
+      await settle(first.messages[0].id, ['SENT', 'DELIVERED']);
+      const second = await send({
+        userId,
+        type: 'educational_content',
+        channels: ['EMAIL'],
+        data: { title: 'Saving', summary: '102' },
+      });
+      const deferred = await settle(second.messages[0].id, ['SCHEDULED']);
+      expect(deferred.error?.code).toBe('frequency');
+      clock.set('2030-01-16T03:00:01Z');
+      await settle(deferred.id, ['SENT', 'DELIVERED']);
+    });
+
+    it('push templates render title, body and image', async () => {
+      const userId = await newUser();
+      await executeOk(stack.url, UpsertNotificationTypeDocument, {
+        input: {
+          key: 'photo_ready',
+          defaultChannels: ['PUSH'],
+          templates: [
+            {
+              channel: 'PUSH',
+              title: '{{ data.name }}',
+              body: 'ready',
+              imageUrl: 'https://img.example.com/{{ data.id }}.png',
+            },
+          ],
+        },
+      });
+      const n = await send({
+        userId,
+        type: 'photo_ready',
+        to: { deviceTokens: ['tok-photo'] },
+        data: { name: 'Beach', id: '42' },
+      });
+      const sent = await settle(n.messages[0].id, ['SENT']);
+      expect(sent.content).toMatchObject({ title: 'Beach', body: 'ready' });
+      const fcm = stack.emulator.emulator.recorded('fcm')[0];
+      expect(fcm.body).toMatchObject({
+        message: { notification: { title: 'Beach', image: 'https://img.example.com/42.png' } },
+      });
+    });
+
     it('optimalSendTime honours quiet hours and the preferred SMS time', async () => {
       const userId = await newUser();
       await executeOk(stack.url, UpdatePreferencesDocument, {

@@ -26,6 +26,9 @@ export class TemplateInput {
 
   @Field(() => String, { nullable: true })
   title?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Push image URL' })
+  imageUrl?: string | null;
 }
 
 @InputType()

@@ -219,6 +219,8 @@ export type TemplateInput = {
   body?: string | null | undefined;
   channel: Channel;
   html?: string | null | undefined;
+  /** Push image URL */
+  imageUrl?: string | null | undefined;
   locale?: string | null | undefined;
   subject?: string | null | undefined;
   text?: string | null | undefined;
