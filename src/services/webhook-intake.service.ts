@@ -72,14 +72,17 @@ export class WebhookIntakeService {
     return parseTwilioStatus(payload.params!, payload.url!, row.receivedAt);
   }
 
-  /** Applies one stored event if nobody else is; true when it is done. */
-  async process(id: string): Promise<boolean> {
+  /**
+   * Applies one stored event; true when it is done. Inline (the webhook request) it waits for a scheduler pass that
+   * holds the row, so the answer comes after the effects; the scheduler skips rows someone else holds.
+   */
+  async process(id: string, mode: 'wait' | 'skip' = 'wait'): Promise<boolean> {
     let changes: StatusChange[] = [];
     const done = await this.em().transactional(async (tx) => {
       const locked = await tx
         .getConnection()
         .execute<{ id: string }[]>(
-          'select id from provider_event where id = ? and processed_at is null for update skip locked',
+          `select id from provider_event where id = ? and processed_at is null for update${mode === 'skip' ? ' skip locked' : ''}`,
           [id],
           'all',
           tx.getTransactionContext(),
@@ -162,7 +165,7 @@ export class WebhookIntakeService {
       );
     let processed = 0;
     for (const { id } of rows) {
-      if (await this.process(id).catch(() => false)) processed += 1;
+      if (await this.process(id, 'skip').catch(() => false)) processed += 1;
     }
     return processed;
   }

@@ -8,7 +8,7 @@ import {
   SendNotificationDocument,
   type MessageStatusChangedSubscription,
 } from '../support/generated/graphql';
-import { collect, executeOk, wsClient } from '../support/graphql';
+import { collect, executeOk, waitForSubscribers, wsClient } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 
 const SECRET = 'test-secret-that-is-long-enough-for-hs256!';
@@ -81,6 +81,7 @@ describe('auth (JWT HS256): tenant from the token, on HTTP and websockets', () =
 
     const acme = await token('acme');
     const globex = await token('globex');
+    await waitForSubscribers(stack.url, 0);
     const globexClient = wsClient(stack.url, `Bearer ${globex}`);
     const globexSeen = collect<MessageStatusChangedSubscription, { userId: string }>(
       globexClient,
@@ -96,7 +97,7 @@ describe('auth (JWT HS256): tenant from the token, on HTTP and websockets', () =
       { userId },
       (seen) => seen.some((e) => e.messageStatusChanged.status === 'SENT'),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForSubscribers(stack.url, 2);
     const { sendNotification } = await executeOk(
       stack.url,
       SendNotificationDocument,

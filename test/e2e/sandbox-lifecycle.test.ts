@@ -6,7 +6,7 @@ import {
   SendNotificationDocument,
   type MessageStatusChangedSubscription,
 } from '../support/generated/graphql';
-import { collect, executeOk, waitFor, wsClient } from '../support/graphql';
+import { collect, executeOk, waitFor, waitForSubscribers, wsClient } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 
 /** The emulator reports back through Herald's signed webhooks, as the providers do. */
@@ -24,6 +24,7 @@ describe('sandbox delivery callbacks end to end', () => {
     { channel: 'EMAIL' as const, to: { email: 'newcomer@example.com' } },
   ])('$channel: a subscriber sees QUEUED, SENDING, SENT, DELIVERED in order', async ({ channel, to }) => {
     const userId = `u-${randomUUID()}`;
+    await waitForSubscribers(stack.url, 0);
     const client = wsClient(stack.url);
     const seen = collect<MessageStatusChangedSubscription, { userId: string }>(
       client,
@@ -31,7 +32,7 @@ describe('sandbox delivery callbacks end to end', () => {
       { userId },
       (events) => events.some((e) => e.messageStatusChanged.status === 'DELIVERED'),
     );
-    await new Promise((r) => setTimeout(r, 200));
+    await waitForSubscribers(stack.url, 1);
     await executeOk(stack.url, SendNotificationDocument, {
       input: {
         userId,

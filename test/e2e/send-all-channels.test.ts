@@ -6,7 +6,7 @@ import {
   SendNotificationDocument,
   type MessageStatusChangedSubscription,
 } from '../support/generated/graphql';
-import { collect, executeOk, waitFor, wsClient } from '../support/graphql';
+import { collect, executeOk, waitFor, waitForSubscribers, wsClient } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 
 /**
@@ -54,6 +54,7 @@ describe('send on every channel (sandbox credentials, real SDKs, emulator)', () 
     '$channel reaches SENT and a subscriber on another process sees every step',
     async ({ channel, to, provider, vendor }) => {
       const userId = `user-${randomUUID()}`;
+      await waitForSubscribers(apiUrl, 0);
       const client = wsClient(apiUrl);
       const subscription = collect<MessageStatusChangedSubscription, { userId: string }>(
         client,
@@ -61,8 +62,7 @@ describe('send on every channel (sandbox credentials, real SDKs, emulator)', () 
         { userId },
         (seen) => seen.some((e) => e.messageStatusChanged.status === 'SENT'),
       );
-      // Let the subscription reach the server before the send.
-      await new Promise((r) => setTimeout(r, 300));
+      await waitForSubscribers(apiUrl, 1);
 
       const sent = await executeOk(apiUrl, SendNotificationDocument, {
         input: {

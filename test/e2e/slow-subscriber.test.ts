@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { MessageStatusPayload } from '../../src/pubsub/pubsub';
+import { waitForSubscribers } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 
 const CAPACITY = 64;
@@ -26,7 +27,7 @@ async function neverReadingSubscriber(url: string, userId: string): Promise<WebS
       },
     }),
   );
-  await new Promise((r) => setTimeout(r, 300));
+  await waitForSubscribers(url, 1);
   // From here on nothing is read: the kernel buffers fill and the server must hold back.
   (socket as unknown as { _socket: { pause(): void } })._socket.pause();
   return socket;

@@ -9,7 +9,7 @@ import {
   type MessageStatusChangedSubscription,
   type SendNotificationInput,
 } from '../support/generated/graphql';
-import { collect, executeOk, waitFor, wsClient } from '../support/graphql';
+import { collect, executeOk, waitFor, waitForSubscribers, wsClient } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 import { WebhookSender } from '../support/webhooks';
 
@@ -138,6 +138,7 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
 
   it('the same webhook posted 3 times concurrently: one transition, one delivery event, one subscription event', async () => {
     const m = await sentSms();
+    await waitForSubscribers(stack.url, 0);
     const client = wsClient(stack.url);
     const seen = collect<MessageStatusChangedSubscription, { userId: string }>(
       client,
@@ -146,7 +147,7 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
       () => false,
       60_000,
     );
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForSubscribers(stack.url, 1);
     const { path, params } = twilioStatus(m, 'delivered');
     const answers = await Promise.all([1, 2, 3].map(() => sender.twilio(path, params)));
     expect(answers.map((a) => a.status)).toEqual([204, 204, 204]);
@@ -168,6 +169,7 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
 
   it('delivered before sent ends DELIVERED; the late sent is kept in history and the subscriber never sees a backwards move', async () => {
     const m = await sentSms();
+    await waitForSubscribers(stack.url, 0);
     const client = wsClient(stack.url);
     const seen = collect<MessageStatusChangedSubscription, { notificationId: string }>(
       client,
@@ -176,7 +178,7 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
       () => false,
       60_000,
     );
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForSubscribers(stack.url, 1);
     const delivered = twilioStatus(m, 'delivered');
     const lateSent = twilioStatus(m, 'sent');
     expect((await sender.twilio(delivered.path, delivered.params)).status).toBe(204);

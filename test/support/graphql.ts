@@ -110,3 +110,17 @@ export async function waitFor<T>(
   }
   throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
 }
+
+/** Live subscriptions on a Herald API process, read from its /metrics. */
+export async function subscriberCount(baseUrl: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl.replace(/\/graphql$/, '')}/metrics`)).text();
+  return Number(/^herald_subscriptions (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+/**
+ * Waits until the server holds exactly `count` subscriptions: 0 before subscribing (earlier clients have gone), then
+ * the new number once it has registered them — instead of sleeping and hoping.
+ */
+export function waitForSubscribers(baseUrl: string, count: number): Promise<boolean> {
+  return waitFor(async () => (await subscriberCount(baseUrl)) === count, 10_000, `${count} subscriptions`);
+}
