@@ -13,6 +13,7 @@ import {
 } from '../entities';
 import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
 import { recordConsent } from './consent-ledger';
+import { contactAddress } from './contact-address';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
 import type { NotificationService } from './notification.service';
@@ -77,15 +78,11 @@ export class ConsentService {
     given?: string | null,
   ) {
     const contact = await em.findOne(ContactInfo, { tenantId, userId });
+    // WhatsApp consent falls back to the phone number: it is usually the same one.
     const raw =
       given ??
-      (channel === Channel.EMAIL
-        ? contact?.email
-        : channel === Channel.SMS
-          ? contact?.phone
-          : channel === Channel.WHATSAPP
-            ? (contact?.whatsapp ?? contact?.phone)
-            : null);
+      contactAddress(contact, channel) ??
+      (channel === Channel.WHATSAPP ? contact?.phone : undefined);
     if (!raw) {
       if (DOUBLE_OPT_IN.has(channel)) {
         throw new BadUserInputError(

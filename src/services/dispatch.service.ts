@@ -17,6 +17,7 @@ import type { ChannelPayloads, ChannelProvider, PushTarget, SendResult } from '.
 import { ProviderError } from '../providers/provider.types';
 import { addBlock } from './address-block';
 import { recordConsent } from './consent-ledger';
+import { storedAddress } from './contact-address';
 import { createUnsubscribeToken } from './unsubscribe-token';
 import type { DomainDeps } from './deps';
 import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
@@ -192,20 +193,7 @@ export class DispatchService {
     const used = new Set(siblings.map((m) => m.channel));
     const contact = await tx.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId });
     for (const channel of type.fallbackChannels.filter((c) => !used.has(c))) {
-      const address =
-        channel === Channel.EMAIL
-          ? contact?.email
-          : channel === Channel.SMS
-            ? contact?.phone
-            : channel === Channel.WHATSAPP
-              ? contact?.whatsapp
-              : (
-                  await tx.findOne(Device, {
-                    tenantId: message.tenantId,
-                    userId: message.userId,
-                    active: true,
-                  })
-                )?.token;
+      const address = await storedAddress(tx, message.tenantId, message.userId, channel, contact);
       if (!address) continue;
       const decision = await this.deps.policy.decide(tx, {
         tenantId: message.tenantId,

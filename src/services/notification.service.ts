@@ -15,6 +15,7 @@ import {
   type RecipientValue,
 } from '../entities';
 import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
+import { contactAddress } from './contact-address';
 import type { Caller, DomainDeps } from './deps';
 import { BadUserInputError, isConnectionError, ServiceUnavailableError } from './errors';
 import { applyStatus, rollup, type StatusChange } from './message-status';
@@ -108,11 +109,11 @@ export class NotificationService {
     for (const channel of channels) {
       const addresses: string[] = [];
       if (channel === Channel.EMAIL)
-        addresses.push(...[to.email ?? contact?.email].filter((a): a is string => !!a));
+        addresses.push(...[to.email ?? contactAddress(contact, channel)].filter((a): a is string => !!a));
       if (channel === Channel.SMS)
-        addresses.push(...[to.phone ?? contact?.phone].filter((a): a is string => !!a));
+        addresses.push(...[to.phone ?? contactAddress(contact, channel)].filter((a): a is string => !!a));
       if (channel === Channel.WHATSAPP)
-        addresses.push(...[to.whatsapp ?? contact?.whatsapp].filter((a): a is string => !!a));
+        addresses.push(...[to.whatsapp ?? contactAddress(contact, channel)].filter((a): a is string => !!a));
       if (channel === Channel.PUSH) {
         if (to.deviceTokens?.length) addresses.push(...new Set(to.deviceTokens));
         if (to.topic) addresses.push(`topic:${to.topic}`);

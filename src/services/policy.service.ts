@@ -1,10 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Channel } from '../entities';
 import {
   CapAction,
-  Channel,
   ConsentStatus,
   ContactInfo,
-  Device,
   Frequency,
   Message,
   MessageStatus,
@@ -15,6 +14,7 @@ import {
 } from '../entities';
 import { findBlocks, normalizeAddress } from './address-block';
 import { consentsOf } from './consent-ledger';
+import { storedAddress } from './contact-address';
 import type { Caller, ServiceDeps } from './deps';
 import { periodWindow, quietWindowEnd } from './schedule-rules';
 
@@ -83,20 +83,6 @@ export class PolicyService {
     return em.findOne(NotificationPreferences, { tenantId, userId });
   }
 
-  private async addressOf(
-    em: EntityManager,
-    tenantId: string,
-    userId: string,
-    channel: Channel,
-    contact: ContactInfo | null,
-  ) {
-    if (channel === Channel.EMAIL) return contact?.email ?? undefined;
-    if (channel === Channel.SMS) return contact?.phone ?? undefined;
-    if (channel === Channel.WHATSAPP) return contact?.whatsapp ?? undefined;
-    const device = await em.findOne(Device, { tenantId, userId, active: true });
-    return device?.token;
-  }
-
   private async count(
     em: EntityManager,
     input: PolicyInput,
@@ -138,7 +124,7 @@ export class PolicyService {
     const critical = input.priority === Priority.CRITICAL;
     const contact = await em.findOne(ContactInfo, { tenantId: input.tenantId, userId: input.userId });
     const address =
-      input.address ?? (await this.addressOf(em, input.tenantId, input.userId, input.channel, contact));
+      input.address ?? (await storedAddress(em, input.tenantId, input.userId, input.channel, contact));
     if (!address)
       return {
         action: 'suppress',
