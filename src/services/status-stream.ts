@@ -59,6 +59,8 @@ export function statusStream(
     if (!notification || (filter.userId && notification.userId !== filter.userId)) return [];
     return (await queries.messagesOf(caller.tenantId, notification.id)).map(currentStatus);
   })();
+  // Awaited by the first next(); until then a failed read must not count as an unhandled rejection.
+  current.catch(() => undefined);
   let initial: MessageStatusPayload[] | undefined;
   let finished = false;
 
