@@ -73,6 +73,10 @@ export class Notification {
   @Property({ type: 'text', nullable: true })
   idempotencyKey?: string | null;
 
+  /** Hash of the send's input, so a reused idempotency key with a different input is a CONFLICT. */
+  @Property({ type: 'text', nullable: true })
+  inputHash?: string | null;
+
   @Field(() => NotificationStatus)
   @Enum({ items: () => NotificationStatus })
   status: NotificationStatus = NotificationStatus.PROCESSING;

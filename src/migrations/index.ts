@@ -2,10 +2,12 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261122043752 } from './Migration20261122043752';
 import { Migration20261122050851 } from './Migration20261122050851';
 import { Migration20261122052646 } from './Migration20261122052646';
+import { Migration20261122060000 } from './Migration20261122060000';
 
 /** Every migration, in order. Listed explicitly so src (vitest) and dist (npm start) run the same set. */
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261122043752', class: Migration20261122043752 },
   { name: 'Migration20261122050851', class: Migration20261122050851 },
   { name: 'Migration20261122052646', class: Migration20261122052646 },
+  { name: 'Migration20261122060000', class: Migration20261122060000 },
 ];

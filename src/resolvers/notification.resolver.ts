@@ -24,6 +24,14 @@ export class NotificationResolver {
     return { notification: await services.notifications.send(caller, input) };
   }
 
+  @Mutation(() => Notification, {
+    description:
+      'Cancels every message not yet handed to a provider; NOT_CANCELLABLE names those already sent',
+  })
+  cancelNotification(@Arg('id', () => ID) id: string, @Ctx() { caller, services }: GraphQLContext) {
+    return services.notifications.cancel(caller, id);
+  }
+
   @Query(() => Notification, { nullable: true })
   notification(@Arg('id', () => ID) id: string, @Ctx() { caller, services }: GraphQLContext) {
     return services.queries.notification(caller, id);

@@ -25,6 +25,18 @@ export class ForbiddenError extends GraphQLError {
   }
 }
 
+export class ConflictError extends GraphQLError {
+  constructor(message: string, field?: string) {
+    super(message, { extensions: { code: 'CONFLICT', ...(field ? { field } : {}) } });
+  }
+}
+
+export class NotCancellableError extends GraphQLError {
+  constructor(message: string, messageIds: string[]) {
+    super(message, { extensions: { code: 'NOT_CANCELLABLE', messageIds } });
+  }
+}
+
 export class ServiceUnavailableError extends GraphQLError {
   constructor(what: string) {
     super(`${what} is unreachable: nothing was accepted, retry later`, {

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import {
   Channel,
   ContactInfo,
@@ -13,11 +14,20 @@ import {
   NotificationType,
   Priority,
   type RecipientValue,
+  SENT_STATUSES,
 } from '../entities';
 import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
 import { contactAddress } from './contact-address';
 import type { Caller, DomainDeps } from './deps';
-import { BadUserInputError, isConnectionError, ServiceUnavailableError } from './errors';
+import {
+  BadUserInputError,
+  ConflictError,
+  isConnectionError,
+  NotCancellableError,
+  NotFoundError,
+  ServiceUnavailableError,
+} from './errors';
+import { isUuid } from './query.service';
 import { applyStatus, rollup, type StatusChange } from './message-status';
 import { pickTemplate } from './template.service';
 
@@ -58,6 +68,27 @@ const REQUIRED_CONTENT: Record<Channel, { fields: (keyof ContentValue)[]; hint: 
   [Channel.WHATSAPP]: { fields: ['body', 'text'], hint: 'content.body' },
   [Channel.PUSH]: { fields: ['title', 'body'], hint: 'content.title or content.body' },
 };
+
+/** Canonical JSON (sorted keys) of a send's input without its key, hashed. */
+function hashInput(input: SendNotificationCommand): string {
+  const canonical = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(canonical);
+    if (value instanceof Date) return value.toISOString();
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(
+        Object.entries(value as Record<string, unknown>)
+          .filter(([, v]) => v !== undefined && v !== null)
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([k, v]) => [k, canonical(v)]),
+      );
+    }
+    return value;
+  };
+  const { idempotencyKey: _key, ...rest } = input;
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(rest)))
+    .digest('hex');
+}
 
 /** Accepts sends: validates at the edge, writes the notification and its messages in one transaction, then enqueues. */
 export class NotificationService {
@@ -246,11 +277,22 @@ export class NotificationService {
       throw new BadUserInputError('scheduledAt: must be an ISO 8601 date-time', 'scheduledAt');
     }
 
+    const inputHash = idempotencyKey ? hashInput(input) : null;
+    const replay = (existing: Notification) => {
+      // The same key with a different input is a client bug, not a retry: refuse rather than guess.
+      if (existing.inputHash && existing.inputHash !== inputHash) {
+        throw new ConflictError(
+          `idempotencyKey: "${idempotencyKey}" was already used with a different input (notification ${existing.id})`,
+          'idempotencyKey',
+        );
+      }
+      return existing;
+    };
     const em = this.deps.orm.em.fork() as EntityManager;
     try {
       if (idempotencyKey) {
         const existing = await em.findOne(Notification, { tenantId, idempotencyKey });
-        if (existing) return existing;
+        if (existing) return replay(existing);
       }
       const type = await em.findOne(NotificationType, { tenantId, key: typeKey });
       const explicit = new Set(input.channels ?? []);
@@ -281,6 +323,7 @@ export class NotificationService {
         content,
         scheduledAt: input.scheduledAt ?? null,
         idempotencyKey,
+        inputHash,
         planned,
         // A key without a type is sent only with explicit content and counts as TRANSACTIONAL (CONTRACT.md).
         category: type?.category ?? NotificationCategory.TRANSACTIONAL,
@@ -308,8 +351,9 @@ export class NotificationService {
       return notification;
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException && idempotencyKey) {
+        // A concurrent duplicate won the insert: answer with its notification.
         const existing = await this.deps.orm.em.fork().findOne(Notification, { tenantId, idempotencyKey });
-        if (existing) return existing;
+        if (existing) return replay(existing);
       }
       if (isConnectionError(error)) {
         this.deps.logger.error({ err: error }, 'PostgreSQL unreachable during send');
@@ -317,6 +361,56 @@ export class NotificationService {
       }
       throw error;
     }
+  }
+
+  /**
+   * Cancels every message not yet handed to a provider (QUEUED, SCHEDULED). A message being sent (SENDING) or sent
+   * cannot be called back: the rest are cancelled and NOT_CANCELLABLE names those. A job still in Redis for a cancelled
+   * message finds it CANCELLED and sends nothing.
+   */
+  async cancel(caller: Caller, id: string): Promise<Notification> {
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const changes: StatusChange[] = [];
+    const { notification, handed } = await em.transactional(async (tx) => {
+      const found = isUuid(id)
+        ? await tx.findOne(
+            Notification,
+            { id, tenantId: caller.tenantId },
+            { lockMode: LockMode.PESSIMISTIC_WRITE },
+          )
+        : null;
+      if (!found) throw new NotFoundError(`id: no notification "${id}"`);
+      const messages = await tx.find(
+        Message,
+        { tenantId: caller.tenantId, notificationId: found.id },
+        { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { createdAt: 'asc', id: 'asc' } },
+      );
+      const now = this.deps.clock.now();
+      for (const message of messages) {
+        if (message.status !== MessageStatus.QUEUED && message.status !== MessageStatus.SCHEDULED) continue;
+        message.dueAt = null;
+        changes.push(
+          applyStatus(tx, message, MessageStatus.CANCELLED, now, {
+            errorCode: 'cancelled',
+            errorMessage: 'cancelled by the sender',
+          }),
+        );
+      }
+      found.status = rollup(messages);
+      found.updatedAt = now;
+      const handedIds = messages
+        .filter((m) => m.status === MessageStatus.SENDING || SENT_STATUSES.has(m.status))
+        .map((m) => m.id);
+      return { notification: found, handed: handedIds };
+    });
+    changes.forEach((change) => this.deps.pubsub.publish(change));
+    if (handed.length > 0) {
+      throw new NotCancellableError(
+        `id: ${handed.length} message(s) were already handed to a provider and cannot be cancelled (${handed.join(', ')}); the rest are cancelled`,
+        handed,
+      );
+    }
+    return notification;
   }
 
   private async persist(
