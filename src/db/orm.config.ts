@@ -27,6 +27,8 @@ export function ormOptions(databaseUrl: string, poolMax = 20): Options<PostgreSq
       silent: true,
     },
     pool: { min: 0, max: poolMax },
+    // A batch of 1,000 sends is one multi-row insert per table (35 columns × 1,000 rows stays under PG's 65,535 parameters).
+    batchSize: 1_000,
     forceUtcTimezone: true,
     allowGlobalContext: false,
     debug: false,

@@ -4,7 +4,7 @@ import { encodeCursor, type NotificationPage } from '../services/query.service';
 import type { GraphQLContext } from './context';
 import { NotificationFilter } from './inputs/notification-filter.input';
 import { SendNotificationInput } from './inputs/send-notification.input';
-import { NotificationConnection, SendNotificationPayload } from './types/payloads.type';
+import { BatchSendPayload, NotificationConnection, SendNotificationPayload } from './types/payloads.type';
 
 export const toConnection = (page: NotificationPage): NotificationConnection => ({
   edges: page.nodes.map((node) => ({ cursor: encodeCursor(node), node })),
@@ -22,6 +22,17 @@ export class NotificationResolver {
     @Ctx() { caller, services }: GraphQLContext,
   ): Promise<SendNotificationPayload> {
     return { notification: await services.notifications.send(caller, input) };
+  }
+
+  @Mutation(() => BatchSendPayload, {
+    description:
+      'Up to 1,000 sends; each is validated on its own and a bad one comes back as data with its index',
+  })
+  sendNotifications(
+    @Arg('inputs', () => [SendNotificationInput]) inputs: SendNotificationInput[],
+    @Ctx() { caller, services }: GraphQLContext,
+  ): Promise<BatchSendPayload> {
+    return services.notifications.sendMany(caller, inputs);
   }
 
   @Mutation(() => Notification, {

@@ -1,3 +1,4 @@
+import { GraphQLError } from 'graphql';
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
@@ -68,6 +69,39 @@ const REQUIRED_CONTENT: Record<Channel, { fields: (keyof ContentValue)[]; hint: 
   [Channel.WHATSAPP]: { fields: ['body', 'text'], hint: 'content.body' },
   [Channel.PUSH]: { fields: ['title', 'body'], hint: 'content.title or content.body' },
 };
+
+export const MAX_BATCH = 1_000;
+
+type Plan = Omit<Notification, 'id' | 'tenantId' | 'status' | 'createdAt' | 'updatedAt'> & {
+  planned: PlannedMessage[];
+  category: NotificationCategory;
+};
+type Prepared = { existing: Notification } | { plan: Plan };
+interface Staged {
+  notification: Notification;
+  messages: Message[];
+  changes: StatusChange[];
+}
+export interface BatchItem {
+  index: number;
+  notification?: Notification;
+  error?: { code: string; message: string };
+}
+export interface BatchOutcome {
+  results: BatchItem[];
+  summary: { total: number; accepted: number; failed: number };
+}
+
+/** The same key with a different input is a client bug, not a retry: refuse rather than guess. */
+function replay(existing: Notification, key: string, inputHash: string | null): Notification {
+  if (existing.inputHash && existing.inputHash !== inputHash) {
+    throw new ConflictError(
+      `idempotencyKey: "${key}" was already used with a different input (notification ${existing.id})`,
+      'idempotencyKey',
+    );
+  }
+  return existing;
+}
 
 /** Canonical JSON (sorted keys) of a send's input without its key, hashed. */
 function hashInput(input: SendNotificationCommand): string {
@@ -264,7 +298,16 @@ export class NotificationService {
     }
   }
 
-  async send(caller: Caller, input: SendNotificationCommand): Promise<Notification> {
+  /**
+   * Validates one send at the edge and plans its messages (addresses, policy); reads only, stores nothing. An
+   * idempotency key already used answers with its notification (or CONFLICT when the input differs).
+   */
+  private async prepare(
+    em: EntityManager,
+    caller: Caller,
+    input: SendNotificationCommand,
+    types: Map<string, Promise<NotificationType | null>>,
+  ): Promise<Prepared> {
     const { tenantId } = caller;
     const userId = requireNonEmpty(input.userId, 'userId');
     const typeKey = requireNonEmpty(input.type, 'type');
@@ -276,44 +319,30 @@ export class NotificationService {
     if (input.scheduledAt && Number.isNaN(input.scheduledAt.getTime())) {
       throw new BadUserInputError('scheduledAt: must be an ISO 8601 date-time', 'scheduledAt');
     }
-
     const inputHash = idempotencyKey ? hashInput(input) : null;
-    const replay = (existing: Notification) => {
-      // The same key with a different input is a client bug, not a retry: refuse rather than guess.
-      if (existing.inputHash && existing.inputHash !== inputHash) {
-        throw new ConflictError(
-          `idempotencyKey: "${idempotencyKey}" was already used with a different input (notification ${existing.id})`,
-          'idempotencyKey',
-        );
-      }
-      return existing;
-    };
-    const em = this.deps.orm.em.fork() as EntityManager;
-    try {
-      if (idempotencyKey) {
-        const existing = await em.findOne(Notification, { tenantId, idempotencyKey });
-        if (existing) return replay(existing);
-      }
-      const type = await em.findOne(NotificationType, { tenantId, key: typeKey });
-      const explicit = new Set(input.channels ?? []);
-      const channels = input.channels?.length ? [...explicit] : (type?.defaultChannels ?? []);
-      if (channels.length === 0) {
-        throw new BadUserInputError(
-          type
-            ? `channels: none given and type "${typeKey}" has no default channels`
-            : `type: unknown notification type "${typeKey}" and no channels given`,
-          type ? 'channels' : 'type',
-        );
-      }
-      this.checkContent(type, typeKey, channels, content);
-      const planned = await this.plan(em, tenantId, userId, channels, explicit, to);
-      const priority = input.priority ?? type?.defaultPriority ?? Priority.MEDIUM;
-      const later = Boolean(input.scheduledAt && input.scheduledAt > this.deps.clock.now());
-      await this.applyPolicy(em, { tenantId, userId, typeKey, type, priority, later, to }, planned);
-
-      // Redis carries the jobs: refuse before storing anything when it cannot.
-      if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
-      const { notification, messages, changes } = await this.persist(em, caller, {
+    if (idempotencyKey) {
+      const existing = await em.findOne(Notification, { tenantId, idempotencyKey });
+      if (existing) return { existing: replay(existing, idempotencyKey, inputHash) };
+    }
+    if (!types.has(typeKey)) types.set(typeKey, em.findOne(NotificationType, { tenantId, key: typeKey }));
+    const type = await types.get(typeKey)!;
+    const explicit = new Set(input.channels ?? []);
+    const channels = input.channels?.length ? [...explicit] : (type?.defaultChannels ?? []);
+    if (channels.length === 0) {
+      throw new BadUserInputError(
+        type
+          ? `channels: none given and type "${typeKey}" has no default channels`
+          : `type: unknown notification type "${typeKey}" and no channels given`,
+        type ? 'channels' : 'type',
+      );
+    }
+    this.checkContent(type, typeKey, channels, content);
+    const planned = await this.plan(em, tenantId, userId, channels, explicit, to);
+    const priority = input.priority ?? type?.defaultPriority ?? Priority.MEDIUM;
+    const later = Boolean(input.scheduledAt && input.scheduledAt > this.deps.clock.now());
+    await this.applyPolicy(em, { tenantId, userId, typeKey, type, priority, later, to }, planned);
+    return {
+      plan: {
         userId,
         type: typeKey,
         data: input.data ?? null,
@@ -327,40 +356,128 @@ export class NotificationService {
         planned,
         // A key without a type is sent only with explicit content and counts as TRANSACTIONAL (CONTRACT.md).
         category: type?.category ?? NotificationCategory.TRANSACTIONAL,
-      });
-      const queued = messages.filter((m) => m.status === MessageStatus.QUEUED);
-      try {
-        await this.deps.queues.enqueue(queued);
-      } catch (error) {
-        // Nothing half-accepted: take the rows back. Should that fail too, the scheduler re-enqueues them.
-        this.deps.logger.error(
-          { err: error, notificationId: notification.id },
-          'enqueue failed after commit',
-        );
-        await em
-          .nativeDelete(Notification, { id: notification.id, tenantId })
-          .catch((deleteError: unknown) =>
-            this.deps.logger.error(
-              { err: deleteError },
-              'could not withdraw notification; the scheduler will send it',
-            ),
-          );
-        throw new ServiceUnavailableError('Redis');
-      }
-      changes.forEach((change) => this.deps.pubsub.publish(change));
-      return notification;
+      },
+    };
+  }
+
+  /**
+   * One flush for everything staged (MikroORM writes each table with multi-row inserts), then one enqueue per lane.
+   * If Redis refuses the jobs, the rows are taken back: nothing half-accepted. Should that fail too, the scheduler
+   * re-enqueues them.
+   */
+  private async commit(em: EntityManager, caller: Caller, staged: Staged[]): Promise<void> {
+    await em.flush();
+    const queued = staged.flatMap((s) => s.messages.filter((m) => m.status === MessageStatus.QUEUED));
+    try {
+      await this.deps.queues.enqueue(queued);
     } catch (error) {
-      if (error instanceof UniqueConstraintViolationException && idempotencyKey) {
-        // A concurrent duplicate won the insert: answer with its notification.
-        const existing = await this.deps.orm.em.fork().findOne(Notification, { tenantId, idempotencyKey });
-        if (existing) return replay(existing);
-      }
-      if (isConnectionError(error)) {
-        this.deps.logger.error({ err: error }, 'PostgreSQL unreachable during send');
-        throw new ServiceUnavailableError('PostgreSQL');
-      }
-      throw error;
+      this.deps.logger.error({ err: error, notifications: staged.length }, 'enqueue failed after commit');
+      await em
+        .nativeDelete(Notification, {
+          id: { $in: staged.map((s) => s.notification.id) },
+          tenantId: caller.tenantId,
+        })
+        .catch((deleteError: unknown) =>
+          this.deps.logger.error(
+            { err: deleteError },
+            'could not withdraw notifications; the scheduler will send them',
+          ),
+        );
+      throw new ServiceUnavailableError('Redis');
     }
+    staged.forEach((s) => s.changes.forEach((change) => this.deps.pubsub.publish(change)));
+  }
+
+  private unavailable(error: unknown): never {
+    if (isConnectionError(error)) {
+      this.deps.logger.error({ err: error }, 'PostgreSQL unreachable during send');
+      throw new ServiceUnavailableError('PostgreSQL');
+    }
+    throw error;
+  }
+
+  async send(caller: Caller, input: SendNotificationCommand): Promise<Notification> {
+    const em = this.deps.orm.em.fork() as EntityManager;
+    try {
+      const prepared = await this.prepare(em, caller, input, new Map());
+      if ('existing' in prepared) return prepared.existing;
+      // Redis carries the jobs: refuse before storing anything when it cannot.
+      if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
+      const staged = this.stage(em, caller, prepared.plan);
+      await this.commit(em, caller, [staged]);
+      return staged.notification;
+    } catch (error) {
+      const key = input.idempotencyKey?.trim();
+      if (error instanceof UniqueConstraintViolationException && key) {
+        // A concurrent duplicate won the insert: answer with its notification.
+        const existing = await this.deps.orm.em
+          .fork()
+          .findOne(Notification, { tenantId: caller.tenantId, idempotencyKey: key });
+        if (existing) return replay(existing, key, hashInput(input));
+      }
+      return this.unavailable(error);
+    }
+  }
+
+  /**
+   * Up to MAX_BATCH sends: each validated on its own (a bad one is returned as data with its index, the others go
+   * on), the valid ones written in one transaction with multi-row inserts and enqueued in bulk.
+   */
+  async sendMany(caller: Caller, inputs: SendNotificationCommand[]): Promise<BatchOutcome> {
+    if (inputs.length > MAX_BATCH) {
+      throw new BadUserInputError(`inputs: at most ${MAX_BATCH} per call (got ${inputs.length})`, 'inputs');
+    }
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const results: BatchItem[] = [];
+    const staged: Staged[] = [];
+    const keys = new Map<string, { hash: string | null; notification: Notification }>();
+    const types = new Map<string, Promise<NotificationType | null>>();
+    try {
+      if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
+      for (const [index, input] of inputs.entries()) {
+        try {
+          const prepared = await this.prepare(em, caller, input, types);
+          if ('existing' in prepared) {
+            results.push({ index, notification: prepared.existing });
+            continue;
+          }
+          const { idempotencyKey, inputHash } = prepared.plan;
+          const earlier = idempotencyKey ? keys.get(idempotencyKey) : undefined;
+          if (earlier) {
+            results.push({
+              index,
+              notification: replay(earlier.notification, idempotencyKey!, inputHash ?? null),
+            });
+            continue;
+          }
+          const item = this.stage(em, caller, prepared.plan);
+          if (idempotencyKey)
+            keys.set(idempotencyKey, { hash: inputHash ?? null, notification: item.notification });
+          staged.push(item);
+          results.push({ index, notification: item.notification });
+        } catch (error) {
+          if (!(error instanceof GraphQLError) || isConnectionError(error)) throw error;
+          results.push({
+            index,
+            error: {
+              code: typeof error.extensions.code === 'string' ? error.extensions.code : 'BAD_USER_INPUT',
+              message: error.message,
+            },
+          });
+        }
+      }
+      if (staged.length > 0) await this.commit(em, caller, staged);
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) {
+        throw new ConflictError(
+          'inputs: an idempotencyKey of this batch was used concurrently by another request; retry the batch',
+          'inputs',
+        );
+      }
+      return this.unavailable(error);
+    }
+    const accepted = results.filter((r) => r.notification).length;
+    return { results, summary: { total: inputs.length, accepted, failed: inputs.length - accepted } };
   }
 
   /**
@@ -413,14 +530,8 @@ export class NotificationService {
     return notification;
   }
 
-  private async persist(
-    em: EntityManager,
-    caller: Caller,
-    plan: Omit<Notification, 'id' | 'tenantId' | 'status' | 'createdAt' | 'updatedAt'> & {
-      planned: PlannedMessage[];
-      category: NotificationCategory;
-    },
-  ) {
+  /** Creates the notification, its messages and their first events in the unit of work (flushed by commit). */
+  private stage(em: EntityManager, caller: Caller, plan: Plan): Staged {
     const now = this.deps.clock.now();
     const due = plan.scheduledAt && plan.scheduledAt > now ? plan.scheduledAt : null;
     const { planned, category, ...fields } = plan;
@@ -464,7 +575,6 @@ export class NotificationService {
       return message;
     });
     notification.status = rollup(messages);
-    await em.flush();
     return { notification, messages, changes };
   }
 }

@@ -1,4 +1,4 @@
-import { Field, ID, ObjectType } from 'type-graphql';
+import { Field, ID, Int, ObjectType } from 'type-graphql';
 import { Channel } from '../../entities/enums';
 import { Message, Notification } from '../../entities';
 import { MessageStatus } from '../../entities/enums';
@@ -91,4 +91,46 @@ export class ProviderInfo {
 
   @Field(() => String, { nullable: true })
   circuit!: string | null;
+}
+
+@ObjectType()
+export class BatchError {
+  @Field()
+  code!: string;
+
+  @Field()
+  message!: string;
+}
+
+@ObjectType()
+export class BatchResult {
+  @Field(() => Int, { description: 'Position of the input in `inputs`' })
+  index!: number;
+
+  @Field(() => Notification, { nullable: true })
+  notification?: Notification;
+
+  @Field(() => BatchError, { nullable: true })
+  error?: BatchError;
+}
+
+@ObjectType()
+export class BatchSummary {
+  @Field(() => Int)
+  total!: number;
+
+  @Field(() => Int)
+  accepted!: number;
+
+  @Field(() => Int)
+  failed!: number;
+}
+
+@ObjectType()
+export class BatchSendPayload {
+  @Field(() => [BatchResult], { description: 'One per input, in input order' })
+  results!: BatchResult[];
+
+  @Field(() => BatchSummary)
+  summary!: BatchSummary;
 }
