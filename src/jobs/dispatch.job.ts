@@ -42,6 +42,9 @@ export const dispatchJobId = (messageId: string, attempt: number) => `msg:${mess
 
 export const JOB_TIMEOUT_MS = 30_000;
 
+/** How often workers look for jobs left "active" by a worker that died (and how long a live one may go silent). */
+export const STALL_CHECK_MS = 5_000;
+
 export interface DispatchQueues {
   lanes: Record<Lane, Queue<DispatchJob>>;
   /** Resolves once every lane is connected and its scripts are loaded. */
@@ -70,7 +73,7 @@ export function createDispatchQueues(
       removeOnFailure: true,
       activateDelayedJobs: false,
       // Attempts and retries are counted in PostgreSQL; bee-queue only carries.
-      stallInterval: 5_000,
+      stallInterval: STALL_CHECK_MS,
     });
   const lanes = Object.fromEntries(LANES.map((lane) => [lane, make(lane)])) as Record<
     Lane,

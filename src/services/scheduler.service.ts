@@ -41,6 +41,13 @@ export class SchedulerService {
   }
 
   private async releaseMessages(): Promise<{ released: number; expired: number; requeued: number }> {
+    const changed = await this.releaseDueAndExpired();
+    const requeued = await this.requeueStale();
+    return { ...changed, requeued };
+  }
+
+  /** SCHEDULED rows whose time has come and SENDING rows whose lease expired: a status change each. */
+  private async releaseDueAndExpired(): Promise<{ released: number; expired: number }> {
     const { clock, config } = this.deps;
     const now = clock.now();
     const changes: StatusChange[] = [];
@@ -49,20 +56,11 @@ export class SchedulerService {
     const counts = await em.transactional(async (tx) => {
       const dueIds = await this.lockIds(tx, `status = 'SCHEDULED' and due_at <= ?`, [now]);
       const expiredIds = await this.lockIds(tx, `status = 'SENDING' and lease_until <= ?`, [now]);
-      const staleIds = await this.lockIds(tx, `status = 'QUEUED' and queued_at <= ?`, [
-        new Date(now.getTime() - config.dispatch.requeueAfterMs),
-      ]);
-      const ids = [...dueIds, ...expiredIds, ...staleIds];
-      if (ids.length === 0) return { released: 0, expired: 0, requeued: 0 };
+      const ids = [...dueIds, ...expiredIds];
+      if (ids.length === 0) return { released: 0, expired: 0 };
       const messages = await tx.find(Message, { id: { $in: ids } });
       const expired = new Set(expiredIds);
       for (const message of messages) {
-        if (message.status === MessageStatus.QUEUED) {
-          // Still QUEUED long after enqueue: the job may be gone (Redis restart). Same job id, so no duplicate.
-          message.queuedAt = now;
-          toEnqueue.push(message);
-          continue;
-        }
         if (expired.has(message.id) && message.attempt >= config.dispatch.maxAttempts) {
           changes.push(
             applyStatus(tx, message, MessageStatus.FAILED, now, {
@@ -78,11 +76,44 @@ export class SchedulerService {
         toEnqueue.push(message);
       }
       await refreshNotifications(tx, messages, now);
-      return { released: dueIds.length, expired: expiredIds.length, requeued: staleIds.length };
+      return { released: dueIds.length, expired: expiredIds.length };
     });
     // After commit: a job must never find its row still uncommitted.
     if (toEnqueue.length > 0) await this.deps.queues.enqueue(toEnqueue);
     changes.forEach((change) => this.deps.pubsub.publish(change));
     return counts;
+  }
+
+  /**
+   * QUEUED rows enqueued longer ago than REQUEUE_AFTER_MS: their job may be gone (Redis restarted or was flushed, or
+   * the enqueue after commit failed). One short statement marks them and they are enqueued again under the same job
+   * id, which bee-queue ignores when the job still exists: never a duplicate, and no long-held row locks that would
+   * stall the workers claiming those rows.
+   */
+  private async requeueStale(): Promise<number> {
+    const { clock, config } = this.deps;
+    const now = clock.now();
+    const rows = await this.deps.orm.em
+      .fork()
+      .getConnection()
+      .execute<{ id: string; tenant_id: string; attempt: number; channel: string; priority: string }[]>(
+        `update message set queued_at = ?
+         where id in (select id from message where status = 'QUEUED' and queued_at <= ? limit ${BATCH} for update skip locked)
+         returning id, tenant_id, attempt, channel, priority`,
+        [now, new Date(now.getTime() - config.dispatch.requeueAfterMs)],
+        'all',
+      );
+    if (rows.length > 0) {
+      await this.deps.queues.enqueue(
+        rows.map((r) => ({
+          id: r.id,
+          tenantId: r.tenant_id,
+          attempt: r.attempt,
+          channel: r.channel,
+          priority: r.priority,
+        })),
+      );
+    }
+    return rows.length;
   }
 }

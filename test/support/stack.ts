@@ -87,6 +87,39 @@ async function waitForHealth(url: string, child: ChildProcess, output: () => str
   throw new Error(`child did not become healthy:\n${output()}`);
 }
 
+/** Starts `node dist/src/main.js <role>` as its own OS process with this stack's variables. */
+export async function spawnHerald(
+  env: StackEnv,
+  role: Role,
+): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+  const childPort = await freePort();
+  const child = spawn(process.execPath, [resolve(__dirname, '../../dist/src/main.js'), role], {
+    env: {
+      ...process.env,
+      ...env.vars,
+      PORT: String(childPort),
+      PUBLIC_URL: `http://127.0.0.1:${childPort}`,
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const childUrl = `http://127.0.0.1:${childPort}`;
+  if (role !== 'worker') await waitForHealth(childUrl, child, () => output);
+  return {
+    url: `${childUrl}/graphql`,
+    child,
+    stop: () =>
+      new Promise<void>((done) => {
+        if (child.exitCode !== null || child.signalCode !== null) return done();
+        child.once('exit', () => done());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
 /** Drops a test database and the Redis keys of its prefix. */
 export async function dropStack(env: StackEnv): Promise<void> {
   const admin = new pg.Client({ connectionString: BASE_DB_URL });
@@ -143,33 +176,9 @@ export async function startStack(
     herald,
     url: `${herald.url ?? `http://127.0.0.1:${port}`}/graphql`,
     async spawnRole(role) {
-      const childPort = await freePort();
-      const child = spawn(process.execPath, [resolve(__dirname, '../../dist/src/main.js'), role], {
-        env: {
-          ...process.env,
-          ...env.vars,
-          PORT: String(childPort),
-          PUBLIC_URL: `http://127.0.0.1:${childPort}`,
-          LOG_LEVEL: 'warn',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.push(child);
-      let output = '';
-      child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-      const childUrl = `http://127.0.0.1:${childPort}`;
-      if (role !== 'worker') await waitForHealth(childUrl, child, () => output);
-      return {
-        url: `${childUrl}/graphql`,
-        child,
-        stop: () =>
-          new Promise<void>((done) => {
-            if (child.exitCode !== null) return done();
-            child.once('exit', () => done());
-            child.kill('SIGTERM');
-          }),
-      };
+      const spawned = await spawnHerald(env, role);
+      children.push(spawned.child);
+      return spawned;
     },
     async close() {
       await Promise.all(

@@ -1,7 +1,7 @@
 import type { Config } from '../../config/env';
 import type { Logger } from '../../config/logger';
 import type { Services } from '../../services';
-import { LANES, type DispatchQueues } from '../dispatch.job';
+import { LANES, STALL_CHECK_MS, type DispatchQueues } from '../dispatch.job';
 
 export interface RunningWorker {
   /** Stops the scheduler loop; the queues (and their in-flight jobs) are closed by the caller. */
@@ -19,6 +19,11 @@ export function startWorker(
     queues.lanes[lane].process(config.dispatch.concurrency, async (job) => {
       return services.dispatch.dispatch(job.data);
     });
+    // A worker that died holding jobs leaves them "active" in Redis: give them back to the queue. (Its claimed rows
+    // come back through their expired leases; re-enqueueing under the same job id could not, while the job lingers.)
+    queues.lanes[lane]
+      .checkStalledJobs(STALL_CHECK_MS)
+      .catch((error: unknown) => logger.warn({ err: error, lane }, 'stalled job check failed'));
     // The row stays SENDING under its lease; the scheduler makes it claimable again when the lease expires.
     queues.lanes[lane].on('failed', (job, error) =>
       logger.error(
@@ -29,19 +34,22 @@ export function startWorker(
   }
 
   let stopped = false;
-  let running: Promise<void> = Promise.resolve();
+  let running: Promise<void> | undefined;
   const tick = async () => {
     try {
       const counts = await services.scheduler.tick();
-      if (counts.released + counts.expired + counts.requeued > 0)
-        logger.debug(counts, 'scheduler released messages');
+      if (counts.released + counts.expired + counts.requeued + counts.events > 0)
+        logger.debug(counts, 'scheduler pass');
     } catch (error) {
       logger.warn({ err: error }, 'scheduler tick failed; will retry');
+    } finally {
+      running = undefined;
     }
   };
+  // One pass at a time: a slow pass (a large backlog) skips the ticks that fall inside it instead of queueing them.
   const timer = setInterval(() => {
-    if (stopped) return;
-    running = running.then(tick);
+    if (stopped || running) return;
+    running = tick();
   }, config.dispatch.schedulerIntervalMs);
 
   return {
