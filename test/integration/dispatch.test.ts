@@ -7,6 +7,7 @@ import {
   type SendNotificationInput,
 } from '../support/generated/graphql';
 import { executeOk, waitFor } from '../support/graphql';
+import { ManualClock } from '../support/clock';
 import { startStack, type TestStack } from '../support/stack';
 
 const FINAL = ['SENT', 'FAILED', 'SUPPRESSED', 'CANCELLED'];
@@ -193,5 +194,43 @@ describe('the row claim under concurrency (API role only: no worker takes the jo
     expect(
       await stack.herald.services.queries.message({ tenantId: 'other', subject: 's', scopes: [] }, id),
     ).toBeNull();
+  });
+});
+
+describe('Retry-After (injected clock, API role: the test runs each step)', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startStack({ role: 'api', clock: new ManualClock(new Date('2030-05-01T00:00:00Z')) });
+  });
+  afterAll(() => stack?.close());
+
+  it('a 429 with Retry-After is not retried before it, even when the backoff would be sooner', async () => {
+    stack.emulator.emulator.injectFault({
+      vendor: 'sendgrid',
+      count: 1,
+      status: 429,
+      retryAfterSeconds: 120,
+    });
+    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+      input: {
+        userId: 'u-ra',
+        type: 'notice',
+        channels: ['EMAIL'],
+        to: { email: 'ra@example.com' },
+        content: { subject: 's', text: 't' },
+      },
+    });
+    const id = sendNotification.notification.messages[0]!.id;
+    expect(
+      await stack.herald.services.dispatch.dispatch({ messageId: id, tenantId: 'default', attempt: 1 }),
+    ).toBe('retry');
+    const { message } = await executeOk(stack.url, MessageDocument, { id });
+    expect(message).toMatchObject({ status: 'SCHEDULED', error: { code: '429' } });
+    // Backoff alone would be 50 ms (DISPATCH_BACKOFF_BASE_MS in tests); the vendor asked for 120 s.
+    const due = (await stack.herald.services.queries.message(
+      { tenantId: 'default', subject: 't', scopes: [] },
+      id,
+    ))!.dueAt!;
+    expect(due.toISOString()).toBe('2030-05-01T00:02:00.000Z');
   });
 });
