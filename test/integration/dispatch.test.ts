@@ -220,7 +220,7 @@ describe('Retry-After (injected clock, API role: the test runs each step)', () =
         content: { subject: 's', text: 't' },
       },
     });
-    const id = sendNotification.notification.messages[0]!.id;
+    const id = sendNotification.notification.messages[0].id;
     expect(
       await stack.herald.services.dispatch.dispatch({ messageId: id, tenantId: 'default', attempt: 1 }),
     ).toBe('retry');
