@@ -11,6 +11,7 @@ import {
   NotificationPreferences,
   NotificationType,
   Priority,
+  SENT_STATUSES,
 } from '../entities';
 import { findBlocks, normalizeAddress } from './address-block';
 import { consentsOf } from './consent-ledger';
@@ -64,16 +65,7 @@ export interface PolicyInput {
   messageId?: string;
 }
 
-const IN_FLIGHT_OR_SENT = [
-  MessageStatus.SENDING,
-  MessageStatus.SENT,
-  MessageStatus.DELIVERED,
-  MessageStatus.READ,
-  MessageStatus.OPENED,
-  MessageStatus.CLICKED,
-  MessageStatus.UNDELIVERED,
-  MessageStatus.BOUNCED,
-];
+const IN_FLIGHT_OR_SENT = [MessageStatus.SENDING, ...SENT_STATUSES];
 
 /** Decides, per message, whether it may go now, later, or not at all, and why. */
 export class PolicyService {
