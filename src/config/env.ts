@@ -122,6 +122,30 @@ const deliveryModel = z.object({
   SUBSCRIPTION_BUFFER_EVENTS: intWithDefault(256, 1),
 });
 
+const priceTable = z.preprocess(
+  (value) => {
+    if (typeof value !== 'string' || value.trim() === '') return undefined;
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      return value;
+    }
+  },
+  z
+    .record(
+      z.string().regex(/^([A-Z]{2}|\*)$/, 'keys are ISO country codes or "*"'),
+      z.number().nonnegative(),
+    )
+    .default({ '*': 0.0079 }),
+);
+const priceModel = z.object({
+  /** USD per SMS segment by destination country (ISO 3166 alpha-2), "*" for the rest, as JSON. */
+  SMS_PRICES: priceTable,
+  WHATSAPP_PRICE: z.preprocess(blankToUndefined, z.coerce.number().nonnegative().default(0.005)),
+  EMAIL_PRICE: z.preprocess(blankToUndefined, z.coerce.number().nonnegative().default(0.0001)),
+  PUSH_PRICE: z.preprocess(blankToUndefined, z.coerce.number().nonnegative().default(0)),
+});
+
 export type ChannelMode = 'live' | 'sandbox' | 'disabled';
 
 export interface TwilioSettings {
@@ -170,6 +194,7 @@ export interface Config {
   sendgrid: SendgridSettings;
   fcm: FcmSettings;
   inbound: { helpText: string };
+  prices: { sms: Record<string, number>; whatsapp: number; email: number; push: number };
   delivery: {
     sandboxCallbackDelayMs: number;
     webhookBodyLimitBytes: number;
@@ -232,7 +257,19 @@ export function parseConfig(source: Source): Config {
   const fcm = collect(fcmModel, source, problems);
   const dispatch = collect(dispatchModel, source, problems);
   const delivery = collect(deliveryModel, source, problems);
-  if (!server || !db || !redis || !auth || !twilio || !sendgrid || !fcm || !dispatch || !delivery) {
+  const prices = collect(priceModel, source, problems);
+  if (
+    !server ||
+    !db ||
+    !redis ||
+    !auth ||
+    !twilio ||
+    !sendgrid ||
+    !fcm ||
+    !dispatch ||
+    !delivery ||
+    !prices
+  ) {
     throw new ConfigError(problems);
   }
 
@@ -329,6 +366,12 @@ export function parseConfig(source: Source): Config {
             apiUrl: fcm.FCM_API_URL ?? sandboxUrl(publicUrl, 'fcm'),
           },
     inbound: { helpText: delivery.INBOUND_HELP_TEXT },
+    prices: {
+      sms: { '*': 0.0079, ...prices.SMS_PRICES },
+      whatsapp: prices.WHATSAPP_PRICE,
+      email: prices.EMAIL_PRICE,
+      push: prices.PUSH_PRICE,
+    },
     delivery: {
       sandboxCallbackDelayMs: delivery.SANDBOX_CALLBACK_DELAY_MS,
       webhookBodyLimitBytes: delivery.WEBHOOK_BODY_LIMIT_BYTES,

@@ -16,6 +16,7 @@ import {
 import type { ChannelPayloads, ChannelProvider, PushTarget, SendResult } from '../providers/provider.types';
 import { ProviderError } from '../providers/provider.types';
 import { addBlock } from './address-block';
+import { estimateCost } from './cost';
 import { recordConsent } from './consent-ledger';
 import { storedAddress } from './contact-address';
 import { createUnsubscribeToken } from './unsubscribe-token';
@@ -306,7 +307,15 @@ export class DispatchService {
       let verdict: DispatchOutcome;
       if (outcome.result) {
         message.providerMessageId = outcome.result.providerMessageId;
-        if (outcome.result.segments !== undefined) message.segments = outcome.result.segments;
+        // Estimated from the rendered content; the provider's own segment count wins when it reports one.
+        const estimate = estimateCost(
+          this.deps.config.prices,
+          message.channel,
+          message.to,
+          outcome.content ?? {},
+        );
+        message.cost = estimate.cost;
+        message.segments = outcome.result.segments ?? estimate.segments ?? null;
         changes.push(applyStatus(tx, message, MessageStatus.SENT, now, { errorCode: null }));
         verdict = 'sent';
       } else {

@@ -199,6 +199,36 @@ describe('sendNotification: accept at the edge', () => {
     expect(settled.messages[0]?.error?.message).toContain('data.amount');
   });
 
+  it('a sent SMS records its segments and cost; the notification sums its messages', async () => {
+    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+      input: {
+        userId: `u-${randomUUID()}`,
+        type: 'adhoc',
+        channels: ['SMS', 'EMAIL'],
+        to: { phone: '+14155552671', email: 'cost@example.com' },
+        content: { body: 'a'.repeat(161), subject: 's', text: 't' },
+      },
+    });
+    const settled = await waitFor(async () => {
+      const { notification } = await executeOk(stack.url, NotificationDocument, {
+        id: sendNotification.notification.id,
+      });
+      return notification?.status === 'COMPLETED' && notification;
+    });
+    const sms = settled.messages.find((m) => m.channel === 'SMS');
+    expect(sms).toMatchObject({ segments: 2 });
+    const costs = await execute<
+      { notification: { cost: number; messages: { channel: string; cost: number }[] } },
+      unknown
+    >(stack.url, 'query ($id: ID!) { notification(id: $id) { cost messages { channel cost } } }', {
+      id: settled.id,
+    });
+    const byChannel = Object.fromEntries(costs.data!.notification.messages.map((m) => [m.channel, m.cost]));
+    // Defaults: $0.0079 per SMS segment ("*"), $0.0001 per email.
+    expect(byChannel).toEqual({ SMS: 0.0158, EMAIL: 0.0001 });
+    expect(costs.data!.notification.cost).toBeCloseTo(0.0159, 6);
+  });
+
   it('scheduledAt in the future waits SCHEDULED in PostgreSQL', async () => {
     const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
       input: {

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
+import { SegmentedMessage } from 'sms-segments-calculator';
 import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
 import { EmulatorCallbacks, type CallbackOptions } from './callbacks';
 
@@ -238,7 +239,7 @@ export class ProviderEmulator {
         messaging_service_sid: body.MessagingServiceSid ?? null,
         body: text,
         status: 'queued',
-        num_segments: String(Math.max(1, Math.ceil(text.length / 153))),
+        num_segments: String(new SegmentedMessage(text, 'auto').segmentsCount),
         num_media: String(Array.isArray(body.MediaUrl) ? body.MediaUrl.length : body.MediaUrl ? 1 : 0),
         direction: 'outbound-api',
         api_version: '2010-04-01',
