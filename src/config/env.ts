@@ -103,6 +103,17 @@ const dispatchModel = z.object({
   /** A QUEUED row older than this with no job (Redis lost it, or the enqueue after commit failed) is enqueued again. */
   REQUEUE_AFTER_MS: intWithDefault(60_000, 100),
   PROVIDER_TIMEOUT_MS: intWithDefault(10_000, 100),
+  /** Sends per second per provider across every worker, e.g. "twilio-sms=1,sendgrid=100"; unlisted = unlimited. */
+  PROVIDER_RATE_LIMITS: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(
+        /^\s*[a-z-]+\s*=\s*\d+(\s*,\s*[a-z-]+\s*=\s*\d+)*\s*$/,
+        'use provider=perSecond pairs, e.g. "twilio-sms=1,sendgrid=100"',
+      )
+      .optional(),
+  ),
 });
 
 const deliveryModel = z.object({
@@ -209,6 +220,8 @@ export interface Config {
     schedulerIntervalMs: number;
     requeueAfterMs: number;
     providerTimeoutMs: number;
+    /** Sends per second by provider id, shared by every worker process. */
+    rateLimits: Record<string, number>;
   };
 }
 
@@ -386,6 +399,13 @@ export function parseConfig(source: Source): Config {
       schedulerIntervalMs: dispatch.SCHEDULER_INTERVAL_MS,
       requeueAfterMs: dispatch.REQUEUE_AFTER_MS,
       providerTimeoutMs: dispatch.PROVIDER_TIMEOUT_MS,
+      rateLimits: Object.fromEntries(
+        (dispatch.PROVIDER_RATE_LIMITS ?? '')
+          .split(',')
+          .filter((pair) => pair.includes('='))
+          .map((pair) => pair.split('=').map((part) => part.trim()))
+          .map(([id, perSecond]) => [id, Number(perSecond)]),
+      ),
     },
   };
 }

@@ -115,6 +115,7 @@ export async function startHerald(
       pubsub,
       providers,
       clock,
+      redis,
       redisReachable,
     });
 

@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Config } from '../config/env';
 import type { Logger } from '../config/logger';
 import type { Orm } from '../db/database';
@@ -16,6 +17,8 @@ export interface ServiceDeps {
   pubsub: StatusPubSub;
   providers: ProviderRegistry;
   clock: Clock;
+  /** A Redis command connection (no offline queue) for shared counters such as send rates. */
+  redis: Redis;
   /** Answers whether Redis is reachable right now (bounded wait). */
   redisReachable(): Promise<boolean>;
 }

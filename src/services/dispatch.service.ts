@@ -17,6 +17,7 @@ import type { ChannelPayloads, ChannelProvider, PushTarget, SendResult } from '.
 import { ProviderError } from '../providers/provider.types';
 import { addBlock } from './address-block';
 import { estimateCost } from './cost';
+import { ProviderThrottle } from './provider-throttle';
 import { recordConsent } from './consent-ledger';
 import { storedAddress } from './contact-address';
 import { createUnsubscribeToken } from './unsubscribe-token';
@@ -66,10 +67,52 @@ function payloadFor(
  * record the outcome. The row claim (QUEUED → SENDING) is what keeps a duplicate or redelivered job from sending twice.
  */
 export class DispatchService {
+  private readonly throttle: ProviderThrottle;
+
   constructor(
     private readonly deps: DomainDeps,
     private readonly templates: TemplateService,
-  ) {}
+  ) {
+    this.throttle = new ProviderThrottle(
+      deps.redis,
+      deps.config.redis.keyPrefix,
+      deps.config.dispatch.rateLimits,
+    );
+  }
+
+  /**
+   * The provider's send rate is used up for longer than a job should wait: back to SCHEDULED with the time the
+   * rate allows, and the attempt it claimed is given back (no request was made).
+   */
+  private async recordThrottled(
+    claimed: Message,
+    providerId: string,
+    retryInMs: number,
+  ): Promise<DispatchOutcome> {
+    const changes: StatusChange[] = [];
+    const em = this.deps.orm.em.fork() as EntityManager;
+    await em.transactional(async (tx) => {
+      const message = await tx.findOne(
+        Message,
+        { id: claimed.id, tenantId: claimed.tenantId },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
+      if (!message || message.status !== MessageStatus.SENDING || message.attempt !== claimed.attempt) return;
+      const now = this.deps.clock.now();
+      message.attempt -= 1;
+      message.leaseUntil = null;
+      message.dueAt = new Date(now.getTime() + retryInMs);
+      changes.push(
+        applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
+          errorCode: 'RATE_LIMITED',
+          errorMessage: `${providerId} send rate reached; due again in ${retryInMs} ms`,
+        }),
+      );
+      await refreshNotifications(tx, [message], now);
+    });
+    this.publish(changes);
+    return 'retry';
+  }
 
   private publish(changes: StatusChange[]) {
     changes.forEach((change) => this.deps.pubsub.publish(change));
@@ -413,6 +456,8 @@ export class DispatchService {
       if (error instanceof TemplateError) return this.record(claimed, { provider: provider.id, error });
       throw error;
     }
+    const slot = await this.throttle.acquire(provider.id);
+    if (!slot.ok) return this.recordThrottled(claimed, provider.id, slot.retryInMs);
     try {
       const result = await (provider as ChannelProvider).send(
         payloadFor(claimed.channel, claimed.to, content, this.unsubscribeHeaders(claimed)),

@@ -53,6 +53,15 @@ describe('configuration', () => {
     );
   });
 
+  it('parses per-provider send rates and refuses a malformed list', () => {
+    expect(parseConfig({ PROVIDER_RATE_LIMITS: 'twilio-sms=1, sendgrid=100' }).dispatch.rateLimits).toEqual({
+      'twilio-sms': 1,
+      sendgrid: 100,
+    });
+    expect(parseConfig({}).dispatch.rateLimits).toEqual({});
+    expect(() => parseConfig({ PROVIDER_RATE_LIMITS: 'twilio-sms:1' })).toThrow(/PROVIDER_RATE_LIMITS/);
+  });
+
   it('prints one screen with secrets masked', () => {
     const config = parseConfig({
       DATABASE_URL: 'postgres://herald:supersecret@db:5432/herald',
