@@ -155,6 +155,11 @@ const priceModel = z.object({
   WHATSAPP_PRICE: z.preprocess(blankToUndefined, z.coerce.number().nonnegative().default(0.005)),
   EMAIL_PRICE: z.preprocess(blankToUndefined, z.coerce.number().nonnegative().default(0.0001)),
   PUSH_PRICE: z.preprocess(blankToUndefined, z.coerce.number().nonnegative().default(0)),
+  /** Default spend caps per tenant in USD (unset = none); tenants may override them (updateTenantSettings). */
+  BUDGET_DAILY_USD: z.preprocess(blankToUndefined, z.coerce.number().positive().optional()),
+  BUDGET_MONTHLY_USD: z.preprocess(blankToUndefined, z.coerce.number().positive().optional()),
+  /** Whether CRITICAL sends go out over budget (default true: an outage alert must not wait for the budget). */
+  BUDGET_CRITICAL_BYPASS: z.preprocess(blankToUndefined, z.enum(['true', 'false']).default('true')),
 });
 
 export type ChannelMode = 'live' | 'sandbox' | 'disabled';
@@ -206,6 +211,7 @@ export interface Config {
   fcm: FcmSettings;
   inbound: { helpText: string };
   prices: { sms: Record<string, number>; whatsapp: number; email: number; push: number };
+  budgets: { daily?: number; monthly?: number; criticalBypass: boolean };
   delivery: {
     sandboxCallbackDelayMs: number;
     webhookBodyLimitBytes: number;
@@ -379,6 +385,11 @@ export function parseConfig(source: Source): Config {
             apiUrl: fcm.FCM_API_URL ?? sandboxUrl(publicUrl, 'fcm'),
           },
     inbound: { helpText: delivery.INBOUND_HELP_TEXT },
+    budgets: {
+      daily: prices.BUDGET_DAILY_USD,
+      monthly: prices.BUDGET_MONTHLY_USD,
+      criticalBypass: prices.BUDGET_CRITICAL_BYPASS === 'true',
+    },
     prices: {
       sms: { '*': 0.0079, ...prices.SMS_PRICES },
       whatsapp: prices.WHATSAPP_PRICE,

@@ -9,6 +9,7 @@ import { Notification } from './notification.entity';
 import { NotificationType } from './notification-type.entity';
 import { NotificationPreferences } from './notification-preferences.entity';
 import { ProviderEvent } from './provider-event.entity';
+import { TenantSettings } from './tenant-settings.entity';
 
 export * from './enums';
 export {
@@ -33,6 +34,7 @@ export {
 } from './notification-preferences.entity';
 export { CapAction, CapPeriod, FrequencyCap } from './notification-type.entity';
 export { SERVICE_WIDE } from './provider-event.entity';
+export { TenantSettings } from './tenant-settings.entity';
 export { RenderedContent } from './message.entity';
 export { Template } from './notification-type.entity';
 export type { ContentValue, RecipientValue } from './notification.entity';
@@ -51,4 +53,5 @@ export const ENTITIES = [
   ConsentEvent,
   ConsentVerification,
   NotificationPreferences,
+  TenantSettings,
 ];

@@ -3,6 +3,7 @@ import { Migration20261122043752 } from './Migration20261122043752';
 import { Migration20261122050851 } from './Migration20261122050851';
 import { Migration20261122052646 } from './Migration20261122052646';
 import { Migration20261122060000 } from './Migration20261122060000';
+import { Migration20261122063500 } from './Migration20261122063500';
 
 /** Every migration, in order. Listed explicitly so src (vitest) and dist (npm start) run the same set. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -10,4 +11,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261122050851', class: Migration20261122050851 },
   { name: 'Migration20261122052646', class: Migration20261122052646 },
   { name: 'Migration20261122060000', class: Migration20261122060000 },
+  { name: 'Migration20261122063500', class: Migration20261122063500 },
 ];

@@ -14,12 +14,26 @@ export interface MessageStatusPayload {
   message: Record<string, unknown>;
 }
 
-type Topics = Record<string, [tenantId: string, payload: MessageStatusPayload]>;
+/** An operational alert for a tenant (budget thresholds so far). */
+export interface AlertPayload {
+  tenantId: string;
+  kind: 'budget';
+  period: 'day' | 'month';
+  /** 0.8 or 1.0: the share of the budget that was crossed. */
+  threshold: number;
+  spent: number;
+  budget: number;
+  occurredAt: string;
+}
+
+type Topics = Record<string, [tenantId: string, payload: MessageStatusPayload | AlertPayload]>;
 
 export interface StatusPubSub {
   publish(payload: MessageStatusPayload): void;
   /** Events of one tenant only: the tenant is part of the Redis channel name. */
   subscribe(tenantId: string): AsyncIterable<MessageStatusPayload>;
+  publishAlert(payload: AlertPayload): void;
+  subscribeAlerts(tenantId: string): AsyncIterable<AlertPayload>;
   close(): Promise<void>;
 }
 
@@ -41,9 +55,12 @@ export async function createStatusPubSub(redisUrl: string, keyPrefix: string): P
     eventTarget: createRedisEventTarget({ publishClient, subscribeClient }),
   });
   const topic = `${keyPrefix}:message-status`;
+  const alertTopic = `${keyPrefix}:alerts`;
   return {
     publish: (payload) => pubsub.publish(topic, payload.tenantId, payload),
-    subscribe: (tenantId) => pubsub.subscribe(topic, tenantId),
+    subscribe: (tenantId) => pubsub.subscribe(topic, tenantId) as AsyncIterable<MessageStatusPayload>,
+    publishAlert: (payload) => pubsub.publish(alertTopic, payload.tenantId, payload),
+    subscribeAlerts: (tenantId) => pubsub.subscribe(alertTopic, tenantId) as AsyncIterable<AlertPayload>,
     close: async () => {
       publishClient.disconnect();
       subscribeClient.disconnect();

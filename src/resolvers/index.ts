@@ -5,6 +5,7 @@ import { NotificationTypeResolver } from './notification-type.resolver';
 import { NotificationResolver } from './notification.resolver';
 import { PreferencesResolver } from './preferences.resolver';
 import { SubscriptionResolver } from './subscription.resolver';
+import { TenantSettingsResolver } from './tenant-settings.resolver';
 import { UserResolver } from './user.resolver';
 
 export { referenceResolvers } from './references';
@@ -20,4 +21,5 @@ export const RESOLVERS = [
   ConsentResolver,
   ConsentEventResolver,
   PreferencesResolver,
+  TenantSettingsResolver,
 ] as const;

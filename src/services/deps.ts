@@ -6,6 +6,7 @@ import type { DispatchQueues } from '../jobs/dispatch.job';
 import type { ProviderRegistry } from '../providers/registry';
 import type { StatusPubSub } from '../pubsub/pubsub';
 import type { Clock } from './clock';
+import type { BudgetService } from './budget.service';
 import type { PolicyService } from './policy.service';
 
 /** Everything the domain services need, built once per process (runtime/herald.ts). */
@@ -26,6 +27,7 @@ export interface ServiceDeps {
 /** Deps plus the policy every sending path consults. */
 export interface DomainDeps extends ServiceDeps {
   policy: PolicyService;
+  budgets: BudgetService;
 }
 
 /** Who is calling: from the JWT, or tenant "default" with every scope when auth is off. */

@@ -37,6 +37,12 @@ export class NotCancellableError extends GraphQLError {
   }
 }
 
+export class BudgetExceededError extends GraphQLError {
+  constructor(message: string, details: { period: string; budget: number; spent: number; cost: number }) {
+    super(message, { extensions: { code: 'BUDGET_EXCEEDED', ...details } });
+  }
+}
+
 export class ServiceUnavailableError extends GraphQLError {
   constructor(what: string) {
     super(`${what} is unreachable: nothing was accepted, retry later`, {

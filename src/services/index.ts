@@ -1,3 +1,4 @@
+import { BudgetService } from './budget.service';
 import { ConsentService } from './consent.service';
 import { ContactService } from './contact.service';
 import { DeliveryStatusService } from './delivery-status.service';
@@ -21,6 +22,7 @@ export interface Services {
   dispatch: DispatchService;
   scheduler: SchedulerService;
   policy: PolicyService;
+  budgets: BudgetService;
   consents: ConsentService;
   preferences: PreferencesService;
   contacts: ContactService;
@@ -35,7 +37,8 @@ export interface Services {
 export function createServices(deps: ServiceDeps): Services {
   const templates = new TemplateService();
   const policy = new PolicyService(deps);
-  const domain = { ...deps, policy };
+  const budgets = new BudgetService(deps);
+  const domain = { ...deps, policy, budgets };
   const delivery = new DeliveryStatusService(deps);
   const webhooks = new WebhookIntakeService(deps, delivery);
   const notifications = new NotificationService(domain);
@@ -47,6 +50,7 @@ export function createServices(deps: ServiceDeps): Services {
     dispatch: new DispatchService(domain, templates),
     scheduler: new SchedulerService(deps, webhooks),
     policy,
+    budgets,
     contacts: new ContactService(deps),
     types: new NotificationTypeService(deps, templates),
     queries: new QueryService(deps),

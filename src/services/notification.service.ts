@@ -19,6 +19,8 @@ import {
 } from '../entities';
 import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
 import { contactAddress } from './contact-address';
+import type { Config } from '../config/env';
+import type { Spend } from './budget.service';
 import type { Caller, DomainDeps } from './deps';
 import {
   BadUserInputError,
@@ -30,6 +32,7 @@ import {
 } from './errors';
 import { isUuid } from './query.service';
 import { applyStatus, rollup, type StatusChange } from './message-status';
+import { estimateCost } from './cost';
 import { pickTemplate } from './template.service';
 
 export interface SendNotificationCommand {
@@ -91,6 +94,18 @@ export interface BatchOutcome {
   results: BatchItem[];
   summary: { total: number; accepted: number; failed: number };
 }
+
+/** The estimated cost of a planned send: its messages that will go out (explicit content, else one SMS segment). */
+function planCost(plan: Plan, prices: Config['prices']): number {
+  return plan.planned
+    .filter((p) => !p.suppressedReason)
+    .reduce((sum, p) => sum + estimateCost(prices, p.channel, p.to, plan.content ?? {}).cost, 0);
+}
+
+const addSpend = (spend: Spend, cost: number): Spend => ({
+  today: spend.today + cost,
+  month: spend.month + cost,
+});
 
 /** The same key with a different input is a client bug, not a retry: refuse rather than guess. */
 function replay(existing: Notification, key: string, inputHash: string | null): Notification {
@@ -403,8 +418,13 @@ export class NotificationService {
       if ('existing' in prepared) return prepared.existing;
       // Redis carries the jobs: refuse before storing anything when it cannot.
       if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
+      const budgets = await this.deps.budgets.budgets(em, caller.tenantId);
+      const before = await this.deps.budgets.spend(em, caller.tenantId);
+      const cost = planCost(prepared.plan, this.deps.config.prices);
+      this.deps.budgets.assertWithin(budgets, before, cost, prepared.plan.priority === Priority.CRITICAL);
       const staged = this.stage(em, caller, prepared.plan);
       await this.commit(em, caller, [staged]);
+      this.deps.budgets.alertCrossings(caller.tenantId, budgets, before, addSpend(before, cost));
       return staged.notification;
     } catch (error) {
       const key = input.idempotencyKey?.trim();
@@ -434,6 +454,9 @@ export class NotificationService {
     const types = new Map<string, Promise<NotificationType | null>>();
     try {
       if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
+      const budgets = await this.deps.budgets.budgets(em, caller.tenantId);
+      const before = await this.deps.budgets.spend(em, caller.tenantId);
+      let spend = before;
       for (const [index, input] of inputs.entries()) {
         try {
           const prepared = await this.prepare(em, caller, input, types);
@@ -450,6 +473,9 @@ export class NotificationService {
             });
             continue;
           }
+          const cost = planCost(prepared.plan, this.deps.config.prices);
+          this.deps.budgets.assertWithin(budgets, spend, cost, prepared.plan.priority === Priority.CRITICAL);
+          spend = addSpend(spend, cost);
           const item = this.stage(em, caller, prepared.plan);
           if (idempotencyKey)
             keys.set(idempotencyKey, { hash: inputHash ?? null, notification: item.notification });
@@ -466,7 +492,10 @@ export class NotificationService {
           });
         }
       }
-      if (staged.length > 0) await this.commit(em, caller, staged);
+      if (staged.length > 0) {
+        await this.commit(em, caller, staged);
+        this.deps.budgets.alertCrossings(caller.tenantId, budgets, before, spend);
+      }
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) {
         throw new ConflictError(
@@ -554,6 +583,10 @@ export class NotificationService {
         to: p.to,
         typeKey: plan.type,
         category,
+        // Counted against the tenant's budget while it waits; replaced by the rendered estimate once sent.
+        cost: p.suppressedReason
+          ? null
+          : estimateCost(this.deps.config.prices, p.channel, p.to, plan.content ?? {}).cost,
         status: MessageStatus.QUEUED,
         attempt: 0,
         fallbackUsed: p.fallbackUsed ?? false,

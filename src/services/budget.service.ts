@@ -1,0 +1,138 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
+import { TenantSettings } from '../entities';
+import type { Caller, ServiceDeps } from './deps';
+import { BadUserInputError, BudgetExceededError } from './errors';
+
+export interface Budgets {
+  daily?: number;
+  monthly?: number;
+  criticalBypass: boolean;
+}
+
+export interface Spend {
+  today: number;
+  month: number;
+}
+
+const ALERT_THRESHOLDS = [0.8, 1];
+
+const startOfUtcDay = (now: Date) =>
+  new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+const startOfUtcMonth = (now: Date) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+
+/**
+ * Per-tenant daily and monthly spend caps (UTC day and month). Spend is the cost of the tenant's messages created in
+ * the period that were not suppressed, cancelled or failed — estimates while they wait, the recorded cost once sent.
+ */
+export class BudgetService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  async budgets(em: EntityManager, tenantId: string): Promise<Budgets> {
+    const row = await em.findOne(TenantSettings, { tenantId });
+    const defaults = this.deps.config.budgets;
+    return {
+      daily: row?.dailyBudget ?? defaults.daily,
+      monthly: row?.monthlyBudget ?? defaults.monthly,
+      criticalBypass: row?.criticalBypassesBudget ?? defaults.criticalBypass,
+    };
+  }
+
+  async spend(em: EntityManager, tenantId: string): Promise<Spend> {
+    const now = this.deps.clock.now();
+    const [row] = await em.getConnection().execute<{ today: number | null; month: number | null }[]>(
+      `select coalesce(sum(cost) filter (where created_at >= ?), 0)::float8 as today, coalesce(sum(cost), 0)::float8 as month
+         from message where tenant_id = ? and created_at >= ? and status not in ('SUPPRESSED', 'CANCELLED', 'FAILED')`,
+      [startOfUtcDay(now), tenantId, startOfUtcMonth(now)],
+      'all',
+    );
+    return { today: row?.today ?? 0, month: row?.month ?? 0 };
+  }
+
+  /** Refuses a send that would take the tenant over a budget (CRITICAL passes when the tenant allows it). */
+  assertWithin(budgets: Budgets, spend: Spend, cost: number, critical: boolean): void {
+    if (cost <= 0 || (critical && budgets.criticalBypass)) return;
+    for (const [period, budget, spent] of [
+      ['day', budgets.daily, spend.today],
+      ['month', budgets.monthly, spend.month],
+    ] as const) {
+      if (budget !== undefined && spent + cost > budget + 1e-9) {
+        throw new BudgetExceededError(
+          `this send (~$${cost.toFixed(4)}) would take the ${period}'s spend to $${(spent + cost).toFixed(4)}, over the budget of $${budget.toFixed(2)}`,
+          { period, budget, spent, cost },
+        );
+      }
+    }
+  }
+
+  /** Publishes an alert when spend crossed 80% or 100% of a budget between `before` and `after`. */
+  alertCrossings(tenantId: string, budgets: Budgets, before: Spend, after: Spend): void {
+    for (const [period, budget, from, to] of [
+      ['day', budgets.daily, before.today, after.today],
+      ['month', budgets.monthly, before.month, after.month],
+    ] as const) {
+      if (budget === undefined) continue;
+      for (const threshold of ALERT_THRESHOLDS) {
+        const line = budget * threshold;
+        if (from < line - 1e-9 && to >= line - 1e-9) {
+          const alert = {
+            tenantId,
+            kind: 'budget' as const,
+            period,
+            threshold,
+            spent: to,
+            budget,
+            occurredAt: this.deps.clock.now().toISOString(),
+          };
+          this.deps.logger.warn(alert, `tenant spend crossed ${threshold * 100}% of its ${period} budget`);
+          this.deps.pubsub.publishAlert(alert);
+        }
+      }
+    }
+  }
+
+  async view(caller: Caller) {
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const [budgets, spend] = await Promise.all([
+      this.budgets(em, caller.tenantId),
+      this.spend(em, caller.tenantId),
+    ]);
+    return {
+      dailyBudget: budgets.daily ?? null,
+      monthlyBudget: budgets.monthly ?? null,
+      criticalBypassesBudget: budgets.criticalBypass,
+      spentToday: spend.today,
+      spentThisMonth: spend.month,
+    };
+  }
+
+  /** A field left out is kept; null returns it to the service default. */
+  async update(
+    caller: Caller,
+    input: {
+      dailyBudget?: number | null;
+      monthlyBudget?: number | null;
+      criticalBypassesBudget?: boolean | null;
+    },
+  ) {
+    for (const field of ['dailyBudget', 'monthlyBudget'] as const) {
+      const value = input[field];
+      if (value !== undefined && value !== null && !(value > 0))
+        throw new BadUserInputError(`input.${field}: must be a positive amount in USD`, `input.${field}`);
+    }
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const row =
+      (await em.findOne(TenantSettings, { tenantId: caller.tenantId })) ??
+      em.create(TenantSettings, {
+        id: randomUUID(),
+        tenantId: caller.tenantId,
+        updatedAt: this.deps.clock.now(),
+      });
+    if (input.dailyBudget !== undefined) row.dailyBudget = input.dailyBudget;
+    if (input.monthlyBudget !== undefined) row.monthlyBudget = input.monthlyBudget;
+    if (input.criticalBypassesBudget !== undefined) row.criticalBypassesBudget = input.criticalBypassesBudget;
+    row.updatedAt = this.deps.clock.now();
+    await em.flush();
+    return this.view(caller);
+  }
+}
