@@ -92,7 +92,7 @@ export interface BatchItem {
 }
 export interface BatchOutcome {
   results: BatchItem[];
-  summary: { total: number; accepted: number; failed: number };
+  summary: { total: number; accepted: number; failed: number; estimatedCost: number };
 }
 
 /** The estimated cost of a planned send: its messages that will go out (explicit content, else one SMS segment). */
@@ -506,7 +506,14 @@ export class NotificationService {
       return this.unavailable(error);
     }
     const accepted = results.filter((r) => r.notification).length;
-    return { results, summary: { total: inputs.length, accepted, failed: inputs.length - accepted } };
+    const estimatedCost =
+      Math.round(
+        staged.reduce((sum, s) => sum + s.messages.reduce((m, msg) => m + (msg.cost ?? 0), 0), 0) * 1e6,
+      ) / 1e6;
+    return {
+      results,
+      summary: { total: inputs.length, accepted, failed: inputs.length - accepted, estimatedCost },
+    };
   }
 
   /**

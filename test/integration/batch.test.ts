@@ -46,7 +46,13 @@ describe('sendNotifications (batch)', () => {
     inserts.clear();
 
     const { sendNotifications } = await executeOk(stack.url, SendNotificationsDocument, { inputs });
-    expect(sendNotifications.summary).toEqual({ total: 1_000, accepted: 997, failed: 3 });
+    // 997 one-segment SMS at the default $0.0079 per segment.
+    expect(sendNotifications.summary).toEqual({
+      total: 1_000,
+      accepted: 997,
+      failed: 3,
+      estimatedCost: 7.8763,
+    });
     expect(sendNotifications.results).toHaveLength(1_000);
     expect(sendNotifications.results.map((r) => r.index)).toEqual(inputs.map((_, i) => i));
     const errors = sendNotifications.results.filter((r) => r.error);
@@ -87,7 +93,12 @@ describe('sendNotifications (batch)', () => {
     const [first, second, third] = sendNotifications.results;
     expect(second?.notification?.id).toBe(first?.notification?.id);
     expect(third?.error?.code).toBe('CONFLICT');
-    expect(sendNotifications.summary).toEqual({ total: 3, accepted: 2, failed: 1 });
+    expect(sendNotifications.summary).toMatchObject({
+      total: 3,
+      accepted: 2,
+      failed: 1,
+      estimatedCost: 0.0079,
+    });
   });
 
   it('more than 1,000 inputs is refused as a whole', async () => {

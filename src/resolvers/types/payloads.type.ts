@@ -1,4 +1,4 @@
-import { Field, ID, Int, ObjectType } from 'type-graphql';
+import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
 import { Channel } from '../../entities/enums';
 import { Message, Notification } from '../../entities';
 import { MessageStatus } from '../../entities/enums';
@@ -124,6 +124,11 @@ export class BatchSummary {
 
   @Field(() => Int)
   failed!: number;
+
+  @Field(() => Float, {
+    description: 'USD, the estimate of what the accepted sends will cost (see README "Cost")',
+  })
+  estimatedCost!: number;
 }
 
 @ObjectType()
