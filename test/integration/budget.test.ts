@@ -22,7 +22,22 @@ describe('budgets', () => {
       for await (const alert of stack.herald.services.deps.pubsub.subscribeAlerts('default'))
         alerts.push(alert);
     })();
-    await new Promise((r) => setTimeout(r, 200));
+    // Wait until the Redis subscription is live: publish probes until one comes back, then forget them.
+    const probe: AlertPayload = {
+      tenantId: 'default',
+      kind: 'budget',
+      period: 'day',
+      threshold: 0,
+      spent: 0,
+      budget: 0,
+      occurredAt: '',
+    };
+    await waitFor(() => {
+      stack.herald.services.deps.pubsub.publishAlert(probe);
+      return new Promise<boolean>((resolve) => setTimeout(() => resolve(alerts.length > 0), 50));
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    alerts.length = 0;
   });
   afterAll(() => stack?.close());
 
