@@ -6,7 +6,7 @@ import { createLogger } from '../../src/config/logger';
 import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
 import { startHerald, type Herald } from '../../src/runtime/herald';
 import { SendNotificationsDocument, type SendNotificationInput } from '../support/generated/graphql';
-import { executeOk, waitFor } from '../support/graphql';
+import { execute, executeOk, waitFor } from '../support/graphql';
 import { startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from '../support/own-services';
 import { freePort, isolatedEnv, spawnHerald, type StackEnv } from '../support/stack';
 
@@ -110,6 +110,59 @@ describe.sequential('faults: a flushed Redis and a killed worker', () => {
         expect(counts.size).toBe(1_000);
         expect([...counts.values()].every((n) => n === 1)).toBe(true);
       } finally {
+        await worker.close();
+      }
+    },
+  );
+
+  it(
+    'PostgreSQL stopped and restarted during sends: SERVICE_UNAVAILABLE while down, every accepted notification delivered',
+    { timeout: 180_000 },
+    async () => {
+      emulator.emulator.reset();
+      emulator.emulator.injectFault({ vendor: 'twilio', count: 10_000, delayMs: 10 });
+      const worker = await startHerald(parseConfig(env.vars), 'worker', { logger: createLogger('silent') });
+      try {
+        await batch(300, 'pgdown');
+        await waitFor(
+          () => Promise.resolve(emulator.emulator.recorded('twilio').length >= 50),
+          30_000,
+          '50 sends',
+        );
+        await postgres.stop();
+        const refused = await execute(`${api.url}/graphql`, SendNotificationsDocument, {
+          inputs: [
+            {
+              userId: 'u',
+              type: 'pgdown',
+              channels: ['SMS'],
+              to: { phone: '+14155552671' },
+              content: { body: 'x' },
+            },
+          ],
+        });
+        expect(refused.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+        await new Promise((r) => setTimeout(r, 2_000));
+        await postgres.start();
+        // db's own connection died with the server.
+        await db.end().catch(() => undefined);
+        db = new pg.Client({ connectionString: postgres.url });
+        await db.connect();
+        await waitFor(
+          async () => {
+            const rows = await statuses('pgdown');
+            return rows.length > 0 && rows.every((r) => FINAL.includes(r.status));
+          },
+          150_000,
+          'all final after the restart',
+        ).catch(async (error: unknown) => {
+          console.log('state when the wait gave up:', JSON.stringify(await statuses('pgdown')));
+          throw error;
+        });
+        expect(await statuses('pgdown')).toEqual([{ status: 'SENT', n: 300 }]);
+        expect(requestsPerMessage().size).toBe(300);
+      } finally {
+        emulator.emulator.clearFaults();
         await worker.close();
       }
     },
