@@ -49,6 +49,9 @@ const waitReady = (client: Redis) =>
 export async function createStatusPubSub(redisUrl: string, keyPrefix: string): Promise<StatusPubSub> {
   const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: false });
   const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+  // ioredis reconnects (and resubscribes) by itself; an outage shows on /ready, not as an unhandled 'error' event.
+  publishClient.on('error', () => undefined);
+  subscribeClient.on('error', () => undefined);
   // Subscribing before the connection is ready loses the subscription.
   await Promise.all([waitReady(publishClient), waitReady(subscribeClient)]);
   const pubsub: PubSub<Topics> = createPubSub<Topics>({

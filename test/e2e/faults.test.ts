@@ -42,6 +42,8 @@ describe.sequential('faults: a flushed Redis and a killed worker', () => {
     });
     api = await startHerald(parseConfig(env.vars), 'api', { logger: createLogger('silent') });
     db = new pg.Client({ connectionString: postgres.url });
+    // This test stops the server under it: a dropped connection must not become an uncaught 'error' event.
+    db.on('error', () => undefined);
     await db.connect();
   });
   afterAll(async () => {
@@ -147,6 +149,7 @@ describe.sequential('faults: a flushed Redis and a killed worker', () => {
         // db's own connection died with the server.
         await db.end().catch(() => undefined);
         db = new pg.Client({ connectionString: postgres.url });
+        db.on('error', () => undefined);
         await db.connect();
         await waitFor(
           async () => {
