@@ -421,9 +421,6 @@ export function parseConfig(source: Source): Config {
   };
 }
 
-/** The process environment, for callers that need a raw copy (e.g. to start a child process with overrides). */
-export const processEnv = (): Source => ({ ...process.env });
-
 let parsed: Config | undefined;
 /** The configuration of this process, parsed once on first use. */
 export const env = (): Config => (parsed ??= parseConfig(process.env));

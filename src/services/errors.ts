@@ -19,12 +19,6 @@ export class UnauthenticatedError extends GraphQLError {
   }
 }
 
-export class ForbiddenError extends GraphQLError {
-  constructor(message: string) {
-    super(message, { extensions: { code: 'FORBIDDEN' } });
-  }
-}
-
 export class ConflictError extends GraphQLError {
   constructor(message: string, field?: string) {
     super(message, { extensions: { code: 'CONFLICT', ...(field ? { field } : {}) } });
@@ -48,12 +42,6 @@ export class ServiceUnavailableError extends GraphQLError {
     super(`${what} is unreachable: nothing was accepted, retry later`, {
       extensions: { code: 'SERVICE_UNAVAILABLE' },
     });
-  }
-}
-
-export class ProviderNotConfiguredError extends GraphQLError {
-  constructor(channel: string) {
-    super(`no provider is configured for ${channel}`, { extensions: { code: 'PROVIDER_NOT_CONFIGURED' } });
   }
 }
 

@@ -65,6 +65,24 @@ export function movesForward(current: MessageStatus, reported: MessageStatus): b
 /** A committed status change, ready to publish. */
 export type StatusChange = MessageStatusPayload;
 
+/** What subscribers receive for a message at its current status. */
+export function statusPayload(
+  message: Message,
+  previousStatus: MessageStatus | null,
+  at: Date,
+): StatusChange {
+  return {
+    tenantId: message.tenantId,
+    userId: message.userId,
+    notificationId: message.notificationId,
+    messageId: message.id,
+    status: message.status,
+    previousStatus,
+    occurredAt: at.toISOString(),
+    message: messageSnapshot(message),
+  };
+}
+
 /** The message as subscribers see it (JSON-safe; tenant left out). */
 export function messageSnapshot(message: Message): Record<string, unknown> {
   const { tenantId: _tenant, leaseUntil: _lease, ...visible } = message;
@@ -107,16 +125,7 @@ export function applyStatus(
     createdAt: details.recordedAt ?? at,
   });
   em.persist(event);
-  return {
-    tenantId: message.tenantId,
-    userId: message.userId,
-    notificationId: message.notificationId,
-    messageId: message.id,
-    status,
-    previousStatus: previousStatus === status ? null : previousStatus,
-    occurredAt: at.toISOString(),
-    message: messageSnapshot(message),
-  };
+  return statusPayload(message, previousStatus === status ? null : previousStatus, at);
 }
 
 /**

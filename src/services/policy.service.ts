@@ -32,19 +32,6 @@ import { periodWindow, quietWindowEnd } from './schedule-rules';
  * - frequency_capped: over the type's cap, when the type says suppress
  * CRITICAL priority skips preferences and quiet hours, never an opt-out, a suppression or a missing consent.
  */
-export const POLICY_REASONS = [
-  'explicit_consent',
-  'transactional_allowed',
-  'opted_out',
-  'suppressed_address',
-  'no_consent',
-  'pending_verification',
-  'channel_disabled',
-  'type_disabled',
-  'no_address',
-  'frequency_capped',
-] as const;
-
 export type Decision =
   | { action: 'send'; reason: string }
   | { action: 'suppress'; reason: string; message: string }

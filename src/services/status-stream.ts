@@ -1,7 +1,6 @@
-import type { Message } from '../entities';
 import type { MessageStatusPayload } from '../pubsub/pubsub';
 import type { Caller, ServiceDeps } from './deps';
-import { messageSnapshot } from './message-status';
+import { statusPayload } from './message-status';
 import type { QueryService } from './query.service';
 import type { StatusBufferRegistry } from './status-buffer';
 
@@ -9,17 +8,6 @@ export interface StatusFilter {
   notificationId?: string | null;
   userId?: string | null;
 }
-
-const currentStatus = (message: Message): MessageStatusPayload => ({
-  tenantId: message.tenantId,
-  userId: message.userId,
-  notificationId: message.notificationId,
-  messageId: message.id,
-  status: message.status,
-  previousStatus: null,
-  occurredAt: message.updatedAt.toISOString(),
-  message: messageSnapshot(message),
-});
 
 /**
  * The caller's tenant's status events, filtered, through a bounded buffer (StatusBuffer). The Redis subscription is
@@ -57,7 +45,9 @@ export function statusStream(
     if (!filter.notificationId) return [];
     const notification = await queries.notification(caller, filter.notificationId);
     if (!notification || (filter.userId && notification.userId !== filter.userId)) return [];
-    return (await queries.messagesOf(caller.tenantId, notification.id)).map(currentStatus);
+    return (await queries.messagesOf(caller.tenantId, notification.id)).map((m) =>
+      statusPayload(m, null, m.updatedAt),
+    );
   })();
   // Awaited by the first next(); until then a failed read must not count as an unhandled rejection.
   current.catch(() => undefined);
