@@ -78,7 +78,16 @@ export function collect<TResult, TVariables extends Record<string, unknown>>(
         },
         error: (error) => {
           clearTimeout(timer);
-          reject(error instanceof Error ? error : new Error(JSON.stringify(error)));
+          const close = error as { code?: unknown; reason?: unknown };
+          reject(
+            error instanceof Error
+              ? error
+              : typeof close?.code === 'number'
+                ? new Error(
+                    `socket closed ${close.code} ${typeof close.reason === 'string' ? close.reason : ''}`,
+                  )
+                : new Error(JSON.stringify(error)),
+          );
         },
         complete: () => {
           clearTimeout(timer);
