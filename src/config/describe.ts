@@ -43,6 +43,11 @@ export function describeConfig(config: Config, role: string): string {
       config.fcm.mode,
       `fcm project ${config.fcm.projectId}${config.fcm.apiUrl ? ` via ${config.fcm.apiUrl}` : ''}`,
     ),
+    `order     EMAIL ${config.routing.email.join(' → ')}; SMS ${config.routing.sms.join(' → ')}${
+      [...config.routing.email, ...config.routing.sms].some((id) => id === 'ses' || id === 'sns')
+        ? ` (aws ${config.aws.mode}, region ${config.aws.region}${config.aws.sesApiUrl ? `, ses via ${config.aws.sesApiUrl}` : ''}${config.aws.snsApiUrl ? `, sns via ${config.aws.snsApiUrl}` : ''})`
+        : ''
+    }; circuit opens after ${config.routing.circuit.failureThreshold} failures for ${config.routing.circuit.halfOpenAfterMs} ms`,
     `webhooks  ${config.server.publicUrl}/webhooks/… — SendGrid events ${
       config.sendgrid.webhookPublicKey
         ? 'verified with SENDGRID_WEBHOOK_PUBLIC_KEY'

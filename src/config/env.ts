@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { awsAndRouting, routingModel, type AwsSettings, type RoutingSettings } from './routing';
 import { SANDBOX, SANDBOX_SENDGRID_WEBHOOK_KEYS } from './sandbox';
 
 /** The only place that reads process.env (lint: no-process-env). One zod model per concern. */
@@ -209,6 +210,8 @@ export interface Config {
   twilio: TwilioSettings;
   sendgrid: SendgridSettings;
   fcm: FcmSettings;
+  aws: AwsSettings;
+  routing: RoutingSettings;
   inbound: { helpText: string };
   prices: { sms: Record<string, number>; whatsapp: number; email: number; push: number };
   budgets: { daily?: number; monthly?: number; criticalBypass: boolean };
@@ -277,7 +280,9 @@ export function parseConfig(source: Source): Config {
   const dispatch = collect(dispatchModel, source, problems);
   const delivery = collect(deliveryModel, source, problems);
   const prices = collect(priceModel, source, problems);
+  const routingEnv = collect(routingModel, source, problems);
   if (
+    !routingEnv ||
     !server ||
     !db ||
     !redis ||
@@ -321,6 +326,12 @@ export function parseConfig(source: Source): Config {
     fcm.FIREBASE_PROJECT_ID ??
     (typeof serviceAccount?.project_id === 'string' ? serviceAccount.project_id : undefined) ??
     SANDBOX.fcm.projectId;
+
+  const { aws, routing } = awsAndRouting(
+    routingEnv,
+    { production, sandboxUrl: (vendor) => sandboxUrl(publicUrl, vendor), emailFrom: sendgrid.EMAIL_FROM },
+    problems,
+  );
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -384,6 +395,8 @@ export function parseConfig(source: Source): Config {
             sandboxAccessToken: SANDBOX.fcm.accessToken,
             apiUrl: fcm.FCM_API_URL ?? sandboxUrl(publicUrl, 'fcm'),
           },
+    aws,
+    routing,
     inbound: { helpText: delivery.INBOUND_HELP_TEXT },
     budgets: {
       daily: prices.BUDGET_DAILY_USD,

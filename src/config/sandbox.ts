@@ -14,6 +14,10 @@ export const SANDBOX = {
     apiKey: 'SG.herald-sandbox.sendgrid-api-key',
     from: 'herald@sandbox.herald.dev',
   },
+  aws: {
+    accessKeyId: 'AKIAHERALDSANDBOX000',
+    secretAccessKey: 'herald-sandbox-aws-secret-access-key',
+  },
   fcm: {
     projectId: 'herald-sandbox',
     accessToken: 'herald-sandbox-fcm-access-token',

@@ -112,6 +112,10 @@ export class Message {
   @Property({ type: 'integer', nullable: true })
   segments?: number | null;
 
+  /** Retryable failures per provider for this message: past DISPATCH_MAX_ATTEMPTS on one, the next provider is used. */
+  @Property({ type: 'json' })
+  providerFailures: Record<string, number> = {};
+
   @Property({ type: 'text', nullable: true })
   errorCode?: string | null;
 

@@ -4,6 +4,7 @@ import { Migration20261122050851 } from './Migration20261122050851';
 import { Migration20261122052646 } from './Migration20261122052646';
 import { Migration20261122060000 } from './Migration20261122060000';
 import { Migration20261122063500 } from './Migration20261122063500';
+import { Migration20261122080000 } from './Migration20261122080000';
 
 /** Every migration, in order. Listed explicitly so src (vitest) and dist (npm start) run the same set. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -12,4 +13,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261122052646', class: Migration20261122052646 },
   { name: 'Migration20261122060000', class: Migration20261122060000 },
   { name: 'Migration20261122063500', class: Migration20261122063500 },
+  { name: 'Migration20261122080000', class: Migration20261122080000 },
 ];

@@ -1,6 +1,6 @@
 /** Providers know nothing of entities, services or GraphQL: they speak in these plain shapes. */
 export type ChannelName = 'EMAIL' | 'SMS' | 'WHATSAPP' | 'PUSH';
-export type ProviderId = 'twilio-sms' | 'twilio-whatsapp' | 'sendgrid' | 'fcm';
+export type ProviderId = 'twilio-sms' | 'twilio-whatsapp' | 'sendgrid' | 'fcm' | 'ses' | 'sns';
 
 export interface SendContext {
   messageId: string;

@@ -2,85 +2,116 @@ import type { Config } from '../config/env';
 import { FcmProvider } from './fcm.provider';
 import type { ChannelName, ChannelProvider, ProviderId } from './provider.types';
 import { SendgridProvider } from './sendgrid.provider';
+import { SesProvider } from './ses.provider';
+import { SnsProvider } from './sns.provider';
 import { TwilioSmsProvider, TwilioWhatsappProvider } from './twilio.provider';
 
-export interface ProviderInfo {
+/** What the registry knows of a provider from config alone; live health comes from the circuit breakers. */
+export interface ProviderDescription {
   id: ProviderId;
   channel: ChannelName;
   configured: boolean;
   sandbox: boolean;
-  healthy: boolean;
-  circuit: string | null;
+  /** Position in the channel's order (0 = primary); null when the provider is not in the channel's list. */
+  priority: number | null;
 }
 
 export interface ProviderRegistry {
-  /** The provider that sends on a channel, or undefined when the channel is disabled (production, no credentials). */
-  forChannel<C extends ChannelName>(channel: C): ChannelProvider<C> | undefined;
-  describe(): ProviderInfo[];
+  /** The channel's providers in order, first = primary; empty when the channel is disabled (production, no creds). */
+  forChannel<C extends ChannelName>(channel: C): ChannelProvider<C>[];
+  describe(): ProviderDescription[];
   close(): Promise<void>;
 }
 
-/** Builds one adapter per vendor from config: live credentials, or the sandbox emulator with fixed credentials. */
+type Mode = 'live' | 'sandbox' | 'disabled';
+
+/** Builds one adapter per vendor from config (live credentials or the sandbox emulator) and orders them per channel. */
 export function createProviderRegistry(config: Config): ProviderRegistry {
   const timeoutMs = config.dispatch.providerTimeoutMs;
-  const providers = new Map<ChannelName, ChannelProvider>();
-  const infos: ProviderInfo[] = [];
+  const { twilio, sendgrid, fcm, aws, routing } = config;
+  const built = new Map<ProviderId, { provider?: ChannelProvider; channel: ChannelName; mode: Mode }>();
+  const add = (id: ProviderId, channel: ChannelName, mode: Mode, build: () => ChannelProvider) =>
+    built.set(id, { channel, mode, provider: mode === 'disabled' ? undefined : build() });
 
-  const add = (provider: ChannelProvider | undefined, id: ProviderId, channel: ChannelName, mode: string) => {
-    if (provider) providers.set(channel, provider);
-    infos.push({
-      id,
-      channel,
-      configured: mode !== 'disabled',
-      sandbox: mode === 'sandbox',
-      healthy: mode !== 'disabled',
-      circuit: null,
-    });
-  };
-
-  const { twilio, sendgrid, fcm } = config;
-  if (twilio.mode !== 'disabled') {
-    const options = {
-      ...twilio,
-      mode: twilio.mode,
-      statusCallbackUrl: `${config.server.publicUrl}/webhooks/twilio/status`,
-      timeoutMs,
-    };
-    add(new TwilioSmsProvider(options), 'twilio-sms', 'SMS', twilio.mode);
-    add(new TwilioWhatsappProvider(options), 'twilio-whatsapp', 'WHATSAPP', twilio.mode);
-  } else {
-    add(undefined, 'twilio-sms', 'SMS', 'disabled');
-    add(undefined, 'twilio-whatsapp', 'WHATSAPP', 'disabled');
-  }
+  const twilioOptions = () => ({
+    ...twilio,
+    mode: twilio.mode as 'live' | 'sandbox',
+    statusCallbackUrl: `${config.server.publicUrl}/webhooks/twilio/status`,
+    timeoutMs,
+  });
+  add('twilio-sms', 'SMS', twilio.mode, () => new TwilioSmsProvider(twilioOptions()));
+  add('twilio-whatsapp', 'WHATSAPP', twilio.mode, () => new TwilioWhatsappProvider(twilioOptions()));
   add(
-    sendgrid.mode === 'disabled'
-      ? undefined
-      : new SendgridProvider({ ...sendgrid, mode: sendgrid.mode, timeoutMs }),
     'sendgrid',
     'EMAIL',
     sendgrid.mode,
+    () => new SendgridProvider({ ...sendgrid, mode: sendgrid.mode as 'live' | 'sandbox', timeoutMs }),
   );
   add(
-    fcm.mode === 'disabled'
-      ? undefined
-      : new FcmProvider({
-          mode: fcm.mode,
-          projectId: fcm.projectId,
-          serviceAccount: fcm.serviceAccount,
-          accessToken: fcm.sandboxAccessToken,
-          apiUrl: fcm.apiUrl,
-        }),
     'fcm',
     'PUSH',
     fcm.mode,
+    () =>
+      new FcmProvider({
+        mode: fcm.mode as 'live' | 'sandbox',
+        projectId: fcm.projectId,
+        serviceAccount: fcm.serviceAccount,
+        accessToken: fcm.sandboxAccessToken,
+        apiUrl: fcm.apiUrl,
+      }),
+  );
+  // AWS adapters exist only when a channel's order names them.
+  const awsMode = aws.mode as 'live' | 'sandbox';
+  if (routing.email.includes('ses')) {
+    add(
+      'ses',
+      'EMAIL',
+      aws.mode,
+      () => new SesProvider({ ...aws, mode: awsMode, from: sendgrid.from, apiUrl: aws.sesApiUrl, timeoutMs }),
+    );
+  }
+  if (routing.sms.includes('sns')) {
+    add(
+      'sns',
+      'SMS',
+      aws.mode,
+      () => new SnsProvider({ ...aws, mode: awsMode, apiUrl: aws.snsApiUrl, timeoutMs }),
+    );
+  }
+
+  const order: Record<ChannelName, ProviderId[]> = {
+    EMAIL: routing.email,
+    SMS: routing.sms,
+    WHATSAPP: ['twilio-whatsapp'],
+    PUSH: ['fcm'],
+  };
+  const chains = new Map<ChannelName, ChannelProvider[]>(
+    (Object.keys(order) as ChannelName[]).map((channel) => [
+      channel,
+      order[channel].flatMap((id) => {
+        const provider = built.get(id)?.provider;
+        return provider ? [provider] : [];
+      }),
+    ]),
   );
 
   return {
-    forChannel: <C extends ChannelName>(channel: C) =>
-      providers.get(channel) as ChannelProvider<C> | undefined,
-    describe: () => infos.map((info) => ({ ...info })),
+    forChannel: <C extends ChannelName>(channel: C) => (chains.get(channel) ?? []) as ChannelProvider<C>[],
+    describe: () =>
+      [...built.entries()].map(([id, { channel, mode }]) => {
+        const index = order[channel].indexOf(id);
+        return {
+          id,
+          channel,
+          configured: mode !== 'disabled',
+          sandbox: mode === 'sandbox',
+          priority: index < 0 ? null : index,
+        };
+      }),
     close: async () => {
-      await Promise.all([...providers.values()].map((p) => (p.close ? p.close() : Promise.resolve())));
+      await Promise.all(
+        [...built.values()].map(({ provider }) => (provider?.close ? provider.close() : Promise.resolve())),
+      );
     },
   };
 }

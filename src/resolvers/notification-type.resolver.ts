@@ -37,7 +37,7 @@ export class NotificationTypeResolver {
   }
 
   @Query(() => [ProviderInfo])
-  providers(@Ctx() { services }: GraphQLContext): ProviderInfo[] {
+  providers(@Ctx() { services }: GraphQLContext): Promise<ProviderInfo[]> {
     return services.queries.providers();
   }
 }

@@ -95,10 +95,23 @@ export async function createHttpApp(options: {
   });
   app.get('/ready', async (_req, res) => {
     const [postgres, redis] = await Promise.all([checks.postgres(), checks.redis()]);
-    const services = { postgres: postgres ? 'up' : 'down', redis: redis ? 'up' : 'down' };
+    const dependencies = { postgres: postgres ? 'up' : 'down', redis: redis ? 'up' : 'down' };
+    // Provider health is reported, not gated on: with a provider down this process still accepts, stores and fails
+    // over, so taking it out of the load balancer would only turn a degraded channel into an outage.
+    const providers = redis
+      ? await services.queries.providers().then(
+          (list) =>
+            Object.fromEntries(
+              list
+                .filter((p) => p.configured && p.priority !== null)
+                .map((p) => [p.id, { circuit: p.circuit, healthy: p.healthy, errorRate: p.errorRate }]),
+            ),
+          () => undefined,
+        )
+      : undefined;
     res
       .status(postgres && redis ? 200 : 503)
-      .json({ status: postgres && redis ? 'healthy' : 'degraded', services });
+      .json({ status: postgres && redis ? 'healthy' : 'degraded', services: dependencies, providers });
   });
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.contentType).send(await metrics.metrics());
@@ -108,7 +121,9 @@ export async function createHttpApp(options: {
   app.use('/unsubscribe', createUnsubscribeRouter(services, logger));
 
   let emulator: ProviderEmulator | undefined;
-  const sandbox = [config.twilio.mode, config.sendgrid.mode, config.fcm.mode].includes('sandbox');
+  const sandbox = [config.twilio.mode, config.sendgrid.mode, config.fcm.mode, config.aws.mode].includes(
+    'sandbox',
+  );
   if (sandbox && config.server.nodeEnv !== 'production') {
     emulator = new ProviderEmulator(SANDBOX_EMULATOR_CREDENTIALS, {
       delayMs: config.delivery.sandboxCallbackDelayMs,

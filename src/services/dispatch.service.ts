@@ -1,11 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { LockMode } from '@mikro-orm/core';
 import {
-  BlockKind,
   Channel,
-  ConsentStatus,
   ContactInfo,
-  Device,
   Message,
   MessageStatus,
   Notification,
@@ -15,10 +12,11 @@ import {
 } from '../entities';
 import type { ChannelPayloads, ChannelProvider, PushTarget, SendResult } from '../providers/provider.types';
 import { ProviderError } from '../providers/provider.types';
-import { addBlock } from './address-block';
 import { estimateCost } from './cost';
+import { CircuitOpenError, type ProviderCircuits } from './provider-circuit';
+import { applyFailureEffects } from './provider-failure-effects';
+import { chooseProvider, remainingProviders } from './provider-route';
 import { ProviderThrottle } from './provider-throttle';
-import { recordConsent } from './consent-ledger';
 import { storedAddress } from './contact-address';
 import { createUnsubscribeToken } from './unsubscribe-token';
 import type { DomainDeps } from './deps';
@@ -72,6 +70,7 @@ export class DispatchService {
   constructor(
     private readonly deps: DomainDeps,
     private readonly templates: TemplateService,
+    private readonly circuits: ProviderCircuits,
   ) {
     this.throttle = new ProviderThrottle(
       deps.redis,
@@ -81,12 +80,12 @@ export class DispatchService {
   }
 
   /**
-   * The provider's send rate is used up for longer than a job should wait: back to SCHEDULED with the time the
-   * rate allows, and the attempt it claimed is given back (no request was made).
+   * No request was made (the provider's send rate is used up for longer than a job should wait, or every circuit is
+   * open): back to SCHEDULED with the time it may go, and the attempt it claimed is given back.
    */
-  private async recordThrottled(
+  private async recordNotSent(
     claimed: Message,
-    providerId: string,
+    reason: { code: string; message: string },
     retryInMs: number,
   ): Promise<DispatchOutcome> {
     const changes: StatusChange[] = [];
@@ -104,14 +103,21 @@ export class DispatchService {
       message.dueAt = new Date(now.getTime() + retryInMs);
       changes.push(
         applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
-          errorCode: 'RATE_LIMITED',
-          errorMessage: `${providerId} send rate reached; due again in ${retryInMs} ms`,
+          errorCode: reason.code,
+          errorMessage: `${reason.message}; due again in ${retryInMs} ms`,
         }),
       );
       await refreshNotifications(tx, [message], now);
     });
     this.publish(changes);
     return 'retry';
+  }
+
+  /** Attempts a message may take in all: DISPATCH_MAX_ATTEMPTS on each provider of its channel. */
+  private attemptBound(channel: Channel): number {
+    return (
+      this.deps.config.dispatch.maxAttempts * Math.max(1, this.deps.providers.forChannel(channel).length)
+    );
   }
 
   private publish(changes: StatusChange[]) {
@@ -132,7 +138,7 @@ export class DispatchService {
       );
       if (!message || message.status !== MessageStatus.QUEUED) return undefined;
       const now = clock.now();
-      if (message.attempt >= config.dispatch.maxAttempts) {
+      if (message.attempt >= this.attemptBound(message.channel)) {
         changes.push(
           applyStatus(tx, message, MessageStatus.FAILED, now, {
             errorCode: 'MAX_ATTEMPTS',
@@ -329,6 +335,8 @@ export class DispatchService {
   ): Promise<DispatchOutcome> {
     const { clock, config, logger } = this.deps;
     const changes: StatusChange[] = [];
+    const fallbacks: Message[] = [];
+    const chain = this.deps.providers.forChannel(claimed.channel);
     const em = this.deps.orm.em.fork() as EntityManager;
     const result = await em.transactional(async (tx): Promise<DispatchOutcome> => {
       const message = await tx.findOne(
@@ -359,25 +367,44 @@ export class DispatchService {
         );
         message.cost = estimate.cost;
         message.segments = outcome.result.segments ?? estimate.segments ?? null;
-        changes.push(applyStatus(tx, message, MessageStatus.SENT, now, { errorCode: null }));
+        changes.push(
+          applyStatus(tx, message, MessageStatus.SENT, now, { source: outcome.provider, errorCode: null }),
+        );
         verdict = 'sent';
       } else {
         const error = outcome.error!;
         const retryable = error instanceof ProviderError && error.retryable;
         const code =
           error instanceof ProviderError || error instanceof TemplateError ? error.code : 'INTERNAL';
-        if (retryable && message.attempt < config.dispatch.maxAttempts) {
-          const wait = backoffMs(
-            message.attempt,
-            config.dispatch.backoffBaseMs,
-            config.dispatch.backoffMaxMs,
-            error.details.retryAfterMs,
-          );
+        const providerId = outcome.provider;
+        if (retryable && providerId) {
+          message.providerFailures = {
+            ...message.providerFailures,
+            [providerId]: (message.providerFailures[providerId] ?? 0) + 1,
+          };
+        }
+        const left = remainingProviders(chain, message.providerFailures, config.dispatch.maxAttempts);
+        if (retryable && left.length > 0 && message.attempt < this.attemptBound(message.channel)) {
+          // Failing over (this provider used its attempts, or its circuit just opened) goes at once; a retry on
+          // the same provider backs off.
+          const next = left.find((p) => !this.circuits.openHere(p.id)) ?? left[0];
+          const failover = next.id !== providerId;
+          const wait = failover
+            ? 0
+            : backoffMs(
+                message.providerFailures[providerId ?? ''] ?? message.attempt,
+                config.dispatch.backoffBaseMs,
+                config.dispatch.backoffMaxMs,
+                error.details.retryAfterMs,
+              );
           message.dueAt = new Date(now.getTime() + wait);
           changes.push(
             applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
+              source: providerId,
               errorCode: code,
-              errorMessage: error.message,
+              errorMessage: failover
+                ? `${error.message}; failing over from ${providerId} to ${next.id}`
+                : error.message,
             }),
           );
           verdict = 'retry';
@@ -385,44 +412,18 @@ export class DispatchService {
           const exhausted = retryable;
           changes.push(
             applyStatus(tx, message, MessageStatus.FAILED, now, {
+              source: outcome.provider,
               errorCode: exhausted ? 'MAX_ATTEMPTS' : code,
               errorMessage: exhausted
                 ? `gave up after ${message.attempt} attempts; last error ${code}: ${error.message}`
                 : error.message,
             }),
           );
-          if (error instanceof ProviderError && error.code === '21610') {
-            // Twilio refuses: the recipient replied STOP to this sender. Record it so nothing else is tried.
-            await addBlock(tx, {
-              channel: message.channel,
-              address: message.to,
-              kind: BlockKind.OPT_OUT,
-              reason: '21610',
-              source: message.id,
-              at: now,
-            });
-            await recordConsent(tx, {
-              tenantId: message.tenantId,
-              userId: message.userId,
-              channel: message.channel,
-              action: 'REVOKE',
-              status: ConsentStatus.REVOKED,
-              source: 'twilio',
-              reason: '21610',
-              address: message.to,
-              at: now,
-            });
-          }
-          if (
-            error instanceof ProviderError &&
-            error.code === 'UNREGISTERED' &&
-            message.channel === Channel.PUSH
-          ) {
-            await tx.nativeUpdate(
-              Device,
-              { tenantId: message.tenantId, token: message.to },
-              { active: false, deactivatedReason: 'UNREGISTERED', updatedAt: now },
-            );
+          await applyFailureEffects(tx, message, error, now);
+          const fallback = await this.fallback(tx, message, now);
+          if (fallback) {
+            changes.push(fallback.change);
+            fallbacks.push(fallback.message);
           }
           verdict = 'failed';
         }
@@ -430,6 +431,7 @@ export class DispatchService {
       await refreshNotifications(tx, [message], now);
       return verdict;
     });
+    if (fallbacks.length > 0) await this.deps.queues.enqueue(fallbacks);
     this.publish(changes);
     return result;
   }
@@ -438,8 +440,8 @@ export class DispatchService {
   async dispatch(job: { messageId: string; tenantId: string; attempt: number }): Promise<DispatchOutcome> {
     const claimed = await this.claim(job.messageId, job.tenantId);
     if (!claimed) return 'skipped';
-    const provider = this.deps.providers.forChannel(claimed.channel);
-    if (!provider) {
+    const chain = this.deps.providers.forChannel(claimed.channel);
+    if (chain.length === 0) {
       return this.record(claimed, {
         error: new ProviderError(
           `no provider is configured for ${claimed.channel}`,
@@ -448,6 +450,26 @@ export class DispatchService {
         ),
       });
     }
+    const route = await chooseProvider(
+      chain,
+      claimed.providerFailures,
+      this.deps.config.dispatch.maxAttempts,
+      this.circuits,
+    );
+    if (route.kind === 'wait') {
+      return this.recordNotSent(
+        claimed,
+        { code: 'CIRCUIT_OPEN', message: `circuit open for ${route.providerIds.join(', ')}` },
+        route.retryInMs,
+      );
+    }
+    if (route.kind === 'exhausted') {
+      // Only reachable when DISPATCH_MAX_ATTEMPTS was lowered while the message waited.
+      return this.record(claimed, {
+        error: new ProviderError('every provider used its attempts', 'PROVIDERS_EXHAUSTED', false),
+      });
+    }
+    const provider = route.provider;
     let content: RenderedContent;
     try {
       content = await this.render(this.deps.orm.em.fork(), claimed);
@@ -457,18 +479,26 @@ export class DispatchService {
       throw error;
     }
     const slot = await this.throttle.acquire(provider.id);
-    if (!slot.ok) return this.recordThrottled(claimed, provider.id, slot.retryInMs);
+    if (!slot.ok) {
+      return this.recordNotSent(
+        claimed,
+        { code: 'RATE_LIMITED', message: `${provider.id} send rate reached` },
+        slot.retryInMs,
+      );
+    }
     try {
-      const result = await (provider as ChannelProvider).send(
-        payloadFor(claimed.channel, claimed.to, content, this.unsubscribeHeaders(claimed)),
-        {
-          messageId: claimed.id,
-          tenantId: claimed.tenantId,
-          attempt: claimed.attempt,
-        },
+      const result = await this.circuits.execute(provider.id, () =>
+        (provider as ChannelProvider).send(
+          payloadFor(claimed.channel, claimed.to, content, this.unsubscribeHeaders(claimed)),
+          { messageId: claimed.id, tenantId: claimed.tenantId, attempt: claimed.attempt },
+        ),
       );
       return await this.record(claimed, { result, provider: provider.id, content });
     } catch (error) {
+      if (error instanceof CircuitOpenError) {
+        // Another send opened the circuit between the choice and the call: nothing was sent, choose again soon.
+        return this.recordNotSent(claimed, { code: 'CIRCUIT_OPEN', message: error.message }, 100);
+      }
       const classified =
         error instanceof ProviderError
           ? error

@@ -8,6 +8,7 @@ import { NotificationTypeService } from './notification-type.service';
 import { NotificationService } from './notification.service';
 import { PolicyService } from './policy.service';
 import { PreferencesService } from './preferences.service';
+import { ProviderCircuits } from './provider-circuit';
 import { QueryService } from './query.service';
 import { SchedulerService } from './scheduler.service';
 import { StatusBufferRegistry } from './status-buffer';
@@ -32,6 +33,8 @@ export interface Services {
   webhooks: WebhookIntakeService;
   /** Live subscribers' bounded buffers. */
   subscriptions: StatusBufferRegistry;
+  /** Per-provider circuit breakers, shared through Redis. */
+  circuits: ProviderCircuits;
 }
 
 export function createServices(deps: ServiceDeps): Services {
@@ -42,20 +45,30 @@ export function createServices(deps: ServiceDeps): Services {
   const delivery = new DeliveryStatusService(deps);
   const webhooks = new WebhookIntakeService(deps, delivery);
   const notifications = new NotificationService(domain);
+  const circuits = new ProviderCircuits(
+    deps.redis,
+    deps.config.redis.keyPrefix,
+    {
+      ...deps.config.routing.circuit,
+      trialTimeoutMs: deps.config.dispatch.providerTimeoutMs + 1_000,
+    },
+    deps.logger,
+  );
   return {
     deps,
     notifications,
     consents: new ConsentService(deps, notifications),
     preferences: new PreferencesService(deps),
-    dispatch: new DispatchService(domain, templates),
+    dispatch: new DispatchService(domain, templates, circuits),
     scheduler: new SchedulerService(deps, webhooks),
     policy,
     budgets,
     contacts: new ContactService(deps),
     types: new NotificationTypeService(deps, templates),
-    queries: new QueryService(deps),
+    queries: new QueryService(deps, circuits),
     delivery,
     webhooks,
     subscriptions: new StatusBufferRegistry(deps.config.delivery.subscriptionBufferEvents),
+    circuits,
   };
 }

@@ -3,6 +3,7 @@ import type { Channel, NotificationStatus } from '../entities';
 import { DeliveryEvent, Message, Notification } from '../entities';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
+import type { ProviderCircuits } from './provider-circuit';
 
 export interface NotificationFilterCommand {
   userId?: string | null;
@@ -33,15 +34,33 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
 
 /** Reads, always scoped to the caller's tenant. */
 export class QueryService {
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly circuits: ProviderCircuits,
+  ) {}
 
   private em() {
     return this.deps.orm.em.fork() as EntityManager;
   }
 
-  /** Providers per channel with their mode and health. */
-  providers() {
-    return this.deps.providers.describe().map((p) => ({ ...p, channel: p.channel as Channel }));
+  /**
+   * Providers per channel with their mode and health: the circuit every process shares and the error rate of the
+   * last minute. A provider is healthy when it is configured and its circuit is not open.
+   */
+  async providers() {
+    const described = this.deps.providers.describe();
+    const health = await this.circuits.health(described.map((p) => p.id));
+    return described.map((p) => {
+      const live = health[p.id];
+      return {
+        ...p,
+        channel: p.channel as Channel,
+        circuit: p.configured ? (live?.circuit ?? 'closed') : null,
+        errorRate: live?.errorRate ?? null,
+        openUntil: live?.openUntil ? new Date(live.openUntil) : null,
+        healthy: p.configured && live?.circuit !== 'open',
+      };
+    });
   }
 
   notification(caller: Caller, id: string): Promise<Notification | null> {

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import { SegmentedMessage } from 'sms-segments-calculator';
 import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
+import { sesSendEmail, snsPublish } from './aws-emulation';
 import { EmulatorCallbacks, type CallbackOptions } from './callbacks';
 
 interface SendgridMailBody {
@@ -10,7 +11,8 @@ interface SendgridMailBody {
   custom_args?: Record<string, string>;
 }
 
-export type EmulatedVendor = 'twilio' | 'sendgrid' | 'fcm';
+export type EmulatedVendor = 'twilio' | 'sendgrid' | 'fcm' | 'ses' | 'sns';
+const VENDORS = ['twilio', 'sendgrid', 'fcm', 'ses', 'sns', '*'];
 
 export interface RecordedRequest {
   id: string;
@@ -43,12 +45,14 @@ export interface EmulatorCredentials {
   twilio: { accountSid: string; authToken: string };
   sendgrid: { apiKey: string };
   fcm: { accessToken: string };
+  aws: { accessKeyId: string };
 }
 
 export const SANDBOX_EMULATOR_CREDENTIALS: EmulatorCredentials = {
   twilio: { accountSid: SANDBOX.twilio.accountSid, authToken: SANDBOX.twilio.authToken },
   sendgrid: { apiKey: SANDBOX.sendgrid.apiKey },
   fcm: { accessToken: SANDBOX.fcm.accessToken },
+  aws: { accessKeyId: SANDBOX.aws.accessKeyId },
 };
 
 const MAX_RECORDINGS = 10_000;
@@ -57,12 +61,15 @@ const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
 interface Answer {
   status: number;
+  /** A JSON value, or text sent as is with `contentType` (SNS answers in XML). */
   body: unknown;
+  contentType?: string;
   headers?: Record<string, string>;
 }
 
 /**
- * Herald's provider emulator: speaks the Twilio Messages API, SendGrid v3 mail send and FCM v1 send closely enough
+ * Herald's provider emulator: speaks the Twilio Messages API, SendGrid v3 mail send, FCM v1 send, SES v2 SendEmail
+ * and SNS Publish closely enough
  * for the real SDKs, records every request, honours the reserved sandbox addresses and can be told to fail.
  * Sandbox mode mounts it under /sandbox/ on the API server; tests run it standalone (emulator-server.ts).
  */
@@ -137,6 +144,7 @@ export class ProviderEmulator {
       if (res.destroyed || req.socket.destroyed) return;
       res.status(result.status).set(result.headers ?? {});
       if (result.body === undefined) res.end();
+      else if (result.contentType) res.type(result.contentType).send(result.body);
       else res.json(result.body);
     };
   }
@@ -354,6 +362,16 @@ export class ProviderEmulator {
       express.json({ limit: '1mb' }),
       this.handle('fcm', (req, fault) => this.fcm(req, fault)),
     );
+    router.post(
+      '/ses/v2/email/outbound-emails',
+      express.json({ limit: '40mb' }),
+      this.handle('ses', (req, fault) => sesSendEmail(req, this.credentials.aws.accessKeyId, fault)),
+    );
+    router.post(
+      '/sns',
+      express.urlencoded({ extended: false, limit: '1mb' }),
+      this.handle('sns', (req, fault) => snsPublish(req, this.credentials.aws.accessKeyId, fault)),
+    );
     return router;
   }
 
@@ -370,10 +388,10 @@ export class ProviderEmulator {
     });
     router.post('/faults', express.json(), (req, res) => {
       const fault = req.body as Fault;
-      if (!fault || !['twilio', 'sendgrid', 'fcm', '*'].includes(fault.vendor) || !(fault.count > 0)) {
-        res
-          .status(400)
-          .json({ error: 'expected { vendor: twilio|sendgrid|fcm|*, count > 0, status?, code?, delayMs? }' });
+      if (!fault || !VENDORS.includes(fault.vendor) || !(fault.count > 0)) {
+        res.status(400).json({
+          error: `expected { vendor: ${VENDORS.join('|')}, count > 0, status?, code?, delayMs?, retryAfterSeconds? }`,
+        });
         return;
       }
       this.injectFault(fault);

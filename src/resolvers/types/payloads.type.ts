@@ -86,11 +86,30 @@ export class ProviderInfo {
   @Field()
   sandbox!: boolean;
 
-  @Field()
+  @Field({ description: 'Configured and its circuit is not open' })
   healthy!: boolean;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, {
+    nullable: true,
+    description: 'closed, open or half-open, as every process sees it; null when not configured',
+  })
   circuit!: string | null;
+
+  @Field(() => Float, {
+    nullable: true,
+    description:
+      'Share of sends that failed retryably over the last minute, across processes; null = no sends',
+  })
+  errorRate!: number | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: "Position in the channel's order, 0 = primary; null = unused",
+  })
+  priority!: number | null;
+
+  @Field(() => Date, { nullable: true, description: 'When an open circuit lets a trial request through' })
+  openUntil!: Date | null;
 }
 
 @ObjectType()

@@ -1,0 +1,56 @@
+import { isRetryableStatus, networkError, parseRetryAfter, ProviderError } from './provider.types';
+
+/** AWS error names that mean "slow down", whatever HTTP status carries them (SNS answers throttling with 400). */
+const THROTTLING = /Throttl|TooManyRequests|LimitExceeded|SlowDown/;
+
+/**
+ * Classifies an AWS SDK v3 service exception (or a network failure) once, for SES and SNS alike: throttling and 5xx
+ * are retryable, other 4xx (MessageRejected, InvalidParameter…) are not; the AWS error name becomes the code.
+ */
+export function classifyAwsError(error: unknown, vendor: string): ProviderError {
+  const network = networkError(error);
+  if (network) return network;
+  const service = error as {
+    name?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    $response?: { headers?: Record<string, string> };
+  };
+  const status = service.$metadata?.httpStatusCode;
+  if (typeof status === 'number') {
+    const name = service.name ?? String(status);
+    const retryable = THROTTLING.test(name) || isRetryableStatus(status);
+    return new ProviderError(service.message || `${vendor} error`, name, retryable, {
+      status,
+      retryAfterMs: parseRetryAfter(service.$response?.headers?.['retry-after']),
+      invalidAddress: name.startsWith('InvalidParameter') && /phone/i.test(service.message ?? ''),
+    });
+  }
+  if ((error as Error)?.name === 'TimeoutError') {
+    return new ProviderError(`${vendor} request timed out`, 'ETIMEDOUT', true);
+  }
+  return new ProviderError((error as Error)?.message ?? `${vendor} error`, 'UNKNOWN', true);
+}
+
+/** The SDK options both AWS adapters share: our retries only, our timeout, optional endpoint override. */
+export function awsClientOptions(options: {
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  apiUrl?: string;
+  timeoutMs: number;
+}) {
+  return {
+    region: options.region,
+    credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
+    ...(options.apiUrl ? { endpoint: options.apiUrl.replace(/\/$/, '') } : {}),
+    // Herald counts attempts in PostgreSQL and fails over between providers; the SDK must not retry on its own.
+    maxAttempts: 1,
+    requestHandler: {
+      requestTimeout: options.timeoutMs,
+      connectionTimeout: options.timeoutMs,
+      // Without it the handler only logs a warning and keeps waiting.
+      throwOnRequestTimeout: true,
+    },
+  };
+}

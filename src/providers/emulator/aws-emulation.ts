@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import type { Request } from 'express';
+import { SANDBOX_ADDRESSES } from '../../config/sandbox';
+
+/** What the emulator answers: status, body (JSON value, or text with its content type) and headers. */
+export interface AwsAnswer {
+  status: number;
+  body: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface AwsFault {
+  status?: number;
+  code?: string | number;
+  retryAfterSeconds?: number;
+}
+
+/** The access key id of a SigV4 Authorization header (`AWS4-HMAC-SHA256 Credential=AKIA…/date/region/svc/…`). */
+function accessKeyOf(req: Request): string | undefined {
+  return /Credential=([^/]+)\//.exec(req.headers.authorization ?? '')?.[1];
+}
+
+const retryHeaders = (fault: AwsFault) =>
+  fault.retryAfterSeconds ? { 'Retry-After': String(fault.retryAfterSeconds) } : undefined;
+
+function sesError(
+  status: number,
+  type: string,
+  message: string,
+  headers?: Record<string, string>,
+): AwsAnswer {
+  return { status, body: { message }, headers: { 'x-amzn-ErrorType': type, ...headers } };
+}
+
+/** SES v2 SendEmail (REST-JSON): POST /v2/email/outbound-emails. */
+export function sesSendEmail(req: Request, accessKeyId: string, fault?: AwsFault): AwsAnswer {
+  if (accessKeyOf(req) !== accessKeyId) {
+    return sesError(
+      403,
+      'UnrecognizedClientException',
+      'The security token included in the request is invalid.',
+    );
+  }
+  if (fault?.status) {
+    const type =
+      fault.code !== undefined
+        ? String(fault.code)
+        : fault.status === 429
+          ? 'TooManyRequestsException'
+          : fault.status >= 500
+            ? 'InternalFailure'
+            : 'BadRequestException';
+    return sesError(fault.status, type, 'Injected fault', retryHeaders(fault));
+  }
+  const body = req.body as {
+    FromEmailAddress?: string;
+    Destination?: { ToAddresses?: string[] };
+    Content?: { Simple?: { Subject?: { Data?: string } } };
+  };
+  if (!body?.Destination?.ToAddresses?.length) {
+    return sesError(400, 'BadRequestException', 'Missing required parameter: Destination.ToAddresses');
+  }
+  if (!body.FromEmailAddress) {
+    return sesError(400, 'BadRequestException', 'Missing required parameter: FromEmailAddress');
+  }
+  return { status: 200, body: { MessageId: `0100${randomUUID().replace(/-/g, '')}-000000` } };
+}
+
+function snsXml(status: number, xml: string, headers?: Record<string, string>): AwsAnswer {
+  return { status, body: xml, contentType: 'text/xml', headers };
+}
+
+function snsError(
+  status: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+): AwsAnswer {
+  const type = status >= 500 ? 'Receiver' : 'Sender';
+  return snsXml(
+    status,
+    `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>${type}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+    headers,
+  );
+}
+
+/** SNS Publish to a phone number (AWS Query protocol): POST / with Action=Publish. */
+export function snsPublish(req: Request, accessKeyId: string, fault?: AwsFault): AwsAnswer {
+  if (accessKeyOf(req) !== accessKeyId) {
+    return snsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
+  }
+  const body = req.body as Record<string, string | undefined>;
+  if (body.Action !== 'Publish') return snsError(400, 'InvalidAction', `${body.Action} is not emulated`);
+  if (fault?.status) {
+    const code =
+      fault.code !== undefined
+        ? String(fault.code)
+        : fault.status === 429 || fault.status === 400
+          ? 'Throttling'
+          : 'InternalError';
+    return snsError(fault.status, code, 'Injected fault', retryHeaders(fault));
+  }
+  if (!body.PhoneNumber || !/^\+[1-9]\d{6,14}$/.test(body.PhoneNumber)) {
+    return snsError(
+      400,
+      'InvalidParameter',
+      'Invalid parameter: PhoneNumber Reason: not a valid E.164 number',
+    );
+  }
+  if (body.PhoneNumber === SANDBOX_ADDRESSES.rejectedPhone) {
+    return snsError(
+      400,
+      'InvalidParameter',
+      `Invalid parameter: PhoneNumber Reason: ${body.PhoneNumber} is not valid`,
+    );
+  }
+  if (!body.Message) return snsError(400, 'InvalidParameter', 'Invalid parameter: Message');
+  return snsXml(
+    200,
+    `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${randomUUID()}</MessageId></PublishResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></PublishResponse>`,
+  );
+}

@@ -1,0 +1,235 @@
+import {
+  BrokenCircuitError,
+  circuitBreaker,
+  CircuitState,
+  ConsecutiveBreaker,
+  handleWhen,
+  IsolatedCircuitError,
+  type CircuitBreakerPolicy,
+} from 'cockatiel';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../config/logger';
+import { ProviderError } from '../providers/provider.types';
+
+export type CircuitLabel = 'closed' | 'open' | 'half-open';
+
+export interface CircuitSettings {
+  failureThreshold: number;
+  halfOpenAfterMs: number;
+  /** A half-open trial older than this is presumed dead (its process crashed) and another may start. */
+  trialTimeoutMs: number;
+}
+
+export interface ProviderHealth {
+  circuit: CircuitLabel;
+  /** Share of failed sends over the last minute, across every process; null when nothing was sent. */
+  errorRate: number | null;
+  /** When an open circuit lets a trial request through (ms since epoch). */
+  openUntil: number | null;
+}
+
+export type Availability = { ok: true } | { ok: false; retryInMs: number };
+
+interface Local {
+  policy: CircuitBreakerPolicy;
+  /** The Redis version this process's breaker was built from or last wrote. */
+  version: number;
+  /** Last Redis read, reused for a short while so a busy worker does not ask Redis before every send. */
+  remote?: { label: CircuitLabel; version: number; changedAt: number; openUntil: number; readAt: number };
+}
+
+const REMOTE_CACHE_MS = 200;
+const STATS_BUCKET_MS = 10_000;
+const STATS_BUCKETS = 6;
+
+const isOutage = (error: unknown) => error instanceof ProviderError && error.retryable;
+
+const labelOf = (state: CircuitState): CircuitLabel =>
+  state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open';
+
+/**
+ * One circuit breaker per provider (cockatiel: ConsecutiveBreaker, half-open after a pause), shared through Redis so
+ * every API and worker process agrees: each state change a process observes is written to Redis with a version, and
+ * a process that sees a newer version rebuilds its breaker from that state (cockatiel's toJSON / initialState).
+ * Only retryable provider errors (5xx, 429, timeouts) count; a rejected address says nothing about the provider.
+ * Send outcomes are also counted per 10 s bucket in Redis for the recent error rate `providers` reports.
+ */
+export class ProviderCircuits {
+  private readonly local = new Map<string, Local>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
+    private readonly settings: CircuitSettings,
+    private readonly logger: Logger,
+  ) {}
+
+  private key(providerId: string) {
+    return `${this.keyPrefix}:circuit:${providerId}`;
+  }
+
+  private build(providerId: string, initialState?: unknown): CircuitBreakerPolicy {
+    const policy = circuitBreaker(handleWhen(isOutage), {
+      halfOpenAfter: this.settings.halfOpenAfterMs,
+      breaker: new ConsecutiveBreaker(this.settings.failureThreshold),
+      initialState,
+    });
+    policy.onStateChange((state) => {
+      void this.publish(providerId, policy, state).catch((error: unknown) =>
+        this.logger.warn({ providerId, err: error }, 'circuit state not shared: Redis unavailable'),
+      );
+    });
+    return policy;
+  }
+
+  private localFor(providerId: string): Local {
+    let local = this.local.get(providerId);
+    if (!local) {
+      local = { policy: this.build(providerId), version: 0 };
+      this.local.set(providerId, local);
+    }
+    return local;
+  }
+
+  private async publish(providerId: string, policy: CircuitBreakerPolicy, state: CircuitState) {
+    const label = labelOf(state);
+    const snapshot = policy.toJSON() as { ownState?: { openedAt?: number } };
+    const openedAt = snapshot.ownState?.openedAt ?? 0;
+    const now = Date.now();
+    const [, [, version]] = (await this.redis
+      .multi()
+      .hset(this.key(providerId), {
+        label,
+        state: JSON.stringify(snapshot),
+        changedAt: now,
+        openUntil: label === 'open' ? openedAt + this.settings.halfOpenAfterMs : 0,
+      })
+      .hincrby(this.key(providerId), 'version', 1)
+      .exec()) as [[null, number], [null, number]];
+    const local = this.localFor(providerId);
+    if (local.policy === policy) local.version = Math.max(local.version, version);
+    this.logger.info({ providerId, circuit: label }, 'provider circuit changed');
+  }
+
+  /** Brings this process's breaker up to the state another process shared, if it is newer. */
+  private async sync(providerId: string): Promise<Local> {
+    const local = this.localFor(providerId);
+    const now = Date.now();
+    if (local.remote && now - local.remote.readAt < REMOTE_CACHE_MS) return local;
+    const shared = await this.redis.hgetall(this.key(providerId));
+    const version = Number(shared.version ?? 0);
+    local.remote = {
+      label: (shared.label as CircuitLabel | undefined) ?? 'closed',
+      version,
+      changedAt: Number(shared.changedAt ?? 0),
+      openUntil: Number(shared.openUntil ?? 0),
+      readAt: now,
+    };
+    if (version > local.version && shared.state) {
+      local.policy = this.build(providerId, JSON.parse(shared.state) as unknown);
+      local.version = version;
+    }
+    return local;
+  }
+
+  /** Whether a send may go to this provider now: closed, or open long enough for this process to try once. */
+  async availability(providerId: string): Promise<Availability> {
+    const local = await this.sync(providerId);
+    const now = Date.now();
+    const remote = local.remote!;
+    if (remote.label === 'half-open' && now - remote.changedAt < this.settings.trialTimeoutMs) {
+      // Another process is running the trial request; wait for its verdict.
+      return local.policy.state === CircuitState.HalfOpen
+        ? { ok: false, retryInMs: 1_000 }
+        : { ok: false, retryInMs: Math.max(1_000, remote.changedAt + this.settings.trialTimeoutMs - now) };
+    }
+    switch (local.policy.state) {
+      case CircuitState.Closed:
+        return { ok: true };
+      case CircuitState.HalfOpen:
+        return { ok: false, retryInMs: 1_000 };
+      default: {
+        const openUntil = remote.openUntil || now;
+        return openUntil <= now ? { ok: true } : { ok: false, retryInMs: openUntil - now };
+      }
+    }
+  }
+
+  /** Whether this process's breaker for the provider is not closed (no Redis round trip). */
+  openHere(providerId: string): boolean {
+    return this.localFor(providerId).policy.state !== CircuitState.Closed;
+  }
+
+  /**
+   * Runs one send through the provider's breaker. An open circuit throws CircuitOpenError without calling the
+   * provider; outcomes feed the shared error rate.
+   */
+  async execute<T>(providerId: string, send: () => Promise<T>): Promise<T> {
+    const local = this.localFor(providerId);
+    try {
+      const result = await local.policy.execute(send);
+      this.count(providerId, 'ok');
+      return result;
+    } catch (error) {
+      if (error instanceof BrokenCircuitError || error instanceof IsolatedCircuitError) {
+        throw new CircuitOpenError(providerId);
+      }
+      this.count(providerId, isOutage(error) ? 'fail' : 'ok');
+      throw error;
+    }
+  }
+
+  private count(providerId: string, outcome: 'ok' | 'fail') {
+    const bucket = Math.floor(Date.now() / STATS_BUCKET_MS);
+    const key = `${this.keyPrefix}:pstats:${providerId}:${bucket}`;
+    this.redis
+      .multi()
+      .hincrby(key, outcome, 1)
+      .pexpire(key, STATS_BUCKET_MS * (STATS_BUCKETS + 1))
+      .exec()
+      .catch(() => undefined);
+  }
+
+  /** Circuit and recent error rate of each provider, as Redis has them (what every process agrees on). */
+  async health(providerIds: string[]): Promise<Record<string, ProviderHealth>> {
+    const bucket = Math.floor(Date.now() / STATS_BUCKET_MS);
+    const pipeline = this.redis.pipeline();
+    for (const id of providerIds) {
+      pipeline.hgetall(this.key(id));
+      for (let i = 0; i < STATS_BUCKETS; i++)
+        pipeline.hgetall(`${this.keyPrefix}:pstats:${id}:${bucket - i}`);
+    }
+    const replies = ((await pipeline.exec()) ?? []).map(([, value]) => value as Record<string, string>);
+    const now = Date.now();
+    return Object.fromEntries(
+      providerIds.map((id, index) => {
+        const [shared, ...buckets] = replies.slice(
+          index * (STATS_BUCKETS + 1),
+          (index + 1) * (STATS_BUCKETS + 1),
+        );
+        const ok = buckets.reduce((sum, b) => sum + Number(b.ok ?? 0), 0);
+        const fail = buckets.reduce((sum, b) => sum + Number(b.fail ?? 0), 0);
+        let circuit = (shared.label as CircuitLabel | undefined) ?? 'closed';
+        const openUntil = Number(shared.openUntil ?? 0);
+        // An open circuit whose pause is over lets the next send try: report it as half-open.
+        if (circuit === 'open' && openUntil <= now) circuit = 'half-open';
+        return [
+          id,
+          {
+            circuit,
+            errorRate: ok + fail === 0 ? null : fail / (ok + fail),
+            openUntil: circuit === 'open' ? openUntil : null,
+          },
+        ];
+      }),
+    );
+  }
+}
+
+/** The provider's circuit is open: no request was made. */
+export class CircuitOpenError extends Error {
+  constructor(readonly providerId: string) {
+    super(`${providerId} circuit is open`);
+    this.name = 'CircuitOpenError';
+  }
+}

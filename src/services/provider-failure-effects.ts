@@ -1,0 +1,46 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { BlockKind, Channel, ConsentStatus, Device, type Message } from '../entities';
+import { ProviderError } from '../providers/provider.types';
+import { addBlock } from './address-block';
+import { recordConsent } from './consent-ledger';
+
+/**
+ * What a permanent vendor refusal teaches beyond this message: Twilio 21610 means the recipient replied STOP to our
+ * sender (record the opt-out so nothing else is tried); FCM UNREGISTERED means the app was removed from the device.
+ */
+export async function applyFailureEffects(
+  tx: EntityManager,
+  message: Message,
+  error: unknown,
+  now: Date,
+): Promise<void> {
+  if (!(error instanceof ProviderError)) return;
+  if (error.code === '21610') {
+    await addBlock(tx, {
+      channel: message.channel,
+      address: message.to,
+      kind: BlockKind.OPT_OUT,
+      reason: '21610',
+      source: message.id,
+      at: now,
+    });
+    await recordConsent(tx, {
+      tenantId: message.tenantId,
+      userId: message.userId,
+      channel: message.channel,
+      action: 'REVOKE',
+      status: ConsentStatus.REVOKED,
+      source: 'twilio',
+      reason: '21610',
+      address: message.to,
+      at: now,
+    });
+  }
+  if (error.code === 'UNREGISTERED' && message.channel === Channel.PUSH) {
+    await tx.nativeUpdate(
+      Device,
+      { tenantId: message.tenantId, token: message.to },
+      { active: false, deactivatedReason: 'UNREGISTERED', updatedAt: now },
+    );
+  }
+}
