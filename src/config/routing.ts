@@ -5,7 +5,6 @@ import { SANDBOX } from './sandbox';
  * Second providers (AWS SES for email, AWS SNS for SMS), the provider order per channel and the circuit breaker.
  * Parsed by env.ts, which owns process.env; this file only holds the models and how they become settings.
  */
-type Source = Record<string, string | undefined>;
 type ChannelMode = 'live' | 'sandbox' | 'disabled';
 
 const blankToUndefined = (value: unknown) =>

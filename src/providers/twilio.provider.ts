@@ -1,7 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import type { ChannelProvider, SendContext, SendResult, TextPayload } from './provider.types';
-import { isRetryableStatus, networkError, ProviderError } from './provider.types';
+import { isRetryableStatus, networkError, parseRetryAfter, ProviderError } from './provider.types';
 
 export interface TwilioOptions {
   mode: 'live' | 'sandbox';
@@ -18,23 +19,39 @@ export interface TwilioOptions {
 /** Twilio codes that will not succeed on retry (invalid number, not a mobile number, recipient unsubscribed…). */
 const PERMANENT_CODES = new Set([21211, 21408, 21610, 21612, 21614, 21617, 21635, 63003, 63016]);
 
-/** Points the real SDK at another host by rewriting each request's URI, keeping path, auth and body as built. */
-class RedirectingRequestClient extends twilio.RequestClient {
+/**
+ * The SDK's RestException keeps status and body but drops the response headers, so a 429's Retry-After would be lost.
+ * Each send runs in its own async context; the request client notes the header there (safe under concurrency).
+ */
+const sendContext = new AsyncLocalStorage<{ retryAfter?: unknown }>();
+
+/**
+ * The SDK's HTTP client with two additions: it notes Retry-After for the send in progress, and with a base URL it
+ * points the SDK at another host by rewriting each request's URI, keeping path, auth and body as built.
+ */
+class HeraldRequestClient extends twilio.RequestClient {
   constructor(
-    private readonly baseUrl: string,
+    private readonly baseUrl: string | undefined,
     timeoutMs: number,
   ) {
     super({ timeout: timeoutMs });
   }
 
-  override request<TData>(opts: RequestClient.RequestOptions<TData>) {
-    const uri = new URL(opts.uri);
-    const target = `${this.baseUrl.replace(/\/$/, '')}${uri.pathname}${uri.search}`;
-    return super.request<TData>({ ...opts, uri: target });
+  override async request<TData>(opts: RequestClient.RequestOptions<TData>) {
+    let target = opts.uri;
+    if (this.baseUrl) {
+      const uri = new URL(opts.uri);
+      target = `${this.baseUrl.replace(/\/$/, '')}${uri.pathname}${uri.search}`;
+    }
+    const response = await super.request<TData>({ ...opts, uri: target });
+    const store = sendContext.getStore();
+    const headers = response.headers as Record<string, unknown> | undefined;
+    if (store && headers) store.retryAfter = headers['retry-after'];
+    return response;
   }
 }
 
-export function classifyTwilioError(error: unknown): ProviderError {
+export function classifyTwilioError(error: unknown, retryAfter?: unknown): ProviderError {
   const network = networkError(error);
   if (network) return network;
   const rest = error as { status?: number; code?: number; message?: string; moreInfo?: string };
@@ -43,6 +60,7 @@ export function classifyTwilioError(error: unknown): ProviderError {
     const retryable = !PERMANENT_CODES.has(code) && isRetryableStatus(rest.status);
     return new ProviderError(rest.message ?? 'Twilio error', String(code), retryable, {
       status: rest.status,
+      retryAfterMs: parseRetryAfter(retryAfter),
       invalidAddress: code === 21211 || code === 21614,
     });
   }
@@ -53,9 +71,7 @@ type TwilioClient = ReturnType<typeof twilio>;
 
 function createClient(options: TwilioOptions): TwilioClient {
   return twilio(options.accountSid, options.authToken, {
-    httpClient: options.apiUrl
-      ? new RedirectingRequestClient(options.apiUrl, options.timeoutMs)
-      : new twilio.RequestClient({ timeout: options.timeoutMs }),
+    httpClient: new HeraldRequestClient(options.apiUrl, options.timeoutMs),
     autoRetry: false,
   });
 }
@@ -77,20 +93,30 @@ abstract class TwilioProvider {
     ctx: SendContext,
   ): Promise<SendResult> {
     const sender = from.startsWith('MG') ? { messagingServiceSid: from } : { from };
+    const noted: { retryAfter?: unknown } = {};
     try {
-      const message = await this.client.messages.create({
-        to,
-        ...sender,
-        body: payload.body,
-        mediaUrl: payload.mediaUrls && payload.mediaUrls.length > 0 ? payload.mediaUrls : undefined,
-        // Our message id rides along, so status callbacks find their message even before SENT is recorded.
-        statusCallback: `${this.options.statusCallbackUrl}?hm=${encodeURIComponent(ctx.messageId)}`,
-      });
-      const segments = Number(message.numSegments);
-      return { providerMessageId: message.sid, segments: Number.isFinite(segments) ? segments : undefined };
+      return await sendContext.run(noted, () => this.createMessage(to, sender, payload, ctx));
     } catch (error) {
-      throw classifyTwilioError(error);
+      throw classifyTwilioError(error, noted.retryAfter);
     }
+  }
+
+  private async createMessage(
+    to: string,
+    sender: { messagingServiceSid: string } | { from: string },
+    payload: TextPayload,
+    ctx: SendContext,
+  ): Promise<SendResult> {
+    const message = await this.client.messages.create({
+      to,
+      ...sender,
+      body: payload.body,
+      mediaUrl: payload.mediaUrls && payload.mediaUrls.length > 0 ? payload.mediaUrls : undefined,
+      // Our message id rides along, so status callbacks find their message even before SENT is recorded.
+      statusCallback: `${this.options.statusCallbackUrl}?hm=${encodeURIComponent(ctx.messageId)}`,
+    });
+    const segments = Number(message.numSegments);
+    return { providerMessageId: message.sid, segments: Number.isFinite(segments) ? segments : undefined };
   }
 }
 

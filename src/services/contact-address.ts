@@ -1,15 +1,25 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Channel, ContactInfo, Device } from '../entities';
+import { Channel, ContactInfo, Device, type RecipientValue } from '../entities';
 
-/** A stored contact's address on a channel (push has none here: devices hold push tokens). */
+/** A contact's (or a send's `to`) address on a channel (push has none here: devices hold push tokens). */
 export function contactAddress(
-  contact: ContactInfo | null | undefined,
+  contact: Pick<RecipientValue, 'email' | 'phone' | 'whatsapp'> | null | undefined,
   channel: Channel,
 ): string | undefined {
   if (channel === Channel.EMAIL) return contact?.email ?? undefined;
   if (channel === Channel.SMS) return contact?.phone ?? undefined;
   if (channel === Channel.WHATSAPP) return contact?.whatsapp ?? undefined;
   return undefined;
+}
+
+/** The address a send named for a channel in its `to` (push: its first device token). */
+export function inlineAddress(
+  recipient: RecipientValue | null | undefined,
+  channel: Channel,
+): string | undefined {
+  if (!recipient) return undefined;
+  if (channel === Channel.PUSH) return recipient.deviceTokens?.[0] ?? undefined;
+  return contactAddress(recipient, channel);
 }
 
 /** The user's stored address on a channel: contact info, or for push the oldest active device. */

@@ -10,14 +10,14 @@ import {
   NotificationType,
   type RenderedContent,
 } from '../entities';
-import type { ChannelPayloads, ChannelProvider, PushTarget, SendResult } from '../providers/provider.types';
+import type { ChannelPayloads, PushTarget, SendResult } from '../providers/provider.types';
 import { ProviderError } from '../providers/provider.types';
 import { estimateCost } from './cost';
 import { CircuitOpenError, type ProviderCircuits } from './provider-circuit';
 import { applyFailureEffects } from './provider-failure-effects';
 import { chooseProvider, remainingProviders } from './provider-route';
 import { ProviderThrottle } from './provider-throttle';
-import { storedAddress } from './contact-address';
+import { inlineAddress, storedAddress } from './contact-address';
 import { createUnsubscribeToken } from './unsubscribe-token';
 import type { DomainDeps } from './deps';
 import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
@@ -87,17 +87,37 @@ export class DispatchService {
     claimed: Message,
     reason: { code: string; message: string },
     retryInMs: number,
+    options: { channelFallback?: boolean } = {},
   ): Promise<DispatchOutcome> {
     const changes: StatusChange[] = [];
+    const fallbacks: Message[] = [];
     const em = this.deps.orm.em.fork() as EntityManager;
-    await em.transactional(async (tx) => {
+    const outcome = await em.transactional(async (tx): Promise<DispatchOutcome> => {
       const message = await tx.findOne(
         Message,
         { id: claimed.id, tenantId: claimed.tenantId },
         { lockMode: LockMode.PESSIMISTIC_WRITE },
       );
-      if (!message || message.status !== MessageStatus.SENDING || message.attempt !== claimed.attempt) return;
+      if (!message || message.status !== MessageStatus.SENDING || message.attempt !== claimed.attempt) {
+        return 'skipped';
+      }
       const now = this.deps.clock.now();
+      // Every provider of the channel is down and the type names a fallback channel: reach the user there now
+      // rather than wait for the outage to end.
+      const fallback = options.channelFallback ? await this.fallback(tx, message, now) : undefined;
+      if (fallback) {
+        message.leaseUntil = null;
+        changes.push(
+          applyStatus(tx, message, MessageStatus.FAILED, now, {
+            errorCode: 'PROVIDERS_UNAVAILABLE',
+            errorMessage: `${reason.message}; sent on ${fallback.message.channel} instead`,
+          }),
+          fallback.change,
+        );
+        fallbacks.push(fallback.message);
+        await refreshNotifications(tx, [message], now);
+        return 'failed';
+      }
       message.attempt -= 1;
       message.leaseUntil = null;
       message.dueAt = new Date(now.getTime() + retryInMs);
@@ -108,9 +128,11 @@ export class DispatchService {
         }),
       );
       await refreshNotifications(tx, [message], now);
+      return 'retry';
     });
+    if (fallbacks.length > 0) await this.deps.queues.enqueue(fallbacks);
     this.publish(changes);
-    return 'retry';
+    return outcome;
   }
 
   /** Attempts a message may take in all: DISPATCH_MAX_ATTEMPTS on each provider of its channel. */
@@ -241,9 +263,15 @@ export class DispatchService {
       notificationId: message.notificationId,
     });
     const used = new Set(siblings.map((m) => m.channel));
-    const contact = await tx.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId });
+    const [contact, notification] = await Promise.all([
+      tx.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId }),
+      tx.findOne(Notification, { id: message.notificationId, tenantId: message.tenantId }),
+    ]);
     for (const channel of type.fallbackChannels.filter((c) => !used.has(c))) {
-      const address = await storedAddress(tx, message.tenantId, message.userId, channel, contact);
+      // An address given with the send wins over the stored one, as it does for the send's own channels.
+      const address =
+        inlineAddress(notification?.recipient, channel) ??
+        (await storedAddress(tx, message.tenantId, message.userId, channel, contact));
       if (!address) continue;
       const decision = await this.deps.policy.decide(tx, {
         tenantId: message.tenantId,
@@ -367,9 +395,7 @@ export class DispatchService {
         );
         message.cost = estimate.cost;
         message.segments = outcome.result.segments ?? estimate.segments ?? null;
-        changes.push(
-          applyStatus(tx, message, MessageStatus.SENT, now, { source: outcome.provider, errorCode: null }),
-        );
+        changes.push(applyStatus(tx, message, MessageStatus.SENT, now, { errorCode: null }));
         verdict = 'sent';
       } else {
         const error = outcome.error!;
@@ -400,7 +426,6 @@ export class DispatchService {
           message.dueAt = new Date(now.getTime() + wait);
           changes.push(
             applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
-              source: providerId,
               errorCode: code,
               errorMessage: failover
                 ? `${error.message}; failing over from ${providerId} to ${next.id}`
@@ -412,7 +437,6 @@ export class DispatchService {
           const exhausted = retryable;
           changes.push(
             applyStatus(tx, message, MessageStatus.FAILED, now, {
-              source: outcome.provider,
               errorCode: exhausted ? 'MAX_ATTEMPTS' : code,
               errorMessage: exhausted
                 ? `gave up after ${message.attempt} attempts; last error ${code}: ${error.message}`
@@ -461,6 +485,7 @@ export class DispatchService {
         claimed,
         { code: 'CIRCUIT_OPEN', message: `circuit open for ${route.providerIds.join(', ')}` },
         route.retryInMs,
+        { channelFallback: true },
       );
     }
     if (route.kind === 'exhausted') {
@@ -488,10 +513,11 @@ export class DispatchService {
     }
     try {
       const result = await this.circuits.execute(provider.id, () =>
-        (provider as ChannelProvider).send(
-          payloadFor(claimed.channel, claimed.to, content, this.unsubscribeHeaders(claimed)),
-          { messageId: claimed.id, tenantId: claimed.tenantId, attempt: claimed.attempt },
-        ),
+        provider.send(payloadFor(claimed.channel, claimed.to, content, this.unsubscribeHeaders(claimed)), {
+          messageId: claimed.id,
+          tenantId: claimed.tenantId,
+          attempt: claimed.attempt,
+        }),
       );
       return await this.record(claimed, { result, provider: provider.id, content });
     } catch (error) {

@@ -128,6 +128,13 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
     expect(await (await fetch(`${base}/ready`)).json()).toEqual({
       status: 'healthy',
       services: { postgres: 'up', redis: 'up' },
+      // Every provider in a channel's order, with the circuit all processes share.
+      providers: Object.fromEntries(
+        ['twilio-sms', 'twilio-whatsapp', 'sendgrid', 'fcm'].map((id) => [
+          id,
+          { circuit: 'closed', healthy: true, errorRate: null },
+        ]),
+      ),
     });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain('herald_process_cpu_seconds_total');

@@ -76,7 +76,7 @@ describe('AWS adapters (real SDK v3 → emulator)', () => {
           ],
         },
       },
-      EmailTags: expect.arrayContaining([{ Name: 'herald_message_id', Value: ctx.messageId }]),
+      EmailTags: expect.arrayContaining([{ Name: 'herald_message_id', Value: ctx.messageId }]) as unknown,
     });
   });
 

@@ -99,10 +99,16 @@ describe('provider adapters (real SDKs → emulator)', () => {
       retryable: true,
     });
 
+    running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 429, retryAfterSeconds: 9 });
     running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 429 });
-    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
-      retryable: true,
-    });
+    // Two concurrent sends: only the one that got Retry-After carries it (the header is noted per send).
+    const [withHeader, without] = await Promise.all([
+      rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx)),
+      rejection(twilioSms.send({ to: '+14155552672', body: 'y' }, ctx)),
+    ]);
+    const delays = [withHeader.details.retryAfterMs, without.details.retryAfterMs].sort();
+    expect(delays).toEqual([9_000, undefined]);
+    expect(withHeader).toMatchObject({ code: '20429', retryable: true });
 
     running.emulator.injectFault({ vendor: 'twilio', count: 1, delayMs: 1_500 });
     expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({

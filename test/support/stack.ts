@@ -50,6 +50,8 @@ export function isolatedEnv(emulatorUrl: string, extra: Record<string, string> =
       TWILIO_API_URL: `${emulatorUrl}/twilio`,
       SENDGRID_API_URL: `${emulatorUrl}/sendgrid`,
       FCM_API_URL: `${emulatorUrl}/fcm`,
+      SES_API_URL: `${emulatorUrl}/ses`,
+      SNS_API_URL: `${emulatorUrl}/sns`,
       SCHEDULER_INTERVAL_MS: '100',
       DISPATCH_BACKOFF_BASE_MS: '50',
       DISPATCH_BACKOFF_MAX_MS: '500',

@@ -68,7 +68,8 @@ export class NotificationTypeInput {
 
   @Field(() => [Channel], {
     nullable: true,
-    description: 'Channels to fall back to, in order, when one is blocked',
+    description:
+      'Channels to fall back to, in order, when one is blocked, failed at every provider, or has every provider down',
   })
   fallbackChannels?: Channel[] | null;
 
