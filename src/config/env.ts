@@ -159,6 +159,10 @@ const priceModel = z.object({
   /** Default spend caps per tenant in USD (unset = none); tenants may override them (updateTenantSettings). */
   BUDGET_DAILY_USD: z.preprocess(blankToUndefined, z.coerce.number().positive().optional()),
   BUDGET_MONTHLY_USD: z.preprocess(blankToUndefined, z.coerce.number().positive().optional()),
+  /** How long after a message's final status to ask the provider for its price (Twilio settles it late). */
+  PROVIDER_PRICE_DELAY_MS: intWithDefault(60_000, 0),
+  /** How many times to ask before keeping the estimate. */
+  PROVIDER_PRICE_CHECKS: intWithDefault(5, 0),
   /** Whether CRITICAL sends go out over budget (default true: an outage alert must not wait for the budget). */
   BUDGET_CRITICAL_BYPASS: z.preprocess(blankToUndefined, z.enum(['true', 'false']).default('true')),
 });
@@ -213,7 +217,14 @@ export interface Config {
   aws: AwsSettings;
   routing: RoutingSettings;
   inbound: { helpText: string };
-  prices: { sms: Record<string, number>; whatsapp: number; email: number; push: number };
+  prices: {
+    sms: Record<string, number>;
+    whatsapp: number;
+    email: number;
+    push: number;
+    providerDelayMs: number;
+    providerChecks: number;
+  };
   budgets: { daily?: number; monthly?: number; criticalBypass: boolean };
   delivery: {
     sandboxCallbackDelayMs: number;
@@ -408,6 +419,8 @@ export function parseConfig(source: Source): Config {
       whatsapp: prices.WHATSAPP_PRICE,
       email: prices.EMAIL_PRICE,
       push: prices.PUSH_PRICE,
+      providerDelayMs: prices.PROVIDER_PRICE_DELAY_MS,
+      providerChecks: prices.PROVIDER_PRICE_CHECKS,
     },
     delivery: {
       sandboxCallbackDelayMs: delivery.SANDBOX_CALLBACK_DELAY_MS,

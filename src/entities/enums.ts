@@ -64,6 +64,15 @@ export const FINAL_STATUSES: ReadonlySet<MessageStatus> = new Set([
   MessageStatus.CANCELLED,
 ]);
 
+/** A carrier's final word on a sent message: after it, a provider such as Twilio settles the price. */
+export const DELIVERY_OUTCOMES: ReadonlySet<MessageStatus> = new Set([
+  MessageStatus.DELIVERED,
+  MessageStatus.UNDELIVERED,
+  MessageStatus.FAILED,
+  MessageStatus.BOUNCED,
+  MessageStatus.READ,
+]);
+
 /** Statuses that mean a provider accepted the message. */
 export const SENT_STATUSES: ReadonlySet<MessageStatus> = new Set([
   MessageStatus.SENT,

@@ -1,4 +1,4 @@
-import { Entity, Enum, Index, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, Enum, Index, PrimaryKey, Property, type Opt } from '@mikro-orm/core';
 import { Directive, Field, Float, ID, Int, ObjectType } from 'type-graphql';
 import { GraphQLJSON } from 'graphql-scalars';
 import { randomUUID } from 'node:crypto';
@@ -108,13 +108,28 @@ export class Message {
   @Property({ type: 'double', nullable: true })
   cost?: number | null;
 
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'estimate (from segments and the price table), or provider (the price the provider reported)',
+  })
+  @Property({ type: 'text', nullable: true })
+  costSource?: string | null;
+
+  /** When to ask the provider for its price (Twilio reports it only after the final status); null = not to. */
+  @Property({ type: 'timestamptz', nullable: true })
+  priceCheckDueAt?: Date | null;
+
+  @Property({ type: 'integer' })
+  priceChecks: number & Opt = 0;
+
   @Field(() => Int, { nullable: true })
   @Property({ type: 'integer', nullable: true })
   segments?: number | null;
 
   /** Retryable failures per provider for this message: past DISPATCH_MAX_ATTEMPTS on one, the next provider is used. */
   @Property({ type: 'json' })
-  providerFailures: Record<string, number> = {};
+  providerFailures: Record<string, number> & Opt = {};
 
   @Property({ type: 'text', nullable: true })
   errorCode?: string | null;

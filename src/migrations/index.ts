@@ -5,6 +5,7 @@ import { Migration20261122052646 } from './Migration20261122052646';
 import { Migration20261122060000 } from './Migration20261122060000';
 import { Migration20261122063500 } from './Migration20261122063500';
 import { Migration20261122080000 } from './Migration20261122080000';
+import { Migration20261122083000 } from './Migration20261122083000';
 
 /** Every migration, in order. Listed explicitly so src (vitest) and dist (npm start) run the same set. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -14,4 +15,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261122060000', class: Migration20261122060000 },
   { name: 'Migration20261122063500', class: Migration20261122063500 },
   { name: 'Migration20261122080000', class: Migration20261122080000 },
+  { name: 'Migration20261122083000', class: Migration20261122083000 },
 ];

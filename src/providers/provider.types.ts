@@ -8,6 +8,13 @@ export interface SendContext {
   attempt: number;
 }
 
+export interface ProviderPrice {
+  /** Positive amount charged. */
+  amount: number;
+  /** ISO 4217, e.g. USD. */
+  currency: string;
+}
+
 export interface SendResult {
   providerMessageId: string;
   segments?: number;
@@ -65,6 +72,11 @@ export interface ChannelProvider<C extends ChannelName = ChannelName> {
   readonly mode: 'live' | 'sandbox';
   /** Throws ProviderError, never a vendor exception. */
   send(message: ChannelPayloads[C], ctx: SendContext): Promise<SendResult>;
+  /**
+   * What the provider charged for a sent message, where it reports prices (Twilio, after the final status);
+   * undefined while it has none yet.
+   */
+  fetchPrice?(providerMessageId: string): Promise<ProviderPrice | undefined>;
   close?(): Promise<void>;
 }
 

@@ -19,6 +19,8 @@ export interface ProviderDescription {
 export interface ProviderRegistry {
   /** The channel's providers in order, first = primary; empty when the channel is disabled (production, no creds). */
   forChannel<C extends ChannelName>(channel: C): ChannelProvider<C>[];
+  /** A built provider by id (a message's `provider`), whatever its channel's order is now. */
+  byId(id: string): ChannelProvider | undefined;
   describe(): ProviderDescription[];
   close(): Promise<void>;
 }
@@ -97,6 +99,7 @@ export function createProviderRegistry(config: Config): ProviderRegistry {
 
   return {
     forChannel: <C extends ChannelName>(channel: C) => (chains.get(channel) ?? []) as ChannelProvider<C>[],
+    byId: (id: string) => built.get(id as ProviderId)?.provider,
     describe: () =>
       [...built.entries()].map(([id, { channel, mode }]) => {
         const index = order[channel].indexOf(id);

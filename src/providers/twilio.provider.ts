@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
-import type { ChannelProvider, SendContext, SendResult, TextPayload } from './provider.types';
+import type { ChannelProvider, ProviderPrice, SendContext, SendResult, TextPayload } from './provider.types';
 import { isRetryableStatus, networkError, parseRetryAfter, ProviderError } from './provider.types';
 
 export interface TwilioOptions {
@@ -98,6 +98,18 @@ abstract class TwilioProvider {
       return await sendContext.run(noted, () => this.createMessage(to, sender, payload, ctx));
     } catch (error) {
       throw classifyTwilioError(error, noted.retryAfter);
+    }
+  }
+
+  /** Twilio reports the price on the message resource once the carrier has settled it (negative = charged). */
+  async fetchPrice(sid: string): Promise<ProviderPrice | undefined> {
+    try {
+      const message = await this.client.messages(sid).fetch();
+      const price = message.price === null || message.price === undefined ? NaN : Number(message.price);
+      if (!Number.isFinite(price)) return undefined;
+      return { amount: Math.abs(price), currency: (message.priceUnit || 'USD').toUpperCase() };
+    } catch (error) {
+      throw classifyTwilioError(error);
     }
   }
 

@@ -15,6 +15,7 @@ import type { InboundReply, ProviderStatusEvent } from '../providers/webhook.typ
 import { addBlock, removeBlock } from './address-block';
 import { recordConsent } from './consent-ledger';
 import type { ServiceDeps } from './deps';
+import type { ProviderPriceService } from './provider-price.service';
 import {
   applyStatus,
   movesForward,
@@ -34,7 +35,10 @@ export type EventOutcome =
  * message's history with its effects (timestamps, suppressions, opt-outs) even when it changes no status.
  */
 export class DeliveryStatusService {
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly prices: ProviderPriceService,
+  ) {}
 
   private async findMessage(tx: EntityManager, event: ProviderStatusEvent): Promise<Message | null> {
     const lock = { lockMode: LockMode.PESSIMISTIC_WRITE } as const;
@@ -73,6 +77,7 @@ export class DeliveryStatusService {
         ? { errorCode: event.errorCode, errorMessage: event.errorMessage ?? null }
         : {};
       changes.push(applyStatus(tx, message, reported, event.occurredAt, { ...details, ...failure }));
+      this.prices.markForPriceCheck(message, recordedAt);
     } else {
       // Kept in the history with its effects, without moving the status back or sideways.
       if (reported) {

@@ -394,6 +394,7 @@ export class DispatchService {
           outcome.content ?? {},
         );
         message.cost = estimate.cost;
+        message.costSource = 'estimate';
         message.segments = outcome.result.segments ?? estimate.segments ?? null;
         changes.push(applyStatus(tx, message, MessageStatus.SENT, now, { errorCode: null }));
         verdict = 'sent';

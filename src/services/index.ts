@@ -8,6 +8,7 @@ import { NotificationTypeService } from './notification-type.service';
 import { NotificationService } from './notification.service';
 import { PolicyService } from './policy.service';
 import { PreferencesService } from './preferences.service';
+import { ProviderPriceService } from './provider-price.service';
 import { ProviderCircuits } from './provider-circuit';
 import { QueryService } from './query.service';
 import { SchedulerService } from './scheduler.service';
@@ -42,7 +43,8 @@ export function createServices(deps: ServiceDeps): Services {
   const policy = new PolicyService(deps);
   const budgets = new BudgetService(deps);
   const domain = { ...deps, policy, budgets };
-  const delivery = new DeliveryStatusService(deps);
+  const prices = new ProviderPriceService(deps);
+  const delivery = new DeliveryStatusService(deps, prices);
   const webhooks = new WebhookIntakeService(deps, delivery);
   const notifications = new NotificationService(domain);
   const circuits = new ProviderCircuits(
@@ -60,7 +62,7 @@ export function createServices(deps: ServiceDeps): Services {
     consents: new ConsentService(deps, notifications),
     preferences: new PreferencesService(deps),
     dispatch: new DispatchService(domain, templates, circuits),
-    scheduler: new SchedulerService(deps, webhooks),
+    scheduler: new SchedulerService(deps, webhooks, prices),
     policy,
     budgets,
     contacts: new ContactService(deps),

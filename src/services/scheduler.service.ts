@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Message, MessageStatus } from '../entities';
 import type { ServiceDeps } from './deps';
+import type { ProviderPriceService } from './provider-price.service';
 import type { WebhookIntakeService } from './webhook-intake.service';
 import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
 
@@ -18,6 +19,7 @@ export class SchedulerService {
   constructor(
     private readonly deps: ServiceDeps,
     private readonly webhooks: WebhookIntakeService,
+    private readonly prices: ProviderPriceService,
   ) {}
 
   private async lockIds(tx: EntityManager, where: string, params: unknown[]): Promise<string[]> {
@@ -33,11 +35,18 @@ export class SchedulerService {
   }
 
   /** One pass; returns how many messages it released, failed or re-enqueued. */
-  async tick(): Promise<{ released: number; expired: number; requeued: number; events: number }> {
+  async tick(): Promise<{
+    released: number;
+    expired: number;
+    requeued: number;
+    events: number;
+    prices: number;
+  }> {
     const counts = await this.releaseMessages();
     // Provider events that arrived before their message was recorded SENT, or whose processing was interrupted.
     const events = await this.webhooks.processPending();
-    return { ...counts, events };
+    const prices = await this.prices.settleDue();
+    return { ...counts, events, prices };
   }
 
   private async releaseMessages(): Promise<{ released: number; expired: number; requeued: number }> {

@@ -7,13 +7,14 @@ import {
   type MessageStatusChangedSubscription,
 } from '../support/generated/graphql';
 import { collect, executeOk, waitFor, waitForSubscribers, wsClient } from '../support/graphql';
+import { EMULATED_TWILIO_PRICE_PER_SEGMENT } from '../../src/providers/emulator/emulator';
 import { startStack, type TestStack } from '../support/stack';
 
 /** The emulator reports back through Herald's signed webhooks, as the providers do. */
 describe('sandbox delivery callbacks end to end', () => {
   let stack: TestStack;
   beforeAll(async () => {
-    stack = await startStack({ callbacksDelayMs: 50 });
+    stack = await startStack({ callbacksDelayMs: 50, extraEnv: { PROVIDER_PRICE_DELAY_MS: '0' } });
   });
   afterAll(() => stack?.close());
 
@@ -56,6 +57,27 @@ describe('sandbox delivery callbacks end to end', () => {
     expect(delivered.events.filter((e) => e.source !== 'herald').map((e) => e.eventType)).toEqual(
       channel === 'SMS' ? ['sent', 'delivered'] : ['processed', 'delivered'],
     );
+  });
+
+  it('after the final status, the price Twilio reports replaces the estimate', async () => {
+    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+      input: {
+        userId: `u-${randomUUID()}`,
+        type: 'adhoc',
+        channels: ['SMS'],
+        to: { phone: '+14155552671' },
+        content: { body: 'x'.repeat(161) },
+      },
+    });
+    const id = sendNotification.notification.messages[0].id;
+    await waitFor(async () => (await message(id)).costSource === 'provider', 15_000, 'provider price');
+    const priced = await message(id);
+    expect(priced.status).toBe('DELIVERED');
+    expect(priced.segments).toBe(2);
+    // Not the estimate (two GSM-7 segments × the default 0.0079): what the emulated Twilio charged.
+    expect(priced.cost).toBeCloseTo(2 * EMULATED_TWILIO_PRICE_PER_SEGMENT, 6);
+    expect(priced.cost).not.toBeCloseTo(2 * 0.0079, 6);
+    expect(stack.emulator.emulator.twilioLookups).toBeGreaterThanOrEqual(1);
   });
 
   it('opens and clicks on request update openedAt and clickedAt (OPENED, then CLICKED)', async () => {

@@ -47,6 +47,7 @@ describe('scheduler (injected clock; API role, so only the test ticks it)', () =
       expired: 0,
       requeued: 0,
       events: 0,
+      prices: 0,
     });
     expect((await message(id)).status).toBe('SCHEDULED');
 

@@ -56,6 +56,12 @@ export const SANDBOX_EMULATOR_CREDENTIALS: EmulatorCredentials = {
 };
 
 const MAX_RECORDINGS = 10_000;
+
+/**
+ * What the emulated Twilio charges per segment (USD). Deliberately not Herald's default estimate (0.0079), so a
+ * sandbox send shows the provider-reported price replacing the estimate.
+ */
+export const EMULATED_TWILIO_PRICE_PER_SEGMENT = 0.0083;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
@@ -76,6 +82,10 @@ interface Answer {
 export class ProviderEmulator {
   readonly requests: RecordedRequest[] = [];
   private faults: Fault[] = [];
+  /** Accepted Twilio messages by sid, for the message resource (GET …/Messages/{sid}.json). */
+  private readonly twilioMessages = new Map<string, Record<string, unknown>>();
+  /** How many times a message resource was read (price lookups); not part of `requests`, which counts sends. */
+  twilioLookups = 0;
 
   /** Delivery reports back to Herald's webhooks; absent = the emulator reports nothing. */
   readonly callbacks?: EmulatorCallbacks;
@@ -98,6 +108,7 @@ export class ProviderEmulator {
 
   reset(): void {
     this.requests.length = 0;
+    this.twilioLookups = 0;
     this.clearFaults();
   }
 
@@ -237,7 +248,7 @@ export class ProviderEmulator {
     }
     const text = String(body.Body ?? '');
     const now = new Date().toUTCString();
-    return {
+    const answer = {
       status: 201,
       body: {
         sid: `SM${hex(16)}`,
@@ -259,6 +270,34 @@ export class ProviderEmulator {
         date_updated: now,
         date_sent: null,
         uri: `/2010-04-01/Accounts/${accountSid}/Messages.json`,
+      },
+    };
+    this.twilioMessages.set(answer.body.sid, answer.body);
+    if (this.twilioMessages.size > MAX_RECORDINGS) {
+      this.twilioMessages.delete(this.twilioMessages.keys().next().value!);
+    }
+    return answer;
+  }
+
+  /** The message resource as Twilio reports it after the final status: settled, with its (negative) price. */
+  private twilioMessage(req: Request): Answer {
+    const auth = parseBasic(req.headers.authorization);
+    const { accountSid, authToken } = this.credentials.twilio;
+    if (!auth || auth.user !== accountSid || auth.password !== authToken) {
+      return twilioError(401, 20003, 'Authenticate');
+    }
+    this.twilioLookups += 1;
+    const message = this.twilioMessages.get(String(req.params.messageSid));
+    if (!message) return twilioError(404, 20404, 'The requested resource was not found');
+    const undelivered = String(message.to).replace(/^whatsapp:/, '') === SANDBOX_ADDRESSES.undeliveredPhone;
+    const segments = Number(message.num_segments);
+    return {
+      status: 200,
+      body: {
+        ...message,
+        status: undelivered ? 'undelivered' : 'delivered',
+        price: (-segments * EMULATED_TWILIO_PRICE_PER_SEGMENT).toFixed(5),
+        price_unit: 'USD',
       },
     };
   }
@@ -352,6 +391,10 @@ export class ProviderEmulator {
       express.urlencoded({ extended: false, limit: '1mb' }),
       this.handle('twilio', (req, fault) => this.twilio(req, fault)),
     );
+    router.get('/twilio/2010-04-01/Accounts/:sid/Messages/:messageSid.json', (req, res) => {
+      const answer = this.twilioMessage(req);
+      res.status(answer.status).json(answer.body);
+    });
     router.post(
       '/sendgrid/v3/mail/send',
       express.json({ limit: '30mb' }),

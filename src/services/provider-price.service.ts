@@ -1,0 +1,84 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { DELIVERY_OUTCOMES, Message } from '../entities';
+import type { ProviderPrice } from '../providers/provider.types';
+import type { ServiceDeps } from './deps';
+
+const BATCH = 50;
+/** While one worker asks the provider, others leave the row alone for this long. */
+const CLAIM_MS = 60_000;
+
+interface Row {
+  id: string;
+  provider: string | null;
+  provider_message_id: string | null;
+  price_checks: number;
+}
+
+/**
+ * Provider-reported prices replace Herald's estimates. Twilio settles a message's price only after its final status,
+ * so the message is marked for a later look (priceCheckDueAt); every scheduler tick asks the provider for a few due
+ * ones, retrying a bounded number of times while the provider has no price yet.
+ */
+export class ProviderPriceService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  /** Called when a provider event moves a message to a final delivery outcome. */
+  markForPriceCheck(message: Message, at: Date): void {
+    const { prices } = this.deps.config;
+    const provider = message.provider ? this.deps.providers.byId(message.provider) : undefined;
+    if (!provider?.fetchPrice || !message.providerMessageId || prices.providerChecks === 0) return;
+    if (message.costSource === 'provider' || !DELIVERY_OUTCOMES.has(message.status)) return;
+    message.priceCheckDueAt = new Date(at.getTime() + prices.providerDelayMs);
+  }
+
+  /** One pass over due price checks; returns how many prices were recorded. */
+  async settleDue(): Promise<number> {
+    const now = this.deps.clock.now();
+    const em = this.deps.orm.em.fork() as EntityManager;
+    // Claim a batch (push their due time ahead) in a short transaction, then ask the provider outside it.
+    const rows = await em.transactional(async (tx) =>
+      tx.getConnection().execute<Row[]>(
+        `update message set price_check_due_at = ?, price_checks = price_checks + 1
+           where id in (select id from message where price_check_due_at <= ? limit ${BATCH} for update skip locked)
+           returning id, provider, provider_message_id, price_checks`,
+        [new Date(now.getTime() + CLAIM_MS), now],
+        'all',
+        tx.getTransactionContext(),
+      ),
+    );
+    let settled = 0;
+    for (const row of rows) {
+      const provider = row.provider ? this.deps.providers.byId(row.provider) : undefined;
+      let price: ProviderPrice | undefined;
+      try {
+        price =
+          provider?.fetchPrice && row.provider_message_id
+            ? await provider.fetchPrice(row.provider_message_id)
+            : undefined;
+      } catch (error) {
+        this.deps.logger.warn({ messageId: row.id, err: error }, 'provider price lookup failed');
+      }
+      const usable = price?.currency === 'USD' ? price : undefined;
+      if (price && !usable) {
+        this.deps.logger.warn(
+          { messageId: row.id, currency: price.currency },
+          'price not in USD; estimate kept',
+        );
+      }
+      const giveUp =
+        !usable && (row.price_checks >= this.deps.config.prices.providerChecks || !provider?.fetchPrice);
+      const retryAt = new Date(
+        now.getTime() + Math.max(1_000, this.deps.config.prices.providerDelayMs) * row.price_checks,
+      );
+      await em.nativeUpdate(
+        Message,
+        { id: row.id },
+        usable
+          ? { cost: usable.amount, costSource: 'provider', priceCheckDueAt: null }
+          : { priceCheckDueAt: giveUp ? null : retryAt },
+      );
+      if (usable) settled += 1;
+    }
+    return settled;
+  }
+}
