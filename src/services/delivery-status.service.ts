@@ -56,14 +56,56 @@ export class DeliveryStatusService {
   }
 
   /** Inside the caller's transaction. 'pending' leaves the event for a later pass (message unknown or not yet SENT). */
+  /**
+   * The provider reports a message Herald never recorded as sent: the worker that sent it stopped (crash, lost
+   * lease) or timed out after the provider had accepted it. The report proves the hand-over, so the message is
+   * recorded SENT instead of being sent again. A message still held by a live sender (its lease running) is left to
+   * that sender; the event waits.
+   */
+  private reconcile(
+    tx: EntityManager,
+    message: Message,
+    event: ProviderStatusEvent,
+    at: Date,
+  ): StatusChange | undefined {
+    const leaseRunning =
+      message.status === MessageStatus.SENDING && (message.leaseUntil?.getTime() ?? 0) > at.getTime();
+    if (
+      leaseRunning ||
+      message.attempt < 1 ||
+      event.status === null ||
+      event.heraldMessageId !== message.id ||
+      !event.providerMessageId
+    ) {
+      return undefined;
+    }
+    message.provider =
+      event.provider === 'sendgrid'
+        ? 'sendgrid'
+        : message.channel === Channel.WHATSAPP
+          ? 'twilio-whatsapp'
+          : 'twilio-sms';
+    message.providerMessageId = event.providerMessageId;
+    message.leaseUntil = null;
+    message.dueAt = null;
+    return applyStatus(tx, message, MessageStatus.SENT, at, {
+      errorCode: null,
+      // The history says why: SENT without a send of its own, from the provider's report.
+      eventType: 'reconciled',
+    });
+  }
+
   async applyStatusEvent(tx: EntityManager, event: ProviderStatusEvent): Promise<EventOutcome> {
     const message = await this.findMessage(tx, event);
     if (!message) return { kind: 'pending', reason: 'no message matches this event yet' };
-    if (NOT_YET_SENT.has(message.status))
-      return { kind: 'pending', reason: `message is ${message.status}; waiting for SENT` };
-
     const recordedAt = this.deps.clock.now();
     const changes: StatusChange[] = [];
+    if (NOT_YET_SENT.has(message.status)) {
+      const reconciled = this.reconcile(tx, message, event, recordedAt);
+      if (!reconciled) return { kind: 'pending', reason: `message is ${message.status}; waiting for SENT` };
+      changes.push(reconciled);
+    }
+
     const details = {
       source: event.provider,
       raw: event.raw,

@@ -100,7 +100,9 @@ export async function spawnHerald(
       ...process.env,
       ...env.vars,
       PORT: String(childPort),
-      PUBLIC_URL: `http://127.0.0.1:${childPort}`,
+      // A worker serves no HTTP: provider callbacks for what it sends go to the stack's API, as in production.
+      PUBLIC_URL:
+        role === 'worker' && env.vars.PUBLIC_URL ? env.vars.PUBLIC_URL : `http://127.0.0.1:${childPort}`,
       LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -187,7 +189,7 @@ export async function startStack(
         children.map(
           (child) =>
             new Promise<void>((done) => {
-              if (child.exitCode !== null) return done();
+              if (child.exitCode !== null || child.signalCode !== null) return done();
               child.once('exit', () => done());
               child.kill('SIGTERM');
             }),

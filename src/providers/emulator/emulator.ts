@@ -86,6 +86,8 @@ export class ProviderEmulator {
   private readonly twilioMessages = new Map<string, Record<string, unknown>>();
   /** How many times a message resource was read (price lookups); not part of `requests`, which counts sends. */
   twilioLookups = 0;
+  /** Requests received and not yet answered (e.g. held by an injected delay). */
+  inFlight = 0;
 
   /** Delivery reports back to Herald's webhooks; absent = the emulator reports nothing. */
   readonly callbacks?: EmulatorCallbacks;
@@ -148,7 +150,12 @@ export class ProviderEmulator {
   private handle(vendor: EmulatedVendor, answer: (req: Request, fault?: Fault) => Answer) {
     return async (req: Request, res: Response) => {
       const fault = this.takeFault(vendor);
-      if (fault?.delayMs) await sleep(fault.delayMs);
+      this.inFlight += 1;
+      try {
+        if (fault?.delayMs) await sleep(fault.delayMs);
+      } finally {
+        this.inFlight -= 1;
+      }
       const result = answer(req, fault);
       this.record(vendor, req, result);
       if (result.status < 300) this.report(vendor, req, result);
