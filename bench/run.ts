@@ -1,0 +1,137 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { startEmulatorServer } from '../src/providers/emulator/emulator-server';
+import { BASE_DB_URL, REDIS_URL } from './lib/bench-env';
+import { round } from './lib/stats';
+import { acceptRate } from './figures/p1-accept';
+import { batchRate } from './figures/p2-batch';
+import { dispatchRate } from './figures/p3-dispatch';
+import { webhookLatency } from './figures/p4-webhook-latency';
+import { listLatency } from './figures/p5-list';
+import type { BenchContext, Figure, Scale } from './figures/types';
+
+function argument(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? process.argv[index + 1] : undefined;
+}
+
+async function machine() {
+  const db = new pg.Client({ connectionString: BASE_DB_URL });
+  await db.connect();
+  const postgres = ((await db.query('show server_version')).rows[0] as { server_version: string })
+    .server_version;
+  await db.end();
+  const redis = new Redis(REDIS_URL);
+  const info = await redis.info('server');
+  redis.disconnect();
+  return {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryGb: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    postgres,
+    redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
+  };
+}
+
+/** RSS stays flat when the last quarter of the run is within 10% (or 15 MB) of the second quarter. */
+function flatness(samples: number[]) {
+  const quarter = Math.max(1, Math.floor(samples.length / 4));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const early = mean(samples.slice(quarter, 2 * quarter));
+  const late = mean(samples.slice(-quarter));
+  return { earlyMb: round(early), lateMb: round(late), flat: late - early <= Math.max(15, early * 0.1) };
+}
+
+function table(figures: Figure[]): string {
+  const header = ['', 'figure', 'value', 'ceiling (same run)', 'ratio', 'goal', 'met'];
+  const rows = figures.map((f) => [
+    f.id,
+    f.name,
+    `${f.value} ${f.unit}`,
+    f.ceiling === null ? '—' : `${f.ceiling} (${f.ceilingName})`,
+    f.ratio === null ? '—' : String(f.ratio),
+    f.goal,
+    f.met ? 'yes' : 'NO',
+  ]);
+  const lines = [header, ['---', '---', '---', '---', '---', '---', '---'], ...rows];
+  return lines.map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+async function main() {
+  const scale: Scale = argument('scale') === 'tiny' ? 'tiny' : 'full';
+  const out = resolve(argument('out') ?? resolve(__dirname, '../../bench/results/latest.json'));
+  const only = argument('only')?.split(',');
+  const started = Date.now();
+  const log = (line: string) => console.log(`[bench +${round((Date.now() - started) / 1000, 1)}s] ${line}`);
+  const emulator = await startEmulatorServer();
+  const ctx: BenchContext = { scale, emulatorUrl: emulator.url, emulator: emulator.emulator, log };
+  const wants = (id: string) => !only || only.includes(id);
+  const figures: Figure[] = [];
+  const rss: { api?: { peakMb: number }; worker?: number[] } = {};
+  try {
+    if (wants('P1') || wants('P6')) {
+      const { p1, apiRssMb } = await acceptRate(ctx);
+      figures.push(p1);
+      rss.api = { peakMb: apiRssMb };
+    }
+    if (wants('P2')) figures.push(await batchRate(ctx));
+    if (wants('P3') || wants('P6')) {
+      emulator.emulator.reset();
+      const { p3, workerRss } = await dispatchRate(ctx);
+      figures.push(p3);
+      rss.worker = workerRss;
+    }
+    if (wants('P4')) figures.push(await webhookLatency(ctx));
+    if (wants('P5')) figures.push(await listLatency(ctx));
+    if (rss.api && rss.worker) {
+      const worker = flatness(rss.worker);
+      const workerPeak = round(Math.max(...rss.worker));
+      figures.push({
+        id: 'P6',
+        name: 'API RSS under P1 load (peak); worker RSS over the P3 run (peak, flat?)',
+        value: Math.max(rss.api.peakMb, workerPeak),
+        unit: 'MB',
+        ceiling: null,
+        ceilingName: '—',
+        ratio: null,
+        goal: '≤ 250 MB; flat',
+        met: rss.api.peakMb <= 250 && workerPeak <= 250 && worker.flat,
+        details: {
+          apiPeakMb: rss.api.peakMb,
+          workerPeakMb: workerPeak,
+          worker,
+          workerSamples: rss.worker.length,
+        },
+      });
+    }
+  } finally {
+    await emulator.close();
+  }
+  const result = {
+    scale,
+    at: new Date().toISOString(),
+    durationS: round((Date.now() - started) / 1000, 1),
+    machine: await machine(),
+    figures,
+  };
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  const m = result.machine;
+  console.log(
+    `\nHerald bench (${scale}) — ${m.cores} cores (${m.cpu}), Node ${m.node}, PostgreSQL ${m.postgres}, Redis ${m.redis}, ${result.durationS} s\n`,
+  );
+  console.log(table(figures));
+  console.log(`\nwritten to ${out}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
