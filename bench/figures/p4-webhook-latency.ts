@@ -72,8 +72,13 @@ export async function webhookLatency(ctx: BenchContext): Promise<Figure> {
       count: users * perUser,
       users,
       userPrefix: 'ws-u-',
-      messageOverrides: `, 'status', 'SENT', 'provider', 'twilio-sms', 'attempt', 1, 'sent_at', now(),
-         'provider_message_id', 'SM' || md5(n.id::text)`,
+      messageOverrides: {
+        status: `'SENT'`,
+        provider: `'twilio-sms'`,
+        attempt: '1',
+        sent_at: 'now()',
+        provider_message_id: `'SM' || md5(n.id::text)`,
+      },
     });
     const messages = (
       await db.query(`select id, user_id, provider_message_id, "to" from message order by random()`)
@@ -112,6 +117,7 @@ export async function webhookLatency(ctx: BenchContext): Promise<Figure> {
 
     const path = '/webhooks/twilio/status';
     let failures = 0;
+    const responseMs: number[] = [];
     await paced(messages, perSecond, (m) => {
       const url = `${api.url}${path}?hm=${m.id}`;
       const params = {
@@ -132,6 +138,7 @@ export async function webhookLatency(ctx: BenchContext): Promise<Figure> {
         body: new URLSearchParams(params).toString(),
       }).then(
         (response) => {
+          responseMs.push(performance.now() - sentAt.get(m.id)!);
           if (!response.ok) failures += 1;
           return response.arrayBuffer();
         },
@@ -161,6 +168,8 @@ export async function webhookLatency(ctx: BenchContext): Promise<Figure> {
         webhooks: messages.length,
         received,
         webhookFailures: failures,
+        webhookResponseP50Ms: round(percentile(responseMs, 50), 2),
+        webhookResponseP99Ms: round(percentile(responseMs, 99), 2),
       },
     };
   } finally {

@@ -30,8 +30,12 @@ type Topics = Record<string, [tenantId: string, payload: MessageStatusPayload | 
 
 export interface StatusPubSub {
   publish(payload: MessageStatusPayload): void;
-  /** Events of one tenant only: the tenant is part of the Redis channel name. */
-  subscribe(tenantId: string): AsyncIterable<MessageStatusPayload>;
+  /**
+   * Events of one tenant only (the tenant is part of the Redis channel name), or of one of its users: each status is
+   * also published on a per-user channel, so 1,000 subscribers of 1,000 users each receive their own events instead
+   * of every subscriber filtering everyone's.
+   */
+  subscribe(tenantId: string, userId?: string): AsyncIterable<MessageStatusPayload>;
   publishAlert(payload: AlertPayload): void;
   subscribeAlerts(tenantId: string): AsyncIterable<AlertPayload>;
   close(): Promise<void>;
@@ -58,10 +62,20 @@ export async function createStatusPubSub(redisUrl: string, keyPrefix: string): P
     eventTarget: createRedisEventTarget({ publishClient, subscribeClient }),
   });
   const topic = `${keyPrefix}:message-status`;
+  const userTopic = `${keyPrefix}:message-status-user`;
   const alertTopic = `${keyPrefix}:alerts`;
+  // Tenant and user ids are free text: encoded so one cannot spell another's channel.
+  const userChannel = (tenantId: string, userId: string) =>
+    `${encodeURIComponent(tenantId)}:${encodeURIComponent(userId)}`;
   return {
-    publish: (payload) => pubsub.publish(topic, payload.tenantId, payload),
-    subscribe: (tenantId) => pubsub.subscribe(topic, tenantId) as AsyncIterable<MessageStatusPayload>,
+    publish: (payload) => {
+      pubsub.publish(topic, payload.tenantId, payload);
+      pubsub.publish(userTopic, userChannel(payload.tenantId, payload.userId), payload);
+    },
+    subscribe: (tenantId, userId) =>
+      (userId
+        ? pubsub.subscribe(userTopic, userChannel(tenantId, userId))
+        : pubsub.subscribe(topic, tenantId)) as AsyncIterable<MessageStatusPayload>,
     publishAlert: (payload) => pubsub.publish(alertTopic, payload.tenantId, payload),
     subscribeAlerts: (tenantId) => pubsub.subscribe(alertTopic, tenantId) as AsyncIterable<AlertPayload>,
     close: async () => {

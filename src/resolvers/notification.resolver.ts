@@ -59,13 +59,13 @@ export class NotificationResolver {
   }
 
   @FieldResolver(() => [Message])
-  messages(@Root() notification: Notification, @Ctx() { caller, services }: GraphQLContext) {
-    return services.queries.messagesOf(caller.tenantId, notification.id);
+  messages(@Root() notification: Notification, @Ctx() { loaders }: GraphQLContext) {
+    return loaders.messagesOfNotification.load(notification.id);
   }
 
   @FieldResolver(() => Float, { nullable: true, description: 'Sum of the known message costs, USD' })
-  async cost(@Root() notification: Notification, @Ctx() { caller, services }: GraphQLContext) {
-    const messages = await services.queries.messagesOf(caller.tenantId, notification.id);
+  async cost(@Root() notification: Notification, @Ctx() { loaders }: GraphQLContext) {
+    const messages = await loaders.messagesOfNotification.load(notification.id);
     const known = messages.filter((m) => typeof m.cost === 'number');
     return known.length === 0 ? null : known.reduce((sum, m) => sum + (m.cost ?? 0), 0);
   }

@@ -11,6 +11,7 @@ import type { Logger } from '../config/logger';
 import { SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../config/sandbox';
 import { ProviderEmulator, SANDBOX_EMULATOR_CREDENTIALS } from '../providers/emulator/emulator';
 import type { GraphQLContext } from '../resolvers';
+import { createLoaders } from '../resolvers/loaders';
 import type { Services } from '../services';
 import type { BufferStats } from '../services/status-buffer';
 import { createUnsubscribeRouter } from '../webhooks/unsubscribe.router';
@@ -143,7 +144,8 @@ export async function createHttpApp(options: {
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         try {
-          return { caller: await authenticate(req.headers.authorization), services };
+          const caller = await authenticate(req.headers.authorization);
+          return { caller, services, loaders: createLoaders(caller, services) };
         } catch (error) {
           // Thrown from context, Apollo answers with this status instead of 500.
           (error as { extensions: Record<string, unknown> }).extensions.http = { status: 401 };

@@ -13,6 +13,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../config/logger';
 import type { GraphQLContext } from '../resolvers';
+import { createLoaders } from '../resolvers/loaders';
 import type { Caller, Services } from '../services';
 import type { Authenticate } from './auth';
 
@@ -52,7 +53,10 @@ export function attachGraphqlWs(options: {
           return false;
         }
       },
-      context: (ctx): GraphQLContext => ({ caller: callers.get(ctx)!, services }),
+      context: (ctx): GraphQLContext => {
+        const caller = callers.get(ctx)!;
+        return { caller, services, loaders: createLoaders(caller, services, { cache: false }) };
+      },
       onSubscribe: (_ctx, _id, payload) => {
         let document: DocumentNode;
         try {

@@ -38,7 +38,13 @@ export class BudgetService {
     };
   }
 
-  async spend(em: EntityManager, tenantId: string): Promise<Spend> {
+  /**
+   * The tenant's spend today and this month. A send path passes the tenant's budgets: with none set there is nothing
+   * to check and no sum is taken (it reads every message of the month).
+   */
+  async spend(em: EntityManager, tenantId: string, budgets?: Budgets): Promise<Spend> {
+    if (budgets && budgets.daily === undefined && budgets.monthly === undefined)
+      return { today: 0, month: 0 };
     const now = this.deps.clock.now();
     const [row] = await em.getConnection().execute<{ today: number | null; month: number | null }[]>(
       `select coalesce(sum(cost) filter (where created_at >= ?), 0)::float8 as today, coalesce(sum(cost), 0)::float8 as month

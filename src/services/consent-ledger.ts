@@ -73,10 +73,24 @@ export async function recordConsent(em: EntityManager, entry: LedgerEntry): Prom
 }
 
 /** The current consents of one user on one channel: the whole-channel one (if any) and per type. */
-export async function consentsOf(em: EntityManager, tenantId: string, userId: string, channel: Channel) {
-  const rows = await em.find(Consent, { tenantId, userId, channel }, { refresh: true });
+export interface ChannelConsents {
+  channel: Consent | undefined;
+  byType: Map<string, Consent>;
+}
+
+/** One user's consent rows on one channel: the whole-channel row and the per-type rows. */
+export function groupConsents(rows: Consent[]): ChannelConsents {
   return {
     channel: rows.find((c) => c.typeKey === WHOLE_CHANNEL),
     byType: new Map(rows.filter((c) => c.typeKey !== WHOLE_CHANNEL).map((c) => [c.typeKey, c])),
   };
+}
+
+export async function consentsOf(
+  em: EntityManager,
+  tenantId: string,
+  userId: string,
+  channel: Channel,
+): Promise<ChannelConsents> {
+  return groupConsents(await em.find(Consent, { tenantId, userId, channel }, { refresh: true }));
 }

@@ -21,6 +21,7 @@ import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-valid
 import { contactAddress } from './contact-address';
 import type { Config } from '../config/env';
 import type { Spend } from './budget.service';
+import { PolicyFacts } from './policy-facts';
 import type { Caller, DomainDeps } from './deps';
 import {
   BadUserInputError,
@@ -178,8 +179,8 @@ export class NotificationService {
     channels: Channel[],
     explicit: Set<Channel>,
     to: RecipientValue,
+    contact: ContactInfo | null,
   ): Promise<PlannedMessage[]> {
-    const contact = await em.findOne(ContactInfo, { tenantId, userId });
     const needsDevices =
       channels.includes(Channel.PUSH) && !to.deviceTokens?.length && !to.topic && !to.condition;
     const devices = needsDevices
@@ -235,6 +236,8 @@ export class NotificationService {
       priority: Priority;
       later: boolean;
       to: RecipientValue;
+      contact: ContactInfo | null;
+      facts?: PolicyFacts;
     },
     planned: PlannedMessage[],
   ): Promise<void> {
@@ -248,6 +251,8 @@ export class NotificationService {
         type: context.type,
         priority: context.priority,
         timing: context.later ? 'none' : 'accept',
+        contact: context.contact,
+        facts: context.facts,
       });
     const used = new Set(planned.map((p) => p.channel));
     let fallbacksLeft = context.type?.fallbackChannels.filter((c) => !used.has(c)) ?? [];
@@ -271,6 +276,7 @@ export class NotificationService {
           [channel],
           new Set(),
           context.to,
+          context.contact,
         );
         if (!candidate || candidate.suppressedReason) continue;
         const fallback = await decideFor(candidate);
@@ -322,6 +328,7 @@ export class NotificationService {
     caller: Caller,
     input: SendNotificationCommand,
     types: Map<string, Promise<NotificationType | null>>,
+    facts?: PolicyFacts,
   ): Promise<Prepared> {
     const { tenantId } = caller;
     const userId = requireNonEmpty(input.userId, 'userId');
@@ -352,10 +359,17 @@ export class NotificationService {
       );
     }
     this.checkContent(type, typeKey, channels, content);
-    const planned = await this.plan(em, tenantId, userId, channels, explicit, to);
+    // Read once (or preloaded for the batch): addresses come from it, and the policy needs its timezone.
+    const contact = (facts?.contact(userId) ?? { value: await em.findOne(ContactInfo, { tenantId, userId }) })
+      .value;
+    const planned = await this.plan(em, tenantId, userId, channels, explicit, to, contact);
     const priority = input.priority ?? type?.defaultPriority ?? Priority.MEDIUM;
     const later = Boolean(input.scheduledAt && input.scheduledAt > this.deps.clock.now());
-    await this.applyPolicy(em, { tenantId, userId, typeKey, type, priority, later, to }, planned);
+    await this.applyPolicy(
+      em,
+      { tenantId, userId, typeKey, type, priority, later, to, contact, facts },
+      planned,
+    );
     return {
       plan: {
         userId,
@@ -419,7 +433,7 @@ export class NotificationService {
       // Redis carries the jobs: refuse before storing anything when it cannot.
       if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
       const budgets = await this.deps.budgets.budgets(em, caller.tenantId);
-      const before = await this.deps.budgets.spend(em, caller.tenantId);
+      const before = await this.deps.budgets.spend(em, caller.tenantId, budgets);
       const cost = planCost(prepared.plan, this.deps.config.prices);
       this.deps.budgets.assertWithin(budgets, before, cost, prepared.plan.priority === Priority.CRITICAL);
       const staged = this.stage(em, caller, prepared.plan);
@@ -455,11 +469,17 @@ export class NotificationService {
     try {
       if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
       const budgets = await this.deps.budgets.budgets(em, caller.tenantId);
-      const before = await this.deps.budgets.spend(em, caller.tenantId);
+      const before = await this.deps.budgets.spend(em, caller.tenantId, budgets);
       let spend = before;
+      // What the policy needs about every user of the batch, read once per kind instead of once per send.
+      const facts = await PolicyFacts.load(
+        em,
+        caller.tenantId,
+        inputs.map((input) => ({ userId: input.userId, to: input.to })),
+      );
       for (const [index, input] of inputs.entries()) {
         try {
-          const prepared = await this.prepare(em, caller, input, types);
+          const prepared = await this.prepare(em, caller, input, types, facts);
           if ('existing' in prepared) {
             results.push({ index, notification: prepared.existing });
             continue;

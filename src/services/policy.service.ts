@@ -17,6 +17,7 @@ import { findBlocks, normalizeAddress } from './address-block';
 import { consentsOf } from './consent-ledger';
 import { storedAddress } from './contact-address';
 import type { Caller, ServiceDeps } from './deps';
+import type { PolicyFacts } from './policy-facts';
 import { periodWindow, quietWindowEnd } from './schedule-rules';
 
 /**
@@ -50,6 +51,10 @@ export interface PolicyInput {
   timing: 'none' | 'accept' | 'send';
   /** The message being decided, left out of the cap counts. */
   messageId?: string;
+  /** The user's contact info when the caller already read it; undefined = read it here. */
+  contact?: ContactInfo | null;
+  /** Facts preloaded for a whole batch; whatever they lack is read here. */
+  facts?: PolicyFacts;
 }
 
 const IN_FLIGHT_OR_SENT = [MessageStatus.SENDING, ...SENT_STATUSES];
@@ -101,7 +106,15 @@ export class PolicyService {
   async decide(em: EntityManager, input: PolicyInput): Promise<Decision> {
     const now = this.deps.clock.now();
     const critical = input.priority === Priority.CRITICAL;
-    const contact = await em.findOne(ContactInfo, { tenantId: input.tenantId, userId: input.userId });
+    const { facts } = input;
+    const contact =
+      input.contact !== undefined
+        ? input.contact
+        : (
+            facts?.contact(input.userId) ?? {
+              value: await em.findOne(ContactInfo, { tenantId: input.tenantId, userId: input.userId }),
+            }
+          ).value;
     const address =
       input.address ?? (await storedAddress(em, input.tenantId, input.userId, input.channel, contact));
     if (!address)
@@ -111,12 +124,18 @@ export class PolicyService {
         message: `no ${input.channel} address for this user`,
       };
 
-    const block = (await findBlocks(em, input.channel, [address])).get(
-      normalizeAddress(input.channel, address),
-    );
+    const block = (
+      facts?.block(input.channel, address) ?? {
+        value: (await findBlocks(em, input.channel, [address])).get(normalizeAddress(input.channel, address)),
+      }
+    ).value;
     if (block) return { action: 'suppress', reason: block.code, message: block.message };
 
-    const consents = await consentsOf(em, input.tenantId, input.userId, input.channel);
+    const consents = (
+      facts?.consentsOf(input.userId, input.channel) ?? {
+        value: await consentsOf(em, input.tenantId, input.userId, input.channel),
+      }
+    ).value;
     if (consents.channel?.status === ConsentStatus.REVOKED) {
       return { action: 'suppress', reason: 'opted_out', message: `the user opted out of ${input.channel}` };
     }
@@ -129,7 +148,11 @@ export class PolicyService {
       };
     }
 
-    const preferences = await this.preferencesOf(em, input.tenantId, input.userId);
+    const preferences = (
+      facts?.preferencesOf(input.userId) ?? {
+        value: await this.preferencesOf(em, input.tenantId, input.userId),
+      }
+    ).value;
     if (!critical && preferences) {
       if (preferences.channels.some((c) => c.channel === input.channel && !c.enabled)) {
         return {

@@ -81,6 +81,15 @@ export class QueryService {
     );
   }
 
+  /** The messages of many notifications at once, in the same order as messagesOf per notification. */
+  messagesOfMany(tenantId: string, notificationIds: string[]): Promise<Message[]> {
+    return this.em().find(
+      Message,
+      { tenantId, notificationId: { $in: notificationIds } },
+      { orderBy: { createdAt: 'asc', id: 'asc' } },
+    );
+  }
+
   eventsOf(tenantId: string, messageId: string): Promise<DeliveryEvent[]> {
     return this.em().find(
       DeliveryEvent,

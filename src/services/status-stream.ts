@@ -29,7 +29,7 @@ export function statusStream(
     (!filter.notificationId || p.notificationId === filter.notificationId) &&
     (!filter.userId || p.userId === filter.userId);
   const buffer = buffers.open();
-  const source = deps.pubsub.subscribe(caller.tenantId)[Symbol.asyncIterator]();
+  const source = deps.pubsub.subscribe(caller.tenantId, filter.userId ?? undefined)[Symbol.asyncIterator]();
   // Starting next() registers the Redis subscription; the drain loop then keeps pulling whatever the consumer does.
   let pending = source.next();
   void (async () => {
