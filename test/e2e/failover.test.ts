@@ -13,7 +13,9 @@ import { Channel, MessageStatus } from '../../src/entities';
 import { executeOk, waitFor } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 
-const HALF_OPEN_AFTER_MS = 6_000;
+// Long enough that wave 2 (stopping a worker, starting another, ten sends) ends before a trial request, even on a
+// loaded CI machine; the recovery step then waits out the rest of the pause.
+const HALF_OPEN_AFTER_MS = 20_000;
 
 const sms = (count: number, tag: string): SendNotificationInput[] =>
   Array.from({ length: count }, (_, i) => ({
@@ -80,7 +82,7 @@ describe('provider failover and circuit breakers across processes', () => {
 
   it(
     '503 from Twilio → retries, circuit opens for every process, SMS via SNS, then Twilio recovers',
-    { timeout: 90_000 },
+    { timeout: 150_000 },
     async () => {
       const emulator = stack.emulator.emulator;
       emulator.injectFault({ vendor: 'twilio', count: 10_000, status: 503 });
