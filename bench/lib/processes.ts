@@ -42,7 +42,11 @@ export async function spawnNode(
   ready: (output: string, url: string) => Promise<boolean> | boolean,
   port?: number,
 ): Promise<Spawned> {
-  const child = spawn(process.execPath, [script, ...args], {
+  // BENCH_PROFILE_DIR=/tmp/prof writes a V8 CPU profile of every process under test (node --cpu-prof).
+  const profile = process.env.BENCH_PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

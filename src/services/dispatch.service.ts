@@ -7,6 +7,7 @@ import {
   MessageStatus,
   Notification,
   NotificationCategory,
+  NotificationStatus,
   NotificationType,
   type RenderedContent,
 } from '../entities';
@@ -24,6 +25,17 @@ import { applyStatus, refreshNotifications, type StatusChange } from './message-
 import { TemplateError, type TemplateService } from './template.service';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
+
+/** What the claim read for the policy and rendering reuses. */
+interface Known {
+  type: NotificationType | null;
+  contact: ContactInfo | null;
+}
+
+interface Claimed {
+  message: Message;
+  known: Known;
+}
 
 /** Exponential backoff from the attempt number, capped; a vendor's Retry-After wins when it asks for longer. */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, retryAfterMs?: number): number {
@@ -147,7 +159,7 @@ export class DispatchService {
   }
 
   /** QUEUED → SENDING with a new attempt number and a lease; undefined when the message is not ours to send. */
-  private async claim(messageId: string, tenantId: string): Promise<Message | undefined> {
+  private async claim(messageId: string, tenantId: string): Promise<Claimed | undefined> {
     const { clock, config } = this.deps;
     const changes: StatusChange[] = [];
     const fallbacks: Message[] = [];
@@ -203,8 +215,18 @@ export class DispatchService {
       message.leaseUntil = new Date(now.getTime() + config.dispatch.leaseMs);
       message.dueAt = null;
       changes.push(applyStatus(tx, message, MessageStatus.SENDING, now));
-      await refreshNotifications(tx, [message], now);
-      return message;
+      // With this message SENDING, its notification's roll-up can only be PROCESSING: one conditional update
+      // instead of locking the notification and reading every sibling.
+      await tx.nativeUpdate(
+        Notification,
+        {
+          id: message.notificationId,
+          tenantId: message.tenantId,
+          status: { $ne: NotificationStatus.PROCESSING },
+        },
+        { status: NotificationStatus.PROCESSING, updatedAt: now },
+      );
+      return { message, known: decision.known };
     });
     if (fallbacks.length > 0) await this.deps.queues.enqueue(fallbacks);
     this.publish(changes);
@@ -235,12 +257,14 @@ export class DispatchService {
     };
   }
 
+  /** The policy's verdict at send time, with the type and contact it read (rendering needs them too). */
   private async decide(tx: EntityManager, message: Message) {
     const typeKey = message.typeKey ?? '';
-    const type = typeKey
-      ? await tx.findOne(NotificationType, { tenantId: message.tenantId, key: typeKey })
-      : null;
-    return this.deps.policy.decide(tx, {
+    const [type, contact] = await Promise.all([
+      typeKey ? tx.findOne(NotificationType, { tenantId: message.tenantId, key: typeKey }) : null,
+      tx.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId }),
+    ]);
+    const decision = await this.deps.policy.decide(tx, {
       tenantId: message.tenantId,
       userId: message.userId,
       channel: message.channel,
@@ -250,7 +274,9 @@ export class DispatchService {
       priority: message.priority,
       timing: 'send',
       messageId: message.id,
+      contact,
     });
+    return Object.assign(decision, { known: { type, contact } });
   }
 
   /** The type's next permitted fallback channel, as a new QUEUED message (fallbackUsed), when the type has one. */
@@ -307,15 +333,19 @@ export class DispatchService {
     return undefined;
   }
 
-  private async render(em: EntityManager, message: Message): Promise<RenderedContent> {
+  private async render(em: EntityManager, message: Message, known: Known): Promise<RenderedContent> {
     const notification = await em.findOneOrFail(Notification, {
       id: message.notificationId,
       tenantId: message.tenantId,
     });
-    const [type, contact] = await Promise.all([
-      em.findOne(NotificationType, { tenantId: message.tenantId, key: notification.type }),
-      em.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId }),
-    ]);
+    // The claim read the type and contact a moment ago; only a message without a type key reads them here.
+    const [type, contact] =
+      message.typeKey === notification.type
+        ? [known.type, known.contact]
+        : await Promise.all([
+            em.findOne(NotificationType, { tenantId: message.tenantId, key: notification.type }),
+            em.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId }),
+          ]);
     const scope = {
       data: notification.data ?? {},
       user: {
@@ -463,8 +493,9 @@ export class DispatchService {
 
   /** Runs one dispatch job. Safe to run twice for the same message: only the claim winner sends. */
   async dispatch(job: { messageId: string; tenantId: string; attempt: number }): Promise<DispatchOutcome> {
-    const claimed = await this.claim(job.messageId, job.tenantId);
-    if (!claimed) return 'skipped';
+    const claim = await this.claim(job.messageId, job.tenantId);
+    if (!claim) return 'skipped';
+    const claimed = claim.message;
     const chain = this.deps.providers.forChannel(claimed.channel);
     if (chain.length === 0) {
       return this.record(claimed, {
@@ -498,7 +529,7 @@ export class DispatchService {
     const provider = route.provider;
     let content: RenderedContent;
     try {
-      content = await this.render(this.deps.orm.em.fork(), claimed);
+      content = await this.render(this.deps.orm.em.fork(), claimed, claim.known);
     } catch (error) {
       // A template problem is permanent; anything else (database gone) is left to the lease expiry to retry.
       if (error instanceof TemplateError) return this.record(claimed, { provider: provider.id, error });
