@@ -2,16 +2,16 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { awsAndRouting, routingModel, type AwsSettings, type RoutingSettings } from './routing';
 import { SANDBOX, SANDBOX_SENDGRID_WEBHOOK_KEYS } from './sandbox';
+import {
+  blankToUndefined,
+  intWithDefault,
+  optionalString,
+  optionalUrl,
+  type ChannelMode,
+} from './zod-helpers';
 
 /** The only place that reads process.env (lint: no-process-env). One zod model per concern. */
 type Source = Record<string, string | undefined>;
-
-const blankToUndefined = (value: unknown) =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
-const optionalString = z.preprocess(blankToUndefined, z.string().optional());
-const optionalUrl = z.preprocess(blankToUndefined, z.url({ protocol: /^https?$/ }).optional());
-const intWithDefault = (fallback: number, min = 0) =>
-  z.preprocess(blankToUndefined, z.coerce.number().int().min(min).default(fallback));
 
 const serverModel = z.object({
   PORT: intWithDefault(4000, 0),
@@ -167,7 +167,7 @@ const priceModel = z.object({
   BUDGET_CRITICAL_BYPASS: z.preprocess(blankToUndefined, z.enum(['true', 'false']).default('true')),
 });
 
-export type ChannelMode = 'live' | 'sandbox' | 'disabled';
+export type { ChannelMode } from './zod-helpers';
 
 export interface TwilioSettings {
   mode: ChannelMode;

@@ -1,19 +1,17 @@
 import { z } from 'zod';
 import { SANDBOX } from './sandbox';
+import {
+  blankToUndefined,
+  intWithDefault,
+  optionalString,
+  optionalUrl,
+  type ChannelMode,
+} from './zod-helpers';
 
 /**
  * Second providers (AWS SES for email, AWS SNS for SMS), the provider order per channel and the circuit breaker.
  * Parsed by env.ts, which owns process.env; this file only holds the models and how they become settings.
  */
-type ChannelMode = 'live' | 'sandbox' | 'disabled';
-
-const blankToUndefined = (value: unknown) =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
-const optionalString = z.preprocess(blankToUndefined, z.string().optional());
-const optionalUrl = z.preprocess(blankToUndefined, z.url({ protocol: /^https?$/ }).optional());
-const intWithDefault = (fallback: number, min = 0) =>
-  z.preprocess(blankToUndefined, z.coerce.number().int().min(min).default(fallback));
-
 /** "sendgrid,ses" → ['sendgrid', 'ses'], each name checked against the channel's providers, no repeats. */
 const providerList = <T extends string>(names: readonly [T, ...T[]], fallback: T) =>
   z.preprocess(

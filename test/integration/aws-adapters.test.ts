@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SANDBOX } from '../../src/config/sandbox';
+import { providerRejection as rejection } from '../support/rejection';
 import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
-import { ProviderError } from '../../src/providers/provider.types';
 import { SesProvider } from '../../src/providers/ses.provider';
 import { SnsProvider } from '../../src/providers/sns.provider';
 
@@ -24,15 +24,6 @@ describe('AWS adapters (real SDK v3 → emulator)', () => {
     await sns?.close();
     await running?.close();
   });
-
-  const rejection = async (promise: Promise<unknown>): Promise<ProviderError> => {
-    const error = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(ProviderError);
-    return error as ProviderError;
-  };
 
   it('SES: SendEmail v2 with a SigV4 signature, simple content, headers, attachments and our message id as a tag', async () => {
     const result = await ses.send(

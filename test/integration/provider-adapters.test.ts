@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SANDBOX } from '../../src/config/sandbox';
+import { providerRejection as rejection } from '../support/rejection';
 import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
 import { FcmProvider } from '../../src/providers/fcm.provider';
-import { ProviderError } from '../../src/providers/provider.types';
 import { SendgridProvider } from '../../src/providers/sendgrid.provider';
 import { TwilioSmsProvider, TwilioWhatsappProvider } from '../../src/providers/twilio.provider';
 
@@ -45,15 +45,6 @@ describe('provider adapters (real SDKs → emulator)', () => {
     await fcm?.close();
     await running?.close();
   });
-
-  const rejection = async (promise: Promise<unknown>): Promise<ProviderError> => {
-    const error = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(ProviderError);
-    return error as ProviderError;
-  };
 
   it('Twilio SMS: form fields To/From/Body/StatusCallback and MediaUrl with Basic auth', async () => {
     const result = await twilioSms.send(
