@@ -11,9 +11,10 @@ import {
   NotificationType,
   type RenderedContent,
 } from '../entities';
-import type { ChannelPayloads, PushTarget, SendResult } from '../providers/provider.types';
+import type { SendResult } from '../providers/provider.types';
 import { ProviderError } from '../providers/provider.types';
 import { estimateCost } from './cost';
+import { payloadFor } from './provider-payload';
 import { CircuitOpenError, type ProviderCircuits } from './provider-circuit';
 import { applyFailureEffects } from './provider-failure-effects';
 import { chooseProvider, remainingProviders } from './provider-route';
@@ -41,35 +42,6 @@ interface Claimed {
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, retryAfterMs?: number): number {
   const exponential = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.max(exponential, retryAfterMs ?? 0);
-}
-
-function pushTarget(to: string): PushTarget {
-  if (to.startsWith('topic:')) return { topic: to.slice('topic:'.length) };
-  if (to.startsWith('condition:')) return { condition: to.slice('condition:'.length) };
-  return { token: to };
-}
-
-function payloadFor(
-  channel: Channel,
-  to: string,
-  content: RenderedContent,
-  headers?: Record<string, string>,
-): ChannelPayloads[Channel] {
-  switch (channel) {
-    case Channel.EMAIL:
-      return { to, subject: content.subject ?? '', text: content.text, html: content.html, headers };
-    case Channel.SMS:
-    case Channel.WHATSAPP:
-      return { to, body: content.body ?? content.text ?? '', mediaUrls: content.mediaUrls };
-    case Channel.PUSH:
-      return {
-        target: pushTarget(to),
-        title: content.title,
-        body: content.body,
-        imageUrl: content.imageUrl,
-        data: content.data,
-      };
-  }
 }
 
 /**
