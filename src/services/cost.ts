@@ -1,5 +1,6 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { SegmentedMessage } from 'sms-segments-calculator';
+import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/env';
 import { Channel, type RenderedContent } from '../entities';
 
@@ -10,16 +11,31 @@ export interface CostEstimate {
   encoding?: string;
 }
 
+// Segmenting walks every grapheme and phone parsing runs libphonenumber's metadata: both were a large share of an
+// accept's CPU, and the same bodies (templates) and numbers come back again and again.
+const segmentsByBody = new LRUCache<string, { segments: number; encoding: string }>({ max: 2_000 });
+const countryByNumber = new LRUCache<string, { country?: string }>({ max: 20_000 });
+
 /** SMS segments with Twilio's own calculator: 160 GSM-7 / 70 UCS-2 characters in one, 153 / 67 per part beyond. */
 export function smsSegments(body: string): { segments: number; encoding: string } {
-  const message = new SegmentedMessage(body, 'auto');
-  return { segments: message.segmentsCount, encoding: message.encodingName };
+  let counted = segmentsByBody.get(body);
+  if (!counted) {
+    const message = new SegmentedMessage(body, 'auto');
+    counted = { segments: message.segmentsCount, encoding: message.encodingName };
+    segmentsByBody.set(body, counted);
+  }
+  return { ...counted };
 }
 
 /** USD per segment for the destination's country, else the "*" price. */
 export function smsPrice(prices: Config['prices'], to: string): number {
-  const country = parsePhoneNumberFromString(to)?.country;
-  return (country && prices.sms[country]) ?? prices.sms['*'] ?? 0;
+  let parsed = countryByNumber.get(to);
+  if (!parsed) {
+    parsed = { country: parsePhoneNumberFromString(to)?.country };
+    countryByNumber.set(to, parsed);
+  }
+  const { country } = parsed;
+  return (country ? prices.sms[country] : undefined) ?? prices.sms['*'] ?? 0;
 }
 
 const round = (usd: number) => Math.round(usd * 1e6) / 1e6;

@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { FlushMode, LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import {
   Channel,
   ContactInfo,
@@ -35,6 +35,7 @@ import { isUuid } from './query.service';
 import { applyStatus, rollup, type StatusChange } from './message-status';
 import { estimateCost } from './cost';
 import { pickTemplate } from './template.service';
+import { GroupCommit, settle, type Settled } from './group-commit';
 
 export interface SendNotificationCommand {
   userId: string;
@@ -81,6 +82,13 @@ type Plan = Omit<Notification, 'id' | 'tenantId' | 'status' | 'createdAt' | 'upd
   category: NotificationCategory;
 };
 type Prepared = { existing: Notification } | { plan: Plan };
+/** What a batch reads once for all its sends. */
+interface BatchReads {
+  types: Map<string, Promise<NotificationType | null>>;
+  facts: PolicyFacts;
+  /** Notifications already made under the batch's idempotency keys. */
+  keyed: Map<string, Notification>;
+}
 interface Staged {
   notification: Notification;
   messages: Message[];
@@ -90,6 +98,12 @@ export interface BatchItem {
   index: number;
   notification?: Notification;
   error?: { code: string; message: string };
+}
+/** One send of a batch: its notification (new or replayed), or the error that refused it. */
+interface Accepted {
+  index: number;
+  notification?: Notification;
+  error?: GraphQLError;
 }
 export interface BatchOutcome {
   results: BatchItem[];
@@ -327,9 +341,9 @@ export class NotificationService {
     em: EntityManager,
     caller: Caller,
     input: SendNotificationCommand,
-    types: Map<string, Promise<NotificationType | null>>,
-    facts?: PolicyFacts,
+    reads: BatchReads,
   ): Promise<Prepared> {
+    const { types, facts, keyed } = reads;
     const { tenantId } = caller;
     const userId = requireNonEmpty(input.userId, 'userId');
     const typeKey = requireNonEmpty(input.type, 'type');
@@ -342,10 +356,8 @@ export class NotificationService {
       throw new BadUserInputError('scheduledAt: must be an ISO 8601 date-time', 'scheduledAt');
     }
     const inputHash = idempotencyKey ? hashInput(input) : null;
-    if (idempotencyKey) {
-      const existing = await em.findOne(Notification, { tenantId, idempotencyKey });
-      if (existing) return { existing: replay(existing, idempotencyKey, inputHash) };
-    }
+    const existing = idempotencyKey ? keyed.get(idempotencyKey) : undefined;
+    if (existing) return { existing: replay(existing, idempotencyKey!, inputHash) };
     if (!types.has(typeKey)) types.set(typeKey, em.findOne(NotificationType, { tenantId, key: typeKey }));
     const type = await types.get(typeKey)!;
     const explicit = new Set(input.channels ?? []);
@@ -425,31 +437,52 @@ export class NotificationService {
     throw error;
   }
 
-  async send(caller: Caller, input: SendNotificationCommand): Promise<Notification> {
-    const em = this.deps.orm.em.fork() as EntityManager;
+  /**
+   * One send. Concurrent sends of a tenant are written together (group commit): one transaction and one enqueue for
+   * all of them, each answered with its own notification or its own error.
+   */
+  send(caller: Caller, input: SendNotificationCommand): Promise<Notification> {
+    return this.concurrentSends.submit(caller.tenantId, { caller, input });
+  }
+
+  private readonly concurrentSends = new GroupCommit<
+    { caller: Caller; input: SendNotificationCommand },
+    Notification
+  >(async (_tenant, items) => this.sendGroup(items), { maxBatch: MAX_BATCH, inFlight: 2 });
+
+  private async sendGroup(items: { caller: Caller; input: SendNotificationCommand }[]) {
+    if (items.length === 1) return [await settle(this.sendAlone(items[0].caller, items[0].input))];
     try {
-      const prepared = await this.prepare(em, caller, input, new Map());
-      if ('existing' in prepared) return prepared.existing;
-      // Redis carries the jobs: refuse before storing anything when it cannot.
-      if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
-      const budgets = await this.deps.budgets.budgets(em, caller.tenantId);
-      const before = await this.deps.budgets.spend(em, caller.tenantId, budgets);
-      const cost = planCost(prepared.plan, this.deps.config.prices);
-      this.deps.budgets.assertWithin(budgets, before, cost, prepared.plan.priority === Priority.CRITICAL);
-      const staged = this.stage(em, caller, prepared.plan);
-      await this.commit(em, caller, [staged]);
-      this.deps.budgets.alertCrossings(caller.tenantId, budgets, before, addSpend(before, cost));
-      return staged.notification;
+      const { results } = await this.acceptAll(
+        items[0].caller,
+        items.map((i) => i.input),
+      );
+      return results.map((r): Settled<Notification> =>
+        r.notification ? { ok: true, value: r.notification } : { ok: false, error: r.error },
+      );
+    } catch (error) {
+      // Another request took an idempotency key of this group first: each send answers for itself.
+      if (!(error instanceof UniqueConstraintViolationException)) throw error;
+      return Promise.all(items.map((i) => settle(this.sendAlone(i.caller, i.input))));
+    }
+  }
+
+  /** One send in its own transaction; a concurrent duplicate of its idempotency key answers with the winner's. */
+  private async sendAlone(caller: Caller, input: SendNotificationCommand): Promise<Notification> {
+    try {
+      const { results } = await this.acceptAll(caller, [input]);
+      const [result] = results;
+      if (result?.error) throw result.error;
+      return result.notification!;
     } catch (error) {
       const key = input.idempotencyKey?.trim();
       if (error instanceof UniqueConstraintViolationException && key) {
-        // A concurrent duplicate won the insert: answer with its notification.
         const existing = await this.deps.orm.em
           .fork()
           .findOne(Notification, { tenantId: caller.tenantId, idempotencyKey: key });
         if (existing) return replay(existing, key, hashInput(input));
       }
-      return this.unavailable(error);
+      throw error;
     }
   }
 
@@ -461,12 +494,55 @@ export class NotificationService {
     if (inputs.length > MAX_BATCH) {
       throw new BadUserInputError(`inputs: at most ${MAX_BATCH} per call (got ${inputs.length})`, 'inputs');
     }
-    const em = this.deps.orm.em.fork() as EntityManager;
-    const results: BatchItem[] = [];
+    try {
+      const { results, staged } = await this.acceptAll(caller, inputs);
+      const accepted = results.filter((r) => r.notification).length;
+      const estimatedCost =
+        Math.round(
+          staged.reduce((sum, s) => sum + s.messages.reduce((m, msg) => m + (msg.cost ?? 0), 0), 0) * 1e6,
+        ) / 1e6;
+      return {
+        results: results.map(({ index, notification, error }) =>
+          error
+            ? {
+                index,
+                error: {
+                  code: typeof error.extensions.code === 'string' ? error.extensions.code : 'BAD_USER_INPUT',
+                  message: error.message,
+                },
+              }
+            : { index, notification },
+        ),
+        summary: { total: inputs.length, accepted, failed: inputs.length - accepted, estimatedCost },
+      };
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) {
+        throw new ConflictError(
+          'inputs: an idempotencyKey of this batch was used concurrently by another request; retry the batch',
+          'inputs',
+        );
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Validates and plans every send on its own (an invalid one gets its error, the others go on), then writes the
+   * valid ones in one transaction and enqueues them in bulk. A unique violation (a concurrent idempotency key) is
+   * thrown for the caller to resolve; an unreachable PostgreSQL or Redis is SERVICE_UNAVAILABLE.
+   */
+  private async acceptAll(
+    caller: Caller,
+    inputs: SendNotificationCommand[],
+  ): Promise<{ results: Accepted[]; staged: Staged[] }> {
+    // COMMIT: a query in the middle must not flush what is staged so far (auto-flush would split the batch into
+    // several transactions).
+    const em = this.deps.orm.em.fork({ flushMode: FlushMode.COMMIT }) as EntityManager;
+    const results: Accepted[] = [];
     const staged: Staged[] = [];
     const keys = new Map<string, { hash: string | null; notification: Notification }>();
-    const types = new Map<string, Promise<NotificationType | null>>();
     try {
+      // Redis carries the jobs: refuse before storing anything when it cannot.
       if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
       const budgets = await this.deps.budgets.budgets(em, caller.tenantId);
       const before = await this.deps.budgets.spend(em, caller.tenantId, budgets);
@@ -477,9 +553,14 @@ export class NotificationService {
         caller.tenantId,
         inputs.map((input) => ({ userId: input.userId, to: input.to })),
       );
+      const reads: BatchReads = {
+        types: new Map(),
+        facts,
+        keyed: await this.alreadyKeyed(em, caller.tenantId, inputs),
+      };
       for (const [index, input] of inputs.entries()) {
         try {
-          const prepared = await this.prepare(em, caller, input, types, facts);
+          const prepared = await this.prepare(em, caller, input, reads);
           if ('existing' in prepared) {
             results.push({ index, notification: prepared.existing });
             continue;
@@ -503,37 +584,18 @@ export class NotificationService {
           results.push({ index, notification: item.notification });
         } catch (error) {
           if (!(error instanceof GraphQLError) || isConnectionError(error)) throw error;
-          results.push({
-            index,
-            error: {
-              code: typeof error.extensions.code === 'string' ? error.extensions.code : 'BAD_USER_INPUT',
-              message: error.message,
-            },
-          });
+          results.push({ index, error });
         }
       }
       if (staged.length > 0) {
         await this.commit(em, caller, staged);
         this.deps.budgets.alertCrossings(caller.tenantId, budgets, before, spend);
       }
+      return { results, staged };
     } catch (error) {
-      if (error instanceof UniqueConstraintViolationException) {
-        throw new ConflictError(
-          'inputs: an idempotencyKey of this batch was used concurrently by another request; retry the batch',
-          'inputs',
-        );
-      }
+      if (error instanceof UniqueConstraintViolationException) throw error;
       return this.unavailable(error);
     }
-    const accepted = results.filter((r) => r.notification).length;
-    const estimatedCost =
-      Math.round(
-        staged.reduce((sum, s) => sum + s.messages.reduce((m, msg) => m + (msg.cost ?? 0), 0), 0) * 1e6,
-      ) / 1e6;
-    return {
-      results,
-      summary: { total: inputs.length, accepted, failed: inputs.length - accepted, estimatedCost },
-    };
   }
 
   /**
@@ -584,6 +646,20 @@ export class NotificationService {
       );
     }
     return notification;
+  }
+
+  /** The notifications already made under the batch's idempotency keys, read in one query. */
+  private async alreadyKeyed(
+    em: EntityManager,
+    tenantId: string,
+    inputs: SendNotificationCommand[],
+  ): Promise<Map<string, Notification>> {
+    const keys = [
+      ...new Set(inputs.map((i) => i.idempotencyKey?.trim()).filter((k): k is string => Boolean(k))),
+    ];
+    if (keys.length === 0) return new Map();
+    const found = await em.find(Notification, { tenantId, idempotencyKey: { $in: keys } });
+    return new Map(found.map((n) => [n.idempotencyKey!, n]));
   }
 
   /** Creates the notification, its messages and their first events in the unit of work (flushed by commit). */

@@ -299,6 +299,51 @@ describe('sendNotification: accept at the edge', () => {
     expect(bad.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
+  it('concurrent sends are written in one transaction, each answered with its own notification or error', async () => {
+    const caller = { tenantId: 'default', subject: 'group-commit', scopes: [] };
+    const sms = (userId: string, phone = '+14155552671', idempotencyKey?: string) => ({
+      userId,
+      type: 'adhoc',
+      channels: ['SMS' as never],
+      to: { phone },
+      content: { body: 'group' },
+      idempotencyKey,
+    });
+    const key = `group-${randomUUID()}`;
+    // Submitted in one turn of the event loop: they queue behind the first and are written together.
+    const inputs = [
+      ...Array.from({ length: 17 }, (_, i) => sms(`group-${i}`)),
+      sms('group-bad-1', '12'),
+      sms('group-keyed', '+14155552671', key),
+      sms('group-bad-2', 'not a phone'),
+      sms('group-keyed', '+14155552671', key),
+    ];
+    const outcomes = await Promise.allSettled(
+      inputs.map((input) => stack.herald.services.notifications.send(caller, input)),
+    );
+    const refused = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ i, error: o.reason }] : []));
+    expect(refused.map((r) => r.i)).toEqual([17, 19]);
+    for (const { error } of refused) {
+      expect((error as { extensions: unknown }).extensions).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        field: 'to.phone',
+      });
+    }
+    const ids = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.id] : []));
+    expect(ids).toHaveLength(19);
+    // The two sends with one idempotency key are one notification; the others are each their own.
+    expect(ids[17]).toBe(ids[18]);
+    expect(new Set(ids).size).toBe(18);
+    // Delivery events are never updated, so their xmin is still the id of the transaction that accepted them.
+    const { rows } = await db.query<{ transactions: number; notifications: number }>(
+      `select count(distinct e.xmin::text)::int transactions, count(distinct m.notification_id)::int notifications
+         from delivery_event e join message m on m.id = e.message_id
+        where m.notification_id = any($1) and e.status = 'QUEUED' and e.previous_status is null`,
+      [ids],
+    );
+    expect(rows[0]).toEqual({ transactions: 1, notifications: 18 });
+  });
+
   it('rejects an invalid template at upsertNotificationType, naming the field', async () => {
     const result = await execute(stack.url, UpsertNotificationTypeDocument, {
       input: { key: 'broken', templates: [{ channel: 'SMS', body: 'Hi {{ data.name ' }] },
