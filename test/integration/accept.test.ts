@@ -321,7 +321,9 @@ describe('sendNotification: accept at the edge', () => {
     const outcomes = await Promise.allSettled(
       inputs.map((input) => stack.herald.services.notifications.send(caller, input)),
     );
-    const refused = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ i, error: o.reason }] : []));
+    const refused = outcomes.flatMap((o, i) =>
+      o.status === 'rejected' ? [{ i, error: o.reason as unknown }] : [],
+    );
     expect(refused.map((r) => r.i)).toEqual([17, 19]);
     for (const { error } of refused) {
       expect((error as { extensions: unknown }).extensions).toMatchObject({
