@@ -18,6 +18,7 @@ import type { ServiceDeps } from './deps';
 import type { ProviderPriceService } from './provider-price.service';
 import {
   applyStatus,
+  changesRollup,
   movesForward,
   refreshNotifications,
   TIMESTAMP_OF,
@@ -26,6 +27,8 @@ import {
 
 /** Messages Herald has not yet recorded as handed to the provider: their provider events wait. */
 const NOT_YET_SENT = new Set([MessageStatus.QUEUED, MessageStatus.SCHEDULED, MessageStatus.SENDING]);
+
+const UUID = /^[0-9a-f-]{36}$/i;
 
 export type EventOutcome =
   { kind: 'applied'; message: Message; changes: StatusChange[] } | { kind: 'pending'; reason: string };
@@ -42,7 +45,7 @@ export class DeliveryStatusService {
 
   private async findMessage(tx: EntityManager, event: ProviderStatusEvent): Promise<Message | null> {
     const lock = { lockMode: LockMode.PESSIMISTIC_WRITE } as const;
-    if (event.heraldMessageId && /^[0-9a-f-]{36}$/i.test(event.heraldMessageId)) {
+    if (event.heraldMessageId && UUID.test(event.heraldMessageId)) {
       const byId = await tx.findOne(Message, { id: event.heraldMessageId }, lock);
       if (byId) return byId;
     }
@@ -55,7 +58,6 @@ export class DeliveryStatusService {
     );
   }
 
-  /** Inside the caller's transaction. 'pending' leaves the event for a later pass (message unknown or not yet SENT). */
   /**
    * The provider reports a message Herald never recorded as sent: the worker that sent it stopped (crash, lost
    * lease) or timed out after the provider had accepted it. The report proves the hand-over, so the message is
@@ -95,8 +97,51 @@ export class DeliveryStatusService {
     });
   }
 
+  /** Inside the caller's transaction. 'pending' leaves the event for a later pass (message unknown or not yet SENT). */
   async applyStatusEvent(tx: EntityManager, event: ProviderStatusEvent): Promise<EventOutcome> {
-    const message = await this.findMessage(tx, event);
+    const [outcome] = await this.applyStatusEvents(tx, [event]);
+    return outcome;
+  }
+
+  /**
+   * Many events in the caller's transaction, in order: the messages they name are locked (in id order) and read in
+   * one query, and the notifications' roll-ups refreshed once at the end. Two events of one message apply in turn.
+   */
+  async applyStatusEvents(tx: EntityManager, events: ProviderStatusEvent[]): Promise<EventOutcome[]> {
+    const byId = await this.lockNamedMessages(tx, events);
+    const outcomes: EventOutcome[] = [];
+    for (const event of events) {
+      const message =
+        (event.heraldMessageId ? byId.get(event.heraldMessageId) : undefined) ??
+        (await this.findMessage(tx, event));
+      outcomes.push(await this.applyToMessage(tx, event, message));
+    }
+    const changed = outcomes.flatMap((o) =>
+      o.kind === 'applied' && o.changes.some(changesRollup) ? [o.message] : [],
+    );
+    await refreshNotifications(tx, changed, this.deps.clock.now());
+    return outcomes;
+  }
+
+  /** The messages events name by Herald id (their callbacks carry it), locked for this transaction. */
+  private async lockNamedMessages(tx: EntityManager, events: ProviderStatusEvent[]) {
+    const ids = [
+      ...new Set(events.map((e) => e.heraldMessageId).filter((id): id is string => !!id && UUID.test(id))),
+    ];
+    if (ids.length === 0) return new Map<string, Message>();
+    const found = await tx.find(
+      Message,
+      { id: { $in: ids } },
+      { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { id: 'asc' } },
+    );
+    return new Map(found.map((m) => [m.id, m]));
+  }
+
+  private async applyToMessage(
+    tx: EntityManager,
+    event: ProviderStatusEvent,
+    message: Message | null,
+  ): Promise<EventOutcome> {
     if (!message) return { kind: 'pending', reason: 'no message matches this event yet' };
     const recordedAt = this.deps.clock.now();
     const changes: StatusChange[] = [];
@@ -181,7 +226,6 @@ export class DeliveryStatusService {
         at: recordedAt,
       });
     }
-    if (changes.length > 0) await refreshNotifications(tx, [message], recordedAt);
     return { kind: 'applied', message, changes };
   }
 

@@ -145,9 +145,28 @@ export function rollup(messages: Pick<Message, 'status' | 'attempt'>[]): Notific
   return NotificationStatus.FAILED;
 }
 
+/** What the roll-up reads of a message's status: a change that keeps all of it cannot change the notification. */
+const rollupClass = (status: MessageStatus) =>
+  [
+    FINAL_STATUSES.has(status),
+    SENT_STATUSES.has(status),
+    status === MessageStatus.SUPPRESSED,
+    status === MessageStatus.CANCELLED,
+    status === MessageStatus.SCHEDULED,
+  ].join();
+
+/** False for a change such as SENT → DELIVERED, which leaves the notification's roll-up as it was. */
+export function changesRollup(change: Pick<StatusChange, 'status' | 'previousStatus'>): boolean {
+  return (
+    change.previousStatus === null ||
+    rollupClass(change.previousStatus as MessageStatus) !== rollupClass(change.status as MessageStatus)
+  );
+}
+
 /**
  * Recomputes the roll-up of each notification under a row lock, so concurrent changes to sibling messages
- * serialize and the last one sees them all.
+ * serialize and the last one sees them all. The notifications are locked in id order and read with their messages
+ * in one query each, however many there are.
  */
 export async function refreshNotifications(
   em: EntityManager,
@@ -155,23 +174,33 @@ export async function refreshNotifications(
   at: Date,
 ) {
   const unique = new Map(tenantAndIds.map((t) => [`${t.tenantId}:${t.notificationId}`, t]));
-  for (const { tenantId, notificationId } of unique.values()) {
-    const notification = await em.findOne(
-      Notification,
-      { id: notificationId, tenantId },
-      { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true },
+  if (unique.size === 0) return;
+  const wanted = [...unique.values()];
+  const notifications = await em.find(
+    Notification,
+    { $or: wanted.map(({ tenantId, notificationId }) => ({ id: notificationId, tenantId })) },
+    { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true, orderBy: { id: 'asc' } },
+  );
+  if (notifications.length === 0) return;
+  // What this transaction changed so far must be in the rows the roll-up reads.
+  await em.flush();
+  const rows = await em
+    .getConnection()
+    .execute<{ notification_id: string; status: MessageStatus; attempt: number }[]>(
+      // Both columns, so the (tenant_id, notification_id) index answers it (knex spreads each array into a list).
+      'select notification_id, status, attempt from message where tenant_id in (?) and notification_id in (?)',
+      [[...new Set(notifications.map((n) => n.tenantId))], notifications.map((n) => n.id)],
+      'all',
+      em.getTransactionContext(),
     );
-    if (!notification) continue;
-    await em.flush();
-    const messages = await em
-      .getConnection()
-      .execute<{ status: MessageStatus; attempt: number }[]>(
-        'select status, attempt from message where tenant_id = ? and notification_id = ?',
-        [tenantId, notificationId],
-        'all',
-        em.getTransactionContext(),
-      );
-    const status = rollup(messages);
+  const byNotification = new Map<string, { status: MessageStatus; attempt: number }[]>();
+  for (const row of rows) {
+    const list = byNotification.get(row.notification_id) ?? [];
+    if (list.length === 0) byNotification.set(row.notification_id, list);
+    list.push(row);
+  }
+  for (const notification of notifications) {
+    const status = rollup(byNotification.get(notification.id) ?? []);
     if (status !== notification.status) {
       notification.status = status;
       notification.updatedAt = at;

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
-import { ProviderEvent } from '../entities';
+import { GroupCommit } from './group-commit';
 import {
   parseSendgridEvent,
   parseSendgridEvents,
@@ -18,6 +18,31 @@ import type { StatusChange } from './message-status';
 export { WebhookFormatError, WebhookSignatureError };
 
 type Kind = 'status' | 'inbound' | 'event';
+
+/** A verified webhook event, ready to store. */
+interface Incoming {
+  provider: string;
+  kind: Kind;
+  eventKey: string;
+  payload: StoredPayload;
+}
+
+/** A stored event as the apply step reads it. */
+interface StoredRow {
+  id: string;
+  kind: Kind;
+  payload: StoredPayload;
+  received_at: Date | string;
+}
+
+/** What applying an event leaves on its row: done (processed_at) or why it waits (last_error). */
+interface EventResult {
+  id: string;
+  processed_at?: Date;
+  last_error?: string;
+  tenant_id?: string;
+  message_id?: string;
+}
 
 interface StoredPayload {
   params?: Record<string, string>;
@@ -47,29 +72,41 @@ export class WebhookIntakeService {
     return this.deps.orm.em.fork() as EntityManager;
   }
 
-  /** Inserts unless (provider, eventKey) exists; returns the new row's id, or undefined for a duplicate. */
-  private async store(
-    provider: string,
-    kind: Kind,
-    eventKey: string,
-    payload: StoredPayload,
-  ): Promise<string | undefined> {
+  /**
+   * Inserts the events in one statement, skipping any whose (provider, eventKey) exists (a redelivery is a no-op);
+   * returns the ids of the rows it made.
+   */
+  private async store(events: Incoming[]): Promise<string[]> {
     const rows = await this.em()
       .getConnection()
       .execute<{ id: string }[]>(
         `insert into provider_event (id, tenant_id, provider, kind, event_key, payload, received_at, attempts)
-         values (?, '*', ?, ?, ?, ?::jsonb, ?, 0) on conflict (provider, event_key) do nothing returning id`,
-        [randomUUID(), provider, kind, eventKey, JSON.stringify(payload), this.deps.clock.now()],
+         select id, '*', provider, kind, event_key, payload, ?, 0
+           from jsonb_to_recordset(?::jsonb) as e(id uuid, provider text, kind text, event_key text, payload jsonb)
+         on conflict (provider, event_key) do nothing returning id`,
+        [
+          this.deps.clock.now(),
+          // One parameter for the whole group (knex would spread an array binding into a list).
+          JSON.stringify(
+            events.map((e) => ({
+              id: randomUUID(),
+              provider: e.provider,
+              kind: e.kind,
+              event_key: e.eventKey,
+              payload: e.payload,
+            })),
+          ),
+        ],
         'all',
       );
-    return rows[0]?.id;
+    return rows.map((r) => r.id);
   }
 
-  private decode(row: ProviderEvent): ProviderStatusEvent | InboundReply {
-    const payload = row.payload as StoredPayload;
+  private decode(row: StoredRow): ProviderStatusEvent | InboundReply {
+    const { payload } = row;
     if (row.kind === 'event') return parseSendgridEvent(payload.event!);
     if (row.kind === 'inbound') return parseTwilioInbound(payload.params!);
-    return parseTwilioStatus(payload.params!, payload.url!, row.receivedAt);
+    return parseTwilioStatus(payload.params!, payload.url!, new Date(row.received_at));
   }
 
   /**
@@ -77,68 +114,126 @@ export class WebhookIntakeService {
    * holds the row, so the answer comes after the effects; the scheduler skips rows someone else holds.
    */
   async process(id: string, mode: 'wait' | 'skip' = 'wait'): Promise<boolean> {
+    return (await this.processMany([id], mode)) === 1;
+  }
+
+  /**
+   * Applies stored events in one transaction (rows and messages locked in id order, one flush); returns how many are
+   * done. An event whose message is not yet SENT stays pending with the reason.
+   */
+  private async processMany(ids: string[], mode: 'wait' | 'skip'): Promise<number> {
+    if (ids.length === 0) return 0;
     let changes: StatusChange[] = [];
     const done = await this.em().transactional(async (tx) => {
-      const locked = await tx
-        .getConnection()
-        .execute<{ id: string }[]>(
-          `select id from provider_event where id = ? and processed_at is null for update${mode === 'skip' ? ' skip locked' : ''}`,
-          [id],
-          'all',
-          tx.getTransactionContext(),
-        );
-      if (locked.length === 0) return false;
-      const row = await tx.findOneOrFail(ProviderEvent, { id });
+      const connection = tx.getConnection();
+      // Locked in id order (no deadlocks between groups), applied in the order they arrived.
+      const rows = await connection.execute<StoredRow[]>(
+        `select id, kind, payload, received_at from provider_event
+          where id in (?) and processed_at is null order by id for update${mode === 'skip' ? ' skip locked' : ''}`,
+        [ids],
+        'all',
+        tx.getTransactionContext(),
+      );
+      const arrival = new Map(ids.map((id, i) => [id, i]));
+      rows.sort((a, b) => arrival.get(a.id)! - arrival.get(b.id)!);
       const now = this.deps.clock.now();
-      row.attempts += 1;
-      const decoded = this.decode(row);
-      if ('keyword' in decoded) {
-        await this.status.applyInbound(tx, decoded);
-        row.processedAt = now;
-        return true;
+      const results: EventResult[] = [];
+      const statuses: { id: string; event: ProviderStatusEvent }[] = [];
+      for (const row of rows) {
+        const decoded = this.decode(row);
+        if ('keyword' in decoded) {
+          await this.status.applyInbound(tx, decoded);
+          results.push({ id: row.id, processed_at: now });
+        } else statuses.push({ id: row.id, event: decoded });
       }
-      const outcome = await this.status.applyStatusEvent(tx, decoded);
-      if (outcome.kind === 'pending') {
-        row.lastError = outcome.reason;
-        return false;
-      }
-      row.processedAt = now;
-      row.lastError = null;
-      row.tenantId = outcome.message.tenantId;
-      row.messageId = outcome.message.id;
-      changes = outcome.changes;
-      return true;
+      const outcomes = await this.status.applyStatusEvents(
+        tx,
+        statuses.map((s) => s.event),
+      );
+      outcomes.forEach((outcome, i) => {
+        const { id } = statuses[i];
+        if (outcome.kind === 'pending') {
+          results.push({ id, last_error: outcome.reason });
+          return;
+        }
+        results.push({
+          id,
+          processed_at: now,
+          tenant_id: outcome.message.tenantId,
+          message_id: outcome.message.id,
+        });
+        changes = changes.concat(outcome.changes);
+      });
+      await connection.execute(
+        `update provider_event p
+            set attempts = p.attempts + 1, processed_at = r.processed_at, last_error = r.last_error,
+                tenant_id = coalesce(r.tenant_id, p.tenant_id), message_id = coalesce(r.message_id, p.message_id)
+           from jsonb_to_recordset(?::jsonb)
+             as r(id uuid, processed_at timestamptz, last_error text, tenant_id text, message_id uuid)
+          where p.id = r.id`,
+        [JSON.stringify(results)],
+        'run',
+        tx.getTransactionContext(),
+      );
+      return results.filter((r) => r.processed_at).length;
     });
     changes.forEach((change) => this.deps.pubsub.publish(change));
     return done;
   }
 
-  /** Applies the event now when possible; a failure here is logged, the event stays stored for the scheduler. */
-  private async processQuietly(id: string | undefined) {
-    if (!id) return;
+  /**
+   * Concurrent webhooks are stored and applied together: one insert, one transaction for the whole group. Each
+   * request is answered once its event is stored and an attempt to apply it made.
+   */
+  private readonly intake = new GroupCommit<Incoming, void>(
+    async (_provider, events) => {
+      const ids = await this.store(events);
+      await this.processQuietly(ids);
+      return events.map(() => ({ ok: true, value: undefined }));
+    },
+    { maxBatch: 500, inFlight: 2 },
+  );
+
+  /**
+   * Applies the events now when possible; when the group fails (a deadlock with another process, say) each is
+   * tried alone, and a failure there is logged: the event stays stored for the scheduler.
+   */
+  private async processQuietly(ids: string[]) {
     try {
-      await this.process(id);
+      await this.processMany(ids, 'wait');
     } catch (error) {
-      this.deps.logger.warn(
-        { err: error, providerEventId: id },
-        'provider event stored; applying it failed, will retry',
-      );
+      if (ids.length === 1) {
+        this.deps.logger.warn(
+          { err: error, providerEventId: ids[0] },
+          'provider event stored; applying it failed, will retry',
+        );
+        return;
+      }
+      for (const id of ids) await this.processQuietly([id]);
     }
   }
 
   async twilioStatus(req: RawWebhookRequest): Promise<void> {
     const params = verifyTwilio(req, this.deps.config.twilio.authToken);
     const event = parseTwilioStatus(params, req.url, this.deps.clock.now());
-    await this.processQuietly(await this.store('twilio', 'status', event.eventKey, { params, url: req.url }));
+    await this.intake.submit('twilio', {
+      provider: 'twilio',
+      kind: 'status',
+      eventKey: event.eventKey,
+      payload: { params, url: req.url },
+    });
   }
 
   /** Returns the TwiML to answer with (the help text for HELP/INFO, otherwise empty). */
   async twilioInbound(req: RawWebhookRequest): Promise<string> {
     const params = verifyTwilio(req, this.deps.config.twilio.authToken);
     const reply = parseTwilioInbound(params);
-    await this.processQuietly(
-      await this.store('twilio', 'inbound', reply.eventKey, { params, url: req.url }),
-    );
+    await this.intake.submit('twilio', {
+      provider: 'twilio',
+      kind: 'inbound',
+      eventKey: reply.eventKey,
+      payload: { params, url: req.url },
+    });
     return twimlReply(reply.keyword === 'HELP' ? this.deps.config.inbound.helpText : undefined);
   }
 
@@ -146,10 +241,16 @@ export class WebhookIntakeService {
     this.verifySendgrid(req);
     const events = parseSendgridEvents(req.body);
     const raw = JSON.parse(req.body.toString('utf8')) as SendgridEvent[];
-    const ids: (string | undefined)[] = [];
-    for (const [i, event] of events.entries())
-      ids.push(await this.store('sendgrid', 'event', event.eventKey, { event: raw[i] }));
-    for (const id of ids) await this.processQuietly(id);
+    await Promise.all(
+      events.map((event, i) =>
+        this.intake.submit('sendgrid', {
+          provider: 'sendgrid',
+          kind: 'event',
+          eventKey: event.eventKey,
+          payload: { event: raw[i] },
+        }),
+      ),
+    );
     return events.length;
   }
 
