@@ -105,7 +105,9 @@ export function createDispatchQueues(
           .createJob({ messageId: m.id, tenantId: m.tenantId, attempt })
           .setId(dispatchJobId(m.id, attempt))
           .timeout(JOB_TIMEOUT_MS);
-        byLane.set(lane, [...(byLane.get(lane) ?? []), job]);
+        const jobs = byLane.get(lane) ?? [];
+        if (jobs.length === 0) byLane.set(lane, jobs);
+        jobs.push(job);
       }
       await Promise.all(
         [...byLane.entries()].map(async ([lane, jobs]) => {

@@ -9,6 +9,7 @@ import {
   NotificationCategory,
   NotificationStatus,
   NotificationType,
+  type RecipientValue,
   type RenderedContent,
 } from '../entities';
 import type { SendResult } from '../providers/provider.types';
@@ -23,6 +24,8 @@ import { inlineAddress, storedAddress } from './contact-address';
 import { createUnsubscribeToken } from './unsubscribe-token';
 import type { DomainDeps } from './deps';
 import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
+import { GroupCommit } from './group-commit';
+import { PolicyFacts } from './policy-facts';
 import { TemplateError, type TemplateService } from './template.service';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
@@ -31,6 +34,50 @@ export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
 interface Known {
   type: NotificationType | null;
   contact: ContactInfo | null;
+  notification?: Notification;
+}
+
+/** What a group of claims reads once for all its messages. */
+interface ClaimReads {
+  types: Map<string, NotificationType>;
+  facts: Map<string, PolicyFacts>;
+  notifications: Map<string, Notification>;
+}
+
+interface ClaimJob {
+  messageId: string;
+  tenantId: string;
+}
+
+interface RecordInput {
+  claimed: Message;
+  outcome: SendOutcome;
+}
+
+interface SendOutcome {
+  result?: SendResult;
+  provider?: string;
+  content?: RenderedContent;
+  error?: ProviderError | TemplateError | Error;
+}
+
+/** The recipient a message's own address stands for, so the policy's batch read looks up its block. */
+function recipientOf(message: Message): RecipientValue {
+  if (message.channel === Channel.EMAIL) return { email: message.to };
+  if (message.channel === Channel.SMS) return { phone: message.to };
+  if (message.channel === Channel.WHATSAPP) return { whatsapp: message.to };
+  return {};
+}
+
+/** Groups by a key, keeping order. */
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(key(item)) ?? [];
+    if (group.length === 0) groups.set(key(item), group);
+    group.push(item);
+  }
+  return groups;
 }
 
 interface Claimed {
@@ -130,79 +177,158 @@ export class DispatchService {
     changes.forEach((change) => this.deps.pubsub.publish(change));
   }
 
+  /**
+   * Concurrent jobs claim their rows together: one transaction locks every message (in id order), reads what the
+   * policy needs for all of them at once, and moves them QUEUED → SENDING. Should the group fail (a deadlock with
+   * another worker, say), each job claims alone.
+   */
+  private readonly claims = new GroupCommit<ClaimJob, Claimed | undefined>(
+    async (_key, jobs) => {
+      const claimed = await this.claimMany(jobs).catch(() =>
+        Promise.all(jobs.map(async (job) => (await this.claimMany([job]))[0])),
+      );
+      return claimed.map((value) => ({ ok: true, value }));
+    },
+    { maxBatch: 200, inFlight: 2 },
+  );
+
   /** QUEUED → SENDING with a new attempt number and a lease; undefined when the message is not ours to send. */
-  private async claim(messageId: string, tenantId: string): Promise<Claimed | undefined> {
-    const { clock, config } = this.deps;
+  private claim(messageId: string, tenantId: string): Promise<Claimed | undefined> {
+    return this.claims.submit('claim', { messageId, tenantId });
+  }
+
+  private async claimMany(jobs: ClaimJob[]): Promise<(Claimed | undefined)[]> {
     const changes: StatusChange[] = [];
     const fallbacks: Message[] = [];
     const em = this.deps.orm.em.fork() as EntityManager;
     const claimed = await em.transactional(async (tx) => {
-      const message = await tx.findOne(
+      const locked = await tx.find(
         Message,
-        { id: messageId, tenantId },
-        { lockMode: LockMode.PESSIMISTIC_WRITE },
+        { id: { $in: [...new Set(jobs.map((j) => j.messageId))] } },
+        { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { id: 'asc' } },
       );
-      if (!message || message.status !== MessageStatus.QUEUED) return undefined;
-      const now = clock.now();
-      if (message.attempt >= this.attemptBound(message.channel)) {
-        changes.push(
-          applyStatus(tx, message, MessageStatus.FAILED, now, {
-            errorCode: 'MAX_ATTEMPTS',
-            errorMessage: `gave up after ${message.attempt} attempts${message.errorMessage ? `; last error: ${message.errorMessage}` : ''}`,
-          }),
-        );
-        await refreshNotifications(tx, [message], now);
-        return undefined;
-      }
-      // Decided again at send time: consent, preferences, blocks, quiet hours and caps may have changed while the
-      // message waited.
-      const decision = await this.decide(tx, message);
-      if (decision.action === 'suppress') {
-        changes.push(
-          applyStatus(tx, message, MessageStatus.SUPPRESSED, now, {
-            errorCode: decision.reason,
-            errorMessage: decision.message,
-          }),
-        );
-        const fallback = await this.fallback(tx, message, now);
-        if (fallback) {
-          changes.push(fallback.change);
-          fallbacks.push(fallback.message);
-        }
-        await refreshNotifications(tx, [message], now);
-        return undefined;
-      }
-      if (decision.action === 'defer') {
-        message.dueAt = decision.until;
-        changes.push(
-          applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
-            errorCode: decision.reason,
-            errorMessage: decision.message,
-          }),
-        );
-        await refreshNotifications(tx, [message], now);
-        return undefined;
-      }
-      message.attempt += 1;
-      message.leaseUntil = new Date(now.getTime() + config.dispatch.leaseMs);
-      message.dueAt = null;
-      changes.push(applyStatus(tx, message, MessageStatus.SENDING, now));
-      // With this message SENDING, its notification's roll-up can only be PROCESSING: one conditional update
-      // instead of locking the notification and reading every sibling.
-      await tx.nativeUpdate(
-        Notification,
-        {
-          id: message.notificationId,
-          tenantId: message.tenantId,
-          status: { $ne: NotificationStatus.PROCESSING },
-        },
-        { status: NotificationStatus.PROCESSING, updatedAt: now },
+      const byId = new Map(locked.map((m) => [m.id, m]));
+      const ours = (job: ClaimJob) => {
+        const message = byId.get(job.messageId);
+        return message?.tenantId === job.tenantId && message.status === MessageStatus.QUEUED
+          ? message
+          : undefined;
+      };
+      const reads = await this.claimReads(
+        tx,
+        jobs.map(ours).filter((m): m is Message => !!m),
       );
-      return { message, known: decision.known };
+      const now = this.deps.clock.now();
+      const results: (Claimed | undefined)[] = [];
+      // In turn: a job repeated in the group finds its message already SENDING.
+      for (const job of jobs) {
+        const message = ours(job);
+        results.push(message ? await this.claimOne(tx, message, reads, now, changes, fallbacks) : undefined);
+      }
+      const sending = results.filter((c): c is Claimed => !!c).map((c) => c.message);
+      if (sending.length > 0) {
+        // With a message SENDING, its notification's roll-up can only be PROCESSING: one conditional update for the
+        // group instead of locking each notification and reading every sibling.
+        await tx.nativeUpdate(
+          Notification,
+          {
+            id: { $in: [...new Set(sending.map((m) => m.notificationId))] },
+            status: { $ne: NotificationStatus.PROCESSING },
+          },
+          { status: NotificationStatus.PROCESSING, updatedAt: now },
+        );
+      }
+      return results;
     });
     if (fallbacks.length > 0) await this.deps.queues.enqueue(fallbacks);
     this.publish(changes);
     return claimed;
+  }
+
+  /** Types, policy facts and notifications of the messages to claim, one query per kind and tenant. */
+  private async claimReads(tx: EntityManager, messages: Message[]): Promise<ClaimReads> {
+    const reads: ClaimReads = { types: new Map(), facts: new Map(), notifications: new Map() };
+    if (messages.length === 0) return reads;
+    const typed = messages.filter((m) => m.typeKey);
+    const [types, notifications] = await Promise.all([
+      typed.length > 0
+        ? tx.find(NotificationType, {
+            $or: [...groupBy(typed, (m) => m.tenantId)].map(([tenantId, ms]) => ({
+              tenantId,
+              key: { $in: [...new Set(ms.map((m) => m.typeKey!))] },
+            })),
+          })
+        : [],
+      tx.find(Notification, { id: { $in: [...new Set(messages.map((m) => m.notificationId))] } }),
+    ]);
+    types.forEach((t) => reads.types.set(`${t.tenantId}|${t.key}`, t));
+    notifications.forEach((n) => reads.notifications.set(n.id, n));
+    for (const [tenantId, ms] of groupBy(messages, (m) => m.tenantId)) {
+      reads.facts.set(
+        tenantId,
+        await PolicyFacts.load(
+          tx,
+          tenantId,
+          ms.map((m) => ({ userId: m.userId, to: recipientOf(m) })),
+        ),
+      );
+    }
+    return reads;
+  }
+
+  /** One locked QUEUED message of a claim group: give up, suppress, defer, or take it (SENDING under a lease). */
+  private async claimOne(
+    tx: EntityManager,
+    message: Message,
+    reads: ClaimReads,
+    now: Date,
+    changes: StatusChange[],
+    fallbacks: Message[],
+  ): Promise<Claimed | undefined> {
+    if (message.attempt >= this.attemptBound(message.channel)) {
+      changes.push(
+        applyStatus(tx, message, MessageStatus.FAILED, now, {
+          errorCode: 'MAX_ATTEMPTS',
+          errorMessage: `gave up after ${message.attempt} attempts${message.errorMessage ? `; last error: ${message.errorMessage}` : ''}`,
+        }),
+      );
+      await refreshNotifications(tx, [message], now);
+      return undefined;
+    }
+    // Decided again at send time: consent, preferences, blocks, quiet hours and caps may have changed while the
+    // message waited.
+    const decision = await this.decide(tx, message, reads);
+    if (decision.action === 'suppress') {
+      changes.push(
+        applyStatus(tx, message, MessageStatus.SUPPRESSED, now, {
+          errorCode: decision.reason,
+          errorMessage: decision.message,
+        }),
+      );
+      const fallback = await this.fallback(tx, message, now);
+      if (fallback) {
+        changes.push(fallback.change);
+        fallbacks.push(fallback.message);
+      }
+      await refreshNotifications(tx, [message], now);
+      return undefined;
+    }
+    if (decision.action === 'defer') {
+      message.dueAt = decision.until;
+      changes.push(
+        applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
+          errorCode: decision.reason,
+          errorMessage: decision.message,
+        }),
+      );
+      await refreshNotifications(tx, [message], now);
+      return undefined;
+    }
+    message.attempt += 1;
+    message.leaseUntil = new Date(now.getTime() + this.deps.config.dispatch.leaseMs);
+    message.dueAt = null;
+    changes.push(applyStatus(tx, message, MessageStatus.SENDING, now));
+    return { message, known: decision.known };
   }
 
   /**
@@ -230,12 +356,14 @@ export class DispatchService {
   }
 
   /** The policy's verdict at send time, with the type and contact it read (rendering needs them too). */
-  private async decide(tx: EntityManager, message: Message) {
+  private async decide(tx: EntityManager, message: Message, reads: ClaimReads) {
     const typeKey = message.typeKey ?? '';
-    const [type, contact] = await Promise.all([
-      typeKey ? tx.findOne(NotificationType, { tenantId: message.tenantId, key: typeKey }) : null,
-      tx.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId }),
-    ]);
+    const type = (typeKey && reads.types.get(`${message.tenantId}|${typeKey}`)) || null;
+    const facts = reads.facts.get(message.tenantId);
+    const loaded = facts?.contact(message.userId);
+    const contact = loaded
+      ? loaded.value
+      : await tx.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId });
     const decision = await this.deps.policy.decide(tx, {
       tenantId: message.tenantId,
       userId: message.userId,
@@ -247,8 +375,10 @@ export class DispatchService {
       timing: 'send',
       messageId: message.id,
       contact,
+      facts,
     });
-    return Object.assign(decision, { known: { type, contact } });
+    const notification = reads.notifications.get(message.notificationId);
+    return Object.assign(decision, { known: { type, contact, notification } });
   }
 
   /** The type's next permitted fallback channel, as a new QUEUED message (fallbackUsed), when the type has one. */
@@ -306,10 +436,12 @@ export class DispatchService {
   }
 
   private async render(em: EntityManager, message: Message, known: Known): Promise<RenderedContent> {
-    const notification = await em.findOneOrFail(Notification, {
-      id: message.notificationId,
-      tenantId: message.tenantId,
-    });
+    const notification =
+      known.notification ??
+      (await em.findOneOrFail(Notification, {
+        id: message.notificationId,
+        tenantId: message.tenantId,
+      }));
     // The claim read the type and contact a moment ago; only a message without a type key reads them here.
     const [type, contact] =
       message.typeKey === notification.type
@@ -353,114 +485,149 @@ export class DispatchService {
     return rendered;
   }
 
-  /** Records the outcome only if this attempt still holds the row (a lease that expired may have been taken over). */
-  private async record(
-    claimed: Message,
-    outcome: {
-      result?: SendResult;
-      provider?: string;
-      content?: RenderedContent;
-      error?: ProviderError | TemplateError | Error;
+  /**
+   * Concurrent sends record their outcomes together: one transaction locks the messages (in id order), records each
+   * and refreshes the notifications once. Should the group fail, each outcome is recorded alone.
+   */
+  private readonly records = new GroupCommit<RecordInput, DispatchOutcome>(
+    async (_key, items) => {
+      const verdicts = await this.recordMany(items).catch(() =>
+        Promise.all(items.map(async (item) => (await this.recordMany([item]))[0])),
+      );
+      return verdicts.map((value) => ({ ok: true, value }));
     },
-  ): Promise<DispatchOutcome> {
-    const { clock, config, logger } = this.deps;
+    { maxBatch: 200, inFlight: 2 },
+  );
+
+  /** Records the outcome only if this attempt still holds the row (a lease that expired may have been taken over). */
+  private record(claimed: Message, outcome: SendOutcome): Promise<DispatchOutcome> {
+    return this.records.submit('record', { claimed, outcome });
+  }
+
+  private async recordMany(items: RecordInput[]): Promise<DispatchOutcome[]> {
     const changes: StatusChange[] = [];
     const fallbacks: Message[] = [];
-    const chain = this.deps.providers.forChannel(claimed.channel);
     const em = this.deps.orm.em.fork() as EntityManager;
-    const result = await em.transactional(async (tx): Promise<DispatchOutcome> => {
-      const message = await tx.findOne(
+    const verdicts = await em.transactional(async (tx) => {
+      const locked = await tx.find(
         Message,
-        { id: claimed.id, tenantId: claimed.tenantId },
-        { lockMode: LockMode.PESSIMISTIC_WRITE },
+        { id: { $in: [...new Set(items.map((i) => i.claimed.id))] } },
+        { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { id: 'asc' } },
       );
-      if (!message || message.status !== MessageStatus.SENDING || message.attempt !== claimed.attempt) {
-        logger.warn(
-          { messageId: claimed.id, attempt: claimed.attempt, status: message?.status },
-          'lease lost before recording',
-        );
-        return 'skipped';
-      }
-      const now = clock.now();
-      message.leaseUntil = null;
-      if (outcome.provider) message.provider = outcome.provider;
-      if (outcome.content) message.content = outcome.content;
-      let verdict: DispatchOutcome;
-      if (outcome.result) {
-        message.providerMessageId = outcome.result.providerMessageId;
-        // Estimated from the rendered content; the provider's own segment count wins when it reports one.
-        const estimate = estimateCost(
-          this.deps.config.prices,
-          message.channel,
-          message.to,
-          outcome.content ?? {},
-        );
-        message.cost = estimate.cost;
-        message.costSource = 'estimate';
-        message.segments = outcome.result.segments ?? estimate.segments ?? null;
-        changes.push(applyStatus(tx, message, MessageStatus.SENT, now, { errorCode: null }));
-        verdict = 'sent';
-      } else {
-        const error = outcome.error!;
-        const retryable = error instanceof ProviderError && error.retryable;
-        const code =
-          error instanceof ProviderError || error instanceof TemplateError ? error.code : 'INTERNAL';
-        const providerId = outcome.provider;
-        if (retryable && providerId) {
-          message.providerFailures = {
-            ...message.providerFailures,
-            [providerId]: (message.providerFailures[providerId] ?? 0) + 1,
-          };
-        }
-        const left = remainingProviders(chain, message.providerFailures, config.dispatch.maxAttempts);
-        if (retryable && left.length > 0 && message.attempt < this.attemptBound(message.channel)) {
-          // Failing over (this provider used its attempts, or its circuit just opened) goes at once; a retry on
-          // the same provider backs off.
-          const next = left.find((p) => !this.circuits.openHere(p.id)) ?? left[0];
-          const failover = next.id !== providerId;
-          const wait = failover
-            ? 0
-            : backoffMs(
-                message.providerFailures[providerId ?? ''] ?? message.attempt,
-                config.dispatch.backoffBaseMs,
-                config.dispatch.backoffMaxMs,
-                error.details.retryAfterMs,
-              );
-          message.dueAt = new Date(now.getTime() + wait);
-          changes.push(
-            applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
-              errorCode: code,
-              errorMessage: failover
-                ? `${error.message}; failing over from ${providerId} to ${next.id}`
-                : error.message,
-            }),
+      const byId = new Map(locked.map((m) => [m.id, m]));
+      const now = this.deps.clock.now();
+      const results: DispatchOutcome[] = [];
+      const recorded: Message[] = [];
+      for (const { claimed, outcome } of items) {
+        const message = byId.get(claimed.id);
+        if (
+          !message ||
+          message.tenantId !== claimed.tenantId ||
+          message.status !== MessageStatus.SENDING ||
+          message.attempt !== claimed.attempt
+        ) {
+          this.deps.logger.warn(
+            { messageId: claimed.id, attempt: claimed.attempt, status: message?.status },
+            'lease lost before recording',
           );
-          verdict = 'retry';
-        } else {
-          const exhausted = retryable;
-          changes.push(
-            applyStatus(tx, message, MessageStatus.FAILED, now, {
-              errorCode: exhausted ? 'MAX_ATTEMPTS' : code,
-              errorMessage: exhausted
-                ? `gave up after ${message.attempt} attempts; last error ${code}: ${error.message}`
-                : error.message,
-            }),
-          );
-          await applyFailureEffects(tx, message, error, now);
-          const fallback = await this.fallback(tx, message, now);
-          if (fallback) {
-            changes.push(fallback.change);
-            fallbacks.push(fallback.message);
-          }
-          verdict = 'failed';
+          results.push('skipped');
+          continue;
         }
+        results.push(await this.recordOne(tx, message, outcome, now, changes, fallbacks));
+        recorded.push(message);
       }
-      await refreshNotifications(tx, [message], now);
-      return verdict;
+      await refreshNotifications(tx, recorded, now);
+      return results;
     });
     if (fallbacks.length > 0) await this.deps.queues.enqueue(fallbacks);
     this.publish(changes);
-    return result;
+    return verdicts;
+  }
+
+  /** One locked SENDING message: SENT, SCHEDULED for a retry or failover, or FAILED (with its effects and fallback). */
+  private async recordOne(
+    tx: EntityManager,
+    message: Message,
+    outcome: SendOutcome,
+    now: Date,
+    changes: StatusChange[],
+    fallbacks: Message[],
+  ): Promise<DispatchOutcome> {
+    const { config } = this.deps;
+    const chain = this.deps.providers.forChannel(message.channel);
+    message.leaseUntil = null;
+    if (outcome.provider) message.provider = outcome.provider;
+    if (outcome.content) message.content = outcome.content;
+    let verdict: DispatchOutcome;
+    if (outcome.result) {
+      message.providerMessageId = outcome.result.providerMessageId;
+      // Estimated from the rendered content; the provider's own segment count wins when it reports one.
+      const estimate = estimateCost(
+        this.deps.config.prices,
+        message.channel,
+        message.to,
+        outcome.content ?? {},
+      );
+      message.cost = estimate.cost;
+      message.costSource = 'estimate';
+      message.segments = outcome.result.segments ?? estimate.segments ?? null;
+      changes.push(applyStatus(tx, message, MessageStatus.SENT, now, { errorCode: null }));
+      verdict = 'sent';
+    } else {
+      const error = outcome.error!;
+      const retryable = error instanceof ProviderError && error.retryable;
+      const code = error instanceof ProviderError || error instanceof TemplateError ? error.code : 'INTERNAL';
+      const providerId = outcome.provider;
+      if (retryable && providerId) {
+        message.providerFailures = {
+          ...message.providerFailures,
+          [providerId]: (message.providerFailures[providerId] ?? 0) + 1,
+        };
+      }
+      const left = remainingProviders(chain, message.providerFailures, config.dispatch.maxAttempts);
+      if (retryable && left.length > 0 && message.attempt < this.attemptBound(message.channel)) {
+        // Failing over (this provider used its attempts, or its circuit just opened) goes at once; a retry on
+        // the same provider backs off.
+        const next = left.find((p) => !this.circuits.openHere(p.id)) ?? left[0];
+        const failover = next.id !== providerId;
+        const wait = failover
+          ? 0
+          : backoffMs(
+              message.providerFailures[providerId ?? ''] ?? message.attempt,
+              config.dispatch.backoffBaseMs,
+              config.dispatch.backoffMaxMs,
+              error.details.retryAfterMs,
+            );
+        message.dueAt = new Date(now.getTime() + wait);
+        changes.push(
+          applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
+            errorCode: code,
+            errorMessage: failover
+              ? `${error.message}; failing over from ${providerId} to ${next.id}`
+              : error.message,
+          }),
+        );
+        verdict = 'retry';
+      } else {
+        const exhausted = retryable;
+        changes.push(
+          applyStatus(tx, message, MessageStatus.FAILED, now, {
+            errorCode: exhausted ? 'MAX_ATTEMPTS' : code,
+            errorMessage: exhausted
+              ? `gave up after ${message.attempt} attempts; last error ${code}: ${error.message}`
+              : error.message,
+          }),
+        );
+        await applyFailureEffects(tx, message, error, now);
+        const fallback = await this.fallback(tx, message, now);
+        if (fallback) {
+          changes.push(fallback.change);
+          fallbacks.push(fallback.message);
+        }
+        verdict = 'failed';
+      }
+    }
+    return verdict;
   }
 
   /** Runs one dispatch job. Safe to run twice for the same message: only the claim winner sends. */

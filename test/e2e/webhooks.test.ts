@@ -136,6 +136,34 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
     });
   });
 
+  it('a SendGrid batch is stored in one insert and applied in one transaction; a repeated event in it is one', async () => {
+    const sent = [
+      await sentEmail('a@example.com'),
+      await sentEmail('b@example.com'),
+      await sentEmail('c@example.com'),
+    ];
+    const delivered = (m: (typeof sent)[number]) => ({
+      email: m.to,
+      event: 'delivered',
+      timestamp: Math.floor(Date.now() / 1000),
+      sg_event_id: `batch-${m.id}`,
+      sg_message_id: `${m.providerMessageId}.filter0001`,
+      herald_message_id: m.id,
+    });
+    const before = await storedEvents();
+    const answer = await sender.sendgrid([...sent.map(delivered), delivered(sent[0]!)]);
+    expect(answer.status).toBe(200);
+    expect(await storedEvents()).toBe(before + 3);
+    for (const m of sent) expect((await message(m.id)).status).toBe('DELIVERED');
+    // Delivery events are never updated: their xmin is the transaction that applied them.
+    const { rows } = await db.query<{ transactions: number; events: number }>(
+      `select count(distinct xmin::text)::int transactions, count(*)::int events
+         from delivery_event where message_id = any($1) and status = 'DELIVERED'`,
+      [sent.map((m) => m.id)],
+    );
+    expect(rows[0]).toEqual({ transactions: 1, events: 3 });
+  });
+
   it('the same webhook posted 3 times concurrently: one transition, one delivery event, one subscription event', async () => {
     const m = await sentSms();
     await waitForSubscribers(stack.url, 0);
