@@ -151,7 +151,7 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
       herald_message_id: m.id,
     });
     const before = await storedEvents();
-    const answer = await sender.sendgrid([...sent.map(delivered), delivered(sent[0]!)]);
+    const answer = await sender.sendgrid([...sent.map(delivered), delivered(sent[0])]);
     expect(answer.status).toBe(200);
     expect(await storedEvents()).toBe(before + 3);
     for (const m of sent) expect((await message(m.id)).status).toBe('DELIVERED');
