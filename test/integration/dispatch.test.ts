@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   MessageDocument,
   RegisterDeviceDocument,
   SendNotificationDocument,
+  SendNotificationsDocument,
   type SendNotificationInput,
 } from '../support/generated/graphql';
 import { executeOk, waitFor } from '../support/graphql';
@@ -175,6 +177,44 @@ describe('the row claim under concurrency (API role only: no worker takes the jo
     const outcomes = await Promise.all([1, 2, 3].map(() => stack.herald.services.dispatch.dispatch(job)));
     expect(outcomes.sort()).toEqual(['sent', 'skipped', 'skipped']);
     expect(stack.emulator.emulator.recorded('twilio')).toHaveLength(1);
+  });
+
+  it('concurrent dispatches claim their messages in one transaction, and every message is SENT once', async () => {
+    const { sendNotifications } = await executeOk(stack.url, SendNotificationsDocument, {
+      inputs: Array.from({ length: 6 }, (_, i) => ({
+        userId: `u-group-${i}`,
+        type: 'notice',
+        channels: ['SMS' as const],
+        to: { phone: '+14155552671' },
+        content: { body: `group ${i}` },
+      })),
+    });
+    const db = new pg.Client({ connectionString: stack.env.databaseUrl });
+    await db.connect();
+    const ids = (
+      await db.query<{ id: string }>('select id from message where notification_id = any($1)', [
+        sendNotifications.results.map((r) => r.notification!.id),
+      ])
+    ).rows.map((r) => r.id);
+    expect(ids).toHaveLength(6);
+    const outcomes = await Promise.all(
+      ids.map((messageId) =>
+        stack.herald.services.dispatch.dispatch({ messageId, tenantId: 'default', attempt: 1 }),
+      ),
+    );
+    expect(outcomes).toEqual(ids.map(() => 'sent'));
+    // Delivery events are never updated: their xmin is the transaction that wrote them.
+    const { rows } = await db.query<{ status: string; transactions: number; events: number }>(
+      `select status, count(distinct xmin::text)::int transactions, count(*)::int events
+         from delivery_event where message_id = any($1) and status in ('SENDING', 'SENT')
+        group by status order by status`,
+      [ids],
+    );
+    await db.end();
+    // The claims are made in one turn, so they are one group; the sends come back when the provider answers, so
+    // their records group only as far as the answers arrive together.
+    expect(rows[0]).toEqual({ status: 'SENDING', transactions: 1, events: 6 });
+    expect(rows[1]).toMatchObject({ status: 'SENT', events: 6 });
   });
 
   it('another tenant cannot dispatch or read the message', async () => {
