@@ -16,8 +16,19 @@ export interface CostEstimate {
 const segmentsByBody = new LRUCache<string, { segments: number; encoding: string }>({ max: 2_000 });
 const countryByNumber = new LRUCache<string, { country?: string }>({ max: 20_000 });
 
+/**
+ * Characters of the GSM-7 basic set that are also plain ASCII: one septet each, no escape, no grapheme subtleties.
+ * (The extension characters [ \ ] ^ { | } ~ take two septets and ` is not GSM at all: those go to the calculator.)
+ */
+const PLAIN_GSM7 = /^[A-Za-z0-9 !"#$%&'()*+,\-./:;<=>?@_\n\r]*$/;
+
 /** SMS segments with Twilio's own calculator: 160 GSM-7 / 70 UCS-2 characters in one, 153 / 67 per part beyond. */
 export function smsSegments(body: string): { segments: number; encoding: string } {
+  // Most bodies are plain ASCII: counted directly, as the calculator would (a unit test holds the two together);
+  // its grapheme walk was a tenth of a batch accept's CPU when every body differs.
+  if (PLAIN_GSM7.test(body)) {
+    return { segments: body.length <= 160 ? 1 : Math.ceil(body.length / 153), encoding: 'GSM-7' };
+  }
   let counted = segmentsByBody.get(body);
   if (!counted) {
     const message = new SegmentedMessage(body, 'auto');

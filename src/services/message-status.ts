@@ -85,8 +85,15 @@ export function statusPayload(
 
 /** The message as subscribers see it (JSON-safe; tenant left out). */
 export function messageSnapshot(message: Message): Record<string, unknown> {
-  const { tenantId: _tenant, leaseUntil: _lease, ...visible } = message;
-  return JSON.parse(JSON.stringify(visible)) as Record<string, unknown>;
+  // A shallow copy with dates as ISO strings: what JSON would make of it, without a serialize-and-parse round trip
+  // per status change. Nested values (content, providerFailures) are replaced, never mutated, so sharing them is safe.
+  const snapshot: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(message)) {
+    if (key === 'tenantId' || key === 'leaseUntil' || value === undefined || typeof value === 'function')
+      continue;
+    snapshot[key] = value instanceof Date ? value.toISOString() : value;
+  }
+  return snapshot;
 }
 
 /**
@@ -100,6 +107,21 @@ export function applyStatus(
   at: Date,
   details: StatusDetails = {},
 ): StatusChange {
+  const { event, change } = transition(message, status, at, details);
+  em.persist(event);
+  return change;
+}
+
+/**
+ * The same move without a unit of work: the delivery event is returned for the caller to write (the accept path
+ * inserts its rows in bulk).
+ */
+export function transition(
+  message: Message,
+  status: MessageStatus,
+  at: Date,
+  details: StatusDetails = {},
+): { event: DeliveryEvent; change: StatusChange } {
   const previousStatus = details.initial ? null : message.status;
   message.status = status;
   (message as unknown as Record<string, Date>)[TIMESTAMP_OF[status] as string] = at;
@@ -108,7 +130,7 @@ export function applyStatus(
     message.errorCode = details.errorCode;
     message.errorMessage = details.errorMessage ?? null;
   }
-  const event = em.create(DeliveryEvent, {
+  const event = Object.assign(new DeliveryEvent(), {
     tenantId: message.tenantId,
     messageId: message.id,
     status,
@@ -124,8 +146,7 @@ export function applyStatus(
     eventType: details.eventType ?? null,
     createdAt: details.recordedAt ?? at,
   });
-  em.persist(event);
-  return statusPayload(message, previousStatus === status ? null : previousStatus, at);
+  return { event, change: statusPayload(message, previousStatus === status ? null : previousStatus, at) };
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   Channel,
   ContactInfo,
   type ContentValue,
+  DeliveryEvent,
   Device,
   Message,
   MessageStatus,
@@ -19,6 +20,7 @@ import {
 } from '../entities';
 import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
 import { contactAddress } from './contact-address';
+import { bulkInsert } from '../db/bulk-insert';
 import type { Config } from '../config/env';
 import type { Spend } from './budget.service';
 import { PolicyFacts } from './policy-facts';
@@ -32,7 +34,7 @@ import {
   ServiceUnavailableError,
 } from './errors';
 import { isUuid } from './query.service';
-import { applyStatus, rollup, type StatusChange } from './message-status';
+import { applyStatus, rollup, transition, type StatusChange } from './message-status';
 import { estimateCost } from './cost';
 import { pickTemplate } from './template.service';
 import { GroupCommit, settle, type Settled } from './group-commit';
@@ -92,6 +94,7 @@ interface BatchReads {
 interface Staged {
   notification: Notification;
   messages: Message[];
+  events: DeliveryEvent[];
   changes: StatusChange[];
 }
 export interface BatchItem {
@@ -407,7 +410,25 @@ export class NotificationService {
    * re-enqueues them.
    */
   private async commit(em: EntityManager, caller: Caller, staged: Staged[]): Promise<void> {
-    await em.flush();
+    // The staged rows are written with one statement per table, outside the unit of work: its change-set
+    // computation cost more of an accept's CPU than PostgreSQL's insert.
+    await em.transactional(async (tx) => {
+      await bulkInsert(
+        tx,
+        Notification,
+        staged.map((s) => s.notification),
+      );
+      await bulkInsert(
+        tx,
+        Message,
+        staged.flatMap((s) => s.messages),
+      );
+      await bulkInsert(
+        tx,
+        DeliveryEvent,
+        staged.flatMap((s) => s.events),
+      );
+    });
     const queued = staged.flatMap((s) => s.messages.filter((m) => m.status === MessageStatus.QUEUED));
     try {
       await this.deps.queues.enqueue(queued);
@@ -662,13 +683,13 @@ export class NotificationService {
     return new Map(found.map((n) => [n.idempotencyKey!, n]));
   }
 
-  /** Creates the notification, its messages and their first events in the unit of work (flushed by commit). */
+  /** Creates the notification, its messages and their first events (written in bulk by commit). */
   private stage(em: EntityManager, caller: Caller, plan: Plan): Staged {
     const now = this.deps.clock.now();
     const due = plan.scheduledAt && plan.scheduledAt > now ? plan.scheduledAt : null;
     const { planned, category, ...fields } = plan;
     // One flush = one transaction: the notification, its messages and their first events commit together.
-    const notification = em.create(Notification, {
+    const notification = Object.assign(new Notification(), {
       ...fields,
       tenantId: caller.tenantId,
       status: NotificationStatus.PROCESSING,
@@ -676,8 +697,9 @@ export class NotificationService {
       updatedAt: now,
     });
     const changes: StatusChange[] = [];
+    const events: DeliveryEvent[] = [];
     const messages = planned.map((p) => {
-      const message = em.create(Message, {
+      const message = Object.assign(new Message(), {
         tenantId: caller.tenantId,
         notificationId: notification.id,
         userId: plan.userId,
@@ -707,10 +729,12 @@ export class NotificationService {
         : p.deferredReason
           ? { errorCode: p.deferredReason, errorMessage: p.deferredMessage ?? p.deferredReason }
           : {};
-      changes.push(applyStatus(em, message, status, now, { ...details, initial: true }));
+      const { event, change } = transition(message, status, now, { ...details, initial: true });
+      events.push(event);
+      changes.push(change);
       return message;
     });
     notification.status = rollup(messages);
-    return { notification, messages, changes };
+    return { notification, messages, events, changes };
   }
 }

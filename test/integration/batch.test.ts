@@ -15,16 +15,14 @@ describe('sendNotifications (batch)', () => {
     stack = await startStack({ role: 'api' });
     db = new pg.Client({ connectionString: stack.env.databaseUrl });
     await db.connect();
-    // Count the INSERT statements per table that the real driver runs (a spy, not a replacement).
-    const connection = stack.herald.services.deps.orm.em.getConnection() as unknown as {
-      execute: (query: unknown, ...rest: unknown[]) => Promise<unknown>;
-    };
-    const execute = connection.execute.bind(connection);
-    connection.execute = (query, ...rest) => {
-      const table = /^insert into "(\w+)"/i.exec(String((query as { sql?: string })?.sql ?? query))?.[1];
-      if (table) inserts.set(table, (inserts.get(table) ?? 0) + 1);
-      return execute(query, ...rest);
-    };
+    // Count the INSERT statements per table as knex, under every query of ours, reports them (its 'query' event).
+    stack.herald.services.deps.orm.em
+      .getConnection()
+      .getKnex()
+      .on('query', (query: { sql?: string }) => {
+        const table = /^insert into "(\w+)"/i.exec(query.sql ?? '')?.[1];
+        if (table) inserts.set(table, (inserts.get(table) ?? 0) + 1);
+      });
   });
   afterAll(async () => {
     await db?.end();

@@ -1,3 +1,4 @@
+import { SegmentedMessage } from 'sms-segments-calculator';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env';
 import { Channel } from '../../src/entities';
@@ -15,6 +16,27 @@ describe('SMS segments (Twilio sms-segments-calculator)', () => {
   ])('%#: %s chars → %i segment(s) in %s', (body, segments, encoding) => {
     expect(smsSegments(body)).toEqual({ segments, encoding });
   });
+});
+
+describe('SMS segments: the plain-ASCII fast path agrees with the calculator', () => {
+  const alphabet = 'abcXYZ019 !"#$%&\'()*+,-./:;<=>?@_\n\r';
+  it('for 2,000 random plain bodies of 0 to 700 characters', () => {
+    let seed = 42;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 2_000; i++) {
+      const length = Math.floor(random() * 700);
+      const body = Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+      const message = new SegmentedMessage(body, 'auto');
+      expect(smsSegments(body)).toEqual({ segments: message.segmentsCount, encoding: message.encodingName });
+    }
+  });
+  it.each(['{braces}', 'a^b', 'back`tick', '€uro', 'x'.repeat(159) + '~'])(
+    '%s goes to the calculator',
+    (body) => {
+      const message = new SegmentedMessage(body, 'auto');
+      expect(smsSegments(body)).toEqual({ segments: message.segmentsCount, encoding: message.encodingName });
+    },
+  );
 });
 
 describe('cost estimate', () => {
