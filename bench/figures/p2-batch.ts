@@ -9,7 +9,8 @@ const BATCH = 1_000;
 
 /**
  * P2: sendNotifications in batches of 1,000 (one client, one batch at a time), notifications accepted per second,
- * against PostgreSQL bulk-inserting the same rows (one multi-row insert per table per 1,000, as JSON record sets).
+ * against PostgreSQL bulk-inserting the same rows — notifications, messages and their first delivery events — in one
+ * transaction per 1,000 (one multi-row insert per table, as JSON record sets).
  */
 export async function batchRate(ctx: BenchContext): Promise<Figure> {
   const batches = ctx.scale === 'tiny' ? 2 : 10;
@@ -42,6 +43,10 @@ export async function batchRate(ctx: BenchContext): Promise<Figure> {
     const ids = notifications.map((n) => n.id);
     const messages = (await db.query('select * from message where notification_id = any($1)', [ids]))
       .rows as Record<string, unknown>[];
+    // Each accepted message also gets its first delivery event (QUEUED) in the same transaction.
+    const events = (
+      await db.query('select * from delivery_event where message_id = any($1)', [messages.map((m) => m.id)])
+    ).rows as Record<string, unknown>[];
     const ceilingStarted = performance.now();
     for (let b = 0; b < batches; b++) {
       const renamed = new Map(notifications.map((n) => [n.id, randomUUID()]));
@@ -50,11 +55,24 @@ export async function batchRate(ctx: BenchContext): Promise<Figure> {
         'insert into notification select * from json_populate_recordset(null::notification, $1::json)',
         [JSON.stringify(notifications.map((n) => ({ ...n, id: renamed.get(n.id), idempotency_key: null })))],
       );
+      const renamedMessages = new Map(messages.map((m) => [m.id, randomUUID()]));
       await db.query('insert into message select * from json_populate_recordset(null::message, $1::json)', [
         JSON.stringify(
-          messages.map((m) => ({ ...m, id: randomUUID(), notification_id: renamed.get(m.notification_id) })),
+          messages.map((m) => ({
+            ...m,
+            id: renamedMessages.get(m.id),
+            notification_id: renamed.get(m.notification_id),
+          })),
         ),
       ]);
+      await db.query(
+        'insert into delivery_event select * from json_populate_recordset(null::delivery_event, $1::json)',
+        [
+          JSON.stringify(
+            events.map((e) => ({ ...e, id: randomUUID(), message_id: renamedMessages.get(e.message_id) })),
+          ),
+        ],
+      );
       await db.query('commit');
     }
     const ceiling = (batches * size) / ((performance.now() - ceilingStarted) / 1000);
