@@ -15,4 +15,4 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 USER node
 EXPOSE 4000
-CMD ["node", "dist/src/main.js", "all"]
+CMD ["node", "--max-old-space-size=192", "--max-semi-space-size=32", "dist/src/main.js", "all"]

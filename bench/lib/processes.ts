@@ -41,12 +41,13 @@ export async function spawnNode(
   env: Record<string, string>,
   ready: (output: string, url: string) => Promise<boolean> | boolean,
   port?: number,
+  nodeFlags: string[] = [],
 ): Promise<Spawned> {
   // BENCH_PROFILE_DIR=/tmp/prof writes a V8 CPU profile of every process under test (node --cpu-prof).
   const profile = process.env.BENCH_PROFILE_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
     : [];
-  const child = spawn(process.execPath, [...profile, script, ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, ...profile, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -83,6 +84,18 @@ export async function spawnNode(
 const MAIN = resolve(__dirname, '../../src/main.js');
 
 /** A Herald role (api, worker, all) as its own process, built code (dist), on the bench's database and Redis. */
+/**
+ * The V8 flags Herald runs with, read from `npm run start:api` in package.json, so the bench measures Herald as it is
+ * started (heap budget included) rather than a copy of the command.
+ */
+function heraldNodeFlags(): string[] {
+  const manifest = JSON.parse(readFileSync(resolve(__dirname, '../../../package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const command = manifest.scripts['start:api'] ?? '';
+  return command.split(/\s+/).filter((token) => token.startsWith('--'));
+}
+
 export async function spawnHerald(
   role: 'api' | 'worker' | 'all',
   vars: Record<string, string>,
@@ -105,6 +118,7 @@ export async function spawnHerald(
       return (await fetch(`${url}/health`)).ok;
     },
     port,
+    heraldNodeFlags(),
   );
 }
 

@@ -99,7 +99,7 @@ const dispatchModel = z.object({
   DISPATCH_LEASE_MS: intWithDefault(60_000, 1_000),
   DISPATCH_BACKOFF_BASE_MS: intWithDefault(2_000, 1),
   DISPATCH_BACKOFF_MAX_MS: intWithDefault(300_000, 1),
-  DISPATCH_CONCURRENCY: intWithDefault(20, 1),
+  DISPATCH_CONCURRENCY: intWithDefault(100, 1),
   SCHEDULER_INTERVAL_MS: intWithDefault(1_000, 10),
   /** A QUEUED row older than this with no job (Redis lost it, or the enqueue after commit failed) is enqueued again. */
   REQUEUE_AFTER_MS: intWithDefault(60_000, 100),
