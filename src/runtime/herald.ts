@@ -35,7 +35,13 @@ const withTimeout = <T>(promise: Promise<T>, ms: number, fallback: T) =>
 
 async function connectRedis(url: string): Promise<Redis> {
   // No offline queue: a command while Redis is down fails at once instead of waiting (SERVICE_UNAVAILABLE).
-  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+  // Auto-pipelining: concurrent jobs' counters (circuit stats, rate limits) leave in one write per turn.
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    lazyConnect: true,
+    enableAutoPipelining: true,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();

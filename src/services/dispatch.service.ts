@@ -3,6 +3,7 @@ import { LockMode } from '@mikro-orm/core';
 import {
   Channel,
   ContactInfo,
+  DeliveryEvent,
   Message,
   MessageStatus,
   Notification,
@@ -23,7 +24,8 @@ import { ProviderThrottle } from './provider-throttle';
 import { inlineAddress, storedAddress } from './contact-address';
 import { createUnsubscribeToken } from './unsubscribe-token';
 import type { DomainDeps } from './deps';
-import { applyStatus, refreshNotifications, type StatusChange } from './message-status';
+import { applyStatus, refreshNotifications, transition, type StatusChange } from './message-status';
+import { bulkInsert } from '../db/bulk-insert';
 import { GroupCommit } from './group-commit';
 import { PolicyFacts } from './policy-facts';
 import { TemplateError, type TemplateService } from './template.service';
@@ -42,6 +44,13 @@ interface ClaimReads {
   types: Map<string, NotificationType>;
   facts: Map<string, PolicyFacts>;
   notifications: Map<string, Notification>;
+}
+
+/** What a claim or record group leaves behind: changes to publish, fallback messages to enqueue, events to insert. */
+interface GroupEffects {
+  changes: StatusChange[];
+  fallbacks: Message[];
+  events: DeliveryEvent[];
 }
 
 interface ClaimJob {
@@ -198,8 +207,8 @@ export class DispatchService {
   }
 
   private async claimMany(jobs: ClaimJob[]): Promise<(Claimed | undefined)[]> {
-    const changes: StatusChange[] = [];
-    const fallbacks: Message[] = [];
+    const effects: GroupEffects = { changes: [], fallbacks: [], events: [] };
+    const { changes, fallbacks } = effects;
     const em = this.deps.orm.em.fork() as EntityManager;
     const claimed = await em.transactional(async (tx) => {
       const locked = await tx.find(
@@ -223,7 +232,7 @@ export class DispatchService {
       // In turn: a job repeated in the group finds its message already SENDING.
       for (const job of jobs) {
         const message = ours(job);
-        results.push(message ? await this.claimOne(tx, message, reads, now, changes, fallbacks) : undefined);
+        results.push(message ? await this.claimOne(tx, message, reads, now, effects) : undefined);
       }
       const sending = results.filter((c): c is Claimed => !!c).map((c) => c.message);
       if (sending.length > 0) {
@@ -238,6 +247,7 @@ export class DispatchService {
           { status: NotificationStatus.PROCESSING, updatedAt: now },
         );
       }
+      await bulkInsert(tx, DeliveryEvent, effects.events);
       return results;
     });
     if (fallbacks.length > 0) await this.deps.queues.enqueue(fallbacks);
@@ -282,9 +292,9 @@ export class DispatchService {
     message: Message,
     reads: ClaimReads,
     now: Date,
-    changes: StatusChange[],
-    fallbacks: Message[],
+    effects: GroupEffects,
   ): Promise<Claimed | undefined> {
+    const { changes, fallbacks } = effects;
     if (message.attempt >= this.attemptBound(message.channel)) {
       changes.push(
         applyStatus(tx, message, MessageStatus.FAILED, now, {
@@ -327,7 +337,10 @@ export class DispatchService {
     message.attempt += 1;
     message.leaseUntil = new Date(now.getTime() + this.deps.config.dispatch.leaseMs);
     message.dueAt = null;
-    changes.push(applyStatus(tx, message, MessageStatus.SENDING, now));
+    // The hot path's event is written with the group's bulk insert, outside the unit of work.
+    const { event, change } = transition(message, MessageStatus.SENDING, now);
+    effects.events.push(event);
+    changes.push(change);
     return { message, known: decision.known };
   }
 
@@ -505,8 +518,8 @@ export class DispatchService {
   }
 
   private async recordMany(items: RecordInput[]): Promise<DispatchOutcome[]> {
-    const changes: StatusChange[] = [];
-    const fallbacks: Message[] = [];
+    const effects: GroupEffects = { changes: [], fallbacks: [], events: [] };
+    const { changes, fallbacks } = effects;
     const em = this.deps.orm.em.fork() as EntityManager;
     const verdicts = await em.transactional(async (tx) => {
       const locked = await tx.find(
@@ -533,9 +546,10 @@ export class DispatchService {
           results.push('skipped');
           continue;
         }
-        results.push(await this.recordOne(tx, message, outcome, now, changes, fallbacks));
+        results.push(await this.recordOne(tx, message, outcome, now, effects));
         recorded.push(message);
       }
+      await bulkInsert(tx, DeliveryEvent, effects.events);
       await refreshNotifications(tx, recorded, now);
       return results;
     });
@@ -550,9 +564,9 @@ export class DispatchService {
     message: Message,
     outcome: SendOutcome,
     now: Date,
-    changes: StatusChange[],
-    fallbacks: Message[],
+    effects: GroupEffects,
   ): Promise<DispatchOutcome> {
+    const { changes, fallbacks } = effects;
     const { config } = this.deps;
     const chain = this.deps.providers.forChannel(message.channel);
     message.leaseUntil = null;
@@ -571,7 +585,9 @@ export class DispatchService {
       message.cost = estimate.cost;
       message.costSource = 'estimate';
       message.segments = outcome.result.segments ?? estimate.segments ?? null;
-      changes.push(applyStatus(tx, message, MessageStatus.SENT, now, { errorCode: null }));
+      const { event, change } = transition(message, MessageStatus.SENT, now, { errorCode: null });
+      effects.events.push(event);
+      changes.push(change);
       verdict = 'sent';
     } else {
       const error = outcome.error!;

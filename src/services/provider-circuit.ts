@@ -179,15 +179,27 @@ export class ProviderCircuits {
     }
   }
 
+  /** Outcomes counted since the last write, per stats key: a group of concurrent sends costs one MULTI, not one each. */
+  private readonly unwritten = new Map<string, { ok: number; fail: number }>();
+
   private count(providerId: string, outcome: 'ok' | 'fail') {
     const bucket = Math.floor(Date.now() / STATS_BUCKET_MS);
     const key = `${this.keyPrefix}:pstats:${providerId}:${bucket}`;
-    this.redis
-      .multi()
-      .hincrby(key, outcome, 1)
-      .pexpire(key, STATS_BUCKET_MS * (STATS_BUCKETS + 1))
-      .exec()
-      .catch(() => undefined);
+    if (this.unwritten.size === 0) setImmediate(() => this.writeCounts());
+    const counts = this.unwritten.get(key) ?? { ok: 0, fail: 0 };
+    counts[outcome] += 1;
+    this.unwritten.set(key, counts);
+  }
+
+  private writeCounts() {
+    const transaction = this.redis.multi();
+    for (const [key, counts] of this.unwritten) {
+      if (counts.ok > 0) transaction.hincrby(key, 'ok', counts.ok);
+      if (counts.fail > 0) transaction.hincrby(key, 'fail', counts.fail);
+      transaction.pexpire(key, STATS_BUCKET_MS * (STATS_BUCKETS + 1));
+    }
+    this.unwritten.clear();
+    transaction.exec().catch(() => undefined);
   }
 
   /** Circuit and recent error rate of each provider, as Redis has them (what every process agrees on). */
