@@ -41,6 +41,8 @@ export class GroupCommit<I, O> {
     const batch = queue.splice(0, this.options.maxBatch);
     if (queue.length === 0) this.queues.delete(key);
     this.running.set(key, running + 1);
+    // More than a batch waiting and a slot free: the next batch starts now rather than after this one.
+    if (queue.length > 0 && running + 1 < this.options.inFlight) setImmediate(() => void this.drain(key));
     try {
       const outcomes = await this.write(
         key,
