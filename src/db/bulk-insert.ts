@@ -1,5 +1,6 @@
 import { ReferenceKind, type EntityClass } from '@mikro-orm/core';
-import type { EntityManager, Knex } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { runRaw } from './raw';
 
 const quote = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
 
@@ -29,20 +30,9 @@ export async function bulkInsert<T extends object>(
   });
   const list = columns.map(quote).join(', ');
   const shape = props.map((p, i) => `${quote(columns[i])} ${p.columnTypes[0]}`).join(', ');
-  try {
-    // Through knex, not Connection.execute: MikroORM inlines parameters into the SQL text, and escaping a payload of a
-    // megabyte character by character cost more than the insert.
-    const query = em
-      .getConnection()
-      .getKnex()
-      .raw(
-        `insert into ${quote(meta.tableName)} (${list}) select ${list} from json_to_recordset(?::json) as r(${shape})`,
-        [JSON.stringify(records)],
-      );
-    const trx = em.getTransactionContext<Knex.Transaction>();
-    await (trx ? query.transacting(trx) : query);
-  } catch (error) {
-    // The same exceptions a flush throws (UniqueConstraintViolationException for a taken idempotency key, …).
-    throw em.getDriver().convertException(error as Error);
-  }
+  await runRaw(
+    em,
+    `insert into ${quote(meta.tableName)} (${list}) select ${list} from json_to_recordset(?::json) as r(${shape})`,
+    [JSON.stringify(records)],
+  );
 }

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { GroupCommit } from './group-commit';
+import { runRaw } from '../db/raw';
 import {
   parseSendgridEvent,
   parseSendgridEvents,
@@ -74,32 +75,51 @@ export class WebhookIntakeService {
 
   /**
    * Inserts the events in one statement, skipping any whose (provider, eventKey) exists (a redelivery is a no-op);
-   * returns the ids of the rows it made.
+   * returns the rows it made, in the order the events came.
    */
+  private async insertEvents(em: EntityManager, events: Incoming[]): Promise<StoredRow[]> {
+    const rows = await runRaw<StoredRow & { event_key: string; provider: string }>(
+      em,
+      `insert into provider_event (id, tenant_id, provider, kind, event_key, payload, received_at, attempts)
+       select id, '*', provider, kind, event_key, payload, ?, 0
+         from json_to_recordset(?::json) as e(id uuid, provider text, kind text, event_key text, payload jsonb)
+       on conflict (provider, event_key) do nothing
+       returning id, provider, kind, event_key, payload, received_at`,
+      [
+        this.deps.clock.now(),
+        JSON.stringify(
+          events.map((e) => ({
+            id: randomUUID(),
+            provider: e.provider,
+            kind: e.kind,
+            event_key: e.eventKey,
+            payload: e.payload,
+          })),
+        ),
+      ],
+    );
+    const arrival = new Map(events.map((e, i) => [`${e.provider}|${e.eventKey}`, i]));
+    return rows.sort(
+      (a, b) => arrival.get(`${a.provider}|${a.event_key}`)! - arrival.get(`${b.provider}|${b.event_key}`)!,
+    );
+  }
+
+  /** Stores the events on their own (autocommit); returns the ids of the rows it made. */
   private async store(events: Incoming[]): Promise<string[]> {
-    const rows = await this.em()
-      .getConnection()
-      .execute<{ id: string }[]>(
-        `insert into provider_event (id, tenant_id, provider, kind, event_key, payload, received_at, attempts)
-         select id, '*', provider, kind, event_key, payload, ?, 0
-           from jsonb_to_recordset(?::jsonb) as e(id uuid, provider text, kind text, event_key text, payload jsonb)
-         on conflict (provider, event_key) do nothing returning id`,
-        [
-          this.deps.clock.now(),
-          // One parameter for the whole group (knex would spread an array binding into a list).
-          JSON.stringify(
-            events.map((e) => ({
-              id: randomUUID(),
-              provider: e.provider,
-              kind: e.kind,
-              event_key: e.eventKey,
-              payload: e.payload,
-            })),
-          ),
-        ],
-        'all',
-      );
-    return rows.map((r) => r.id);
+    return (await this.insertEvents(this.em(), events)).map((r) => r.id);
+  }
+
+  /**
+   * Stores and applies a group in one transaction: one commit, and the new rows are this transaction's until then
+   * (nobody else can apply them). Should applying fail, storing is undone with it and the caller stores on its own.
+   */
+  private async storeAndApply(events: Incoming[]): Promise<void> {
+    let changes: StatusChange[] = [];
+    await this.em().transactional(async (tx) => {
+      const rows = await this.insertEvents(tx, events);
+      ({ changes } = await this.applyRows(tx, rows));
+    });
+    changes.forEach((change) => this.deps.pubsub.publish(change));
   }
 
   private decode(row: StoredRow): ProviderStatusEvent | InboundReply {
@@ -123,72 +143,93 @@ export class WebhookIntakeService {
    */
   private async processMany(ids: string[], mode: 'wait' | 'skip'): Promise<number> {
     if (ids.length === 0) return 0;
-    let changes: StatusChange[] = [];
-    const done = await this.em().transactional(async (tx) => {
-      const connection = tx.getConnection();
+    let outcome: { changes: StatusChange[]; done: number } = { changes: [], done: 0 };
+    await this.em().transactional(async (tx) => {
       // Locked in id order (no deadlocks between groups), applied in the order they arrived.
-      const rows = await connection.execute<StoredRow[]>(
+      const rows = await runRaw<StoredRow>(
+        tx,
         `select id, kind, payload, received_at from provider_event
-          where id in (?) and processed_at is null order by id for update${mode === 'skip' ? ' skip locked' : ''}`,
-        [ids],
-        'all',
-        tx.getTransactionContext(),
+          where id in (${ids.map(() => '?').join(', ')}) and processed_at is null
+          order by id for update${mode === 'skip' ? ' skip locked' : ''}`,
+        ids,
       );
       const arrival = new Map(ids.map((id, i) => [id, i]));
       rows.sort((a, b) => arrival.get(a.id)! - arrival.get(b.id)!);
-      const now = this.deps.clock.now();
-      const results: EventResult[] = [];
-      const statuses: { id: string; event: ProviderStatusEvent }[] = [];
-      for (const row of rows) {
-        const decoded = this.decode(row);
-        if ('keyword' in decoded) {
-          await this.status.applyInbound(tx, decoded);
-          results.push({ id: row.id, processed_at: now });
-        } else statuses.push({ id: row.id, event: decoded });
-      }
-      const outcomes = await this.status.applyStatusEvents(
-        tx,
-        statuses.map((s) => s.event),
-      );
-      outcomes.forEach((outcome, i) => {
-        const { id } = statuses[i];
-        if (outcome.kind === 'pending') {
-          results.push({ id, last_error: outcome.reason });
-          return;
-        }
-        results.push({
-          id,
-          processed_at: now,
-          tenant_id: outcome.message.tenantId,
-          message_id: outcome.message.id,
-        });
-        changes = changes.concat(outcome.changes);
-      });
-      await connection.execute(
-        `update provider_event p
-            set attempts = p.attempts + 1, processed_at = r.processed_at, last_error = r.last_error,
-                tenant_id = coalesce(r.tenant_id, p.tenant_id), message_id = coalesce(r.message_id, p.message_id)
-           from jsonb_to_recordset(?::jsonb)
-             as r(id uuid, processed_at timestamptz, last_error text, tenant_id text, message_id uuid)
-          where p.id = r.id`,
-        [JSON.stringify(results)],
-        'run',
-        tx.getTransactionContext(),
-      );
-      return results.filter((r) => r.processed_at).length;
+      outcome = await this.applyRows(tx, rows);
     });
-    changes.forEach((change) => this.deps.pubsub.publish(change));
-    return done;
+    outcome.changes.forEach((change) => this.deps.pubsub.publish(change));
+    return outcome.done;
   }
 
   /**
-   * Concurrent webhooks are stored and applied together: one insert, one transaction for the whole group. Each
+   * Applies stored rows inside the caller's transaction (one flush) and records on each row whether it is done or
+   * why it waits (message not yet SENT); returns the changes to publish after commit and how many are done.
+   */
+  private async applyRows(
+    tx: EntityManager,
+    rows: StoredRow[],
+  ): Promise<{ changes: StatusChange[]; done: number }> {
+    const now = this.deps.clock.now();
+    const results: EventResult[] = [];
+    const statuses: { id: string; event: ProviderStatusEvent }[] = [];
+    let changes: StatusChange[] = [];
+    for (const row of rows) {
+      const decoded = this.decode(row);
+      if ('keyword' in decoded) {
+        await this.status.applyInbound(tx, decoded);
+        results.push({ id: row.id, processed_at: now });
+      } else statuses.push({ id: row.id, event: decoded });
+    }
+    const outcomes = await this.status.applyStatusEvents(
+      tx,
+      statuses.map((s) => s.event),
+    );
+    outcomes.forEach((outcome, i) => {
+      const { id } = statuses[i];
+      if (outcome.kind === 'pending') {
+        results.push({ id, last_error: outcome.reason });
+        return;
+      }
+      results.push({
+        id,
+        processed_at: now,
+        tenant_id: outcome.message.tenantId,
+        message_id: outcome.message.id,
+      });
+      changes = changes.concat(outcome.changes);
+    });
+    if (results.length > 0) {
+      await runRaw(
+        tx,
+        `update provider_event p
+            set attempts = p.attempts + 1, processed_at = r.processed_at, last_error = r.last_error,
+                tenant_id = coalesce(r.tenant_id, p.tenant_id), message_id = coalesce(r.message_id, p.message_id)
+           from json_to_recordset(?::json)
+             as r(id uuid, processed_at timestamptz, last_error text, tenant_id text, message_id uuid)
+          where p.id = r.id`,
+        [JSON.stringify(results)],
+      );
+    }
+    return { changes, done: results.filter((r) => r.processed_at).length };
+  }
+
+  /**
+   * Concurrent webhooks are stored and applied together: one insert and one transaction for the whole group. Each
    * request is answered once its event is stored and an attempt to apply it made.
    */
   private readonly intake = new GroupCommit<Incoming, void>(
     async (_provider, events) => {
-      const ids = await this.store(events);
-      await this.processQuietly(ids);
+      try {
+        await this.storeAndApply(events);
+      } catch (error) {
+        // Nothing of the group was kept: store the events on their own (a failure here fails the requests, and the
+        // provider delivers again), then apply each as far as it goes.
+        this.deps.logger.warn(
+          { err: error, events: events.length },
+          'applying a webhook group failed; storing first',
+        );
+        await this.processQuietly(await this.store(events));
+      }
       return events.map(() => ({ ok: true, value: undefined }));
     },
     { maxBatch: 500, inFlight: 2 },
