@@ -26,7 +26,8 @@ import { createUnsubscribeToken } from './unsubscribe-token';
 import type { DomainDeps } from './deps';
 import { applyStatus, refreshNotifications, transition, type StatusChange } from './message-status';
 import { bulkInsert } from '../db/bulk-insert';
-import { GroupCommit } from './group-commit';
+import { GroupCommit, settle, type Settled } from './group-commit';
+import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
 import { TemplateError, type TemplateService } from './template.service';
 
@@ -76,17 +77,6 @@ function recipientOf(message: Message): RecipientValue {
   if (message.channel === Channel.SMS) return { phone: message.to };
   if (message.channel === Channel.WHATSAPP) return { whatsapp: message.to };
   return {};
-}
-
-/** Groups by a key, keeping order. */
-function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const group = groups.get(key(item)) ?? [];
-    if (group.length === 0) groups.set(key(item), group);
-    group.push(item);
-  }
-  return groups;
 }
 
 interface Claimed {
@@ -192,14 +182,27 @@ export class DispatchService {
    * another worker, say), each job claims alone.
    */
   private readonly claims = new GroupCommit<ClaimJob, Claimed | undefined>(
-    async (_key, jobs) => {
-      const claimed = await this.claimMany(jobs).catch(() =>
-        Promise.all(jobs.map(async (job) => (await this.claimMany([job]))[0])),
-      );
-      return claimed.map((value) => ({ ok: true, value }));
-    },
+    (_key, jobs) => this.groupOrAlone('claim', jobs, (group) => this.claimMany(group)),
     { maxBatch: 200, inFlight: 2 },
   );
+
+  /**
+   * Writes a group; should it fail as a whole (a deadlock with another worker, say), logs why and writes each item
+   * on its own, so one bad item or a lost race costs only itself.
+   */
+  private async groupOrAlone<I, O>(
+    what: string,
+    items: I[],
+    write: (group: I[]) => Promise<O[]>,
+  ): Promise<Settled<O>[]> {
+    try {
+      return (await write(items)).map((value) => ({ ok: true, value }));
+    } catch (error) {
+      if (items.length === 1) throw error;
+      this.deps.logger.warn({ err: error, items: items.length }, `dispatch ${what} group failed; one by one`);
+      return Promise.all(items.map((item) => settle(write([item]).then(([value]) => value))));
+    }
+  }
 
   /** QUEUED → SENDING with a new attempt number and a lease; undefined when the message is not ours to send. */
   private claim(messageId: string, tenantId: string): Promise<Claimed | undefined> {
@@ -503,12 +506,7 @@ export class DispatchService {
    * and refreshes the notifications once. Should the group fail, each outcome is recorded alone.
    */
   private readonly records = new GroupCommit<RecordInput, DispatchOutcome>(
-    async (_key, items) => {
-      const verdicts = await this.recordMany(items).catch(() =>
-        Promise.all(items.map(async (item) => (await this.recordMany([item]))[0])),
-      );
-      return verdicts.map((value) => ({ ok: true, value }));
-    },
+    (_key, items) => this.groupOrAlone('record', items, (group) => this.recordMany(group)),
     { maxBatch: 200, inFlight: 2 },
   );
 

@@ -10,6 +10,7 @@ import {
   SENT_STATUSES,
 } from '../entities';
 import type { MessageStatusPayload } from '../pubsub/pubsub';
+import { groupBy } from './group-by';
 
 /** The timestamp column each status sets. */
 export const TIMESTAMP_OF: Record<MessageStatus, keyof Message> = {
@@ -214,12 +215,7 @@ export async function refreshNotifications(
       'all',
       em.getTransactionContext(),
     );
-  const byNotification = new Map<string, { status: MessageStatus; attempt: number }[]>();
-  for (const row of rows) {
-    const list = byNotification.get(row.notification_id) ?? [];
-    if (list.length === 0) byNotification.set(row.notification_id, list);
-    list.push(row);
-  }
+  const byNotification = groupBy(rows, (row) => row.notification_id);
   for (const notification of notifications) {
     const status = rollup(byNotification.get(notification.id) ?? []);
     if (status !== notification.status) {

@@ -405,13 +405,12 @@ export class NotificationService {
   }
 
   /**
-   * One flush for everything staged (MikroORM writes each table with multi-row inserts), then one enqueue per lane.
+   * One transaction for everything staged (one insert per table), then one enqueue per lane.
    * If Redis refuses the jobs, the rows are taken back: nothing half-accepted. Should that fail too, the scheduler
    * re-enqueues them.
    */
   private async commit(em: EntityManager, caller: Caller, staged: Staged[]): Promise<void> {
-    // The staged rows are written with one statement per table, outside the unit of work: its change-set
-    // computation cost more of an accept's CPU than PostgreSQL's insert.
+    // Outside the unit of work: its change-set computation cost more of an accept's CPU than PostgreSQL's insert.
     await em.transactional(async (tx) => {
       await bulkInsert(
         tx,
@@ -598,7 +597,7 @@ export class NotificationService {
           const cost = planCost(prepared.plan, this.deps.config.prices);
           this.deps.budgets.assertWithin(budgets, spend, cost, prepared.plan.priority === Priority.CRITICAL);
           spend = addSpend(spend, cost);
-          const item = this.stage(em, caller, prepared.plan);
+          const item = this.stage(caller, prepared.plan);
           if (idempotencyKey)
             keys.set(idempotencyKey, { hash: inputHash ?? null, notification: item.notification });
           staged.push(item);
@@ -684,11 +683,10 @@ export class NotificationService {
   }
 
   /** Creates the notification, its messages and their first events (written in bulk by commit). */
-  private stage(em: EntityManager, caller: Caller, plan: Plan): Staged {
+  private stage(caller: Caller, plan: Plan): Staged {
     const now = this.deps.clock.now();
     const due = plan.scheduledAt && plan.scheduledAt > now ? plan.scheduledAt : null;
     const { planned, category, ...fields } = plan;
-    // One flush = one transaction: the notification, its messages and their first events commit together.
     const notification = Object.assign(new Notification(), {
       ...fields,
       tenantId: caller.tenantId,

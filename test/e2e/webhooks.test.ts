@@ -78,6 +78,22 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
     },
   });
 
+  /** A SendGrid event for a sent email, as SendGrid posts it (its message id plus our herald_message_id arg). */
+  const sendgridEvent = (
+    m: { id: string; providerMessageId?: string | null; to: string },
+    event: string,
+    eventId: string,
+    extra: Record<string, unknown> = {},
+  ) => ({
+    email: m.to,
+    event,
+    timestamp: Math.floor(Date.now() / 1000),
+    sg_event_id: eventId,
+    sg_message_id: `${m.providerMessageId}.filter0001`,
+    herald_message_id: m.id,
+    ...extra,
+  });
+
   describe('Twilio signature (X-Twilio-Signature over PUBLIC_URL + path)', () => {
     it('only the validly signed callback is stored and applied', async () => {
       const m = await sentSms();
@@ -102,16 +118,7 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
   describe('SendGrid signature (ECDSA P-256 over timestamp + raw body)', () => {
     it('only the validly signed batch is stored and applied', async () => {
       const m = await sentEmail();
-      const events = [
-        {
-          email: m.to,
-          event: 'delivered',
-          timestamp: Math.floor(Date.now() / 1000),
-          sg_event_id: `evt-${m.id}`,
-          sg_message_id: `${m.providerMessageId}.filter0001`,
-          herald_message_id: m.id,
-        },
-      ];
+      const events = [sendgridEvent(m, 'delivered', `evt-${m.id}`)];
       const before = await storedEvents();
       const otherKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
       const refused = [
@@ -142,14 +149,7 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
       await sentEmail('b@example.com'),
       await sentEmail('c@example.com'),
     ];
-    const delivered = (m: (typeof sent)[number]) => ({
-      email: m.to,
-      event: 'delivered',
-      timestamp: Math.floor(Date.now() / 1000),
-      sg_event_id: `batch-${m.id}`,
-      sg_message_id: `${m.providerMessageId}.filter0001`,
-      herald_message_id: m.id,
-    });
+    const delivered = (m: (typeof sent)[number]) => sendgridEvent(m, 'delivered', `batch-${m.id}`);
     const before = await storedEvents();
     const answer = await sender.sendgrid([...sent.map(delivered), delivered(sent[0])]);
     expect(answer.status).toBe(200);
@@ -388,15 +388,8 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
 
   it('SendGrid bounce suppresses the address: the next email ends SUPPRESSED; unsubscribe records an opt-out', async () => {
     const m = await sentEmail('Gone@Example.com');
-    const event = (type: string, extra: Record<string, unknown> = {}) => ({
-      email: 'gone@example.com',
-      event: type,
-      timestamp: Math.floor(Date.now() / 1000),
-      sg_event_id: `${type}-${m.id}`,
-      sg_message_id: `${m.providerMessageId}.filter0001`,
-      herald_message_id: m.id,
-      ...extra,
-    });
+    const event = (type: string, extra: Record<string, unknown> = {}) =>
+      sendgridEvent(m, type, `${type}-${m.id}`, { email: 'gone@example.com', ...extra });
     await sender.sendgrid([event('bounce', { type: 'bounce', status: '5.1.1', reason: 'no such user' })]);
     expect(await until(m.id, ['BOUNCED'])).toMatchObject({
       error: { code: '5.1.1', message: 'no such user' },
