@@ -134,6 +134,22 @@ const deliveryModel = z.object({
   SUBSCRIPTION_BUFFER_EVENTS: intWithDefault(256, 1),
 });
 
+/**
+ * GraphQL request budgets per minute (rate-limiter-flexible on Redis). A `service` token (a backend) has one budget
+ * per tenant; any other caller one per tenant, `sub` and operation class. The class defaults are the API's own
+ * (seeds/001 "Rate Limiting": general 100, sending 10, batch 5, analytics 50 per minute per user).
+ */
+const rateLimitModel = z.object({
+  RATE_LIMIT_ENABLED: z.preprocess(blankToUndefined, z.enum(['true', 'false']).default('true')),
+  RATE_LIMIT_SERVICE_PER_MINUTE: intWithDefault(6_000, 1),
+  RATE_LIMIT_GENERAL_PER_MINUTE: intWithDefault(100, 1),
+  RATE_LIMIT_SENDING_PER_MINUTE: intWithDefault(10, 1),
+  RATE_LIMIT_BATCH_PER_MINUTE: intWithDefault(5, 1),
+  RATE_LIMIT_ANALYTICS_PER_MINUTE: intWithDefault(50, 1),
+  /** Operations one websocket may have running at once (live subscriptions included); more are refused. */
+  WS_MAX_SUBSCRIPTIONS_PER_SOCKET: intWithDefault(50, 1),
+});
+
 const priceTable = z.preprocess(
   (value) => {
     if (typeof value !== 'string' || value.trim() === '') return undefined;
@@ -231,6 +247,12 @@ export interface Config {
     webhookBodyLimitBytes: number;
     subscriptionBufferEvents: number;
   };
+  rateLimit: {
+    enabled: boolean;
+    /** Requests per minute: `service` per tenant; the classes per tenant and sub. */
+    perMinute: { service: number; general: number; sending: number; batch: number; analytics: number };
+    maxSubscriptionsPerSocket: number;
+  };
   dispatch: {
     maxAttempts: number;
     leaseMs: number;
@@ -291,6 +313,7 @@ export function parseConfig(source: Source): Config {
   const dispatch = collect(dispatchModel, source, problems);
   const delivery = collect(deliveryModel, source, problems);
   const prices = collect(priceModel, source, problems);
+  const rateLimit = collect(rateLimitModel, source, problems);
   const routingEnv = collect(routingModel, source, problems);
   if (
     !routingEnv ||
@@ -303,7 +326,8 @@ export function parseConfig(source: Source): Config {
     !fcm ||
     !dispatch ||
     !delivery ||
-    !prices
+    !prices ||
+    !rateLimit
   ) {
     throw new ConfigError(problems);
   }
@@ -426,6 +450,17 @@ export function parseConfig(source: Source): Config {
       sandboxCallbackDelayMs: delivery.SANDBOX_CALLBACK_DELAY_MS,
       webhookBodyLimitBytes: delivery.WEBHOOK_BODY_LIMIT_BYTES,
       subscriptionBufferEvents: delivery.SUBSCRIPTION_BUFFER_EVENTS,
+    },
+    rateLimit: {
+      enabled: rateLimit.RATE_LIMIT_ENABLED === 'true',
+      perMinute: {
+        service: rateLimit.RATE_LIMIT_SERVICE_PER_MINUTE,
+        general: rateLimit.RATE_LIMIT_GENERAL_PER_MINUTE,
+        sending: rateLimit.RATE_LIMIT_SENDING_PER_MINUTE,
+        batch: rateLimit.RATE_LIMIT_BATCH_PER_MINUTE,
+        analytics: rateLimit.RATE_LIMIT_ANALYTICS_PER_MINUTE,
+      },
+      maxSubscriptionsPerSocket: rateLimit.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
     },
     dispatch: {
       maxAttempts: dispatch.DISPATCH_MAX_ATTEMPTS,

@@ -19,6 +19,7 @@ import { createWebhooksRouter } from '../webhooks/webhooks.router';
 import { createAuthenticator } from './auth';
 import { createFormatError } from './format-error';
 import { attachGraphqlWs } from './graphql-ws';
+import { ApiRateLimiter, rateLimitPlugin } from './rate-limit';
 
 export interface HealthChecks {
   postgres(): Promise<boolean>;
@@ -47,7 +48,8 @@ export async function createHttpApp(options: {
   const httpServer = createServer(app);
   const authenticate = createAuthenticator(config.auth);
   const formatError = createFormatError(logger);
-  const ws = attachGraphqlWs({ httpServer, schema, services, authenticate, formatError, logger });
+  const limiter = new ApiRateLimiter(config, services.deps.redis, logger);
+  const ws = attachGraphqlWs({ httpServer, schema, services, authenticate, formatError, logger, limiter });
 
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
@@ -59,12 +61,15 @@ export async function createHttpApp(options: {
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { serverWillStart: () => Promise.resolve({ drainServer: () => ws.dispose() }) },
+      rateLimitPlugin(limiter),
     ],
   });
   await apollo.start();
 
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'herald_' });
+  metrics.registerMetric(limiter.unavailableTotal);
+  metrics.registerMetric(limiter.refusedTotal);
   const subscriptionGauge = (name: string, help: string, read: (stats: BufferStats) => number) =>
     new Gauge({
       name,

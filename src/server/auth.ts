@@ -13,7 +13,12 @@ export const ALL_SCOPES = [
 ];
 
 /** With auth off (development only), every caller is tenant "default" with every scope. */
-export const DEVELOPMENT_CALLER: Caller = { tenantId: 'default', subject: 'anonymous', scopes: ALL_SCOPES };
+export const DEVELOPMENT_CALLER: Caller = {
+  tenantId: 'default',
+  subject: 'anonymous',
+  // 'service': the development caller is rate-limited as a backend (per tenant), not as a person.
+  scopes: [...ALL_SCOPES, 'service'],
+};
 
 export type Authenticate = (authorization: string | undefined) => Promise<Caller>;
 

@@ -16,6 +16,7 @@ import type { GraphQLContext } from '../resolvers';
 import { createLoaders } from '../resolvers/loaders';
 import type { Caller, Services } from '../services';
 import type { Authenticate } from './auth';
+import type { ApiRateLimiter } from './rate-limit';
 
 type FormatError = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
 
@@ -30,8 +31,9 @@ export function attachGraphqlWs(options: {
   authenticate: Authenticate;
   formatError: FormatError;
   logger: Logger;
+  limiter: ApiRateLimiter;
 }) {
-  const { schema, services, authenticate, formatError, logger } = options;
+  const { schema, services, authenticate, formatError, logger, limiter } = options;
   const wsServer = new WebSocketServer({ server: options.httpServer, path: '/graphql' });
   const callers = new WeakMap<Context, Caller>();
   const format = (errors: readonly GraphQLError[]) =>
@@ -57,7 +59,7 @@ export function attachGraphqlWs(options: {
         const caller = callers.get(ctx)!;
         return { caller, services, loaders: createLoaders(caller, services, { cache: false }) };
       },
-      onSubscribe: (_ctx, _id, payload) => {
+      onSubscribe: async (ctx, _id, payload) => {
         let document: DocumentNode;
         try {
           document = parse(payload.query);
@@ -78,6 +80,13 @@ export function attachGraphqlWs(options: {
             ),
           );
         }
+        const limited = await limiter.checkSocketOperation(
+          ctx,
+          callers.get(ctx)!,
+          document,
+          payload.operationName,
+        );
+        if (limited) return format([limited]);
         return undefined;
       },
       onNext: (_ctx, _id, _payload, _args, result) => {

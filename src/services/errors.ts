@@ -80,3 +80,10 @@ export function isConnectionError(error: unknown): boolean {
   }
   return false;
 }
+
+/** A request over its rate limit (HTTP 429 with Retry-After, or an error message over websockets). */
+export class RateLimitedError extends GraphQLError {
+  constructor(message: string, details: Record<string, unknown> = {}, http?: { status: number }) {
+    super(message, { extensions: { code: 'RATE_LIMITED', ...details, ...(http ? { http } : {}) } });
+  }
+}

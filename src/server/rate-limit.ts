@@ -1,0 +1,256 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import {
+  getOperationAST,
+  Kind,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
+import type { Context } from 'graphql-ws';
+import type { Redis } from 'ioredis';
+import { Counter } from 'prom-client';
+import { RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
+import type { Config } from '../config/env';
+import type { Logger } from '../config/logger';
+import type { GraphQLContext } from '../resolvers';
+import type { Caller } from '../services';
+import { RateLimitedError } from '../services/errors';
+
+/** Operation classes of the API's rate limits (seeds/001 "Rate Limiting"); `service` is the per-tenant backend budget. */
+export type OperationClass = 'general' | 'sending' | 'batch' | 'analytics';
+type Budget = OperationClass | 'service';
+
+/** Root fields outside `general`. Analytics fields do not exist yet; their class is kept so they are limited on arrival. */
+const ROOT_FIELD_CLASS: Readonly<Record<string, OperationClass>> = {
+  sendNotification: 'sending',
+  cancelNotification: 'sending',
+  recordMessageAction: 'sending',
+  sendNotifications: 'batch',
+  communicationSummary: 'analytics',
+  userEngagement: 'analytics',
+  channelEffectiveness: 'analytics',
+  costReport: 'analytics',
+  deliveryTrends: 'analytics',
+  dashboardReport: 'analytics',
+  performanceReport: 'analytics',
+};
+
+/** The scope that marks a backend caller: one budget per tenant instead of per person and class. */
+export const SERVICE_SCOPE = 'service';
+
+const WINDOW_SECONDS = 60;
+/** A Redis that hangs (rather than refuses) must not hold requests: past this, the request goes through uncounted. */
+const REDIS_TIMEOUT_MS = 500;
+
+/**
+ * The classes an operation counts against, from its root fields (through inline fragments and fragment spreads).
+ * A document with several root fields counts once per class present, not once per field: `{ a: sendNotification
+ * b: sendNotification }` is one `sending` request (aliases are bounded by the query limits, not here).
+ */
+export function operationClasses(
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+): OperationClass[] {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions)
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  const classes = new Set<OperationClass>();
+  const seen = new Set<string>();
+  const walk = (selectionSet: SelectionSetNode) => {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) classes.add(ROOT_FIELD_CLASS[selection.name.value] ?? 'general');
+      else if (selection.kind === Kind.INLINE_FRAGMENT) walk(selection.selectionSet);
+      else if (!seen.has(selection.name.value)) {
+        seen.add(selection.name.value);
+        const fragment = fragments.get(selection.name.value);
+        if (fragment) walk(fragment.selectionSet);
+      }
+    }
+  };
+  walk(operation.selectionSet);
+  if (classes.size === 0) classes.add('general');
+  return [...classes];
+}
+
+/** One counted request: the budget it was charged to and what is left of it. */
+export interface RateDecision {
+  allowed: boolean;
+  budget: Budget;
+  /** Requests per minute of that budget. */
+  limit: number;
+  remaining: number;
+  /** Seconds until the budget's window resets (rounded up, at least 1). */
+  resetSeconds: number;
+}
+
+/**
+ * `X-RateLimit-*` headers of a decision. `X-RateLimit-Reset` is in seconds from now (delta-seconds, like
+ * `Retry-After` and the IETF draft draft-ietf-httpapi-ratelimit-headers), so clients need no synchronised clock.
+ */
+export function rateLimitHeaders(decision: RateDecision): [string, string][] {
+  const headers: [string, string][] = [
+    ['X-RateLimit-Limit', String(decision.limit)],
+    ['X-RateLimit-Remaining', String(decision.remaining)],
+    ['X-RateLimit-Reset', String(decision.resetSeconds)],
+  ];
+  if (!decision.allowed) headers.push(['Retry-After', String(decision.resetSeconds)]);
+  return headers;
+}
+
+/** The caller-facing RATE_LIMITED error naming the budget; `http` makes Apollo answer 429. */
+export function rateLimitedError(decision: RateDecision, http?: { status: number }): RateLimitedError {
+  const who = decision.budget === SERVICE_SCOPE ? 'per tenant (service token)' : 'per tenant and user';
+  const what = decision.budget === SERVICE_SCOPE ? 'requests' : `${decision.budget} requests`;
+  return new RateLimitedError(
+    `rate limit exceeded: ${decision.limit} ${what} per minute ${who}; retry in ${decision.resetSeconds} s`,
+    {
+      limit: decision.limit,
+      limitClass: decision.budget,
+      retryAfterSeconds: decision.resetSeconds,
+    },
+    http,
+  );
+}
+
+/**
+ * GraphQL request budgets in Redis (rate-limiter-flexible, fixed one-minute windows shared by every API process).
+ * A caller with the `service` scope has one budget per tenant; any other caller one per tenant, `sub` and class.
+ * When Redis cannot count (down, not ready, or slower than 500 ms) the request is let through and
+ * `herald_rate_limit_unavailable_total` counts it: losing Redis must not turn into refusing every caller.
+ */
+export class ApiRateLimiter {
+  /** Requests let through uncounted because Redis could not be reached. */
+  readonly unavailableTotal = new Counter({
+    name: 'herald_rate_limit_unavailable_total',
+    help: 'GraphQL requests let through without a rate limit because Redis could not count them',
+    registers: [],
+  });
+  /** Requests refused, by budget. */
+  readonly refusedTotal = new Counter({
+    name: 'herald_rate_limited_total',
+    help: 'GraphQL requests refused with RATE_LIMITED, by budget',
+    labelNames: ['budget'],
+    registers: [],
+  });
+  private readonly limiters = new Map<Budget, { limiter: RLWrapperTimeouts; points: number }>();
+  private redisDown = false;
+
+  private readonly settings: Config['rateLimit'];
+
+  constructor(
+    config: Pick<Config, 'rateLimit' | 'redis'>,
+    redis: Redis,
+    private readonly logger: Logger,
+  ) {
+    this.settings = config.rateLimit;
+    const keyPrefix = config.redis.keyPrefix;
+    for (const [budget, points] of Object.entries(this.settings.perMinute) as [Budget, number][]) {
+      const store = new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix: `${keyPrefix}:api-rate:${budget}`,
+        points,
+        duration: WINDOW_SECONDS,
+        // ioredis not connected: fail at once (and let through) rather than issue a command.
+        rejectIfRedisNotReady: true,
+      });
+      this.limiters.set(budget, {
+        limiter: new RLWrapperTimeouts({ limiter: store, timeoutMs: REDIS_TIMEOUT_MS }),
+        points,
+      });
+    }
+  }
+
+  /**
+   * Charges one request to each budget the caller and classes name. Resolves the most constraining decision (a
+   * refusal if any budget is spent), or undefined when limits are off or Redis could not count. Never rejects.
+   */
+  async check(caller: Caller, classes: OperationClass[]): Promise<RateDecision | undefined> {
+    if (!this.settings.enabled) return undefined;
+    const tenant = encodeURIComponent(caller.tenantId);
+    const charges: [Budget, string][] = caller.scopes.includes(SERVICE_SCOPE)
+      ? [['service', tenant]]
+      : classes.map((c) => [c, `${tenant}:${encodeURIComponent(caller.subject)}`]);
+    const decisions = await Promise.all(charges.map(([budget, key]) => this.charge(budget, key)));
+    const counted = decisions.filter((d): d is RateDecision => d !== undefined);
+    const refused = counted.filter((d) => !d.allowed).sort((a, b) => b.resetSeconds - a.resetSeconds);
+    const worst = refused[0] ?? counted.sort((a, b) => a.remaining - b.remaining)[0];
+    if (worst && !worst.allowed) this.refusedTotal.inc({ budget: worst.budget });
+    return worst;
+  }
+
+  /**
+   * The per-socket checks of graphql-ws (it bypasses Apollo's plugins): at most `maxSubscriptionsPerSocket`
+   * operations running on one socket, then the same budgets as HTTP. Returns the error to send, or undefined.
+   */
+  async checkSocketOperation(
+    ctx: Context,
+    caller: Caller,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+  ): Promise<RateLimitedError | undefined> {
+    const cap = this.settings.maxSubscriptionsPerSocket;
+    // graphql-ws registers the new operation's id before onSubscribe, so it is part of this count.
+    if (Object.keys(ctx.subscriptions).length > cap)
+      return new RateLimitedError(
+        `too many operations on one websocket: at most ${cap} at once (WS_MAX_SUBSCRIPTIONS_PER_SOCKET); complete one or open another socket`,
+        { limit: cap, limitClass: 'subscriptionsPerSocket' },
+      );
+    const operation = getOperationAST(document, operationName);
+    if (!operation) return undefined;
+    const decision = await this.check(caller, operationClasses(document, operation));
+    return decision && !decision.allowed ? rateLimitedError(decision) : undefined;
+  }
+
+  private async charge(budget: Budget, key: string): Promise<RateDecision | undefined> {
+    const entry = this.limiters.get(budget)!;
+    const decide = (res: RateLimiterRes, allowed: boolean): RateDecision => ({
+      allowed,
+      budget,
+      limit: entry.points,
+      remaining: res.remainingPoints,
+      resetSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
+    });
+    try {
+      const res = await entry.limiter.consume(key);
+      this.markRedis(false);
+      return decide(res, true);
+    } catch (rejection) {
+      if (rejection instanceof RateLimiterRes) {
+        this.markRedis(false);
+        return decide(rejection, false);
+      }
+      this.unavailableTotal.inc();
+      this.markRedis(true, rejection);
+      return undefined;
+    }
+  }
+
+  /** Logs when counting stops and starts again, not once per request. */
+  private markRedis(down: boolean, error?: unknown) {
+    if (down === this.redisDown) return;
+    this.redisDown = down;
+    if (down)
+      this.logger.warn(
+        { err: error },
+        'rate limits suspended: Redis cannot count requests, letting them through',
+      );
+    else this.logger.info('rate limits counting again');
+  }
+}
+
+/** Apollo plugin: after the operation is known (and the caller authenticated), charge it and set the headers. */
+export function rateLimitPlugin(limiter: ApiRateLimiter): ApolloServerPlugin<GraphQLContext> {
+  return {
+    requestDidStart: () =>
+      Promise.resolve({
+        async didResolveOperation({ document, operation, contextValue, response }) {
+          if (!operation) return;
+          const decision = await limiter.check(contextValue.caller, operationClasses(document, operation));
+          if (!decision) return;
+          for (const [name, value] of rateLimitHeaders(decision)) response.http.headers.set(name, value);
+          if (!decision.allowed) throw rateLimitedError(decision, { status: 429 });
+        },
+      }),
+  };
+}
