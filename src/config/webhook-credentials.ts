@@ -80,7 +80,8 @@ export function developmentWebhookCredentials(
   sandbox: { twilio: boolean; sendgrid: boolean },
 ): WebhookCredentials {
   const credentials: WebhookCredentials = {};
-  if (secrets.twilioAuthToken) credentials.twilio = { authToken: secrets.twilioAuthToken, origin: 'configured' };
+  if (secrets.twilioAuthToken)
+    credentials.twilio = { authToken: secrets.twilioAuthToken, origin: 'configured' };
   else if (sandbox.twilio) credentials.twilio = { authToken: SANDBOX.twilio.authToken, origin: 'sandbox' };
   if (secrets.sendgridPublicKey) {
     credentials.sendgrid = {

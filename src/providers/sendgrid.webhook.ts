@@ -92,7 +92,9 @@ export function sendgridVerifier(
     if (age > settings.maxAgeSeconds)
       throw new WebhookSignatureError(`signed ${age} s ago, beyond the ${settings.maxAgeSeconds} s window`);
     if (-age > settings.maxSkewSeconds)
-      throw new WebhookSignatureError(`signed ${-age} s in the future, beyond ${settings.maxSkewSeconds} s of skew`);
+      throw new WebhookSignatureError(
+        `signed ${-age} s in the future, beyond ${settings.maxSkewSeconds} s of skew`,
+      );
   };
 }
 

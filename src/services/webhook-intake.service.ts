@@ -57,11 +57,9 @@ interface StoredPayload {
   event?: SendgridEvent;
 }
 
-const refuse =
-  (reason: string) =>
-  (): never => {
-    throw new WebhookSignatureError(reason);
-  };
+const refuse = (reason: string) => (): never => {
+  throw new WebhookSignatureError(reason);
+};
 
 /** Unprocessed events older than this are left alone (and visible to operators) rather than retried forever. */
 const GIVE_UP_AFTER_MS = 24 * 3600_000;
@@ -82,7 +80,9 @@ export class WebhookIntakeService {
     // Only from config.webhooks, which in production holds configured secrets alone (src/config/webhook-credentials.ts).
     // A vendor without credentials has no routes; should a request reach here anyway, nothing verifies it.
     const { twilio, sendgrid } = deps.config.webhooks;
-    this.verifyTwilio = twilio ? twilioVerifier(twilio.authToken) : refuse('Twilio webhooks are not configured');
+    this.verifyTwilio = twilio
+      ? twilioVerifier(twilio.authToken)
+      : refuse('Twilio webhooks are not configured');
     this.verifySendgrid = sendgrid
       ? sendgridVerifier(sendgrid)
       : refuse('SendGrid webhooks are not configured (SENDGRID_WEBHOOK_PUBLIC_KEY)');
