@@ -13,7 +13,7 @@ import {
   type SendNotificationInput,
 } from '../support/generated/graphql';
 import { executeOk, waitFor } from '../support/graphql';
-import { startStack, type TestStack } from '../support/stack';
+import { startStack } from '../support/stack';
 import { WebhookSender } from '../support/webhooks';
 
 const JWT_SECRET = 'production-test-secret-long-enough-for-hs256';
