@@ -48,10 +48,14 @@ export function describeConfig(config: Config, role: string): string {
         ? ` (aws ${config.aws.mode}, region ${config.aws.region}${config.aws.sesApiUrl ? `, ses via ${config.aws.sesApiUrl}` : ''}${config.aws.snsApiUrl ? `, sns via ${config.aws.snsApiUrl}` : ''})`
         : ''
     }; circuit opens after ${config.routing.circuit.failureThreshold} failures for ${config.routing.circuit.halfOpenAfterMs} ms`,
-    `webhooks  ${config.server.publicUrl}/webhooks/… — SendGrid events ${
-      config.sendgrid.webhookPublicKey
-        ? 'verified with SENDGRID_WEBHOOK_PUBLIC_KEY'
-        : 'REFUSED (set SENDGRID_WEBHOOK_PUBLIC_KEY)'
+    `webhooks  ${config.server.publicUrl}/webhooks/… — Twilio ${
+      config.webhooks.twilio
+        ? `verified with the ${config.webhooks.twilio.origin === 'sandbox' ? 'sandbox token' : 'TWILIO_AUTH_TOKEN'}`
+        : 'not served (404; configure Twilio)'
+    }; SendGrid events ${
+      config.webhooks.sendgrid
+        ? `verified with the ${config.webhooks.sendgrid.origin === 'sandbox' ? 'sandbox key' : 'SENDGRID_WEBHOOK_PUBLIC_KEY'}, signed at most ${config.webhooks.sendgrid.maxAgeSeconds / 3600} h ago`
+        : 'not served (404; set SENDGRID_WEBHOOK_PUBLIC_KEY)'
     }`,
   ];
   return lines.join('\n');

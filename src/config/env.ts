@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { awsAndRouting, routingModel, type AwsSettings, type RoutingSettings } from './routing';
-import { SANDBOX, SANDBOX_SENDGRID_WEBHOOK_KEYS } from './sandbox';
+import { SANDBOX } from './sandbox';
+import {
+  developmentWebhookCredentials,
+  productionWebhookCredentials,
+  webhookWindowModel,
+  type WebhookCredentials,
+} from './webhook-credentials';
 import {
   blankToUndefined,
   intWithDefault,
@@ -197,7 +203,6 @@ export interface SendgridSettings {
   mode: ChannelMode;
   apiKey: string;
   from: string;
-  webhookPublicKey?: string;
   apiUrl?: string;
 }
 export interface FcmSettings {
@@ -229,6 +234,8 @@ export interface Config {
   };
   twilio: TwilioSettings;
   sendgrid: SendgridSettings;
+  /** What verifies provider webhooks; a vendor absent here has no webhook routes. */
+  webhooks: WebhookCredentials;
   fcm: FcmSettings;
   aws: AwsSettings;
   routing: RoutingSettings;
@@ -280,6 +287,9 @@ function collect<T extends z.ZodType>(model: T, source: Source, problems: string
   return undefined;
 }
 
+/** Signs unsubscribe links outside production when nothing is configured; public, so refused in production. */
+const DEVELOPMENT_UNSUBSCRIBE_SECRET = 'herald-development-unsubscribe-secret-not-for-production';
+
 /** The sandbox emulator lives on the API's own server, so every worker reaches the same one via PUBLIC_URL. */
 const sandboxUrl = (publicUrl: string, vendor: string) => `${publicUrl.replace(/\/$/, '')}/sandbox/${vendor}`;
 
@@ -314,6 +324,7 @@ export function parseConfig(source: Source): Config {
   const delivery = collect(deliveryModel, source, problems);
   const prices = collect(priceModel, source, problems);
   const rateLimit = collect(rateLimitModel, source, problems);
+  const webhookWindow = collect(webhookWindowModel, source, problems);
   const routingEnv = collect(routingModel, source, problems);
   if (
     !routingEnv ||
@@ -327,7 +338,8 @@ export function parseConfig(source: Source): Config {
     !dispatch ||
     !delivery ||
     !prices ||
-    !rateLimit
+    !rateLimit ||
+    !webhookWindow
   ) {
     throw new ConfigError(problems);
   }
@@ -340,6 +352,8 @@ export function parseConfig(source: Source): Config {
   const unsubscribeSecret = auth.UNSUBSCRIBE_SECRET ?? auth.JWT_SECRET;
   if (production && !unsubscribeSecret)
     problems.push('UNSUBSCRIBE_SECRET: required in production without JWT_SECRET');
+  if (production && unsubscribeSecret === DEVELOPMENT_UNSUBSCRIBE_SECRET)
+    problems.push('UNSUBSCRIBE_SECRET: the development value is public and is refused in production');
 
   const twilioHasCreds = Boolean(twilio.TWILIO_ACCOUNT_SID ?? twilio.TWILIO_AUTH_TOKEN);
   if (twilioHasCreds) {
@@ -352,6 +366,19 @@ export function parseConfig(source: Source): Config {
   if (sendgrid.SENDGRID_API_KEY && !sendgrid.EMAIL_FROM)
     problems.push('EMAIL_FROM: required with SENDGRID_API_KEY');
   const sendgridMode = channelMode(Boolean(sendgrid.SENDGRID_API_KEY), production);
+
+  // Production builds its verifiers from configured secrets only; nothing there falls back to a sandbox value.
+  const webhookSecrets = {
+    twilioAuthToken: twilioMode === 'live' ? twilio.TWILIO_AUTH_TOKEN : undefined,
+    sendgridPublicKey: sendgrid.SENDGRID_WEBHOOK_PUBLIC_KEY,
+    window: webhookWindow,
+  };
+  const webhooks = production
+    ? productionWebhookCredentials(webhookSecrets, problems)
+    : developmentWebhookCredentials(webhookSecrets, {
+        twilio: twilioMode === 'sandbox',
+        sendgrid: sendgridMode === 'sandbox',
+      });
 
   const serviceAccount = fcm.FIREBASE_SERVICE_ACCOUNT
     ? readServiceAccount(fcm.FIREBASE_SERVICE_ACCOUNT, problems)
@@ -386,7 +413,8 @@ export function parseConfig(source: Source): Config {
       jwksUrl: auth.JWT_JWKS_URL,
       issuer: auth.JWT_ISSUER,
       audience: auth.JWT_AUDIENCE,
-      unsubscribeSecret: unsubscribeSecret ?? 'herald-development-unsubscribe-secret-not-for-production',
+      // Production without a secret was refused above, so the public development value never signs there.
+      unsubscribeSecret: unsubscribeSecret ?? DEVELOPMENT_UNSUBSCRIBE_SECRET,
     },
     twilio:
       twilioMode === 'live'
@@ -401,6 +429,8 @@ export function parseConfig(source: Source): Config {
         : {
             mode: twilioMode,
             ...SANDBOX.twilio,
+            // Disabled (production without credentials) carries no token at all: it sends nothing, verifies nothing.
+            authToken: twilioMode === 'sandbox' ? SANDBOX.twilio.authToken : '',
             apiUrl: twilio.TWILIO_API_URL ?? sandboxUrl(publicUrl, 'twilio'),
           },
     sendgrid:
@@ -409,18 +439,15 @@ export function parseConfig(source: Source): Config {
             mode: 'live',
             apiKey: sendgrid.SENDGRID_API_KEY!,
             from: sendgrid.EMAIL_FROM!,
-            webhookPublicKey: sendgrid.SENDGRID_WEBHOOK_PUBLIC_KEY,
             apiUrl: sendgrid.SENDGRID_API_URL,
           }
         : {
             mode: sendgridMode,
-            apiKey: SANDBOX.sendgrid.apiKey,
+            apiKey: sendgridMode === 'sandbox' ? SANDBOX.sendgrid.apiKey : '',
             from: sendgrid.EMAIL_FROM ?? SANDBOX.sendgrid.from,
-            // The sandbox emulator signs its event callbacks with the sandbox key pair.
-            webhookPublicKey:
-              sendgrid.SENDGRID_WEBHOOK_PUBLIC_KEY ?? SANDBOX_SENDGRID_WEBHOOK_KEYS.publicKeyBase64,
             apiUrl: sendgrid.SENDGRID_API_URL ?? sandboxUrl(publicUrl, 'sendgrid'),
           },
+    webhooks,
     fcm:
       fcmMode === 'live'
         ? { mode: 'live', projectId: fcmProjectId, serviceAccount, apiUrl: fcm.FCM_API_URL }

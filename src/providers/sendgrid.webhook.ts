@@ -51,11 +51,31 @@ function toPem(key: string): string {
 
 export type SendgridVerifier = (req: RawWebhookRequest) => void;
 
-/** ECDSA P-256 over timestamp + raw body, with SendGrid's own helper. Without a key every call is refused. */
-export function sendgridVerifier(publicKey: string | undefined): SendgridVerifier {
-  const key = publicKey ? webhook.convertPublicKeyToECDSA(toPem(publicKey)) : undefined;
+export interface SendgridVerification {
+  /** The Event Webhook verification key, base64 DER (as SendGrid shows it) or PEM. */
+  publicKey: string;
+  /** Oldest accepted X-Twilio-Email-Event-Webhook-Timestamp, in seconds before now. */
+  maxAgeSeconds: number;
+  /** How far ahead of now a timestamp may be (clock skew), in seconds. */
+  maxSkewSeconds: number;
+}
+
+/** Seconds since the epoch, as SendGrid sends the timestamp header; anything else is not a timestamp. */
+const UNIX_SECONDS = /^\d{1,12}$/;
+
+/**
+ * ECDSA P-256 over timestamp + raw body, with SendGrid's own helper, and a signing time inside the window: a
+ * captured request replayed later (a bounce that suppresses the address again) is refused. SendGrid retries a failed
+ * POST for 24 hours (https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook),
+ * so the window must be wider than that. `now` is wall-clock milliseconds: the window compares with the sender's
+ * clock, not Herald's business clock. Throws WebhookSignatureError (403) for a missing, bad or out-of-window signature.
+ */
+export function sendgridVerifier(
+  settings: SendgridVerification,
+  now: () => number = Date.now,
+): SendgridVerifier {
+  const key = webhook.convertPublicKeyToECDSA(toPem(settings.publicKey));
   return (req) => {
-    if (!key) throw new WebhookSignatureError('SENDGRID_WEBHOOK_PUBLIC_KEY is not configured');
     const signature = req.headers[SENDGRID_SIGNATURE_HEADER];
     const timestamp = req.headers[SENDGRID_TIMESTAMP_HEADER];
     if (typeof signature !== 'string' || typeof timestamp !== 'string')
@@ -67,6 +87,14 @@ export function sendgridVerifier(publicKey: string | undefined): SendgridVerifie
       valid = false;
     }
     if (!valid) throw new WebhookSignatureError('signature does not match');
+    if (!UNIX_SECONDS.test(timestamp)) throw new WebhookSignatureError('timestamp is not Unix seconds');
+    const age = Math.floor(now() / 1000) - Number(timestamp);
+    if (age > settings.maxAgeSeconds)
+      throw new WebhookSignatureError(`signed ${age} s ago, beyond the ${settings.maxAgeSeconds} s window`);
+    if (-age > settings.maxSkewSeconds)
+      throw new WebhookSignatureError(
+        `signed ${-age} s in the future, beyond ${settings.maxSkewSeconds} s of skew`,
+      );
   };
 }
 
@@ -94,7 +122,6 @@ export function parseSendgridEvent(event: SendgridEvent, index = 0): ProviderSta
     status: STATUS[type] ?? null,
     heraldMessageId,
     providerMessageId,
-    address: event.email?.toLowerCase(),
     occurredAt: new Date(timestamp * 1000),
     errorCode: failure ? (event.status ?? type) : undefined,
     errorMessage: failure ? (event.reason ?? type) : undefined,

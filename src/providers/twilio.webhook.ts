@@ -50,6 +50,18 @@ const header = (req: RawWebhookRequest, name: string) => {
 
 const stripWhatsapp = (address: string) => address.replace(/^whatsapp:/, '');
 
+export type TwilioVerifier = (req: RawWebhookRequest) => Record<string, string>;
+
+/**
+ * The verifier for one auth token; returns the verified form fields. X-Twilio-Signature carries no timestamp
+ * (https://www.twilio.com/docs/usage/webhooks/webhooks-security), so no age window applies: a replay is absorbed
+ * by the event key (MessageSid + status) instead.
+ */
+export const twilioVerifier =
+  (authToken: string): TwilioVerifier =>
+  (req) =>
+    verifyTwilio(req, authToken);
+
 /** Verifies X-Twilio-Signature over the exact URL and the posted fields, with Twilio's own helper. */
 export function verifyTwilio(req: RawWebhookRequest, authToken: string): Record<string, string> {
   const signature = header(req, 'x-twilio-signature');
@@ -81,7 +93,6 @@ export function parseTwilioStatus(
     status,
     heraldMessageId,
     providerMessageId: sid,
-    address: params.To ? stripWhatsapp(params.To) : undefined,
     occurredAt: receivedAt,
     errorCode,
     errorMessage: params.ErrorMessage || (errorCode ? `Twilio error ${errorCode}` : undefined),

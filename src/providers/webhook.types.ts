@@ -22,8 +22,8 @@ export interface ProviderStatusEvent {
   status: ReportedStatus | null;
   heraldMessageId?: string;
   providerMessageId?: string;
-  /** The recipient address the event is about (email or E.164), for suppressions and opt-outs. */
-  address?: string;
+  // No address: a suppression or opt-out applies to the address of the message the event names (Message.to), never
+  // to one read from the event body, so a signed event cannot block an address Herald did not send to.
   occurredAt: Date;
   errorCode?: string;
   errorMessage?: string;

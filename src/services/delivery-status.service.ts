@@ -191,7 +191,9 @@ export class DeliveryStatusService {
         }),
       );
     }
-    const address = event.address ?? message.to;
+    // The message's own address: the body's `email`/`To` is the provider's say-so and may name anyone. An event that
+    // names no message Herald knows stays pending above and blocks nothing.
+    const address = message.to;
     if (event.suppress) {
       await addBlock(tx, {
         channel: message.channel,

@@ -9,7 +9,13 @@ import {
   type SendgridEvent,
   type SendgridVerifier,
 } from '../providers/sendgrid.webhook';
-import { parseTwilioInbound, parseTwilioStatus, twimlReply, verifyTwilio } from '../providers/twilio.webhook';
+import {
+  parseTwilioInbound,
+  parseTwilioStatus,
+  twilioVerifier,
+  twimlReply,
+  type TwilioVerifier,
+} from '../providers/twilio.webhook';
 import type { InboundReply, ProviderStatusEvent, RawWebhookRequest } from '../providers/webhook.types';
 import { WebhookFormatError, WebhookSignatureError } from '../providers/webhook.types';
 import type { DeliveryStatusService } from './delivery-status.service';
@@ -51,6 +57,10 @@ interface StoredPayload {
   event?: SendgridEvent;
 }
 
+const refuse = (reason: string) => (): never => {
+  throw new WebhookSignatureError(reason);
+};
+
 /** Unprocessed events older than this are left alone (and visible to operators) rather than retried forever. */
 const GIVE_UP_AFTER_MS = 24 * 3600_000;
 
@@ -61,12 +71,21 @@ const GIVE_UP_AFTER_MS = 24 * 3600_000;
  */
 export class WebhookIntakeService {
   private readonly verifySendgrid: SendgridVerifier;
+  private readonly verifyTwilio: TwilioVerifier;
 
   constructor(
     private readonly deps: ServiceDeps,
     private readonly status: DeliveryStatusService,
   ) {
-    this.verifySendgrid = sendgridVerifier(deps.config.sendgrid.webhookPublicKey);
+    // Only from config.webhooks, which in production holds configured secrets alone (src/config/webhook-credentials.ts).
+    // A vendor without credentials has no routes; should a request reach here anyway, nothing verifies it.
+    const { twilio, sendgrid } = deps.config.webhooks;
+    this.verifyTwilio = twilio
+      ? twilioVerifier(twilio.authToken)
+      : refuse('Twilio webhooks are not configured');
+    this.verifySendgrid = sendgrid
+      ? sendgridVerifier(sendgrid)
+      : refuse('SendGrid webhooks are not configured (SENDGRID_WEBHOOK_PUBLIC_KEY)');
   }
 
   private em() {
@@ -255,7 +274,7 @@ export class WebhookIntakeService {
   }
 
   async twilioStatus(req: RawWebhookRequest): Promise<void> {
-    const params = verifyTwilio(req, this.deps.config.twilio.authToken);
+    const params = this.verifyTwilio(req);
     const event = parseTwilioStatus(params, req.url, this.deps.clock.now());
     await this.intake.submit('twilio', {
       provider: 'twilio',
@@ -267,7 +286,7 @@ export class WebhookIntakeService {
 
   /** Returns the TwiML to answer with (the help text for HELP/INFO, otherwise empty). */
   async twilioInbound(req: RawWebhookRequest): Promise<string> {
-    const params = verifyTwilio(req, this.deps.config.twilio.authToken);
+    const params = this.verifyTwilio(req);
     const reply = parseTwilioInbound(params);
     await this.intake.submit('twilio', {
       provider: 'twilio',

@@ -26,30 +26,36 @@ export function createWebhooksRouter(config: Config, services: Services, logger:
       handler(req, res).catch(next);
     };
 
-  router.post(
-    '/twilio/status',
-    raw,
-    handle(async (req, res) => {
-      await services.webhooks.twilioStatus(request(req));
-      res.status(204).end();
-    }),
-  );
-  router.post(
-    '/twilio/inbound',
-    raw,
-    handle(async (req, res) => {
-      const twiml = await services.webhooks.twilioInbound(request(req));
-      res.status(200).type('text/xml').send(twiml);
-    }),
-  );
-  router.post(
-    '/sendgrid/events',
-    raw,
-    handle(async (req, res) => {
-      const count = await services.webhooks.sendgridEvents(request(req));
-      res.status(200).json({ accepted: count });
-    }),
-  );
+  // A vendor without webhook credentials has no routes (404): in production that is every vendor not configured,
+  // so nothing is ever checked against the sandbox secrets published in this repository.
+  if (config.webhooks.twilio) {
+    router.post(
+      '/twilio/status',
+      raw,
+      handle(async (req, res) => {
+        await services.webhooks.twilioStatus(request(req));
+        res.status(204).end();
+      }),
+    );
+    router.post(
+      '/twilio/inbound',
+      raw,
+      handle(async (req, res) => {
+        const twiml = await services.webhooks.twilioInbound(request(req));
+        res.status(200).type('text/xml').send(twiml);
+      }),
+    );
+  }
+  if (config.webhooks.sendgrid) {
+    router.post(
+      '/sendgrid/events',
+      raw,
+      handle(async (req, res) => {
+        const count = await services.webhooks.sendgridEvents(request(req));
+        res.status(200).json({ accepted: count });
+      }),
+    );
+  }
 
   router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof WebhookSignatureError) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeConfig } from '../../src/config/describe';
 import { ConfigError, parseConfig } from '../../src/config/env';
+import { SANDBOX, SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../../src/config/sandbox';
 
 describe('configuration', () => {
   it('defaults to sandbox channels, auth off and the CONTRACT defaults', () => {
@@ -80,5 +81,74 @@ describe('configuration', () => {
     expect(screen).toContain('auth        ON');
     for (const secret of ['supersecret', 'twilio-token-value-123', 'SG.real-key-value', 'j'.repeat(40)])
       expect(screen).not.toContain(secret);
+  });
+  describe('webhook credentials', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) };
+    const twilio = { TWILIO_ACCOUNT_SID: `AC${'1'.repeat(32)}`, TWILIO_FROM: '+14155552671' };
+
+    it('production without vendor credentials has nothing to verify webhooks with (no routes)', () => {
+      const config = parseConfig(production);
+      expect(config.webhooks).toEqual({});
+      expect(config.twilio.authToken).toBe('');
+      expect(describeConfig(config, 'api')).toMatch(
+        /Twilio not served \(404.*SendGrid events not served \(404/,
+      );
+    });
+
+    it('production verifies with the configured secrets only', () => {
+      const config = parseConfig({
+        ...production,
+        ...twilio,
+        TWILIO_AUTH_TOKEN: 'configured-token',
+        SENDGRID_WEBHOOK_PUBLIC_KEY: 'configured-key',
+      });
+      expect(config.webhooks).toMatchObject({
+        twilio: { authToken: 'configured-token', origin: 'configured' },
+        sendgrid: {
+          publicKey: 'configured-key',
+          origin: 'configured',
+          maxAgeSeconds: 72 * 3600,
+          maxSkewSeconds: 300,
+        },
+      });
+    });
+
+    it('production refuses the public sandbox token, key and development unsubscribe secret', () => {
+      const pem = `-----BEGIN PUBLIC KEY-----\n${SANDBOX_SENDGRID_WEBHOOK_KEYS.publicKeyBase64}\n-----END PUBLIC KEY-----`;
+      for (const [vars, problem] of [
+        [{ ...twilio, TWILIO_AUTH_TOKEN: SANDBOX.twilio.authToken }, /TWILIO_AUTH_TOKEN: the sandbox token/],
+        [
+          { SENDGRID_WEBHOOK_PUBLIC_KEY: SANDBOX_SENDGRID_WEBHOOK_KEYS.publicKeyBase64 },
+          /SENDGRID_WEBHOOK_PUBLIC_KEY/,
+        ],
+        [{ SENDGRID_WEBHOOK_PUBLIC_KEY: pem }, /SENDGRID_WEBHOOK_PUBLIC_KEY: the sandbox key/],
+        [
+          { UNSUBSCRIBE_SECRET: 'herald-development-unsubscribe-secret-not-for-production' },
+          /UNSUBSCRIBE_SECRET/,
+        ],
+      ] as const) {
+        expect(() => parseConfig({ ...production, ...vars })).toThrow(problem);
+      }
+    });
+
+    it('outside production the sandbox keys verify what the emulator signs; the window is configurable', () => {
+      const config = parseConfig({
+        SENDGRID_WEBHOOK_MAX_AGE_HOURS: '48',
+        SENDGRID_WEBHOOK_MAX_SKEW_SECONDS: '60',
+      });
+      expect(config.webhooks).toEqual({
+        twilio: { authToken: SANDBOX.twilio.authToken, origin: 'sandbox' },
+        sendgrid: {
+          publicKey: SANDBOX_SENDGRID_WEBHOOK_KEYS.publicKeyBase64,
+          origin: 'sandbox',
+          maxAgeSeconds: 48 * 3600,
+          maxSkewSeconds: 60,
+        },
+      });
+      // SendGrid retries for 24 hours: a shorter window would refuse its own retries.
+      expect(() => parseConfig({ SENDGRID_WEBHOOK_MAX_AGE_HOURS: '24' })).toThrow(
+        /SENDGRID_WEBHOOK_MAX_AGE_HOURS/,
+      );
+    });
   });
 });

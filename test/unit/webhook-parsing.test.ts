@@ -107,8 +107,9 @@ describe('SendGrid event mapping', () => {
       eventKey: `e-${type}`,
       heraldMessageId: 'm-1',
       providerMessageId: 'abc123',
-      address: 'a@example.com',
     });
+    // The body's `email` is not carried: blocks use the address of the message the event names.
+    expect(event).not.toHaveProperty('address');
   });
 
   it('dropped suppresses only when the reason is about the address; without sg_event_id the key falls back', () => {
