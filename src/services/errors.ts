@@ -80,3 +80,9 @@ export function isConnectionError(error: unknown): boolean {
   }
   return false;
 }
+
+export class ForbiddenError extends GraphQLError {
+  constructor(message: string) {
+    super(message, { extensions: { code: 'FORBIDDEN' } });
+  }
+}
