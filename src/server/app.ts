@@ -20,6 +20,7 @@ import { createAuthenticator } from './auth';
 import { createFormatError } from './format-error';
 import { attachGraphqlWs } from './graphql-ws';
 import { ApiRateLimiter, rateLimitPlugin } from './rate-limit';
+import { requireAdmin } from './require-admin';
 
 export interface HealthChecks {
   postgres(): Promise<boolean>;
@@ -136,6 +137,14 @@ export async function createHttpApp(options: {
       sendgridEventsUrl: `${config.server.publicUrl}/webhooks/sendgrid/events`,
       sendgridPrivateKeyPem: SANDBOX_SENDGRID_WEBHOOK_KEYS.privateKeyPem,
     });
+    // What the sandbox recorded is every tenant's content (and the Twilio basic-auth header), and its control API
+    // injects faults: with auth on, operators only. The vendor routes stay open: the SDKs call them with the
+    // published sandbox credentials, never with a JWT.
+    if (config.auth.enabled) {
+      const adminOnly = requireAdmin(authenticate);
+      app.use('/sandbox/messages', adminOnly);
+      app.use('/sandbox/__emulator', adminOnly);
+    }
     app.use('/sandbox', emulator.vendorRouter());
     app.get('/sandbox/messages', (_req, res) => {
       res.json(emulator!.recorded());

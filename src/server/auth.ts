@@ -1,28 +1,29 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/env';
 import type { Caller } from '../services';
+import { PERMISSION_SCOPES } from '../resolvers/scopes';
 import { UnauthenticatedError } from '../services/errors';
 
-export const ALL_SCOPES = [
-  'communication:send',
-  'communication:read',
-  'preferences:manage',
-  'consent:manage',
-  'analytics:read',
-  'admin',
-];
+/** Every permission scope (`service` is not a permission: it marks a backend caller for rate limiting). */
+export const ALL_SCOPES: string[] = [...PERMISSION_SCOPES];
 
-/** With auth off (development only), every caller is tenant "default" with every scope. */
+/**
+ * With auth off (development only), every caller is tenant "default" with every permission scope, and counts as a
+ * backend (`service`), so local scripts are limited per tenant only.
+ */
 export const DEVELOPMENT_CALLER: Caller = {
   tenantId: 'default',
   subject: 'anonymous',
-  // 'service': the development caller is rate-limited as a backend (per tenant), not as a person.
   scopes: [...ALL_SCOPES, 'service'],
 };
 
 export type Authenticate = (authorization: string | undefined) => Promise<Caller>;
 
-/** Verifies `Authorization: Bearer <JWT>` (HS256 secret and/or JWKS) and maps sub, tenant and scope to a Caller. */
+/**
+ * Verifies `Authorization: Bearer <JWT>` (HS256 secret and/or JWKS) and maps sub, tenant and scope to a Caller, with
+ * `expiresAt` (ms since epoch) from `exp`. Throws UNAUTHENTICATED for a missing, invalid or expired token and for one
+ * without `sub`, `tenant` or `exp`: a token that never expires cannot be revoked, so it is refused.
+ */
 export function createAuthenticator(auth: Config['auth']): Authenticate {
   if (!auth.enabled) return () => Promise.resolve(DEVELOPMENT_CALLER);
   const secret = auth.secret ? new TextEncoder().encode(auth.secret) : undefined;
@@ -66,7 +67,10 @@ export function createAuthenticator(auth: Config['auth']): Authenticate {
       throw new UnauthenticatedError('token has no "sub" claim');
     const tenant = payload.tenant;
     if (typeof tenant !== 'string' || !tenant) throw new UnauthenticatedError('token has no "tenant" claim');
+    // jose checks `exp` only when present (RFC 7519 §4.1.4 makes it optional); Herald requires it.
+    if (typeof payload.exp !== 'number')
+      throw new UnauthenticatedError('token has no "exp" claim: exp is required (tokens must expire)');
     const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
-    return { tenantId: tenant, subject: payload.sub, scopes: scope };
+    return { tenantId: tenant, subject: payload.sub, scopes: scope, expiresAt: payload.exp * 1000 };
   };
 }

@@ -9,7 +9,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import type { Context } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../config/logger';
 import type { GraphQLContext } from '../resolvers';
@@ -36,6 +36,7 @@ export function attachGraphqlWs(options: {
   const { schema, services, authenticate, formatError, logger, limiter } = options;
   const wsServer = new WebSocketServer({ server: options.httpServer, path: '/graphql' });
   const callers = new WeakMap<Context, Caller>();
+  const expiryTimers = new WeakMap<Context, { cancel(): void }>();
   const format = (errors: readonly GraphQLError[]) =>
     errors.map((error) => {
       const formatted = formatError(error.toJSON(), error);
@@ -47,13 +48,27 @@ export function attachGraphqlWs(options: {
       schema,
       onConnect: async (ctx) => {
         const authorization = ctx.connectionParams?.authorization;
+        let caller: Caller;
         try {
-          callers.set(ctx, await authenticate(typeof authorization === 'string' ? authorization : undefined));
-          return true;
+          caller = await authenticate(typeof authorization === 'string' ? authorization : undefined);
         } catch (error) {
           logger.info({ reason: (error as Error).message }, 'websocket connection refused');
           return false;
         }
+        callers.set(ctx, caller);
+        if (caller.expiresAt !== undefined) {
+          // The token was checked once, at connect: the socket may not outlive it (4403 as graphql-ws's Forbidden).
+          const socket = (ctx.extra as Extra).socket;
+          expiryTimers.set(
+            ctx,
+            atTime(caller.expiresAt, () => socket.close(4403, 'Forbidden: token expired')),
+          );
+        }
+        return true;
+      },
+      onClose: (ctx) => {
+        expiryTimers.get(ctx)?.cancel();
+        expiryTimers.delete(ctx);
       },
       context: (ctx): GraphQLContext => {
         const caller = callers.get(ctx)!;
@@ -105,4 +120,23 @@ export function attachGraphqlWs(options: {
       await cleanup.dispose();
     },
   };
+}
+
+/** Node timers hold at most 2^31-1 ms (~24.8 days; longer ones fire at once), so a far deadline is reached in hops. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Runs `fire` at `deadline` (ms since epoch) without keeping the process alive; `cancel` stops it. */
+function atTime(deadline: number, fire: () => void): { cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
+      fire();
+      return;
+    }
+    timer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
+    timer.unref();
+  };
+  arm();
+  return { cancel: () => clearTimeout(timer) };
 }

@@ -5,6 +5,8 @@ import { parse, type GraphQLSchema } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchema, createResolversMap } from 'type-graphql';
 import { referenceResolvers, RESOLVERS } from '../resolvers';
+import { guardResolvers, type ResolversMap } from '../resolvers/scope-guard';
+import { fieldsWithoutScopeRule } from '../resolvers/scopes';
 import { User } from '../resolvers/types/user.type';
 
 const FEDERATION_LINK = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable", "@external", "@requires", "@provides"])`;
@@ -35,13 +37,20 @@ export async function buildHeraldSchema(): Promise<GraphQLSchema> {
     skipCheck: true,
     pubSub: topicPubSubRefused,
   });
-  const resolvers = createResolversMap(schema) as Record<string, Record<string, unknown>>;
+  // Deny by default: an operation added without a scope rule stops the build instead of shipping open.
+  const unguarded = fieldsWithoutScopeRule(schema);
+  if (unguarded.length > 0) {
+    throw new Error(
+      `no scope rule in OPERATION_SCOPES (src/resolvers/scopes.ts) for: ${unguarded.join(', ')}`,
+    );
+  }
+  const resolvers = createResolversMap(schema) as ResolversMap;
   for (const [typeName, fields] of Object.entries(referenceResolvers)) {
     resolvers[typeName] = { ...resolvers[typeName], ...fields };
   }
   return buildSubgraphSchema({
     typeDefs: parse(`${FEDERATION_LINK}\n${printSchemaWithDirectives(schema)}`),
-    resolvers: resolvers as never,
+    resolvers: guardResolvers(resolvers) as never,
   });
 }
 

@@ -35,4 +35,6 @@ export interface Caller {
   tenantId: string;
   subject: string;
   scopes: string[];
+  /** When the caller's token expires (ms since epoch); absent with auth off. Open websockets close then. */
+  expiresAt?: number;
 }

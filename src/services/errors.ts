@@ -87,3 +87,9 @@ export class RateLimitedError extends GraphQLError {
     super(message, { extensions: { code: 'RATE_LIMITED', ...details, ...(http ? { http } : {}) } });
   }
 }
+
+export class ForbiddenError extends GraphQLError {
+  constructor(message: string) {
+    super(message, { extensions: { code: 'FORBIDDEN' } });
+  }
+}

@@ -1,0 +1,37 @@
+import { SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/env';
+import { isAllowed } from '../../src/resolvers/scopes';
+import { ALL_SCOPES, createAuthenticator } from '../../src/server/auth';
+
+const SECRET = 'unit-auth-secret-long-enough-for-hs256!!';
+
+describe('authentication and scope rules', () => {
+  it('with auth off the development caller holds every permission scope and counts as a backend (service)', async () => {
+    const caller = await createAuthenticator(parseConfig({}).auth)(undefined);
+    expect(caller.tenantId).toBe('default');
+    expect(caller.scopes).toEqual(expect.arrayContaining([...ALL_SCOPES, 'service']));
+    expect(ALL_SCOPES).not.toContain('service');
+  });
+
+  it('admin implies every permission scope but never service', () => {
+    for (const scope of ALL_SCOPES) expect(isAllowed(['admin'], [scope as never])).toBe(true);
+    expect(isAllowed(['service'], ['communication:read'])).toBe(false);
+    expect(isAllowed([], [])).toBe(true);
+    expect(isAllowed(['communication:read'], ['consent:manage', 'communication:read'])).toBe(true);
+  });
+
+  it('keeps exp as expiresAt (ms) and refuses a token without exp', async () => {
+    const authenticate = createAuthenticator(parseConfig({ JWT_SECRET: SECRET }).auth);
+    const key = new TextEncoder().encode(SECRET);
+    const base = () =>
+      new SignJWT({ tenant: 'acme', scope: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('s');
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const caller = await authenticate(`Bearer ${await base().setExpirationTime(exp).sign(key)}`);
+    expect(caller.expiresAt).toBe(exp * 1000);
+    await expect(authenticate(`Bearer ${await base().sign(key)}`)).rejects.toMatchObject({
+      message: expect.stringContaining('"exp"') as unknown,
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
+  });
+});
