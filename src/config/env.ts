@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { awsAndRouting, routingModel, type AwsSettings, type RoutingSettings } from './routing';
 import { SANDBOX, SANDBOX_SENDGRID_WEBHOOK_KEYS } from './sandbox';
+import { templateLimits, templateModel, type TemplateLimits } from './templates';
 import {
   blankToUndefined,
   intWithDefault,
@@ -216,6 +217,7 @@ export interface Config {
   fcm: FcmSettings;
   aws: AwsSettings;
   routing: RoutingSettings;
+  templates: TemplateLimits;
   inbound: { helpText: string };
   prices: {
     sms: Record<string, number>;
@@ -292,8 +294,10 @@ export function parseConfig(source: Source): Config {
   const delivery = collect(deliveryModel, source, problems);
   const prices = collect(priceModel, source, problems);
   const routingEnv = collect(routingModel, source, problems);
+  const templateEnv = collect(templateModel, source, problems);
   if (
     !routingEnv ||
+    !templateEnv ||
     !server ||
     !db ||
     !redis ||
@@ -408,6 +412,7 @@ export function parseConfig(source: Source): Config {
           },
     aws,
     routing,
+    templates: templateLimits(templateEnv),
     inbound: { helpText: delivery.INBOUND_HELP_TEXT },
     budgets: {
       daily: prices.BUDGET_DAILY_USD,
