@@ -8,6 +8,7 @@ import {
   webhookWindowModel,
   type WebhookCredentials,
 } from './webhook-credentials';
+import { templateLimits, templateModel, type TemplateLimits } from './templates';
 import {
   blankToUndefined,
   intWithDefault,
@@ -239,6 +240,7 @@ export interface Config {
   fcm: FcmSettings;
   aws: AwsSettings;
   routing: RoutingSettings;
+  templates: TemplateLimits;
   inbound: { helpText: string };
   prices: {
     sms: Record<string, number>;
@@ -326,8 +328,10 @@ export function parseConfig(source: Source): Config {
   const rateLimit = collect(rateLimitModel, source, problems);
   const webhookWindow = collect(webhookWindowModel, source, problems);
   const routingEnv = collect(routingModel, source, problems);
+  const templateEnv = collect(templateModel, source, problems);
   if (
     !routingEnv ||
+    !templateEnv ||
     !server ||
     !db ||
     !redis ||
@@ -459,6 +463,7 @@ export function parseConfig(source: Source): Config {
           },
     aws,
     routing,
+    templates: templateLimits(templateEnv),
     inbound: { helpText: delivery.INBOUND_HELP_TEXT },
     budgets: {
       daily: prices.BUDGET_DAILY_USD,

@@ -39,7 +39,7 @@ export interface Services {
 }
 
 export function createServices(deps: ServiceDeps): Services {
-  const templates = new TemplateService();
+  const templates = new TemplateService(deps.config.templates);
   const policy = new PolicyService(deps);
   const budgets = new BudgetService(deps);
   const domain = { ...deps, policy, budgets };

@@ -13,7 +13,7 @@ import {
 import { normalizeLocale, requireNonEmpty } from './address-validation';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
-import { pickTemplate, TemplateError, type TemplateService } from './template.service';
+import { pickTemplate, TemplateError, TemplateLimitError, type TemplateService } from './template.service';
 
 export interface NotificationTypeCommand {
   key: string;
@@ -37,6 +37,10 @@ export class NotificationTypeService {
     private readonly templates: TemplateService,
   ) {}
 
+  /**
+   * Creates or updates a type by key. Every template field must parse within TEMPLATE_PARSE_LIMIT characters.
+   * @throws BadUserInputError naming the field (`input.templates[0].body`) and the rule or limit; nothing is stored.
+   */
   async upsert(caller: Caller, input: NotificationTypeCommand): Promise<NotificationType> {
     const key = requireNonEmpty(input.key, 'input.key', 100);
     if (!KEY.test(key)) {
@@ -130,7 +134,11 @@ export class NotificationTypeService {
     return type;
   }
 
-  /** Renders a type's template for a channel and locale without sending (locale fallback as at send time). */
+  /**
+   * Renders a type's template for a channel and locale without sending (locale fallback as at send time).
+   * @throws BadUserInputError naming the template field and the limit when a render goes over
+   *   TEMPLATE_RENDER_LIMIT_MS or TEMPLATE_MEMORY_LIMIT; naming `data` for any other template problem.
+   */
   async preview(
     caller: Caller,
     input: { type: string; channel: Channel; locale?: string | null; data?: Record<string, unknown> | null },
@@ -154,6 +162,8 @@ export class NotificationTypeService {
         null,
       );
     } catch (error) {
+      // Over a limit: the message names the template field and the limit (and the setting that raises it).
+      if (error instanceof TemplateLimitError) throw new BadUserInputError(error.message, error.field);
       if (error instanceof TemplateError) throw new BadUserInputError(`data: ${error.message}`, 'data');
       throw error;
     }

@@ -1,4 +1,4 @@
-import { Liquid } from 'liquidjs';
+import type { TemplateLimits } from '../config/templates';
 import {
   Channel,
   type ContentValue,
@@ -6,9 +6,41 @@ import {
   type RenderedContent,
   type Template,
 } from '../entities';
+import { LiquidEngine, limitOf, type LimitKind } from './liquid-engine';
 
+/** A template that cannot render (syntax, a variable the send did not give): permanent, the message ends FAILED. */
 export class TemplateError extends Error {
-  readonly code = 'TEMPLATE_ERROR';
+  readonly code: 'TEMPLATE_ERROR' | 'TEMPLATE_LIMIT' = 'TEMPLATE_ERROR';
+  constructor(
+    message: string,
+    /** The template field, e.g. `templates.sms.body`. */
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A render that went over a configured limit: permanent (never retried), the message ends FAILED TEMPLATE_LIMIT. */
+export class TemplateLimitError extends TemplateError {
+  override readonly code = 'TEMPLATE_LIMIT';
+  constructor(
+    message: string,
+    field: string,
+    readonly limit: LimitKind,
+  ) {
+    super(message, field);
+  }
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** "rendering exceeded the memory limit of 1,000,000 characters (TEMPLATE_MEMORY_LIMIT)", from the limits in force. */
+function describeLimit(kind: LimitKind, limits: TemplateLimits, source: string): string {
+  if (kind === 'parse')
+    return `the template is ${count(source.length)} characters, over the limit of ${count(limits.parseChars)} (TEMPLATE_PARSE_LIMIT)`;
+  if (kind === 'render')
+    return `rendering exceeded the time limit of ${count(limits.renderMs)} ms (TEMPLATE_RENDER_LIMIT_MS); loops are too long for the data`;
+  return `rendering exceeded the memory limit of ${count(limits.memoryChars)} characters (TEMPLATE_MEMORY_LIMIT); the output or the strings it builds are too large`;
 }
 
 const FIELDS_BY_CHANNEL: Record<Channel, (keyof Template)[]> = {
@@ -36,20 +68,41 @@ export function pickTemplate(
   );
 }
 
-/** Liquid rendering with strict variables: a template that reads a variable the send did not give fails loudly. */
+/**
+ * Liquid rendering with strict variables (a template that reads a variable the send did not give fails loudly)
+ * under the configured limits (TEMPLATE_PARSE_LIMIT, TEMPLATE_RENDER_LIMIT_MS, TEMPLATE_MEMORY_LIMIT).
+ */
 export class TemplateService {
-  private readonly liquid = new Liquid({ strictVariables: true, strictFilters: true, cache: 500 });
+  private readonly engine: LiquidEngine;
 
-  /** Throws when a template does not parse (checked when a type is saved). */
+  constructor(readonly limits: TemplateLimits) {
+    this.engine = new LiquidEngine(limits);
+  }
+
+  /**
+   * Checks that a template parses within the parse limit (when a type is saved).
+   * @returns undefined when it does, else the problem prefixed with `field` (for a BAD_USER_INPUT).
+   */
   check(source: string, field: string): string | undefined {
     try {
-      this.liquid.parse(source);
+      this.engine.parse(source);
       return undefined;
     } catch (error) {
+      const kind = limitOf(error);
+      if (kind) return `${field}: ${describeLimit(kind, this.limits, source)}`;
+      // Thousands of nested tags overflow the parser's stack (a RangeError it wraps); say what to change.
+      if ((error as Error).message.startsWith('Maximum call stack size exceeded'))
+        return `${field}: tags are nested too deeply to parse`;
       return `${field}: ${(error as Error).message}`;
     }
   }
 
+  /**
+   * Renders the type's template for the channel and locale over `scope` (`{ data, user, ... }`), then lays the
+   * send's explicit `content` over it field by field.
+   * @throws TemplateLimitError when a field goes over a limit (code TEMPLATE_LIMIT, field `templates.sms.body`);
+   *   TemplateError for any other template problem (code TEMPLATE_ERROR). Both are permanent.
+   */
   async render(
     type: NotificationType | null | undefined,
     channel: Channel,
@@ -63,13 +116,9 @@ export class TemplateService {
       for (const field of FIELDS_BY_CHANNEL[channel]) {
         const source = template[field];
         if (typeof source !== 'string') continue;
-        try {
-          (rendered as Record<string, unknown>)[field] = await this.liquid.parseAndRender(source, scope);
-        } catch (error) {
-          throw new TemplateError(
-            `template ${channel} ${field}: ${(error as Error).message.split(', line:')[0]}`,
-          );
-        }
+        (rendered as Record<string, unknown>)[field] = this.renderField(source, scope, channel, field);
+        // Yield between fields: each render holds the event loop for at most TEMPLATE_RENDER_LIMIT_MS.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
     // Explicit content wins over the template, field by field.
@@ -82,5 +131,26 @@ export class TemplateService {
       rendered.body = rendered.text;
     if (channel === Channel.PUSH && !rendered.body && rendered.text) rendered.body = rendered.text;
     return rendered;
+  }
+
+  private renderField(
+    source: string,
+    scope: Record<string, unknown>,
+    channel: Channel,
+    field: string,
+  ): string {
+    const name = `templates.${channel.toLowerCase()}.${field}`;
+    try {
+      return this.engine.render(source, scope);
+    } catch (error) {
+      const kind = limitOf(error);
+      if (kind) {
+        throw new TemplateLimitError(`${name}: ${describeLimit(kind, this.limits, source)}`, name, kind);
+      }
+      throw new TemplateError(
+        `template ${channel} ${field}: ${(error as Error).message.split(', line:')[0]}`,
+        name,
+      );
+    }
   }
 }
