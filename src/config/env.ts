@@ -134,6 +134,18 @@ const deliveryModel = z.object({
   SUBSCRIPTION_BUFFER_EVENTS: intWithDefault(256, 1),
 });
 
+/** Limits on one GraphQL document, over HTTP and websockets alike (src/server/query-limits.ts). */
+const graphqlModel = z.object({
+  /** Deepest field nesting (fragments do not count as a level; introspection's __schema is exempt). */
+  GRAPHQL_MAX_DEPTH: intWithDefault(10, 1),
+  /** Aliased fields in one operation (__typename is exempt). */
+  GRAPHQL_MAX_ALIASES: intWithDefault(15, 0),
+  /** Lexical tokens in one document; parsing stops past it. */
+  GRAPHQL_MAX_TOKENS: intWithDefault(2_000, 100),
+  /** Estimated objects one operation may resolve: list fields multiply by their page size or estimate. */
+  GRAPHQL_MAX_COST: intWithDefault(10_000, 1),
+});
+
 const priceTable = z.preprocess(
   (value) => {
     if (typeof value !== 'string' || value.trim() === '') return undefined;
@@ -231,6 +243,7 @@ export interface Config {
     webhookBodyLimitBytes: number;
     subscriptionBufferEvents: number;
   };
+  graphql: { maxDepth: number; maxAliases: number; maxTokens: number; maxCost: number };
   dispatch: {
     maxAttempts: number;
     leaseMs: number;
@@ -291,6 +304,7 @@ export function parseConfig(source: Source): Config {
   const dispatch = collect(dispatchModel, source, problems);
   const delivery = collect(deliveryModel, source, problems);
   const prices = collect(priceModel, source, problems);
+  const graphql = collect(graphqlModel, source, problems);
   const routingEnv = collect(routingModel, source, problems);
   if (
     !routingEnv ||
@@ -303,7 +317,8 @@ export function parseConfig(source: Source): Config {
     !fcm ||
     !dispatch ||
     !delivery ||
-    !prices
+    !prices ||
+    !graphql
   ) {
     throw new ConfigError(problems);
   }
@@ -426,6 +441,12 @@ export function parseConfig(source: Source): Config {
       sandboxCallbackDelayMs: delivery.SANDBOX_CALLBACK_DELAY_MS,
       webhookBodyLimitBytes: delivery.WEBHOOK_BODY_LIMIT_BYTES,
       subscriptionBufferEvents: delivery.SUBSCRIPTION_BUFFER_EVENTS,
+    },
+    graphql: {
+      maxDepth: graphql.GRAPHQL_MAX_DEPTH,
+      maxAliases: graphql.GRAPHQL_MAX_ALIASES,
+      maxTokens: graphql.GRAPHQL_MAX_TOKENS,
+      maxCost: graphql.GRAPHQL_MAX_COST,
     },
     dispatch: {
       maxAttempts: dispatch.DISPATCH_MAX_ATTEMPTS,

@@ -19,6 +19,8 @@ import { createWebhooksRouter } from '../webhooks/webhooks.router';
 import { createAuthenticator } from './auth';
 import { createFormatError } from './format-error';
 import { attachGraphqlWs } from './graphql-ws';
+import { jsonErrorHandler } from './http-errors';
+import { queryLimitsPlugin, withTokenLimitErrors } from './query-limits';
 
 export interface HealthChecks {
   postgres(): Promise<boolean>;
@@ -46,19 +48,29 @@ export async function createHttpApp(options: {
   app.disable('x-powered-by');
   const httpServer = createServer(app);
   const authenticate = createAuthenticator(config.auth);
-  const formatError = createFormatError(logger);
-  const ws = attachGraphqlWs({ httpServer, schema, services, authenticate, formatError, logger });
+  const formatError = withTokenLimitErrors(createFormatError(logger), config.graphql);
+  const ws = attachGraphqlWs({
+    httpServer,
+    schema,
+    services,
+    authenticate,
+    formatError,
+    logger,
+    limits: config.graphql,
+  });
 
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: true,
+    parseOptions: { maxTokens: config.graphql.maxTokens },
     // main.ts owns SIGTERM: it drains HTTP, websockets, jobs, queues and the ORM in order.
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { serverWillStart: () => Promise.resolve({ drainServer: () => ws.dispose() }) },
+      queryLimitsPlugin(schema, config.graphql),
     ],
   });
   await apollo.start();
@@ -154,6 +166,9 @@ export async function createHttpApp(options: {
       },
     }),
   );
+
+  // Last: body-parser and router errors answer JSON without stacks or paths, whatever the route.
+  app.use(jsonErrorHandler(logger));
 
   return {
     server: httpServer,

@@ -16,12 +16,13 @@ import type { GraphQLContext } from '../resolvers';
 import { createLoaders } from '../resolvers/loaders';
 import type { Caller, Services } from '../services';
 import type { Authenticate } from './auth';
+import { checkQueryLimits, type QueryLimits } from './query-limits';
 
 type FormatError = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
 
 /**
  * graphql-ws on the same HTTP server and path as Apollo. Its execution path bypasses Apollo's request pipeline, so
- * authentication, validation and error masking are applied here the same way.
+ * authentication, validation, query limits and error masking are applied here the same way.
  */
 export function attachGraphqlWs(options: {
   httpServer: Server;
@@ -30,8 +31,9 @@ export function attachGraphqlWs(options: {
   authenticate: Authenticate;
   formatError: FormatError;
   logger: Logger;
+  limits: QueryLimits;
 }) {
-  const { schema, services, authenticate, formatError, logger } = options;
+  const { schema, services, authenticate, formatError, logger, limits } = options;
   const wsServer = new WebSocketServer({ server: options.httpServer, path: '/graphql' });
   const callers = new WeakMap<Context, Caller>();
   const format = (errors: readonly GraphQLError[]) =>
@@ -60,7 +62,7 @@ export function attachGraphqlWs(options: {
       onSubscribe: (_ctx, _id, payload) => {
         let document: DocumentNode;
         try {
-          document = parse(payload.query);
+          document = parse(payload.query, { maxTokens: limits.maxTokens });
         } catch (error) {
           return format([
             new GraphQLError((error as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } }),
@@ -78,7 +80,13 @@ export function attachGraphqlWs(options: {
             ),
           );
         }
-        return undefined;
+        // The same depth, alias and cost limits as over HTTP, before anything runs.
+        const refusals = checkQueryLimits(schema, limits, {
+          document,
+          variables: payload.variables ?? undefined,
+          operationName: payload.operationName,
+        });
+        return refusals.length > 0 ? format(refusals) : undefined;
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
         const errors = (result as ExecutionResult).errors;

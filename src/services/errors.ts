@@ -80,3 +80,13 @@ export function isConnectionError(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * A GraphQL document refused before execution because it exceeds one of the query limits (depth, aliases, tokens,
+ * cost). `extensions`: `{ code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_COST', max, found? }`.
+ */
+export class QueryLimitError extends GraphQLError {
+  constructor(message: string, details: { limit: string; max: number; found?: number }) {
+    super(message, { extensions: { code: 'BAD_USER_INPUT', ...details } });
+  }
+}
