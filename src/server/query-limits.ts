@@ -129,9 +129,9 @@ export function checkQueryLimits(
 ): GraphQLError[] {
   const refusals: GraphQLError[] = [];
   const refuse = (limit: string, max: number) => (_context: unknown, error: GraphQLError) => {
-    refusals.push(
-      new QueryLimitError(`${error.message.replace(/^Syntax Error: /, '')} (${limit})`, { limit, max }),
-    );
+    // graphql-armor words it "Syntax Error: Query depth limit of 10 exceeded, found 12."
+    const reason = error.message.replace(/^Syntax Error: /, '').replace(/\.$/, '');
+    refusals.push(new QueryLimitError(`${reason} (${limit})`, { limit, max }));
   };
   validate(schema, request.document, [
     maxDepthRule({
