@@ -157,6 +157,18 @@ const rateLimitModel = z.object({
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: intWithDefault(50, 1),
 });
 
+/** Limits on one GraphQL document, over HTTP and websockets alike (src/server/query-limits.ts). */
+const graphqlModel = z.object({
+  /** Deepest field nesting (fragments do not count as a level; introspection's __schema is exempt). */
+  GRAPHQL_MAX_DEPTH: intWithDefault(10, 1),
+  /** Aliased fields in one operation (__typename is exempt). */
+  GRAPHQL_MAX_ALIASES: intWithDefault(15, 0),
+  /** Lexical tokens in one document; parsing stops past it. */
+  GRAPHQL_MAX_TOKENS: intWithDefault(2_000, 100),
+  /** Estimated objects one operation may resolve: list fields multiply by their page size or estimate. */
+  GRAPHQL_MAX_COST: intWithDefault(10_000, 1),
+});
+
 const priceTable = z.preprocess(
   (value) => {
     if (typeof value !== 'string' || value.trim() === '') return undefined;
@@ -262,6 +274,7 @@ export interface Config {
     perMinute: { service: number; general: number; sending: number; batch: number; analytics: number };
     maxSubscriptionsPerSocket: number;
   };
+  graphql: { maxDepth: number; maxAliases: number; maxTokens: number; maxCost: number };
   dispatch: {
     maxAttempts: number;
     leaseMs: number;
@@ -327,6 +340,7 @@ export function parseConfig(source: Source): Config {
   const prices = collect(priceModel, source, problems);
   const rateLimit = collect(rateLimitModel, source, problems);
   const webhookWindow = collect(webhookWindowModel, source, problems);
+  const graphql = collect(graphqlModel, source, problems);
   const routingEnv = collect(routingModel, source, problems);
   const templateEnv = collect(templateModel, source, problems);
   if (
@@ -343,7 +357,8 @@ export function parseConfig(source: Source): Config {
     !delivery ||
     !prices ||
     !rateLimit ||
-    !webhookWindow
+    !webhookWindow ||
+    !graphql
   ) {
     throw new ConfigError(problems);
   }
@@ -493,6 +508,12 @@ export function parseConfig(source: Source): Config {
         analytics: rateLimit.RATE_LIMIT_ANALYTICS_PER_MINUTE,
       },
       maxSubscriptionsPerSocket: rateLimit.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
+    },
+    graphql: {
+      maxDepth: graphql.GRAPHQL_MAX_DEPTH,
+      maxAliases: graphql.GRAPHQL_MAX_ALIASES,
+      maxTokens: graphql.GRAPHQL_MAX_TOKENS,
+      maxCost: graphql.GRAPHQL_MAX_COST,
     },
     dispatch: {
       maxAttempts: dispatch.DISPATCH_MAX_ATTEMPTS,

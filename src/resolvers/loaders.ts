@@ -1,10 +1,14 @@
 import DataLoader from 'dataloader';
-import type { Message } from '../entities';
+import type { DeliveryEvent, Message } from '../entities';
 import type { Caller, Services } from '../services';
 
-/** Per-request batch loaders: a list of 20 notifications reads their messages in one query, not 20. */
+/**
+ * Per-request batch loaders: a list of 20 notifications reads their messages in one query, not 20, and the events of
+ * all those messages in one more.
+ */
 export interface Loaders {
   messagesOfNotification: DataLoader<string, Message[]>;
+  eventsOfMessage: DataLoader<string, DeliveryEvent[]>;
 }
 
 /**
@@ -22,6 +26,12 @@ export function createLoaders(
       const byNotification = new Map<string, Message[]>(notificationIds.map((id) => [id, []]));
       for (const message of messages) byNotification.get(message.notificationId)?.push(message);
       return notificationIds.map((id) => byNotification.get(id) ?? []);
+    }, options),
+    eventsOfMessage: new DataLoader(async (messageIds: readonly string[]) => {
+      const events = await services.queries.eventsOfMany(caller.tenantId, [...messageIds]);
+      const byMessage = new Map<string, DeliveryEvent[]>(messageIds.map((id) => [id, []]));
+      for (const event of events) byMessage.get(event.messageId)?.push(event);
+      return messageIds.map((id) => byMessage.get(id) ?? []);
     }, options),
   };
 }

@@ -23,7 +23,7 @@ export class MessageResolver {
   @FieldResolver(() => [DeliveryEvent], {
     description: 'Every status change and provider event, oldest first',
   })
-  events(@Root() message: Message, @Ctx() { caller, services }: GraphQLContext) {
-    return services.queries.eventsOf(caller.tenantId, message.id);
+  events(@Root() message: Message, @Ctx() { loaders }: GraphQLContext) {
+    return loaders.eventsOfMessage.load(message.id);
   }
 }

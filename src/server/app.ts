@@ -21,6 +21,8 @@ import { createFormatError } from './format-error';
 import { attachGraphqlWs } from './graphql-ws';
 import { ApiRateLimiter, rateLimitPlugin } from './rate-limit';
 import { requireAdmin } from './require-admin';
+import { jsonErrorHandler } from './http-errors';
+import { queryLimitsPlugin, withTokenLimitErrors } from './query-limits';
 
 export interface HealthChecks {
   postgres(): Promise<boolean>;
@@ -48,20 +50,31 @@ export async function createHttpApp(options: {
   app.disable('x-powered-by');
   const httpServer = createServer(app);
   const authenticate = createAuthenticator(config.auth);
-  const formatError = createFormatError(logger);
+  const formatError = withTokenLimitErrors(createFormatError(logger), config.graphql);
   const limiter = new ApiRateLimiter(config, services.deps.redis, logger);
-  const ws = attachGraphqlWs({ httpServer, schema, services, authenticate, formatError, logger, limiter });
+  const ws = attachGraphqlWs({
+    httpServer,
+    schema,
+    services,
+    authenticate,
+    formatError,
+    logger,
+    limits: config.graphql,
+    limiter,
+  });
 
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: true,
+    parseOptions: { maxTokens: config.graphql.maxTokens },
     // main.ts owns SIGTERM: it drains HTTP, websockets, jobs, queues and the ORM in order.
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { serverWillStart: () => Promise.resolve({ drainServer: () => ws.dispose() }) },
+      queryLimitsPlugin(schema, config.graphql),
       rateLimitPlugin(limiter),
     ],
   });
@@ -168,6 +181,9 @@ export async function createHttpApp(options: {
       },
     }),
   );
+
+  // Last: body-parser and router errors answer JSON without stacks or paths, whatever the route.
+  app.use(jsonErrorHandler(logger));
 
   return {
     server: httpServer,

@@ -17,12 +17,13 @@ import { createLoaders } from '../resolvers/loaders';
 import type { Caller, Services } from '../services';
 import type { Authenticate } from './auth';
 import type { ApiRateLimiter } from './rate-limit';
+import { checkQueryLimits, type QueryLimits } from './query-limits';
 
 type FormatError = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
 
 /**
  * graphql-ws on the same HTTP server and path as Apollo. Its execution path bypasses Apollo's request pipeline, so
- * authentication, validation and error masking are applied here the same way.
+ * authentication, validation, query limits and error masking are applied here the same way.
  */
 export function attachGraphqlWs(options: {
   httpServer: Server;
@@ -31,9 +32,10 @@ export function attachGraphqlWs(options: {
   authenticate: Authenticate;
   formatError: FormatError;
   logger: Logger;
+  limits: QueryLimits;
   limiter: ApiRateLimiter;
 }) {
-  const { schema, services, authenticate, formatError, logger, limiter } = options;
+  const { schema, services, authenticate, formatError, logger, limits, limiter } = options;
   const wsServer = new WebSocketServer({ server: options.httpServer, path: '/graphql' });
   const callers = new WeakMap<Context, Caller>();
   const expiryTimers = new WeakMap<Context, { cancel(): void }>();
@@ -77,7 +79,7 @@ export function attachGraphqlWs(options: {
       onSubscribe: async (ctx, _id, payload) => {
         let document: DocumentNode;
         try {
-          document = parse(payload.query);
+          document = parse(payload.query, { maxTokens: limits.maxTokens });
         } catch (error) {
           return format([
             new GraphQLError((error as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } }),
@@ -95,6 +97,13 @@ export function attachGraphqlWs(options: {
             ),
           );
         }
+        // The same depth, alias and cost limits as over HTTP, before anything runs (and before it counts).
+        const refusals = checkQueryLimits(schema, limits, {
+          document,
+          variables: payload.variables ?? undefined,
+          operationName: payload.operationName,
+        });
+        if (refusals.length > 0) return format(refusals);
         const limited = await limiter.checkSocketOperation(
           ctx,
           callers.get(ctx)!,

@@ -93,3 +93,13 @@ export class ForbiddenError extends GraphQLError {
     super(message, { extensions: { code: 'FORBIDDEN' } });
   }
 }
+
+/**
+ * A GraphQL document refused before execution because it exceeds one of the query limits (depth, aliases, tokens,
+ * cost). `extensions`: `{ code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_COST', max, found? }`.
+ */
+export class QueryLimitError extends GraphQLError {
+  constructor(message: string, details: { limit: string; max: number; found?: number }) {
+    super(message, { extensions: { code: 'BAD_USER_INPUT', ...details } });
+  }
+}

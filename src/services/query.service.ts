@@ -18,18 +18,25 @@ export interface NotificationPage {
   hasNextPage: boolean;
 }
 
-const MAX_PAGE = 100;
+/** The largest page `notifications(first:)` serves. */
+export const MAX_PAGE = 100;
 
 /** Opaque cursor: the (createdAt, id) of the last row seen, newest first. */
 export const encodeCursor = (n: Pick<Notification, 'createdAt' | 'id'>) =>
   Buffer.from(`${n.createdAt.toISOString()}|${n.id}`).toString('base64url');
 
+const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|([0-9a-f-]{36})$/i;
+
+/**
+ * The inverse of encodeCursor. Anything else (not base64url, another shape, an impossible date, an id that is not a
+ * UUID) is BAD_USER_INPUT naming `after`, never a database error.
+ */
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(at ?? '');
-  if (!id || Number.isNaN(createdAt.getTime()))
+  const match = cursor.length <= 128 ? CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8')) : null;
+  const createdAt = new Date(match?.[1] ?? '');
+  if (!match || Number.isNaN(createdAt.getTime()) || !isUuid(match[2]))
     throw new BadUserInputError('after: not a cursor returned by this API', 'after');
-  return { createdAt, id };
+  return { createdAt, id: match[2] };
 }
 
 /** Reads, always scoped to the caller's tenant. */
@@ -90,10 +97,11 @@ export class QueryService {
     );
   }
 
-  eventsOf(tenantId: string, messageId: string): Promise<DeliveryEvent[]> {
+  /** The events of many messages in one query (each message's oldest first), for the per-request loader. */
+  eventsOfMany(tenantId: string, messageIds: string[]): Promise<DeliveryEvent[]> {
     return this.em().find(
       DeliveryEvent,
-      { tenantId, messageId },
+      { tenantId, messageId: { $in: messageIds } },
       { orderBy: { createdAt: 'asc', occurredAt: 'asc' } },
     );
   }

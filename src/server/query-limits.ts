@@ -1,0 +1,221 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import {
+  getNamedType,
+  getNullableType,
+  GraphQLError,
+  isLeafType,
+  isListType,
+  OperationTypeNode,
+  validate,
+  type DocumentNode,
+  type GraphQLField,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
+import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
+import { QueryLimitError } from '../services/errors';
+import { MAX_PAGE } from '../services/query.service';
+
+/** The limits of config.graphql (GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_ALIASES, GRAPHQL_MAX_TOKENS, GRAPHQL_MAX_COST). */
+export interface QueryLimits {
+  maxDepth: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxCost: number;
+}
+
+/**
+ * How many items a list field is expected to return: a page argument (clamped to the largest page the API serves),
+ * the length of a list argument, or an estimate for lists that have no bound of their own.
+ */
+export type ListSize =
+  { page: string; default: number; max: number } | { countOf: string } | { estimate: number };
+
+/**
+ * Every list field of an object type, keyed `Type.field`. The schema is rebuilt from SDL by buildSubgraphSchema, which
+ * drops field extensions, so the cost hints live here beside the limits. A unit test fails when a list field of the
+ * schema has no row, so a new list is always priced on purpose.
+ */
+export const LIST_SIZES: Readonly<Record<string, ListSize>> = {
+  'Query.notifications': { page: 'first', default: 20, max: MAX_PAGE },
+  'User.notifications': { page: 'first', default: 20, max: MAX_PAGE },
+  // The page size is counted once, at the connection's field.
+  'NotificationConnection.nodes': { estimate: 1 },
+  'NotificationConnection.edges': { estimate: 1 },
+  // The gateway batches many entities in one fetch: each representation is priced like a root field.
+  'Query._entities': { countOf: 'representations' },
+  'Mutation.sendNotifications': { countOf: 'inputs' },
+  'BatchSendPayload.results': { estimate: 1 },
+  // One message per channel × address (several devices, a fallback channel).
+  'Notification.messages': { estimate: 5 },
+  // queued, sending, sent, delivered, opened, clicked, plus retries and failovers.
+  'Message.events': { estimate: 10 },
+  'User.devices': { estimate: 10 },
+  // One per channel × notification type the user decided on.
+  'User.consents': { estimate: 20 },
+  'User.consentHistory': { estimate: 50 },
+  'Mutation.grantConsent': { estimate: 4 },
+  'Mutation.verifyConsent': { estimate: 4 },
+  'Mutation.revokeConsent': { estimate: 4 },
+  'NotificationPreferences.channels': { estimate: 4 },
+  'NotificationPreferences.types': { estimate: 20 },
+  'Query.notificationTypes': { estimate: 50 },
+  'NotificationType.templates': { estimate: 8 },
+  'Query.providers': { estimate: 6 },
+};
+
+/** For a list that somehow has no row above (the schema test prevents it). */
+const UNLISTED_LIST_SIZE = 10;
+
+function multiplier(
+  key: string,
+  field: GraphQLField<unknown, unknown>,
+  args: Record<string, unknown>,
+): number {
+  const size = LIST_SIZES[key];
+  if (!size) return isListType(getNullableType(field.type)) ? UNLISTED_LIST_SIZE : 1;
+  if ('estimate' in size) return size.estimate;
+  if ('countOf' in size) {
+    const items = args[size.countOf];
+    return Array.isArray(items) ? Math.max(items.length, 1) : 1;
+  }
+  const requested = args[size.page];
+  // Beyond the largest page the resolver refuses with its own, clearer error.
+  return typeof requested === 'number' && requested > 0 ? Math.min(requested, size.max) : size.default;
+}
+
+const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
+
+/**
+ * Cost ≈ the objects an operation makes the server resolve. A field returning an object (or a root field, which runs
+ * a resolver) costs `multiplier × (1 + cost of its selection)`, where the multiplier is 1, or the list size of
+ * LIST_SIZES; a scalar or enum field of an already loaded object costs 0; introspection costs 0 (bounded by the
+ * schema and by the depth and token limits).
+ */
+export const estimateCost: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
+  if (type.name.startsWith('__') || field.name.startsWith('__')) return 0;
+  if (isLeafType(getNamedType(field.type)) && !ROOT_TYPES.has(type.name)) return 0;
+  return multiplier(`${type.name}.${field.name}`, field, args) * (1 + childComplexity);
+};
+
+/** The estimated cost of one operation of a document (see estimateCost); throws GraphQLError on bad variables. */
+export function operationCost(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  variables?: Record<string, unknown>,
+  operationName?: string | null,
+): number {
+  return getComplexity({
+    schema,
+    query: document,
+    variables: variables ?? {},
+    operationName: operationName ?? undefined,
+    estimators: [estimateCost],
+  });
+}
+
+/**
+ * Checks a parsed, valid document against the depth, alias and cost limits before it runs. Returns the refusals
+ * (`QueryLimitError`, code BAD_USER_INPUT, naming the limit and its value), empty when the document may run.
+ * Depth and aliases: graphql-armor's rules (https://escape.tech/graphql-armor/docs/plugins/max-depth, …/max-aliases);
+ * cost: graphql-query-complexity with the estimator above.
+ */
+export function checkQueryLimits(
+  schema: GraphQLSchema,
+  limits: QueryLimits,
+  request: { document: DocumentNode; variables?: Record<string, unknown>; operationName?: string | null },
+): GraphQLError[] {
+  const refusals: GraphQLError[] = [];
+  const refuse = (limit: string, max: number) => (_context: unknown, error: GraphQLError) => {
+    // graphql-armor words it "Syntax Error: Query depth limit of 10 exceeded, found 12."
+    const reason = error.message.replace(/^Syntax Error: /, '').replace(/\.$/, '');
+    refusals.push(new QueryLimitError(`${reason} (${limit})`, { limit, max }));
+  };
+  validate(schema, request.document, [
+    maxDepthRule({
+      n: limits.maxDepth,
+      flattenFragments: true,
+      propagateOnRejection: false,
+      onReject: [refuse('GRAPHQL_MAX_DEPTH', limits.maxDepth)],
+    }),
+    maxAliasesRule({
+      n: limits.maxAliases,
+      propagateOnRejection: false,
+      onReject: [refuse('GRAPHQL_MAX_ALIASES', limits.maxAliases)],
+    }),
+  ]);
+  if (refusals.length > 0) return refusals;
+
+  let cost: number;
+  try {
+    cost = operationCost(schema, request.document, request.variables, request.operationName);
+  } catch (error) {
+    if (!(error instanceof GraphQLError)) throw error;
+    // The library's own node budget (fragments spread many times over) is a cost refusal too.
+    if (/maximum allowed number of nodes/.test(error.message)) {
+      return [
+        new QueryLimitError(`Query cost limit of ${limits.maxCost} exceeded (GRAPHQL_MAX_COST)`, {
+          limit: 'GRAPHQL_MAX_COST',
+          max: limits.maxCost,
+        }),
+      ];
+    }
+    // Variables that do not fit the operation: the same answer execution would give.
+    return [new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: 'BAD_USER_INPUT' } })];
+  }
+  if (cost > limits.maxCost) {
+    return [
+      new QueryLimitError(
+        `Query cost limit of ${limits.maxCost} exceeded, estimated ${cost} (GRAPHQL_MAX_COST)`,
+        { limit: 'GRAPHQL_MAX_COST', max: limits.maxCost, found: cost },
+      ),
+    ];
+  }
+  return [];
+}
+
+type FormatError = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+
+/**
+ * Wraps formatError: graphql-js stops parsing past `maxTokens` with a syntax error (GRAPHQL_PARSE_FAILED), which is
+ * answered as the limit refusal it is (BAD_USER_INPUT naming GRAPHQL_MAX_TOKENS); every other error passes through.
+ */
+export function withTokenLimitErrors(formatError: FormatError, limits: QueryLimits): FormatError {
+  return (formatted, error) =>
+    formatted.extensions?.code === 'GRAPHQL_PARSE_FAILED' &&
+    /Document contains more th[ae]t? \d+ tokens/.test(formatted.message)
+      ? {
+          message: `Document token limit of ${limits.maxTokens} exceeded (GRAPHQL_MAX_TOKENS)`,
+          extensions: { code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_TOKENS', max: limits.maxTokens },
+        }
+      : formatError(formatted, error);
+}
+
+const SUBSCRIPTION_OVER_HTTP = 'subscriptions are served over graphql-ws on /graphql';
+
+/**
+ * Apollo Server plugin: refuses, before execution, a document over the limits and a subscription sent over HTTP
+ * (Apollo cannot stream it; graphql-ws serves it). Both answer 400 with code BAD_USER_INPUT.
+ */
+export function queryLimitsPlugin(schema: GraphQLSchema, limits: QueryLimits): ApolloServerPlugin {
+  return {
+    requestDidStart: () =>
+      Promise.resolve({
+        didResolveOperation: ({ document, operation, request, response }) => {
+          const refusals: GraphQLError[] =
+            operation?.operation === OperationTypeNode.SUBSCRIPTION
+              ? [new GraphQLError(SUBSCRIPTION_OVER_HTTP, { extensions: { code: 'BAD_USER_INPUT' } })]
+              : checkQueryLimits(schema, limits, {
+                  document,
+                  variables: request.variables,
+                  operationName: operation?.name?.value ?? request.operationName,
+                });
+          if (refusals.length === 0) return Promise.resolve();
+          response.http.status = 400;
+          return Promise.reject(refusals[0]);
+        },
+      }),
+  };
+}
