@@ -80,3 +80,12 @@ export function isConnectionError(error: unknown): boolean {
   }
   return false;
 }
+
+/** One item of a group that could not be stored for a reason of its own; details only in logs. */
+export class ItemNotStoredError extends GraphQLError {
+  constructor() {
+    super('this item could not be stored (details in the server log); the others were not affected', {
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    });
+  }
+}
