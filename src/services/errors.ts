@@ -89,3 +89,20 @@ export class ItemNotStoredError extends GraphQLError {
     });
   }
 }
+
+/**
+ * PostgreSQL refused a string it cannot store or compare: NUL (22021 character_not_in_repertoire, 22P05
+ * untranslatable_character in jsonb) or a lone surrogate in JSON (22P02 with a Unicode detail). Inputs are checked
+ * before they reach the database (input-guard.ts); this is the net for a read path that was not.
+ */
+export function isUnstorableTextError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 5; depth += 1) {
+    const { code, sqlState, message } = current as { code?: unknown; sqlState?: unknown; message?: unknown };
+    const state = typeof sqlState === 'string' ? sqlState : code;
+    if (state === '22021' || state === '22P05') return true;
+    if (state === '22P02' && typeof message === 'string' && /unicode|surrogate/i.test(message)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
