@@ -320,6 +320,7 @@ export class ConsentService {
   }
 
   list(caller: Caller, userId: string): Promise<Consent[]> {
+    assertStorable({ userId }, '');
     return this.em().find(
       Consent,
       { tenantId: caller.tenantId, userId },
@@ -328,6 +329,7 @@ export class ConsentService {
   }
 
   history(caller: Caller, userId: string): Promise<ConsentEvent[]> {
+    assertStorable({ userId }, '');
     return this.em().find(
       ConsentEvent,
       { tenantId: caller.tenantId, userId },

@@ -110,7 +110,8 @@ export function assertJson(value: unknown, field: string): void {
   if (value === null || value === undefined) return;
   assertStorable(value, field, {
     maxDepth: INPUT_LIMITS.dataDepth.max,
-    maxString: INPUT_LIMITS.dataBytes.max,
+    // Strings are bounded by the byte limit below, which names the whole field.
+    maxString: Infinity,
   });
   // Safe now: the depth is bounded, so JSON.stringify cannot overflow the stack.
   const bytes = Buffer.byteLength(JSON.stringify(value));

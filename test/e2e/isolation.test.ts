@@ -222,4 +222,186 @@ describe('isolation of bad input', () => {
     expect(rows.rows.map((r) => r.event_key)).toEqual(['sg-iso-1', 'sg-iso-2', 'sg-iso-3']);
     expect(rows.rows[1].payload.event).toMatchObject({ useragent: 'agent\ufffdx', 'k\ufffdey': '\ufffd' });
   });
+
+  describe('size caps and the scheduledAt horizon at accept', () => {
+    const sms = (body: string, extra: Partial<SendNotificationInput> = {}) => ({
+      ...valid('cap'),
+      content: { body },
+      ...extra,
+    });
+    const day = 86_400_000;
+    const refusals: [string, SendNotificationInput, string, RegExp][] = [
+      [
+        'SMS body of 1,601 characters',
+        sms('x'.repeat(1_601)),
+        'content.body',
+        /1600 characters \(SMS: Twilio/,
+      ],
+      ['SMS body of 1.9 MB', sms('x'.repeat(1_900_000)), 'content.body', /at most/],
+      [
+        'WhatsApp body of 4,097 characters',
+        {
+          ...valid('cap'),
+          channels: ['WHATSAPP'],
+          to: { whatsapp: '+14155552671' },
+          content: { body: 'x'.repeat(4_097) },
+        },
+        'content.body',
+        /4096 characters \(WHATSAPP/,
+      ],
+      [
+        'push title and body over 4 KB',
+        {
+          ...valid('cap'),
+          channels: ['PUSH'],
+          to: { deviceTokens: ['tok'] },
+          content: { title: 't', body: 'é'.repeat(2_048) },
+        },
+        'content.body',
+        /4096 bytes \(FCM/,
+      ],
+      [
+        'email subject of 999 characters',
+        {
+          ...valid('cap'),
+          channels: ['EMAIL'],
+          to: { email: 'a@example.com' },
+          content: { subject: 's'.repeat(999), text: 't' },
+        },
+        'content.subject',
+        /998 characters \(RFC 5322/,
+      ],
+      [
+        '11 media URLs',
+        sms('x', {
+          content: {
+            body: 'x',
+            mediaUrls: Array.from({ length: 11 }, (_, i) => `https://example.com/${i}.png`),
+          },
+        }),
+        'content.mediaUrls',
+        /at most 10 media/,
+      ],
+      [
+        'idempotencyKey of 256 characters',
+        sms('x', { idempotencyKey: 'k'.repeat(256) }),
+        'idempotencyKey',
+        /255/,
+      ],
+      ['userId of 201 characters', sms('x', { userId: 'u'.repeat(201) }), 'userId', /200/],
+      [
+        'data of 33 levels',
+        sms('x', { data: JSON.parse(deepJson(33)) as Record<string, unknown> }),
+        'data',
+        /deeper than 32/,
+      ],
+      ['data over 64 KB', sms('x', { data: { big: 'x'.repeat(70_000) } }), 'data', /65536 bytes/],
+      [
+        'scheduledAt in year 9999',
+        sms('x', { scheduledAt: '9999-12-31T00:00:00Z' }),
+        'scheduledAt',
+        /365 days ahead/,
+      ],
+      [
+        'scheduledAt 366 days ahead',
+        sms('x', { scheduledAt: new Date(Date.now() + 366 * day).toISOString() }),
+        'scheduledAt',
+        /SCHEDULE_MAX_AHEAD_DAYS/,
+      ],
+    ];
+    it.each(refusals)(
+      'refuses %s, naming the field and the rule, storing nothing',
+      async (_name, input, field, rule) => {
+        const before = await count('select count(*)::int n from notification');
+        const { errors } = await send(input);
+        expect(errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field } });
+        expect(errors?.[0].message).toMatch(new RegExp(`^${field.replace('.', '\\.')}: `));
+        expect(errors?.[0].message).toMatch(rule);
+        expect(await count('select count(*)::int n from notification')).toBe(before);
+      },
+    );
+
+    it('accepts what sits on the limits; a scheduledAt in the past is sent now', async () => {
+      const ok = [
+        sms('x'.repeat(1_600)),
+        sms('x', { data: JSON.parse(deepJson(32)) as Record<string, unknown> }),
+        sms('x', { scheduledAt: new Date(Date.now() + 364 * day).toISOString() }),
+      ];
+      for (const input of ok) expect((await send(input)).errors).toBeUndefined();
+      const past = await send(sms('x', { userId: 'cap-past', scheduledAt: '1970-01-01T00:00:00Z' }));
+      expect(past.errors).toBeUndefined();
+      const { rows } = await db.query<{ due_at: Date | null }>(
+        `select m.due_at from message m join notification n on n.id = m.notification_id where n.user_id = 'cap-past'`,
+      );
+      expect(rows).toEqual([{ due_at: null }]);
+    });
+  });
+
+  describe('the other mutations and a read path name the field that holds a NUL or a lone surrogate', () => {
+    const cases: [string, string, Record<string, unknown>, string][] = [
+      [
+        'updateContact',
+        'mutation($userId: ID!, $input: ContactInput!) { updateContact(userId: $userId, input: $input) { userId } }',
+        { userId: 'nul-c', input: { timezone: 'Europe/Paris\u0000' } },
+        'input.timezone',
+      ],
+      [
+        'registerDevice',
+        'mutation($input: RegisterDeviceInput!) { registerDevice(input: $input) { id } }',
+        { input: { userId: 'nul-d', token: 'tok\ud800' } },
+        'input.token',
+      ],
+      [
+        'updateNotificationPreferences',
+        'mutation($userId: ID!, $input: NotificationPreferencesInput!) { updateNotificationPreferences(userId: $userId, input: $input) { frequency } }',
+        { userId: 'nul-p', input: { types: [{ type: 'a\u0000', channel: 'SMS', enabled: false }] } },
+        'input.types[0].type',
+      ],
+      [
+        'grantConsent',
+        'mutation($input: GrantConsentInput!) { grantConsent(input: $input) { id } }',
+        {
+          input: {
+            userId: 'nul-g',
+            channel: 'EMAIL',
+            address: 'a@example.com',
+            source: 'web',
+            proof: { text: '\u0000' },
+          },
+        },
+        'input.proof.text',
+      ],
+      [
+        'upsertNotificationType',
+        'mutation($input: NotificationTypeInput!) { upsertNotificationType(input: $input) { key } }',
+        { input: { key: 'nul_type', name: 'x\u0000' } },
+        'input.name',
+      ],
+      [
+        'previewNotification',
+        'query($data: JSON) { previewNotification(type: "adhoc", channel: SMS, data: $data) { body } }',
+        { data: { ['k\u0000']: 1 } },
+        'data',
+      ],
+    ];
+    it.each(cases)('%s', async (_name, query, variables, field) => {
+      const { errors } = await execute<unknown, Record<string, unknown>>(stack.url, query, variables);
+      expect(errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field } });
+      expect(errors?.[0].message).toMatch(/cannot be stored/);
+      expect(
+        await count(
+          `select ((select count(*) from contact_info where user_id like 'nul-%') + (select count(*) from device where user_id like 'nul-%') + (select count(*) from notification_preferences where user_id like 'nul-%') + (select count(*) from consent_event where user_id like 'nul-%') + (select count(*) from notification_type where key like 'nul%'))::int n`,
+        ),
+      ).toBe(0);
+    });
+
+    it('a read path handed a NUL answers BAD_USER_INPUT, not an internal error', async () => {
+      const { errors } = await execute<unknown, Record<string, unknown>>(
+        stack.url,
+        'query($userId: ID!) { checkConsent(userId: $userId, channel: SMS, type: "adhoc") { canSend } }',
+        { userId: 'u\u0000' },
+      );
+      expect(errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    });
+  });
 });
