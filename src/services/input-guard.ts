@@ -24,32 +24,31 @@ export function unstorableReason(value: string): string | null {
 
 /** The string with what PostgreSQL cannot store replaced by U+FFFD (for vendor payloads that must not be lost). */
 export function toStorable(value: string): string {
-  return value.replace(/\u0000/g, '\ufffd').replace(/\p{Cs}/gu, '\ufffd');
+  return value.replaceAll('\u0000', '\ufffd').replace(/\p{Cs}/gu, '\ufffd');
 }
 
 /** Deep copy of a JSON value with every string and key made storable (iterative; depth as deep as the input). */
 export function sanitizeJson<T>(value: T): T {
-  const fix = (v: unknown): unknown => (typeof v === 'string' ? toStorable(v) : v);
-  const root: { v?: unknown } = {};
-  const stack: { source: unknown; target: Record<string, unknown> | unknown[]; key: string | number }[] = [
-    { source: value, target: root as Record<string, unknown>, key: 'v' },
+  const root: Record<string, unknown> = {};
+  const stack: { source: unknown; target: Record<string, unknown>; key: string }[] = [
+    { source: value, target: root, key: 'value' },
   ];
   while (stack.length > 0) {
     const { source, target, key } = stack.pop()!;
-    let copy: unknown;
     if (Array.isArray(source)) {
-      const list: unknown[] = new Array<unknown>(source.length);
-      source.forEach((item, i) => stack.push({ source: item, target: list, key: i }));
-      copy = list;
+      // Filled through its index keys, which an array takes like an object's.
+      const list = new Array<unknown>(source.length) as unknown as Record<string, unknown>;
+      source.forEach((item, i) => stack.push({ source: item, target: list, key: String(i) }));
+      target[key] = list;
     } else if (source !== null && typeof source === 'object' && !(source instanceof Date)) {
       const object: Record<string, unknown> = {};
-      for (const [k, item] of Object.entries(source))
-        stack.push({ source: item, target: object, key: fix(k) as string });
-      copy = object;
-    } else copy = fix(source);
-    (target as Record<string | number, unknown>)[key] = copy;
+      for (const [k, item] of Object.entries(source)) {
+        stack.push({ source: item, target: object, key: toStorable(k) });
+      }
+      target[key] = object;
+    } else target[key] = typeof source === 'string' ? toStorable(source) : source;
   }
-  return root.v as T;
+  return root.value as T;
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;

@@ -37,7 +37,6 @@ const anyString = fc.oneof(
   { weight: 3, arbitrary: nasty },
   { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }) },
 );
-const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 const channel = fc.constantFrom('EMAIL', 'SMS', 'WHATSAPP', 'PUSH');
 const wrongType = fc.oneof(
   fc.integer(),
@@ -307,7 +306,7 @@ describe('fuzzing the edge: random inputs against the main mutations', () => {
   const leftovers = async (owners: Case['owner']) => {
     let found = 0;
     for (const { table, column, value } of owners) {
-      if (/\u0000|\p{Cs}/u.test(value)) continue;
+      if (value.includes('\u0000') || /\p{Cs}/u.test(value)) continue;
       const { rows } = await db.query<{ n: number }>(
         `select count(*)::int n from ${table} where ${column} = $1 or ${column} = btrim($1)`,
         [value],
