@@ -111,6 +111,8 @@ const dispatchModel = z.object({
   /** A QUEUED row older than this with no job (Redis lost it, or the enqueue after commit failed) is enqueued again. */
   REQUEUE_AFTER_MS: intWithDefault(60_000, 100),
   PROVIDER_TIMEOUT_MS: intWithDefault(10_000, 100),
+  /** A send's scheduledAt may be at most this many days ahead; further is refused (BAD_USER_INPUT). */
+  SCHEDULE_MAX_AHEAD_DAYS: intWithDefault(365, 1),
   /** Sends per second per provider across every worker, e.g. "twilio-sms=1,sendgrid=100"; unlisted = unlimited. */
   PROVIDER_RATE_LIMITS: z.preprocess(
     blankToUndefined,
@@ -284,6 +286,8 @@ export interface Config {
     schedulerIntervalMs: number;
     requeueAfterMs: number;
     providerTimeoutMs: number;
+    /** Horizon of scheduledAt, in days from now. */
+    scheduleMaxAheadDays: number;
     /** Sends per second by provider id, shared by every worker process. */
     rateLimits: Record<string, number>;
   };
@@ -524,6 +528,7 @@ export function parseConfig(source: Source): Config {
       schedulerIntervalMs: dispatch.SCHEDULER_INTERVAL_MS,
       requeueAfterMs: dispatch.REQUEUE_AFTER_MS,
       providerTimeoutMs: dispatch.PROVIDER_TIMEOUT_MS,
+      scheduleMaxAheadDays: dispatch.SCHEDULE_MAX_AHEAD_DAYS,
       rateLimits: Object.fromEntries(
         (dispatch.PROVIDER_RATE_LIMITS ?? '')
           .split(',')

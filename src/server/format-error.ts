@@ -2,7 +2,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { Logger } from '../config/logger';
-import { isConnectionError } from '../services/errors';
+import { isConnectionError, isUnstorableTextError } from '../services/errors';
 
 /** Codes that carry a message meant for the caller; anything else is masked (details only in logs). */
 const PUBLIC_CODES = new Set([
@@ -42,6 +42,15 @@ export function createFormatError(logger: Logger) {
         message: 'PostgreSQL or Redis is unreachable, retry later',
         path: formatted.path,
         extensions: { code: 'SERVICE_UNAVAILABLE' },
+      };
+    }
+    if (isUnstorableTextError(original)) {
+      logger.warn({ err: original, path: formatted.path }, 'unstorable text reached PostgreSQL');
+      return {
+        message:
+          'an argument contains a NUL character (U+0000) or a lone UTF-16 surrogate, which cannot be stored or searched',
+        path: formatted.path,
+        extensions: { code: 'BAD_USER_INPUT' },
       };
     }
     logger.error({ err: original, path: formatted.path }, 'internal error');

@@ -19,6 +19,7 @@ import { BadUserInputError } from './errors';
 import type { NotificationService } from './notification.service';
 import { pickTemplate } from './template.service';
 import { readUnsubscribeToken } from './unsubscribe-token';
+import { assertStorable } from './input-guard';
 
 export interface ConsentProof {
   ip?: string | null;
@@ -112,6 +113,7 @@ export class ConsentService {
   }
 
   async grant(caller: Caller, input: GrantCommand): Promise<Consent[]> {
+    assertStorable({ input }, '');
     const userId = requireNonEmpty(input.userId, 'input.userId');
     const source = requireNonEmpty(input.source, 'input.source', 100);
     const em = this.em();
@@ -190,6 +192,7 @@ export class ConsentService {
     caller: Caller,
     input: { userId: string; channel: Channel; code: string },
   ): Promise<Consent[]> {
+    assertStorable({ input }, '');
     const userId = requireNonEmpty(input.userId, 'input.userId');
     const code = input.code.trim();
     const em = this.em();
@@ -271,6 +274,7 @@ export class ConsentService {
     caller: Caller,
     input: { userId: string; channel: Channel; types?: string[] | null; reason?: string | null },
   ): Promise<Consent[]> {
+    assertStorable({ input }, '');
     const userId = requireNonEmpty(input.userId, 'input.userId');
     const em = this.em();
     const keys = await this.typeKeys(em, caller.tenantId, input.types);
@@ -316,6 +320,7 @@ export class ConsentService {
   }
 
   list(caller: Caller, userId: string): Promise<Consent[]> {
+    assertStorable({ userId }, '');
     return this.em().find(
       Consent,
       { tenantId: caller.tenantId, userId },
@@ -324,6 +329,7 @@ export class ConsentService {
   }
 
   history(caller: Caller, userId: string): Promise<ConsentEvent[]> {
+    assertStorable({ userId }, '');
     return this.em().find(
       ConsentEvent,
       { tenantId: caller.tenantId, userId },

@@ -10,6 +10,7 @@ import {
   requireNonEmpty,
 } from './address-validation';
 import type { Caller, ServiceDeps } from './deps';
+import { assertStorable } from './input-guard';
 
 export interface ContactCommand {
   email?: string | null;
@@ -28,6 +29,7 @@ export class ContactService {
   }
 
   async updateContact(caller: Caller, userIdInput: string, input: ContactCommand): Promise<ContactInfo> {
+    assertStorable({ userId: userIdInput, input }, '');
     const userId = requireNonEmpty(userIdInput, 'userId');
     const changes: Partial<ContactInfo> = {};
     const set = <K extends keyof ContactCommand>(key: K, normalize: (v: string, field: string) => string) => {
@@ -56,10 +58,12 @@ export class ContactService {
   }
 
   getContact(caller: Caller, userId: string): Promise<ContactInfo | null> {
+    assertStorable({ userId }, '');
     return this.em().findOne(ContactInfo, { tenantId: caller.tenantId, userId });
   }
 
   listDevices(caller: Caller, userId: string, includeInactive = false): Promise<Device[]> {
+    assertStorable({ userId }, '');
     return this.em().find(
       Device,
       { tenantId: caller.tenantId, userId, ...(includeInactive ? {} : { active: true }) },
@@ -72,6 +76,7 @@ export class ContactService {
     caller: Caller,
     input: { userId: string; token: string; platform?: DevicePlatform | null },
   ): Promise<Device> {
+    assertStorable({ input }, '');
     const userId = requireNonEmpty(input.userId, 'input.userId');
     const token = requireNonEmpty(input.token, 'input.token', 4096);
     const em = this.em();
@@ -99,6 +104,7 @@ export class ContactService {
   }
 
   async unregisterDevice(caller: Caller, tokenInput: string): Promise<boolean> {
+    assertStorable({ token: tokenInput }, '');
     const token = requireNonEmpty(tokenInput, 'token', 4096);
     const changed = await this.em().nativeUpdate(
       Device,

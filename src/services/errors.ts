@@ -94,6 +94,15 @@ export class ForbiddenError extends GraphQLError {
   }
 }
 
+/** One item of a group that could not be stored for a reason of its own; details only in logs. */
+export class ItemNotStoredError extends GraphQLError {
+  constructor() {
+    super('this item could not be stored (details in the server log); the others were not affected', {
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    });
+  }
+}
+
 /**
  * A GraphQL document refused before execution because it exceeds one of the query limits (depth, aliases, tokens,
  * cost). `extensions`: `{ code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_COST', max, found? }`.
@@ -102,4 +111,21 @@ export class QueryLimitError extends GraphQLError {
   constructor(message: string, details: { limit: string; max: number; found?: number }) {
     super(message, { extensions: { code: 'BAD_USER_INPUT', ...details } });
   }
+}
+
+/**
+ * PostgreSQL refused a string it cannot store or compare: NUL (22021 character_not_in_repertoire, 22P05
+ * untranslatable_character in jsonb) or a lone surrogate in JSON (22P02 with a Unicode detail). Inputs are checked
+ * before they reach the database (input-guard.ts); this is the net for a read path that was not.
+ */
+export function isUnstorableTextError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 5; depth += 1) {
+    const { code, sqlState, message } = current as { code?: unknown; sqlState?: unknown; message?: unknown };
+    const state = typeof sqlState === 'string' ? sqlState : code;
+    if (state === '22021' || state === '22P05') return true;
+    if (state === '22P02' && typeof message === 'string' && /unicode|surrogate/i.test(message)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }

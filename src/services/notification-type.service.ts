@@ -14,6 +14,8 @@ import { normalizeLocale, requireNonEmpty } from './address-validation';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
 import { pickTemplate, TemplateError, TemplateLimitError, type TemplateService } from './template.service';
+import { assertJson, assertStorable } from './input-guard';
+import { INPUT_LIMITS } from './input-limits';
 
 export interface NotificationTypeCommand {
   key: string;
@@ -42,6 +44,8 @@ export class NotificationTypeService {
    * @throws BadUserInputError naming the field (`input.templates[0].body`) and the rule or limit; nothing is stored.
    */
   async upsert(caller: Caller, input: NotificationTypeCommand): Promise<NotificationType> {
+    // Templates may be whole HTML emails: each field up to the content cap, not the generic one.
+    assertStorable({ input }, '', { maxString: INPUT_LIMITS.contentFieldBytes.max });
     const key = requireNonEmpty(input.key, 'input.key', 100);
     if (!KEY.test(key)) {
       throw new BadUserInputError(
@@ -143,6 +147,8 @@ export class NotificationTypeService {
     caller: Caller,
     input: { type: string; channel: Channel; locale?: string | null; data?: Record<string, unknown> | null },
   ): Promise<RenderedContent> {
+    assertStorable({ type: input.type, locale: input.locale }, '');
+    assertJson(input.data, 'data');
     const key = requireNonEmpty(input.type, 'type', 100);
     const locale = input.locale ? normalizeLocale(input.locale, 'locale') : null;
     const type = await (this.deps.orm.em.fork() as EntityManager).findOne(NotificationType, {

@@ -29,6 +29,7 @@ import {
   BadUserInputError,
   ConflictError,
   isConnectionError,
+  ItemNotStoredError,
   NotCancellableError,
   NotFoundError,
   ServiceUnavailableError,
@@ -38,6 +39,8 @@ import { applyStatus, rollup, transition, type StatusChange } from './message-st
 import { estimateCost } from './cost';
 import { pickTemplate } from './template.service';
 import { GroupCommit, settle, type Settled } from './group-commit';
+import { assertJson, assertMaxBytes, assertMaxLength, assertStorable } from './input-guard';
+import { BODY_LIMIT, INPUT_LIMITS } from './input-limits';
 
 export interface SendNotificationCommand {
   userId: string;
@@ -175,6 +178,20 @@ export class NotificationService {
 
   private validateContent(content: ContentValue | null | undefined): ContentValue | null {
     if (!content) return null;
+    assertMaxLength(content.subject, 'content.subject', INPUT_LIMITS.subject.max, 'RFC 5322 line length');
+    for (const field of ['text', 'html', 'title', 'body'] as const) {
+      assertMaxBytes(content[field], `content.${field}`, INPUT_LIMITS.contentFieldBytes.max);
+    }
+    if ((content.mediaUrls?.length ?? 0) > INPUT_LIMITS.mediaUrls.max) {
+      throw new BadUserInputError(
+        `content.mediaUrls: at most ${INPUT_LIMITS.mediaUrls.max} media per message (Twilio's maximum; got ${content.mediaUrls!.length})`,
+        'content.mediaUrls',
+      );
+    }
+    content.mediaUrls?.forEach((url, i) =>
+      assertMaxLength(url, `content.mediaUrls[${i}]`, INPUT_LIMITS.url.max),
+    );
+    assertMaxLength(content.imageUrl, 'content.imageUrl', INPUT_LIMITS.url.max);
     content.mediaUrls?.forEach((url, i) => {
       if (!/^https?:\/\//.test(url))
         throw new BadUserInputError(
@@ -318,6 +335,7 @@ export class NotificationService {
     channels: Channel[],
     content: ContentValue | null,
   ) {
+    this.checkContentSize(channels, content);
     for (const channel of channels) {
       if (pickTemplate(type, channel)) continue;
       const rule = REQUIRED_CONTENT[channel];
@@ -337,6 +355,66 @@ export class NotificationService {
   }
 
   /**
+   * Explicit content no vendor of the send's channels could take is refused at accept (rendered templates are
+   * checked at dispatch): the SMS/WhatsApp body (body, else text) and push title + body. Limits and their sources:
+   * input-limits.ts.
+   */
+  private checkContentSize(channels: Channel[], content: ContentValue | null) {
+    if (!content) return;
+    for (const channel of channels) {
+      const limit = BODY_LIMIT[channel];
+      if (limit) {
+        const field = content.body != null ? 'content.body' : 'content.text';
+        assertMaxLength(content.body ?? content.text, field, limit.max, `${channel}: ${limit.rule}`);
+      }
+      if (channel === Channel.PUSH) {
+        const bytes =
+          Buffer.byteLength(content.title ?? '') + Buffer.byteLength(content.body ?? content.text ?? '');
+        if (bytes > INPUT_LIMITS.pushPayloadBytes.max) {
+          throw new BadUserInputError(
+            `content.body: PUSH title and body together must be at most ${INPUT_LIMITS.pushPayloadBytes.max} bytes (FCM's maximum payload; got ${bytes})`,
+            'content.body',
+          );
+        }
+      }
+    }
+  }
+
+  /**
+   * What every send passes before anything reads with it (a batch's shared reads included): strings PostgreSQL can
+   * store, `data` within its depth and size, ids within their lengths, scheduledAt within the horizon. Throws
+   * BAD_USER_INPUT naming the field and the rule.
+   */
+  private checkEdge(input: SendNotificationCommand): void {
+    const { data, ...rest } = input;
+    assertJson(data, 'data');
+    // A send is shallow (content.mediaUrls[0] is three levels down); its own caps follow field by field.
+    assertStorable(rest, '', { maxDepth: 4, maxString: INPUT_LIMITS.contentFieldBytes.max });
+    assertMaxLength(input.userId, 'userId', INPUT_LIMITS.userId.max);
+    assertMaxLength(input.type, 'type', INPUT_LIMITS.type.max);
+    assertMaxLength(input.idempotencyKey, 'idempotencyKey', INPUT_LIMITS.idempotencyKey.max);
+    this.checkScheduledAt(input.scheduledAt);
+  }
+
+  /**
+   * A scheduledAt beyond the horizon (SCHEDULE_MAX_AHEAD_DAYS, default 365) is refused: a year-9999 send is a client
+   * bug that would hold budget and rows forever. One in the past (however far) is sent now.
+   */
+  private checkScheduledAt(at: Date | null | undefined): void {
+    if (!at) return;
+    if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
+      throw new BadUserInputError('scheduledAt: must be an ISO 8601 date-time', 'scheduledAt');
+    }
+    const days = this.deps.config.dispatch.scheduleMaxAheadDays;
+    if (at.getTime() - this.deps.clock.now().getTime() > days * 86_400_000) {
+      throw new BadUserInputError(
+        `scheduledAt: must be at most ${days} days ahead (SCHEDULE_MAX_AHEAD_DAYS); got ${at.toISOString()}`,
+        'scheduledAt',
+      );
+    }
+  }
+
+  /**
    * Validates one send at the edge and plans its messages (addresses, policy); reads only, stores nothing. An
    * idempotency key already used answers with its notification (or CONFLICT when the input differs).
    */
@@ -348,16 +426,13 @@ export class NotificationService {
   ): Promise<Prepared> {
     const { types, facts, keyed } = reads;
     const { tenantId } = caller;
-    const userId = requireNonEmpty(input.userId, 'userId');
-    const typeKey = requireNonEmpty(input.type, 'type');
+    const userId = requireNonEmpty(input.userId, 'userId', INPUT_LIMITS.userId.max);
+    const typeKey = requireNonEmpty(input.type, 'type', INPUT_LIMITS.type.max);
     const to = this.validateRecipient(input.to);
     const content = this.validateContent(input.content);
     const idempotencyKey = input.idempotencyKey
-      ? requireNonEmpty(input.idempotencyKey, 'idempotencyKey', 255)
+      ? requireNonEmpty(input.idempotencyKey, 'idempotencyKey', INPUT_LIMITS.idempotencyKey.max)
       : null;
-    if (input.scheduledAt && Number.isNaN(input.scheduledAt.getTime())) {
-      throw new BadUserInputError('scheduledAt: must be an ISO 8601 date-time', 'scheduledAt');
-    }
     const inputHash = idempotencyKey ? hashInput(input) : null;
     const existing = idempotencyKey ? keyed.get(idempotencyKey) : undefined;
     if (existing) return { existing: replay(existing, idempotencyKey!, inputHash) };
@@ -481,29 +556,19 @@ export class NotificationService {
         r.notification ? { ok: true, value: r.notification } : { ok: false, error: r.error },
       );
     } catch (error) {
-      // Another request took an idempotency key of this group first: each send answers for itself.
-      if (!(error instanceof UniqueConstraintViolationException)) throw error;
+      // An unreachable dependency fails every send alike; anything else the group hit, each send answers for itself.
+      if (error instanceof ServiceUnavailableError) throw error;
+      this.deps.logger.warn({ err: error, sends: items.length }, 'send group failed; one by one');
       return Promise.all(items.map((i) => settle(this.sendAlone(i.caller, i.input))));
     }
   }
 
-  /** One send in its own transaction; a concurrent duplicate of its idempotency key answers with the winner's. */
+  /** One send in its own transaction. */
   private async sendAlone(caller: Caller, input: SendNotificationCommand): Promise<Notification> {
-    try {
-      const { results } = await this.acceptAll(caller, [input]);
-      const [result] = results;
-      if (result?.error) throw result.error;
-      return result.notification!;
-    } catch (error) {
-      const key = input.idempotencyKey?.trim();
-      if (error instanceof UniqueConstraintViolationException && key) {
-        const existing = await this.deps.orm.em
-          .fork()
-          .findOne(Notification, { tenantId: caller.tenantId, idempotencyKey: key });
-        if (existing) return replay(existing, key, hashInput(input));
-      }
-      throw error;
-    }
+    const { results } = await this.acceptAll(caller, [input]);
+    const [result] = results;
+    if (result?.error) throw result.error;
+    return result.notification!;
   }
 
   /**
@@ -514,36 +579,26 @@ export class NotificationService {
     if (inputs.length > MAX_BATCH) {
       throw new BadUserInputError(`inputs: at most ${MAX_BATCH} per call (got ${inputs.length})`, 'inputs');
     }
-    try {
-      const { results, staged } = await this.acceptAll(caller, inputs);
-      const accepted = results.filter((r) => r.notification).length;
-      const estimatedCost =
-        Math.round(
-          staged.reduce((sum, s) => sum + s.messages.reduce((m, msg) => m + (msg.cost ?? 0), 0), 0) * 1e6,
-        ) / 1e6;
-      return {
-        results: results.map(({ index, notification, error }) =>
-          error
-            ? {
-                index,
-                error: {
-                  code: typeof error.extensions.code === 'string' ? error.extensions.code : 'BAD_USER_INPUT',
-                  message: error.message,
-                },
-              }
-            : { index, notification },
-        ),
-        summary: { total: inputs.length, accepted, failed: inputs.length - accepted, estimatedCost },
-      };
-    } catch (error) {
-      if (error instanceof UniqueConstraintViolationException) {
-        throw new ConflictError(
-          'inputs: an idempotencyKey of this batch was used concurrently by another request; retry the batch',
-          'inputs',
-        );
-      }
-      throw error;
-    }
+    const { results, staged } = await this.acceptAll(caller, inputs);
+    const accepted = results.filter((r) => r.notification).length;
+    const estimatedCost =
+      Math.round(
+        staged.reduce((sum, s) => sum + s.messages.reduce((m, msg) => m + (msg.cost ?? 0), 0), 0) * 1e6,
+      ) / 1e6;
+    return {
+      results: results.map(({ index, notification, error }) =>
+        error
+          ? {
+              index,
+              error: {
+                code: typeof error.extensions.code === 'string' ? error.extensions.code : 'BAD_USER_INPUT',
+                message: error.message,
+              },
+            }
+          : { index, notification },
+      ),
+      summary: { total: inputs.length, accepted, failed: inputs.length - accepted, estimatedCost },
+    };
   }
 
   /**
@@ -568,17 +623,32 @@ export class NotificationService {
       const before = await this.deps.budgets.spend(em, caller.tenantId, budgets);
       let spend = before;
       // What the policy needs about every user of the batch, read once per kind instead of once per send.
+      // Checked before the shared reads, so one send's unstorable string cannot fail the whole group's queries.
+      const refused = new Map<number, GraphQLError>();
+      inputs.forEach((input, index) => {
+        try {
+          this.checkEdge(input);
+        } catch (error) {
+          refused.set(index, this.itemError(error, input));
+        }
+      });
+      const admitted = inputs.filter((_, index) => !refused.has(index));
       const facts = await PolicyFacts.load(
         em,
         caller.tenantId,
-        inputs.map((input) => ({ userId: input.userId, to: input.to })),
+        admitted.map((input) => ({ userId: input.userId, to: input.to })),
       );
       const reads: BatchReads = {
         types: new Map(),
         facts,
-        keyed: await this.alreadyKeyed(em, caller.tenantId, inputs),
+        keyed: await this.alreadyKeyed(em, caller.tenantId, admitted),
       };
       for (const [index, input] of inputs.entries()) {
+        const edge = refused.get(index);
+        if (edge) {
+          results.push({ index, error: edge });
+          continue;
+        }
         try {
           const prepared = await this.prepare(em, caller, input, reads);
           if ('existing' in prepared) {
@@ -603,19 +673,79 @@ export class NotificationService {
           staged.push(item);
           results.push({ index, notification: item.notification });
         } catch (error) {
-          if (!(error instanceof GraphQLError) || isConnectionError(error)) throw error;
-          results.push({ index, error });
+          if (isConnectionError(error)) throw error;
+          results.push({ index, error: this.itemError(error, input) });
         }
       }
       if (staged.length > 0) {
-        await this.commit(em, caller, staged);
+        const committed = await this.commitOrAlone(em, caller, staged, results);
         this.deps.budgets.alertCrossings(caller.tenantId, budgets, before, spend);
+        return { results, staged: committed };
       }
       return { results, staged };
     } catch (error) {
-      if (error instanceof UniqueConstraintViolationException) throw error;
       return this.unavailable(error);
     }
+  }
+
+  /** A send's own error as GraphQL: input errors as they are, anything else logged and masked. */
+  private itemError(error: unknown, input: { userId: string; type: string }): GraphQLError {
+    if (error instanceof GraphQLError) return error;
+    this.deps.logger.error({ err: error, userId: input.userId, type: input.type }, 'send not stored');
+    return new ItemNotStoredError();
+  }
+
+  /**
+   * Commits the staged sends together; should that fail for any reason but an unreachable dependency (a row the
+   * database refuses, a concurrent idempotency key, a deadlock), commits each on its own so only the send at fault
+   * fails: its result becomes its error (a concurrent duplicate of its idempotency key answers with the winner's
+   * notification). Returns what was committed.
+   */
+  private async commitOrAlone(
+    em: EntityManager,
+    caller: Caller,
+    staged: Staged[],
+    results: Accepted[],
+  ): Promise<Staged[]> {
+    try {
+      await this.commit(em, caller, staged);
+      return staged;
+    } catch (error) {
+      if (error instanceof ServiceUnavailableError || isConnectionError(error)) throw error;
+      if (staged.length > 1) {
+        this.deps.logger.warn({ err: error, sends: staged.length }, 'accept group failed; one by one');
+      }
+      const committed: Staged[] = [];
+      for (const item of staged) {
+        const outcome =
+          staged.length === 1 ? { ok: false as const, error } : await settle(this.commit(em, caller, [item]));
+        if (outcome.ok) {
+          committed.push(item);
+          continue;
+        }
+        const result = results.find((r) => r.notification === item.notification)!;
+        try {
+          result.notification = await this.resolveFailed(caller, item, outcome.error);
+        } catch (failure) {
+          result.notification = undefined;
+          result.error = this.itemError(failure, item.notification);
+        }
+      }
+      return committed;
+    }
+  }
+
+  /** A staged send whose commit failed: the winner of its idempotency key, or the error (unreachable → 503). */
+  private async resolveFailed(caller: Caller, item: Staged, error: unknown): Promise<Notification> {
+    if (isConnectionError(error)) throw new ServiceUnavailableError('PostgreSQL');
+    const key = item.notification.idempotencyKey;
+    if (error instanceof UniqueConstraintViolationException && key) {
+      const existing = await this.deps.orm.em
+        .fork()
+        .findOne(Notification, { tenantId: caller.tenantId, idempotencyKey: key });
+      if (existing) return replay(existing, key, item.notification.inputHash ?? null);
+    }
+    throw error;
   }
 
   /**

@@ -19,6 +19,7 @@ import { storedAddress } from './contact-address';
 import type { Caller, ServiceDeps } from './deps';
 import type { PolicyFacts } from './policy-facts';
 import { periodWindow, quietWindowEnd } from './schedule-rules';
+import { assertStorable } from './input-guard';
 
 /**
  * The documented reasons (checkConsent.reason and Message.error.code of a SUPPRESSED message):
@@ -89,6 +90,7 @@ export class PolicyService {
     caller: Caller,
     input: { userId: string; channel: Channel; typeKey: string; priority?: Priority },
   ) {
+    assertStorable({ userId: input.userId, type: input.typeKey }, '');
     const em = this.deps.orm.em.fork() as EntityManager;
     const type = await em.findOne(NotificationType, { tenantId: caller.tenantId, key: input.typeKey });
     const decision = await this.decide(em, {

@@ -14,6 +14,7 @@ import { requireNonEmpty } from './address-validation';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
 import { nextAllowedMoment, parseLocalTime } from './schedule-rules';
+import { assertStorable } from './input-guard';
 
 export interface PreferencesCommand {
   channels?: ChannelPreference[] | null;
@@ -70,6 +71,7 @@ export class PreferencesService {
   }
 
   async get(caller: Caller, userId: string): Promise<NotificationPreferences> {
+    assertStorable({ userId }, '');
     const em = this.em();
     return (
       (await em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId })) ??
@@ -117,6 +119,7 @@ export class PreferencesService {
     userIdInput: string,
     input: PreferencesCommand,
   ): Promise<NotificationPreferences> {
+    assertStorable({ userId: userIdInput, input }, '');
     const userId = requireNonEmpty(userIdInput, 'userId');
     this.validate(input);
     const em = this.em();
@@ -134,6 +137,7 @@ export class PreferencesService {
   }
 
   async reset(caller: Caller, userIdInput: string): Promise<NotificationPreferences> {
+    assertStorable({ userId: userIdInput }, '');
     const userId = requireNonEmpty(userIdInput, 'userId');
     const em = this.em();
     const defaults = await this.defaults(em, caller.tenantId, userId);
@@ -144,6 +148,7 @@ export class PreferencesService {
 
   /** The next allowed moment to reach the user on a channel (rule in schedule-rules.ts nextAllowedMoment). */
   async optimalSendTime(caller: Caller, userId: string, channel: Channel): Promise<Date> {
+    assertStorable({ userId }, '');
     const em = this.em();
     const [prefs, contact] = await Promise.all([
       em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId }),

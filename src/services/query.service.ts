@@ -4,6 +4,7 @@ import { DeliveryEvent, Message, Notification } from '../entities';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
 import type { ProviderCircuits } from './provider-circuit';
+import { assertStorable } from './input-guard';
 
 export interface NotificationFilterCommand {
   userId?: string | null;
@@ -112,6 +113,7 @@ export class QueryService {
     first = 20,
     after?: string | null,
   ): Promise<NotificationPage> {
+    assertStorable({ filter, after }, '');
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
       throw new BadUserInputError(`first: must be between 1 and ${MAX_PAGE}`, 'first');
     }

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
-import { GroupCommit } from './group-commit';
+import { GroupCommit, settle, type Settled } from './group-commit';
+import { sanitizeJson, toStorable } from './input-guard';
 import { runRaw } from '../db/raw';
 import {
   parseSendgridEvent,
@@ -240,19 +241,48 @@ export class WebhookIntakeService {
     async (_provider, events) => {
       try {
         await this.storeAndApply(events);
+        return events.map(() => ({ ok: true, value: undefined }));
       } catch (error) {
-        // Nothing of the group was kept: store the events on their own (a failure here fails the requests, and the
-        // provider delivers again), then apply each as far as it goes.
+        // Nothing of the group was kept: store the events first (each on its own should the group's insert fail
+        // too, so one event the database refuses fails only its own request, which the provider delivers again),
+        // then apply each as far as it goes.
         this.deps.logger.warn(
           { err: error, events: events.length },
           'applying a webhook group failed; storing first',
         );
-        await this.processQuietly(await this.store(events));
+        return this.storeEach(events);
       }
-      return events.map(() => ({ ok: true, value: undefined }));
     },
     { maxBatch: 500, inFlight: 2 },
   );
+
+  private async storeEach(events: Incoming[]): Promise<Settled<void>[]> {
+    try {
+      await this.processQuietly(await this.store(events));
+      return events.map(() => ({ ok: true, value: undefined }));
+    } catch (error) {
+      if (events.length === 1) return [{ ok: false, error }];
+      this.deps.logger.warn(
+        { err: error, events: events.length },
+        'storing a webhook group failed; one by one',
+      );
+      return Promise.all(
+        events.map((event) => settle(this.store([event]).then((ids) => this.processQuietly(ids)))),
+      );
+    }
+  }
+
+  /**
+   * Vendors send what they send, and a verified event must not be lost: a NUL or a lone surrogate (which
+   * PostgreSQL cannot store) is kept as U+FFFD rather than refused. The signature was checked on the raw bytes.
+   */
+  private submit(event: Incoming): Promise<void> {
+    return this.intake.submit(event.provider, {
+      ...event,
+      eventKey: toStorable(event.eventKey),
+      payload: sanitizeJson(event.payload),
+    });
+  }
 
   /**
    * Applies the events now when possible; when the group fails (a deadlock with another process, say) each is
@@ -276,7 +306,7 @@ export class WebhookIntakeService {
   async twilioStatus(req: RawWebhookRequest): Promise<void> {
     const params = this.verifyTwilio(req);
     const event = parseTwilioStatus(params, req.url, this.deps.clock.now());
-    await this.intake.submit('twilio', {
+    await this.submit({
       provider: 'twilio',
       kind: 'status',
       eventKey: event.eventKey,
@@ -288,7 +318,7 @@ export class WebhookIntakeService {
   async twilioInbound(req: RawWebhookRequest): Promise<string> {
     const params = this.verifyTwilio(req);
     const reply = parseTwilioInbound(params);
-    await this.intake.submit('twilio', {
+    await this.submit({
       provider: 'twilio',
       kind: 'inbound',
       eventKey: reply.eventKey,
@@ -303,7 +333,7 @@ export class WebhookIntakeService {
     const raw = JSON.parse(req.body.toString('utf8')) as SendgridEvent[];
     await Promise.all(
       events.map((event, i) =>
-        this.intake.submit('sendgrid', {
+        this.submit({
           provider: 'sendgrid',
           kind: 'event',
           eventKey: event.eventKey,
