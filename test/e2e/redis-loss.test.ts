@@ -144,7 +144,8 @@ describe.sequential('losing Redis under traffic', () => {
               const id = result.data?.sendNotification.notification.id;
               outcomes.push({ userId, at, notificationId: id, code: result.errors?.[0]?.extensions?.code });
               // Every fifth accepted send is cancelled at once: cancels run before, during and after the outage.
-              if (id && n % 5 === 0) await execute(herald.url, CancelNotificationDocument, { id });
+              if (id && n % 5 === 0)
+                await execute(herald.url, CancelNotificationDocument, { id }).catch(() => undefined);
             }),
           );
           await new Promise((r) => setTimeout(r, 20));
@@ -247,7 +248,7 @@ describe.sequential('losing Redis under traffic', () => {
       });
       const rows = await statuses(acceptedIds);
       // The provider reported each sent message delivered, callbacks during the outage included.
-      expect(new Set(rows.map((r) => r.status))).toEqual(new Set(['DELIVERED', 'CANCELLED']));
+      expect(rows.filter((r) => r.status !== 'DELIVERED' && r.status !== 'CANCELLED')).toEqual([]);
       const counts = requestsPerMessage();
       expect([...counts.entries()].filter(([, c]) => c > 1)).toEqual([]);
       await until(
@@ -258,6 +259,9 @@ describe.sequential('losing Redis under traffic', () => {
       listening = false;
       await subscriber.dispose();
       alive();
+      if (process.env.REDIS_LOSS_LOG) console.log(output);
+      // Handled at each source: nothing reached the process-level net of main.ts.
+      expect(output).not.toMatch(/BUG: un(handled|caught)/);
     },
   );
 });
