@@ -26,17 +26,31 @@ export class QueueUnavailableError extends Error {
   }
 }
 
+type Listenable = { on(event: 'ready', listener: () => void): void };
+const commandClient = (queue: Queue<DispatchJob>) => (queue as unknown as { client: Listenable }).client;
+
+/**
+ * Calls `listener` each time the queue's command connection is ready again. Only once the queue is ready: its client
+ * exists from then on, and node_redis emits 'ready' once per connection, so every later one is a reconnect.
+ */
+function onReconnect(queue: Queue<DispatchJob>, listener: () => void): void {
+  commandClient(queue).on('ready', listener);
+}
+
 /** Reloads the scripts whenever the queue's command connection comes back, so queues survive a Redis restart. */
 function reloadScriptsOnReconnect(queue: Queue<DispatchJob>): void {
-  const client = (queue as unknown as { client: { on(event: 'ready', listener: () => void): void } }).client;
-  let first = true;
-  client.on('ready', () => {
-    if (first) {
-      first = false;
-      return;
-    }
-    lua.buildCache(client).catch(() => undefined);
-  });
+  onReconnect(queue, () => void lua.buildCache(commandClient(queue)).catch(() => undefined));
+}
+
+/**
+ * bee-queue 2.0.0 doubles one delay per queue (`_redisFailureRetryDelay`) each time a worker loop's BRPOPLPUSH fails,
+ * and every concurrent loop fails at once when Redis goes: in one outage it passed 2^31 ms, where Node fires a timer
+ * at once (TimeoutOverflowWarning). The 'error' event comes just before the doubling, so capping here keeps each
+ * retry within 2 s.
+ */
+function clampRetryDelay(queue: Queue<DispatchJob>): void {
+  const internals = queue as unknown as { _redisFailureRetryDelay?: number };
+  if ((internals._redisFailureRetryDelay ?? 0) > 1_000) internals._redisFailureRetryDelay = 1_000;
 }
 
 /** Payloads carry ids only: PostgreSQL is the record, Redis is the transport. */
@@ -115,9 +129,16 @@ export function createDispatchQueues(
     Lane,
     Queue<DispatchJob>
   >;
+  // Without a listener a connection error would crash the process; bee-queue reconnects by itself. Logged once per
+  // outage and lane (every reconnect attempt of its three connections emits one), and again once it is back.
+  const failing = new Set<Queue<DispatchJob>>();
   for (const [lane, queue] of Object.entries(lanes)) {
-    // Without a listener a connection error would crash the process; bee-queue reconnects by itself.
-    queue.on('error', (error) => options.logger.warn({ err: error, lane }, 'queue connection error'));
+    queue.on('error', (error) => {
+      clampRetryDelay(queue);
+      if (failing.has(queue)) return options.logger.debug({ err: error, lane }, 'queue connection error');
+      failing.add(queue);
+      options.logger.warn({ err: error, lane }, 'queue connection error; retrying until Redis answers');
+    });
   }
 
   const saveAll = async (lane: Lane, jobs: Queue.Job<DispatchJob>[]) => {
@@ -158,7 +179,12 @@ export function createDispatchQueues(
     lanes,
     async ready() {
       await Promise.all(Object.values(lanes).map((queue) => queue.ready()));
-      Object.values(lanes).forEach(reloadScriptsOnReconnect);
+      for (const [lane, queue] of Object.entries(lanes)) {
+        reloadScriptsOnReconnect(queue);
+        onReconnect(queue, () => {
+          if (failing.delete(queue)) options.logger.warn({ lane }, 'queue connection back');
+        });
+      }
     },
     enqueue,
     async enqueueAfterCommit(messages, what) {

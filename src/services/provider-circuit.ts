@@ -253,7 +253,7 @@ export class ProviderCircuits {
     try {
       const results = (await pipeline.exec()) ?? [];
       const failed = results.find(([error]) => error);
-      if (failed) throw failed[0];
+      if (failed) throw failed[0] as Error;
       replies = results.map(([, value]) => value as Record<string, string>);
     } catch (error) {
       // Redis unreachable: report what this process's breakers say, without an error rate.

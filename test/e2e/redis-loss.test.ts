@@ -53,6 +53,7 @@ describe.sequential('losing Redis under traffic', () => {
     await db.connect();
   });
   afterAll(async () => {
+    if (process.env.REDIS_LOSS_LOG) console.log(output);
     await db?.end();
     await herald?.stop();
     await redis?.stop();
@@ -112,15 +113,21 @@ describe.sequential('losing Redis under traffic', () => {
       const seen: MessageStatusChangedSubscription[] = [];
       let listening = true;
       const listen = () => {
-        const client = wsClient(base);
+        const client = wsClient(herald.url);
+        const again = () =>
+          void Promise.resolve(client.dispose()).finally(() => listening && setTimeout(listen, 500));
         client.subscribe<MessageStatusChangedSubscription>(
           { query: print(MessageStatusChangedDocument), variables: { userId: SUBSCRIBED_USER } },
           {
             next: (value) => value.data && seen.push(value.data),
-            error: () =>
-              void Promise.resolve(client.dispose()).finally(() => listening && setTimeout(listen, 500)),
-            complete: () =>
-              void Promise.resolve(client.dispose()).finally(() => listening && setTimeout(listen, 500)),
+            error: (error) => {
+              if (process.env.REDIS_LOSS_LOG) console.log('subscription error', String(error));
+              again();
+            },
+            complete: () => {
+              if (process.env.REDIS_LOSS_LOG) console.log('subscription complete');
+              again();
+            },
           },
         );
         return client;
@@ -259,7 +266,6 @@ describe.sequential('losing Redis under traffic', () => {
       listening = false;
       await subscriber.dispose();
       alive();
-      if (process.env.REDIS_LOSS_LOG) console.log(output);
       // Handled at each source: nothing reached the process-level net of main.ts.
       expect(output).not.toMatch(/BUG: un(handled|caught)/);
     },
