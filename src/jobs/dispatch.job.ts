@@ -182,7 +182,7 @@ export function createDispatchQueues(
       for (const [lane, queue] of Object.entries(lanes)) {
         reloadScriptsOnReconnect(queue);
         onReconnect(queue, () => {
-          if (failing.delete(queue)) options.logger.warn({ lane }, 'queue connection back');
+          if (failing.delete(queue)) options.logger.info({ lane }, 'queue connection back');
         });
       }
     },

@@ -112,7 +112,7 @@ export async function createStatusPubSub(
   let dropped = 0;
   let dropping = false;
   redisPublisher.on('ready', () => {
-    if (dropping) logger.warn({ dropped }, 'status publishes resume: Redis is back');
+    if (dropping) logger.info({ dropped }, 'status publishes resume: Redis is back');
     dropping = false;
   });
   const onPublishError = (error: unknown) => {
