@@ -25,6 +25,16 @@ async function main() {
   }
   console.log(describeConfig(config, role));
   const logger = createLogger(config.server.logLevel);
+  // A last net, not a fix: every promise and emitter that can fail is handled where it is made (a Redis outage must
+  // cost a degraded /ready, never the process). One that slips through is a bug to fix at its source, logged loudly;
+  // a rejection leaves no state half-changed, so the process serves on. An uncaught exception may have, so it exits.
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason }, 'BUG: unhandled promise rejection (the process stays up)');
+  });
+  process.on('uncaughtException', (error, origin) => {
+    logger.fatal({ err: error, origin }, 'BUG: uncaught exception; exiting');
+    process.exit(1);
+  });
   let herald;
   try {
     herald = await startHerald(config, role, { logger });

@@ -81,7 +81,7 @@ export async function startHerald(
       throw error;
     }
     closers.push(['postgres', () => orm.close()]);
-    const pubsub: StatusPubSub = await createStatusPubSub(config.redis.url, config.redis.keyPrefix);
+    const pubsub: StatusPubSub = await createStatusPubSub(config.redis.url, config.redis.keyPrefix, logger);
     closers.push(['pubsub', () => pubsub.close()]);
     const providers: ProviderRegistry = createProviderRegistry(config);
     closers.push(['providers', () => providers.close()]);

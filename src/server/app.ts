@@ -109,6 +109,14 @@ export async function createHttpApp(options: {
     'Events dropped from overflowing subscriber buffers',
     (s) => s.dropped,
   );
+  new Gauge({
+    name: 'herald_status_publishes_dropped_total',
+    help: 'Status and alert publishes dropped because Redis was unreachable (PostgreSQL keeps every status)',
+    registers: [metrics],
+    collect() {
+      this.set(services.deps.pubsub.droppedPublishes());
+    },
+  });
 
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });

@@ -160,7 +160,7 @@ export class DispatchService {
       await refreshNotifications(tx, [message], now);
       return 'retry';
     });
-    if (fallbacks.length > 0) await this.deps.queues.enqueue(fallbacks);
+    await this.deps.queues.enqueueAfterCommit(fallbacks, 'fallback messages');
     this.publish(changes);
     return outcome;
   }
@@ -253,7 +253,7 @@ export class DispatchService {
       await bulkInsert(tx, DeliveryEvent, effects.events);
       return results;
     });
-    if (fallbacks.length > 0) await this.deps.queues.enqueue(fallbacks);
+    await this.deps.queues.enqueueAfterCommit(fallbacks, 'fallback messages');
     this.publish(changes);
     return claimed;
   }
@@ -551,7 +551,7 @@ export class DispatchService {
       await refreshNotifications(tx, recorded, now);
       return results;
     });
-    if (fallbacks.length > 0) await this.deps.queues.enqueue(fallbacks);
+    await this.deps.queues.enqueueAfterCommit(fallbacks, 'fallback messages');
     this.publish(changes);
     return verdicts;
   }

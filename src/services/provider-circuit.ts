@@ -116,7 +116,17 @@ export class ProviderCircuits {
     const local = this.localFor(providerId);
     const now = Date.now();
     if (local.remote && now - local.remote.readAt < REMOTE_CACHE_MS) return local;
-    const shared = await this.redis.hgetall(this.key(providerId));
+    let shared: Record<string, string>;
+    try {
+      shared = await this.redis.hgetall(this.key(providerId));
+    } catch (error) {
+      // Redis unreachable: this process's own breaker decides alone until Redis answers (a send must not wait on
+      // shared state it cannot read). Cached like a read, so a busy worker does not retry Redis before every send.
+      this.unshared(error);
+      local.remote = { ...this.localView(local.policy), readAt: now };
+      return local;
+    }
+    this.sharing = true;
     const version = Number(shared.version ?? 0);
     local.remote = {
       label: (shared.label as CircuitLabel | undefined) ?? 'closed',
@@ -130,6 +140,30 @@ export class ProviderCircuits {
       local.version = version;
     }
     return local;
+  }
+
+  private sharing = true;
+
+  /** Logs once per outage that circuits are decided per process. */
+  private unshared(error: unknown) {
+    if (!this.sharing) return;
+    this.sharing = false;
+    this.logger.warn(
+      { err: error },
+      'circuit state not shared: Redis unavailable; each process decides alone',
+    );
+  }
+
+  /** This process's breaker in the shape Redis holds; changedAt 0 so no other process's trial is presumed running. */
+  private localView(policy: CircuitBreakerPolicy) {
+    const label = labelOf(policy.state);
+    const openedAt = (policy.toJSON() as { ownState?: { openedAt?: number } }).ownState?.openedAt ?? 0;
+    return {
+      label,
+      version: 0,
+      changedAt: 0,
+      openUntil: label === 'open' ? openedAt + this.settings.halfOpenAfterMs : 0,
+    };
   }
 
   /** Whether a send may go to this provider now: closed, or open long enough for this process to try once. */
@@ -202,7 +236,10 @@ export class ProviderCircuits {
     transaction.exec().catch(() => undefined);
   }
 
-  /** Circuit and recent error rate of each provider, as Redis has them (what every process agrees on). */
+  /**
+   * Circuit and recent error rate of each provider, as Redis has them (what every process agrees on); while Redis is
+   * unreachable, this process's own breakers and no error rate.
+   */
   async health(providerIds: string[]): Promise<Record<string, ProviderHealth>> {
     const bucket = Math.floor(Date.now() / STATS_BUCKET_MS);
     const pipeline = this.redis.pipeline();
@@ -211,8 +248,30 @@ export class ProviderCircuits {
       for (let i = 0; i < STATS_BUCKETS; i++)
         pipeline.hgetall(`${this.keyPrefix}:pstats:${id}:${bucket - i}`);
     }
-    const replies = ((await pipeline.exec()) ?? []).map(([, value]) => value as Record<string, string>);
     const now = Date.now();
+    let replies: Record<string, string>[];
+    try {
+      const results = (await pipeline.exec()) ?? [];
+      const failed = results.find(([error]) => error);
+      if (failed) throw failed[0] as Error;
+      replies = results.map(([, value]) => value as Record<string, string>);
+    } catch (error) {
+      // Redis unreachable: report what this process's breakers say, without an error rate.
+      this.unshared(error);
+      return Object.fromEntries(
+        providerIds.map((id) => {
+          const view = this.localView(this.localFor(id).policy);
+          return [
+            id,
+            {
+              circuit: view.label,
+              errorRate: null,
+              openUntil: view.label === 'open' ? view.openUntil : null,
+            },
+          ];
+        }),
+      );
+    }
     return Object.fromEntries(
       providerIds.map((id, index) => {
         const [shared, ...buckets] = replies.slice(

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /** A wait up to this long holds the job; a longer one sends the message back to PostgreSQL with a due time. */
 const MAX_WAIT_MS = 1_000;
@@ -23,6 +23,9 @@ export class ProviderThrottle {
           keyPrefix: `${keyPrefix}:rate:${providerId}`,
           points: perSecond,
           duration: 1,
+          // While Redis is unreachable each process counts on its own (rate-limiter-flexible's insurance limiter)
+          // instead of failing the send: the provider's rate holds per process, not across them, until Redis returns.
+          insuranceLimiter: new RateLimiterMemory({ points: perSecond, duration: 1 }),
         }),
       );
     }

@@ -87,8 +87,9 @@ export class SchedulerService {
       await refreshNotifications(tx, messages, now);
       return { released: dueIds.length, expired: expiredIds.length };
     });
-    // After commit: a job must never find its row still uncommitted.
-    if (toEnqueue.length > 0) await this.deps.queues.enqueue(toEnqueue);
+    // After commit: a job must never find its row still uncommitted. Should Redis refuse, the rows wait QUEUED for
+    // requeueStale below, and the rest of the pass (provider events, prices) still runs.
+    await this.deps.queues.enqueueAfterCommit(toEnqueue, 'released messages');
     changes.forEach((change) => this.deps.pubsub.publish(change));
     return counts;
   }
@@ -112,17 +113,17 @@ export class SchedulerService {
         [now, new Date(now.getTime() - config.dispatch.requeueAfterMs)],
         'all',
       );
-    if (rows.length > 0) {
-      await this.deps.queues.enqueue(
-        rows.map((r) => ({
-          id: r.id,
-          tenantId: r.tenant_id,
-          attempt: r.attempt,
-          channel: r.channel,
-          priority: r.priority,
-        })),
-      );
-    }
+    // Should Redis refuse them, their queued_at was just moved: the next try comes REQUEUE_AFTER_MS later.
+    await this.deps.queues.enqueueAfterCommit(
+      rows.map((r) => ({
+        id: r.id,
+        tenantId: r.tenant_id,
+        attempt: r.attempt,
+        channel: r.channel,
+        priority: r.priority,
+      })),
+      'stale QUEUED messages',
+    );
     return rows.length;
   }
 }
