@@ -120,10 +120,11 @@ describe('template limits', () => {
         error: TIME,
       },
       {
+        // Unlike empty for-loops, tablerow writes <tr><td> cells, which count as output: either limit may come first.
         name: 'nested_tablerow',
         body: '{% tablerow x in data.a %}{% tablerow y in data.a %}{% endtablerow %}{% endtablerow %}',
         data: { a: Array.from({ length: 1500 }, (_, i) => i) },
-        error: TIME,
+        error: /rendering exceeded the (time|memory) limit/,
       },
       // One huge range is charged to memory when it is built, before any iteration.
       { name: 'huge_range', body: '{% for i in (1..100000000) %}x{% endfor %}', error: MEMORY },
