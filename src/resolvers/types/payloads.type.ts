@@ -13,7 +13,7 @@ export class SendNotificationPayload {
 export class MessageError {
   @Field({
     description:
-      'Vendor code (21211, UNREGISTERED…) or Herald reason (no_address, MAX_ATTEMPTS, TEMPLATE_ERROR…)',
+      'Vendor code (21211, UNREGISTERED…) or Herald reason (no_address, MAX_ATTEMPTS, TEMPLATE_ERROR, TEMPLATE_LIMIT…)',
   })
   code!: string;
 
