@@ -43,24 +43,32 @@ const WINDOW_SECONDS = 60;
 /** A Redis that hangs (rather than refuses) must not hold requests: past this, the request goes through uncounted. */
 const REDIS_TIMEOUT_MS = 500;
 
+/** Requests an operation is charged, per class: one per root field it runs. */
+export type OperationCharges = Map<OperationClass, number>;
+
 /**
- * The classes an operation counts against, from its root fields (through inline fragments and fragment spreads).
- * A document with several root fields counts once per class present, not once per field: `{ a: sendNotification
- * b: sendNotification }` is one `sending` request (aliases are bounded by the query limits, not here).
+ * What an operation costs in the rate limits: one request per root field it runs, by class (through inline
+ * fragments and fragment spreads). Aliases count: `{ a: sendNotification b: sendNotification }` is two `sending`
+ * requests, or fifteen aliased sends would be one request. Fields GraphQL merges (the same response key twice, a
+ * fragment spread twice) run once and count once; introspection fields (`__typename`) count nothing, but every
+ * document is at least one `general` request.
  */
-export function operationClasses(
+export function operationCharges(
   document: DocumentNode,
   operation: OperationDefinitionNode,
-): OperationClass[] {
+): OperationCharges {
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions)
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-  const classes = new Set<OperationClass>();
+  const responseKeys = new Map<string, OperationClass>();
   const seen = new Set<string>();
   const walk = (selectionSet: SelectionSetNode) => {
     for (const selection of selectionSet.selections) {
-      if (selection.kind === Kind.FIELD) classes.add(ROOT_FIELD_CLASS[selection.name.value] ?? 'general');
-      else if (selection.kind === Kind.INLINE_FRAGMENT) walk(selection.selectionSet);
+      if (selection.kind === Kind.FIELD) {
+        const name = selection.name.value;
+        if (!name.startsWith('__'))
+          responseKeys.set(selection.alias?.value ?? name, ROOT_FIELD_CLASS[name] ?? 'general');
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) walk(selection.selectionSet);
       else if (!seen.has(selection.name.value)) {
         seen.add(selection.name.value);
         const fragment = fragments.get(selection.name.value);
@@ -69,8 +77,11 @@ export function operationClasses(
     }
   };
   walk(operation.selectionSet);
-  if (classes.size === 0) classes.add('general');
-  return [...classes];
+  const charges: OperationCharges = new Map();
+  for (const operationClass of responseKeys.values())
+    charges.set(operationClass, (charges.get(operationClass) ?? 0) + 1);
+  if (charges.size === 0) charges.set('general', 1);
+  return charges;
 }
 
 /** One counted request: the budget it was charged to and what is left of it. */
@@ -162,16 +173,20 @@ export class ApiRateLimiter {
   }
 
   /**
-   * Charges one request to each budget the caller and classes name. Resolves the most constraining decision (a
-   * refusal if any budget is spent), or undefined when limits are off or Redis could not count. Never rejects.
+   * Charges an operation's requests to the budgets the caller names: a `service` caller's tenant budget with all of
+   * them, anyone else's per-class budgets with that class's. Resolves the most constraining decision (a refusal if
+   * any budget is spent), or undefined when limits are off or Redis could not count. Never rejects.
    */
-  async check(caller: Caller, classes: OperationClass[]): Promise<RateDecision | undefined> {
+  async check(caller: Caller, operation: OperationCharges): Promise<RateDecision | undefined> {
     if (!this.settings.enabled) return undefined;
     const tenant = encodeURIComponent(caller.tenantId);
-    const charges: [Budget, string][] = caller.scopes.includes(SERVICE_SCOPE)
-      ? [['service', tenant]]
-      : classes.map((c) => [c, `${tenant}:${encodeURIComponent(caller.subject)}`]);
-    const decisions = await Promise.all(charges.map(([budget, key]) => this.charge(budget, key)));
+    const total = [...operation.values()].reduce((sum, n) => sum + n, 0);
+    const charges: [Budget, string, number][] = caller.scopes.includes(SERVICE_SCOPE)
+      ? [['service', tenant, total]]
+      : [...operation].map(([c, n]) => [c, `${tenant}:${encodeURIComponent(caller.subject)}`, n]);
+    const decisions = await Promise.all(
+      charges.map(([budget, key, points]) => this.charge(budget, key, points)),
+    );
     const counted = decisions.filter((d): d is RateDecision => d !== undefined);
     const refused = counted.filter((d) => !d.allowed).sort((a, b) => b.resetSeconds - a.resetSeconds);
     const worst = refused[0] ?? counted.sort((a, b) => a.remaining - b.remaining)[0];
@@ -198,11 +213,11 @@ export class ApiRateLimiter {
       );
     const operation = getOperationAST(document, operationName);
     if (!operation) return undefined;
-    const decision = await this.check(caller, operationClasses(document, operation));
+    const decision = await this.check(caller, operationCharges(document, operation));
     return decision && !decision.allowed ? rateLimitedError(decision) : undefined;
   }
 
-  private async charge(budget: Budget, key: string): Promise<RateDecision | undefined> {
+  private async charge(budget: Budget, key: string, points: number): Promise<RateDecision | undefined> {
     const entry = this.limiters.get(budget)!;
     const decide = (res: RateLimiterRes, allowed: boolean): RateDecision => ({
       allowed,
@@ -212,7 +227,7 @@ export class ApiRateLimiter {
       resetSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
     });
     try {
-      const res = await entry.limiter.consume(key);
+      const res = await entry.limiter.consume(key, points);
       this.markRedis(false);
       return decide(res, true);
     } catch (rejection) {
@@ -246,7 +261,7 @@ export function rateLimitPlugin(limiter: ApiRateLimiter): ApolloServerPlugin<Gra
       Promise.resolve({
         async didResolveOperation({ document, operation, contextValue, response }) {
           if (!operation) return;
-          const decision = await limiter.check(contextValue.caller, operationClasses(document, operation));
+          const decision = await limiter.check(contextValue.caller, operationCharges(document, operation));
           if (!decision) return;
           for (const [name, value] of rateLimitHeaders(decision)) response.http.headers.set(name, value);
           if (!decision.allowed) throw rateLimitedError(decision, { status: 429 });

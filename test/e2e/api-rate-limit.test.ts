@@ -122,6 +122,29 @@ describe('GraphQL rate limits (auth on, Redis)', () => {
     expect(bob.body.errors).toBeUndefined();
   });
 
+  it('aliases are no way around the limits: each aliased root field is a request of its class', async () => {
+    const erin = await token('acme', 'erin');
+    const aliased = (n: number, userId: string) =>
+      `mutation($input: SendNotificationInput!) { ${Array.from(
+        { length: n },
+        (_, i) => `a${i}: sendNotification(input: $input) { notification { id } }`,
+      ).join(' ')} }`;
+    const five = await post(stack.url, erin, aliased(5, 'u-alias'), { input: input('u-alias') });
+    expect(five.status).toBe(200);
+    expect(five.body.errors).toBeUndefined();
+    expect(five.headers.get('x-ratelimit-remaining')).toBe('5');
+    // Fifteen aliased sends in one request would have been fifteen sends for the price of one.
+    const fifteen = await post(stack.url, erin, aliased(15, 'u-alias-2'), { input: input('u-alias-2') });
+    expect(fifteen.status).toBe(429);
+    expect(fifteen.body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    const listed = await post(
+      stack.url,
+      erin,
+      '{ notifications(filter: { userId: "u-alias-2" }) { nodes { id } } }',
+    );
+    expect(listed.body).toMatchObject({ data: { notifications: { nodes: [] } } });
+  });
+
   it('a service token is limited per tenant only: two subs share one budget, another tenant has its own', async () => {
     const first = await token('svc-tenant', 'billing', SERVICE);
     const second = await token('svc-tenant', 'crm', SERVICE);
