@@ -61,6 +61,8 @@ const authModel = z.object({
   JWT_JWKS_URL: optionalUrl,
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
+  /** Longest a token may still be valid when presented (exp − now, seconds); unset = whatever its issuer set. */
+  JWT_MAX_TOKEN_AGE_SECONDS: z.preprocess(blankToUndefined, z.coerce.number().int().min(60).optional()),
   /** Signs one-click unsubscribe links; defaults to JWT_SECRET, and to a fixed development value outside production. */
   UNSUBSCRIBE_SECRET: z.preprocess(
     blankToUndefined,
@@ -245,6 +247,8 @@ export interface Config {
     jwksUrl?: string;
     issuer?: string;
     audience?: string;
+    /** Refuse tokens whose exp is further ahead than this (seconds). */
+    maxTokenAgeSeconds?: number;
     unsubscribeSecret: string;
   };
   twilio: TwilioSettings;
@@ -436,6 +440,7 @@ export function parseConfig(source: Source): Config {
       jwksUrl: auth.JWT_JWKS_URL,
       issuer: auth.JWT_ISSUER,
       audience: auth.JWT_AUDIENCE,
+      maxTokenAgeSeconds: auth.JWT_MAX_TOKEN_AGE_SECONDS,
       // Production without a secret was refused above, so the public development value never signs there.
       unsubscribeSecret: unsubscribeSecret ?? DEVELOPMENT_UNSUBSCRIBE_SECRET,
     },

@@ -22,7 +22,8 @@ export type Authenticate = (authorization: string | undefined) => Promise<Caller
 /**
  * Verifies `Authorization: Bearer <JWT>` (HS256 secret and/or JWKS) and maps sub, tenant and scope to a Caller, with
  * `expiresAt` (ms since epoch) from `exp`. Throws UNAUTHENTICATED for a missing, invalid or expired token and for one
- * without `sub`, `tenant` or `exp`: a token that never expires cannot be revoked, so it is refused.
+ * without `sub`, `tenant` or `exp`: a token that never expires cannot be revoked, so it is refused; so is one whose
+ * `exp` lies more than `maxTokenAgeSeconds` ahead, when that is set.
  */
 export function createAuthenticator(auth: Config['auth']): Authenticate {
   if (!auth.enabled) return () => Promise.resolve(DEVELOPMENT_CALLER);
@@ -70,6 +71,11 @@ export function createAuthenticator(auth: Config['auth']): Authenticate {
     // jose checks `exp` only when present (RFC 7519 §4.1.4 makes it optional); Herald requires it.
     if (typeof payload.exp !== 'number')
       throw new UnauthenticatedError('token has no "exp" claim: exp is required (tokens must expire)');
+    const maxAge = auth.maxTokenAgeSeconds;
+    if (maxAge !== undefined && payload.exp - Date.now() / 1000 > maxAge)
+      throw new UnauthenticatedError(
+        `token expires too far ahead: at most ${maxAge} s from now (JWT_MAX_TOKEN_AGE_SECONDS)`,
+      );
     const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
     return { tenantId: tenant, subject: payload.sub, scopes: scope, expiresAt: payload.exp * 1000 };
   };

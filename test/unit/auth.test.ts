@@ -34,4 +34,22 @@ describe('authentication and scope rules', () => {
       extensions: { code: 'UNAUTHENTICATED' },
     });
   });
+
+  it('with JWT_MAX_TOKEN_AGE_SECONDS, refuses a token whose exp lies further ahead (a 100-year token)', async () => {
+    const authenticate = createAuthenticator(
+      parseConfig({ JWT_SECRET: SECRET, JWT_MAX_TOKEN_AGE_SECONDS: '86400' }).auth,
+    );
+    const key = new TextEncoder().encode(SECRET);
+    const signed = (expiresIn: string) =>
+      new SignJWT({ tenant: 'acme', scope: 'admin' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('s')
+        .setExpirationTime(expiresIn)
+        .sign(key);
+    await expect(authenticate(`Bearer ${await signed('23h')}`)).resolves.toMatchObject({ tenantId: 'acme' });
+    await expect(authenticate(`Bearer ${await signed('100y')}`)).rejects.toMatchObject({
+      message: expect.stringContaining('JWT_MAX_TOKEN_AGE_SECONDS') as unknown,
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
+  });
 });
