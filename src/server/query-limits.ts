@@ -3,6 +3,7 @@ import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import {
   getNamedType,
+  getOperationAST,
   getNullableType,
   GraphQLError,
   isLeafType,
@@ -127,6 +128,13 @@ export function checkQueryLimits(
   limits: QueryLimits,
   request: { document: DocumentNode; variables?: Record<string, unknown>; operationName?: string | null },
 ): GraphQLError[] {
+  // The cost library assumes the operation exists (a TypeError otherwise): answer as graphql-js would, as bad input.
+  if (!getOperationAST(request.document, request.operationName)) {
+    const message = request.operationName
+      ? `Unknown operation named "${request.operationName.slice(0, 100)}".`
+      : 'Must provide operation name if query contains multiple operations.';
+    return [new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', field: 'operationName' } })];
+  }
   const refusals: GraphQLError[] = [];
   const refuse = (limit: string, max: number) => (_context: unknown, error: GraphQLError) => {
     // graphql-armor words it "Syntax Error: Query depth limit of 10 exceeded, found 12."

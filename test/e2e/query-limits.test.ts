@@ -209,6 +209,28 @@ describe('query limits and GraphQL edge errors (auth off)', () => {
     expect(body.errors?.[0]?.message).toContain('graphql-ws');
   });
 
+  it('answers an operationName that names no operation with BAD_USER_INPUT, over HTTP and websockets', async () => {
+    for (const [query, operationName, message] of [
+      ['{ __typename }', 'Foo', 'Unknown operation named "Foo".'],
+      ['query A { __typename } query B { __typename }', undefined, 'Must provide operation name'],
+    ] as const) {
+      const response = await post(JSON.stringify({ query, operationName }));
+      const body = (await response.json()) as GraphQLResponse<unknown>;
+      expect(response.status, query).toBe(400);
+      expect(body.errors?.[0]?.extensions?.code, query).toBe('BAD_USER_INPUT');
+      expect(body.errors?.[0]?.message, query).toContain(message);
+    }
+    // Over graphql-ws the refusal is an error message; the socket stays open for the next operation.
+    const refused = await new Promise<unknown>((resolve) => {
+      ws.subscribe(
+        { query: '{ __typename }', operationName: 'Foo' },
+        { next: () => undefined, error: resolve, complete: () => resolve('completed') },
+      );
+    });
+    expect(JSON.stringify(refused)).toContain('Unknown operation named');
+    expect(await overWebsocket(ws, '{ __typename }')).toEqual({ data: { __typename: 'Query' } });
+  });
+
   describe('malformed and oversized bodies answer JSON, never a stack or a path', () => {
     const expectClean = (text: string) => {
       expect(text).not.toContain('/work');
