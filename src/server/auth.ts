@@ -64,10 +64,8 @@ export function createAuthenticator(auth: Config['auth']): Authenticate {
     } catch (error) {
       throw new UnauthenticatedError(`invalid token: ${(error as Error).message}`);
     }
-    if (typeof payload.sub !== 'string' || !payload.sub)
-      throw new UnauthenticatedError('token has no "sub" claim');
-    const tenant = payload.tenant;
-    if (typeof tenant !== 'string' || !tenant) throw new UnauthenticatedError('token has no "tenant" claim');
+    const subject = identifierClaim(payload, 'sub');
+    const tenant = identifierClaim(payload, 'tenant');
     // jose checks `exp` only when present (RFC 7519 §4.1.4 makes it optional); Herald requires it.
     if (typeof payload.exp !== 'number')
       throw new UnauthenticatedError('token has no "exp" claim: exp is required (tokens must expire)');
@@ -77,6 +75,28 @@ export function createAuthenticator(auth: Config['auth']): Authenticate {
         `token expires too far ahead: at most ${maxAge} s from now (JWT_MAX_TOKEN_AGE_SECONDS)`,
       );
     const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
-    return { tenantId: tenant, subject: payload.sub, scopes: scope, expiresAt: payload.exp * 1000 };
+    return { tenantId: tenant, subject, scopes: scope, expiresAt: payload.exp * 1000 };
   };
+}
+
+/** Longest `sub` or `tenant` Herald keys rows and rate limits by (characters). */
+const MAX_IDENTIFIER_LENGTH = 200;
+
+/**
+ * A `sub` or `tenant` claim as an identifier: a non-empty string of at most 200 characters with no control characters
+ * and no lone UTF-16 surrogates. They key every row (PostgreSQL cannot store NUL, its indexes refuse long entries) and
+ * the rate limits (encodeURIComponent throws on a lone surrogate), so a token from a careless or hostile issuer is
+ * refused here as UNAUTHENTICATED instead of failing deeper as an internal error.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused; \p{Cs} = lone surrogate
+const UNSTORABLE_IN_IDENTIFIER = /[\u0000-\u001f\u007f]|\p{Cs}/u;
+
+function identifierClaim(payload: JWTPayload, claim: 'sub' | 'tenant'): string {
+  const value = payload[claim];
+  if (typeof value !== 'string' || !value) throw new UnauthenticatedError(`token has no "${claim}" claim`);
+  if (value.length > MAX_IDENTIFIER_LENGTH || UNSTORABLE_IN_IDENTIFIER.test(value))
+    throw new UnauthenticatedError(
+      `token claim "${claim}" must be at most ${MAX_IDENTIFIER_LENGTH} characters, without control characters or lone surrogates`,
+    );
+  return value;
 }

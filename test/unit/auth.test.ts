@@ -52,4 +52,32 @@ describe('authentication and scope rules', () => {
       extensions: { code: 'UNAUTHENTICATED' },
     });
   });
+
+  it('refuses sub and tenant claims Herald cannot key rows by: NUL, control characters, lone surrogates, 201+ characters', async () => {
+    const authenticate = createAuthenticator(parseConfig({ JWT_SECRET: SECRET }).auth);
+    const key = new TextEncoder().encode(SECRET);
+    const signed = (tenant: string, sub: string) =>
+      new SignJWT({ tenant, scope: 'admin' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(sub)
+        .setExpirationTime('5m')
+        .sign(key);
+    await expect(authenticate(`Bearer ${await signed('acme 😀', 'ann')}`)).resolves.toMatchObject({
+      tenantId: 'acme 😀',
+    });
+    for (const [tenant, sub] of [
+      ['t\u0000x', 'ann'],
+      ['t\ud800', 'ann'],
+      ['acme', 'a\udc00'],
+      ['acme', 'line\nbreak'],
+      ['x'.repeat(201), 'ann'],
+    ]) {
+      await expect(
+        authenticate(`Bearer ${await signed(tenant, sub)}`),
+        JSON.stringify([tenant, sub]),
+      ).rejects.toMatchObject({
+        extensions: { code: 'UNAUTHENTICATED' },
+      });
+    }
+  });
 });
