@@ -86,7 +86,9 @@ export function guardEntityRepresentations(schema: GraphQLSchema): void {
     if (problems.every((problem) => problem === undefined)) return resolve(source, args, context, info);
     const valid = representations.filter((_, index) => problems[index] === undefined);
     const resolved =
-      valid.length > 0 ? (resolve(source, { ...args, representations: valid }, context, info) as unknown[]) : [];
+      valid.length > 0
+        ? (resolve(source, { ...args, representations: valid }, context, info) as unknown[])
+        : [];
     let next = 0;
     // graphql-js completes an Error list item as that item's error (path `_entities.i`), leaving the others intact.
     return problems.map((problem, index) =>
@@ -94,4 +96,3 @@ export function guardEntityRepresentations(schema: GraphQLSchema): void {
     );
   };
 }
-

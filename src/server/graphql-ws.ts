@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import {
   getOperationAST,
   GraphQLError,
+  OperationTypeNode,
   parse,
   validate,
   type DocumentNode,
@@ -124,9 +125,9 @@ export function attachGraphqlWs(options: {
       onNext: (_ctx, _id, _payload, args, result) => {
         // The same response size limit as over HTTP, before graphql-ws serializes the message.
         const tooLarge = checkResponseSize(
-          result as ExecutionResult,
+          result,
           limits.maxResponseBytes,
-          getOperationAST(args.document, args.operationName)?.operation === 'mutation',
+          getOperationAST(args.document, args.operationName)?.operation === OperationTypeNode.MUTATION,
         );
         if (tooLarge) {
           return { errors: [new GraphQLError(tooLarge.message, { extensions: tooLarge.extensions })] };

@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { GraphQLFormattedError } from 'graphql';
+import { OperationTypeNode, type GraphQLFormattedError } from 'graphql';
 
 /**
  * Bytes charged per value on top of its text: punctuation, quotes and a short key. Small on purpose, so a response
@@ -53,7 +53,12 @@ export function responseTooLargeError(
     message:
       `${ran}the response would be about ${mib(estimated)}, over the limit of ${mib(maxBytes)} ` +
       '(GRAPHQL_MAX_RESPONSE_BYTES): ask for fewer items or fields',
-    extensions: { code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_RESPONSE_BYTES', max: maxBytes, found: estimated },
+    extensions: {
+      code: 'BAD_USER_INPUT',
+      limit: 'GRAPHQL_MAX_RESPONSE_BYTES',
+      max: maxBytes,
+      found: estimated,
+    },
   };
 }
 
@@ -86,7 +91,7 @@ export function responseSizePlugin(maxBytes: number): ApolloServerPlugin {
           const refusal = checkResponseSize(
             response.body.singleResult,
             maxBytes,
-            operation?.operation === 'mutation',
+            operation?.operation === OperationTypeNode.MUTATION,
           );
           if (refusal) {
             response.body.singleResult = { errors: [refusal] };

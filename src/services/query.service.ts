@@ -130,7 +130,8 @@ export class QueryService {
       .getMetadata()
       .get(Notification)
       .props.filter(
-        (p) => p.kind === ReferenceKind.SCALAR && p.persist !== false && !PAGE_EXCLUDED_PROPERTIES.has(p.name),
+        (p) =>
+          p.kind === ReferenceKind.SCALAR && p.persist !== false && !PAGE_EXCLUDED_PROPERTIES.has(p.name),
       )
       .map((p) => p.name);
     const qb = em

@@ -103,89 +103,6 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
     await expectAlive();
   });
 
-  describe('a response built from large strings', () => {
-    beforeAll(async () => {
-      // Sent now: a message's content is rendered (and stored) when it is dispatched.
-      for (let i = 0; i < NOTIFICATIONS; i += 1) {
-        const response = await post({
-          query: `mutation ($input: SendNotificationInput!) { sendNotification(input: $input) { notification { id } } }`,
-          variables: {
-            input: {
-              userId: `big-${i}`,
-              type: 'adhoc',
-              channels: ['EMAIL'],
-              to: { email: `big-${i}@example.com` },
-              content: { subject: 'big', text: TEXT, html: HTML },
-            },
-          },
-        });
-        const result = (await response.json()) as GraphQLResponse<unknown>;
-        expect(result.errors).toBeUndefined();
-      }
-      await waitFor(async () => {
-        const response = await post({
-          query: '{ notifications(first: 40) { nodes { messages { status content { subject } } } } }',
-        });
-        const { data } = (await response.json()) as GraphQLResponse<{
-          notifications: { nodes: { messages: { content: { subject: string } | null }[] }[] };
-        }>;
-        const messages = data?.notifications.nodes.flatMap((n) => n.messages) ?? [];
-        return messages.length === NOTIFICATIONS && messages.every((m) => m.content?.subject === 'big');
-      }, 60_000);
-    }, 90_000);
-
-    it('refuses 15 aliases over ~900 KB contents (3 at once) with BAD_USER_INPUT naming the limit, and stays up', async () => {
-      const answers = await Promise.all(
-        [1, 2, 3].map(async () => {
-          const response = await post({ query: aliases(15) });
-          return { status: response.status, body: (await response.json()) as GraphQLResponse<unknown> };
-        }),
-      );
-      for (const { status, body } of answers) {
-        expect(status).toBe(400);
-        expect(body.data).toBeUndefined();
-        expect(body.errors).toHaveLength(1);
-        expect(body.errors?.[0]?.extensions).toMatchObject({
-          code: 'BAD_USER_INPUT',
-          limit: 'GRAPHQL_MAX_RESPONSE_BYTES',
-          max: 8 * 1024 * 1024,
-        });
-        expect(body.errors?.[0]?.message).toMatch(
-          /^the response would be about \d+ MB, over the limit of 8\.0 MB \(GRAPHQL_MAX_RESPONSE_BYTES\): ask for fewer items or fields$/,
-        );
-      }
-      await expectAlive();
-    }, 60_000);
-
-    it('refuses the same over graphql-ws', async () => {
-      const client = wsClient(herald.url, `Bearer ${full}`);
-      try {
-        const result = await overWebsocket(client, aliases(4));
-        expect(result.data ?? undefined).toBeUndefined();
-        expect(result.errors?.[0]?.extensions).toMatchObject({
-          code: 'BAD_USER_INPUT',
-          limit: 'GRAPHQL_MAX_RESPONSE_BYTES',
-        });
-        // A small query on the same socket still works.
-        const small = await overWebsocket(client, '{ notifications(first: 2) { nodes { id } } }');
-        expect(small.errors).toBeUndefined();
-      } finally {
-        await client.dispose();
-      }
-      await expectAlive();
-    }, 60_000);
-
-    it('answers a small query, and one large message under the limit', async () => {
-      const small = (await (await post({ query: aliases(1).replace('40', '5') })).json()) as GraphQLResponse<{
-        a0: { nodes: { messages: { content: { text: string } }[] }[] };
-      }>;
-      expect(small.errors).toBeUndefined();
-      expect(small.data?.a0.nodes).toHaveLength(5);
-      expect(small.data?.a0.nodes[0]?.messages[0]?.content.text).toHaveLength(TEXT.length);
-      await expectAlive();
-    });
-  });
-
   describe('_entities with malformed representations', () => {
     const representations: [string, unknown, string][] = [
       ['an unknown type', { __typename: 'Nope', id: 'x' }, 'unknown entity type "Nope"'],
@@ -242,22 +159,21 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
         { persistedQuery: { version: 1, sha256Hash: 'abc' } },
         'provided sha does not match query',
       ],
-      [
-        'no hash',
-        { persistedQuery: { version: 1 } },
-        'provided sha does not match query',
-      ],
+      ['no hash', { persistedQuery: { version: 1 } }, 'provided sha does not match query'],
       ['persistedQuery not an object', { persistedQuery: 'x' }, 'Unsupported persisted query version'],
       ['extensions not an object', 'x', '`extensions` in a POST body'],
     ];
 
-    it.each(requests)('%s answers BAD_REQUEST with its message, never INTERNAL_SERVER_ERROR', async (_l, x, msg) => {
-      const response = await post({ query, extensions: x });
-      const body = (await response.json()) as GraphQLResponse<unknown>;
-      expect(response.status).toBe(400);
-      expect(body.errors?.map((e) => e.extensions?.code)).toEqual(['BAD_REQUEST']);
-      expect(body.errors?.[0]?.message).toContain(msg);
-    });
+    it.each(requests)(
+      '%s answers BAD_REQUEST with its message, never INTERNAL_SERVER_ERROR',
+      async (_l, x, msg) => {
+        const response = await post({ query, extensions: x });
+        const body = (await response.json()) as GraphQLResponse<unknown>;
+        expect(response.status).toBe(400);
+        expect(body.errors?.map((e) => e.extensions?.code)).toEqual(['BAD_REQUEST']);
+        expect(body.errors?.[0]?.message).toContain(msg);
+      },
+    );
 
     it('a matching hash is served', async () => {
       const response = await post({ query, extensions: { persistedQuery: { version: 1, sha256Hash: sha } } });
@@ -265,5 +181,88 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
       expect(body.errors).toBeUndefined();
       await expectAlive();
     });
+  });
+
+  describe('a response built from large strings', () => {
+    beforeAll(async () => {
+      // Sent now: a message's content is rendered (and stored) when it is dispatched.
+      for (let i = 0; i < NOTIFICATIONS; i += 1) {
+        const response = await post({
+          query: `mutation ($input: SendNotificationInput!) { sendNotification(input: $input) { notification { id } } }`,
+          variables: {
+            input: {
+              userId: `big-${i}`,
+              type: 'adhoc',
+              channels: ['EMAIL'],
+              to: { email: `big-${i}@example.com` },
+              content: { subject: 'big', text: TEXT, html: HTML },
+            },
+          },
+        });
+        const result = (await response.json()) as GraphQLResponse<unknown>;
+        expect(result.errors).toBeUndefined();
+      }
+      await waitFor(async () => {
+        const response = await post({
+          query: '{ notifications(first: 40) { nodes { messages { status content { subject } } } } }',
+        });
+        const { data } = (await response.json()) as GraphQLResponse<{
+          notifications: { nodes: { messages: { content: { subject: string } | null }[] }[] };
+        }>;
+        const messages = data?.notifications.nodes.flatMap((n) => n.messages) ?? [];
+        return messages.length === NOTIFICATIONS && messages.every((m) => m.content?.subject === 'big');
+      }, 60_000);
+    }, 90_000);
+
+    it('refuses 4 aliases over graphql-ws the same way; the socket goes on', async () => {
+      const client = wsClient(herald.url, `Bearer ${full}`);
+      try {
+        const result = await overWebsocket(client, aliases(4));
+        expect(result.data ?? undefined).toBeUndefined();
+        expect(result.errors?.[0]?.extensions).toMatchObject({
+          code: 'BAD_USER_INPUT',
+          limit: 'GRAPHQL_MAX_RESPONSE_BYTES',
+        });
+        // A small query on the same socket still works.
+        const small = await overWebsocket(client, '{ notifications(first: 2) { nodes { id } } }');
+        expect(small.errors).toBeUndefined();
+      } finally {
+        await client.dispose();
+      }
+      await expectAlive();
+    }, 60_000);
+
+    it('answers a small query, and one large message under the limit', async () => {
+      const small = (await (await post({ query: aliases(1).replace('40', '5') })).json()) as GraphQLResponse<{
+        a0: { nodes: { messages: { content: { text: string } }[] }[] };
+      }>;
+      expect(small.errors).toBeUndefined();
+      expect(small.data?.a0.nodes).toHaveLength(5);
+      expect(small.data?.a0.nodes[0]?.messages[0]?.content.text).toHaveLength(TEXT.length);
+      await expectAlive();
+    });
+
+    it('refuses 15 aliases over ~900 KB contents (3 at once) with BAD_USER_INPUT naming the limit, and stays up', async () => {
+      const answers = await Promise.all(
+        [1, 2, 3].map(async () => {
+          const response = await post({ query: aliases(15) });
+          return { status: response.status, body: (await response.json()) as GraphQLResponse<unknown> };
+        }),
+      );
+      for (const { status, body } of answers) {
+        expect(status).toBe(400);
+        expect(body.data).toBeUndefined();
+        expect(body.errors).toHaveLength(1);
+        expect(body.errors?.[0]?.extensions).toMatchObject({
+          code: 'BAD_USER_INPUT',
+          limit: 'GRAPHQL_MAX_RESPONSE_BYTES',
+          max: 8 * 1024 * 1024,
+        });
+        expect(body.errors?.[0]?.message).toMatch(
+          /^the response would be about \d+ MB, over the limit of 8\.0 MB \(GRAPHQL_MAX_RESPONSE_BYTES\): ask for fewer items or fields$/,
+        );
+      }
+      await expectAlive();
+    }, 60_000);
   });
 });
