@@ -171,6 +171,10 @@ const graphqlModel = z.object({
   GRAPHQL_MAX_TOKENS: intWithDefault(2_000, 100),
   /** Estimated objects one operation may resolve: list fields multiply by their page size or estimate. */
   GRAPHQL_MAX_COST: intWithDefault(10_000, 1),
+  /** Estimated bytes of one response (strings plus a small overhead per value); a larger one is refused whole. */
+  GRAPHQL_MAX_RESPONSE_BYTES: intWithDefault(8 * 1024 * 1024, 1_024),
+  /** Largest websocket message on /graphql, `connection_init` included (ws closes the socket with 1009 past it). */
+  WS_MAX_PAYLOAD_BYTES: intWithDefault(2 * 1024 * 1024, 1_024),
 });
 
 const priceTable = z.preprocess(
@@ -280,7 +284,16 @@ export interface Config {
     perMinute: { service: number; general: number; sending: number; batch: number; analytics: number };
     maxSubscriptionsPerSocket: number;
   };
-  graphql: { maxDepth: number; maxAliases: number; maxTokens: number; maxCost: number };
+  graphql: {
+    maxDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxCost: number;
+    /** GRAPHQL_MAX_RESPONSE_BYTES: estimated bytes of one response (src/server/response-size.ts). */
+    maxResponseBytes: number;
+    /** WS_MAX_PAYLOAD_BYTES: largest websocket message on /graphql, in bytes. */
+    wsMaxPayloadBytes: number;
+  };
   dispatch: {
     maxAttempts: number;
     leaseMs: number;
@@ -523,6 +536,8 @@ export function parseConfig(source: Source): Config {
       maxAliases: graphql.GRAPHQL_MAX_ALIASES,
       maxTokens: graphql.GRAPHQL_MAX_TOKENS,
       maxCost: graphql.GRAPHQL_MAX_COST,
+      maxResponseBytes: graphql.GRAPHQL_MAX_RESPONSE_BYTES,
+      wsMaxPayloadBytes: graphql.WS_MAX_PAYLOAD_BYTES,
     },
     dispatch: {
       maxAttempts: dispatch.DISPATCH_MAX_ATTEMPTS,

@@ -23,6 +23,7 @@ import { ApiRateLimiter, rateLimitPlugin } from './rate-limit';
 import { requireAdmin } from './require-admin';
 import { jsonErrorHandler } from './http-errors';
 import { queryLimitsPlugin, withTokenLimitErrors } from './query-limits';
+import { responseSizePlugin } from './response-size';
 
 export interface HealthChecks {
   postgres(): Promise<boolean>;
@@ -76,6 +77,7 @@ export async function createHttpApp(options: {
       { serverWillStart: () => Promise.resolve({ drainServer: () => ws.dispose() }) },
       queryLimitsPlugin(schema, config.graphql),
       rateLimitPlugin(limiter),
+      responseSizePlugin(config.graphql.maxResponseBytes),
     ],
   });
   await apollo.start();

@@ -36,6 +36,13 @@ export function createFormatError(logger: Logger) {
       const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
       return { ...formatted, extensions };
     }
+    if (isApolloRequestError(original)) {
+      // Apollo Server's own refusal of the request (a persisted query of another version, a hash that does not
+      // match its query, ...): the client's mistake, so its message is the answer and nothing is wrong here.
+      logger.info({ reason: original.message }, 'request refused by Apollo Server');
+      const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
+      return { ...formatted, extensions: { ...extensions, code: 'BAD_REQUEST' } };
+    }
     if (isConnectionError(original)) {
       logger.error({ err: original, path: formatted.path }, 'dependency unreachable');
       return {
@@ -60,4 +67,15 @@ export function createFormatError(logger: Logger) {
       extensions: { code: 'INTERNAL_SERVER_ERROR' },
     };
   };
+}
+
+/**
+ * A GraphQLError Apollo Server raises about the request itself without a code, only an HTTP 4xx status in
+ * `extensions.http` (requestPipeline.js: "Unsupported persisted query version", "provided sha does not match
+ * query"). Ours and Apollo's coded errors (BadRequestError, PersistedQueryNotFoundError, ...) always carry a code.
+ */
+function isApolloRequestError(error: unknown): error is GraphQLError {
+  if (!(error instanceof GraphQLError) || error.extensions.code !== undefined) return false;
+  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
 }

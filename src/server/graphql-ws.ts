@@ -1,6 +1,8 @@
 import type { Server } from 'node:http';
 import {
+  getOperationAST,
   GraphQLError,
+  OperationTypeNode,
   parse,
   validate,
   type DocumentNode,
@@ -18,6 +20,7 @@ import type { Caller, Services } from '../services';
 import type { Authenticate } from './auth';
 import type { ApiRateLimiter } from './rate-limit';
 import { checkQueryLimits, type QueryLimits } from './query-limits';
+import { checkResponseSize } from './response-size';
 
 type FormatError = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
 
@@ -32,11 +35,17 @@ export function attachGraphqlWs(options: {
   authenticate: Authenticate;
   formatError: FormatError;
   logger: Logger;
-  limits: QueryLimits;
+  limits: QueryLimits & { maxResponseBytes: number; wsMaxPayloadBytes: number };
   limiter: ApiRateLimiter;
 }) {
   const { schema, services, authenticate, formatError, logger, limits, limiter } = options;
-  const wsServer = new WebSocketServer({ server: options.httpServer, path: '/graphql' });
+  // ws buffers a whole message before anyone sees it, before authentication: its default of 100 MiB lets one
+  // unauthenticated frame exhaust the heap. Past maxPayload, ws closes the socket with 1009 (message too big).
+  const wsServer = new WebSocketServer({
+    server: options.httpServer,
+    path: '/graphql',
+    maxPayload: limits.wsMaxPayloadBytes,
+  });
   const callers = new WeakMap<Context, Caller>();
   const expiryTimers = new WeakMap<Context, { cancel(): void }>();
   const format = (errors: readonly GraphQLError[]) =>
@@ -113,7 +122,16 @@ export function attachGraphqlWs(options: {
         if (limited) return format([limited]);
         return undefined;
       },
-      onNext: (_ctx, _id, _payload, _args, result) => {
+      onNext: (_ctx, _id, _payload, args, result) => {
+        // The same response size limit as over HTTP, before graphql-ws serializes the message.
+        const tooLarge = checkResponseSize(
+          result,
+          limits.maxResponseBytes,
+          getOperationAST(args.document, args.operationName)?.operation === OperationTypeNode.MUTATION,
+        );
+        if (tooLarge) {
+          return { errors: [new GraphQLError(tooLarge.message, { extensions: tooLarge.extensions })] };
+        }
         const errors = (result as ExecutionResult).errors;
         if (!errors?.length) return undefined;
         return { ...(result as ExecutionResult), errors: format(errors) };

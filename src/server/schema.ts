@@ -8,6 +8,7 @@ import { referenceResolvers, RESOLVERS } from '../resolvers';
 import { guardResolvers, type ResolversMap } from '../resolvers/scope-guard';
 import { fieldsWithoutScopeRule } from '../resolvers/scopes';
 import { User } from '../resolvers/types/user.type';
+import { guardEntityRepresentations } from './entity-representations';
 
 const FEDERATION_LINK = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable", "@external", "@requires", "@provides"])`;
 
@@ -48,10 +49,12 @@ export async function buildHeraldSchema(): Promise<GraphQLSchema> {
   for (const [typeName, fields] of Object.entries(referenceResolvers)) {
     resolvers[typeName] = { ...resolvers[typeName], ...fields };
   }
-  return buildSubgraphSchema({
+  const subgraph = buildSubgraphSchema({
     typeDefs: parse(`${FEDERATION_LINK}\n${printSchemaWithDirectives(schema)}`),
     resolvers: guardResolvers(resolvers) as never,
   });
+  guardEntityRepresentations(subgraph);
+  return subgraph;
 }
 
 /** The subgraph SDL as the gateway sees it (committed as schema.graphql; a test fails on drift). */

@@ -70,7 +70,10 @@ export interface TestStack {
   /** GraphQL endpoint of the in-process Herald. */
   url: string;
   /** Starts another Herald role as a separate OS process on the same database and Redis prefix. */
-  spawnRole(role: Role): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }>;
+  spawnRole(
+    role: Role,
+    options?: SpawnOptions,
+  ): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -89,13 +92,23 @@ async function waitForHealth(url: string, child: ChildProcess, output: () => str
   throw new Error(`child did not become healthy:\n${output()}`);
 }
 
+export interface SpawnOptions {
+  /** Node flags before the script, e.g. the production heap flags of package.json's `start`. */
+  nodeArgs?: string[];
+}
+
+/** The heap flags `npm start` and the Dockerfile run Herald with. */
+export const PRODUCTION_NODE_ARGS = ['--max-old-space-size=192', '--max-semi-space-size=32'];
+
 /** Starts `node dist/src/main.js <role>` as its own OS process with this stack's variables. */
 export async function spawnHerald(
   env: StackEnv,
   role: Role,
+  options: SpawnOptions = {},
 ): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
   const childPort = await freePort();
-  const child = spawn(process.execPath, [resolve(__dirname, '../../dist/src/main.js'), role], {
+  const script = resolve(__dirname, '../../dist/src/main.js');
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, role], {
     env: {
       ...process.env,
       ...env.vars,
@@ -179,8 +192,8 @@ export async function startStack(
     config,
     herald,
     url: `${herald.url ?? `http://127.0.0.1:${port}`}/graphql`,
-    async spawnRole(role) {
-      const spawned = await spawnHerald(env, role);
+    async spawnRole(role, spawnOptions) {
+      const spawned = await spawnHerald(env, role, spawnOptions);
       children.push(spawned.child);
       return spawned;
     },
