@@ -6,6 +6,7 @@ import {
   type RenderedContent,
   type Template,
 } from '../entities';
+import { RenderSlicer } from './render-slicer';
 import { LiquidEngine, limitOf, type LimitKind } from './liquid-engine';
 
 /** A template that cannot render (syntax, a variable the send did not give): permanent, the message ends FAILED. */
@@ -74,6 +75,8 @@ export function pickTemplate(
  */
 export class TemplateService {
   private readonly engine: LiquidEngine;
+  /** One per process: every render of every caller takes its turn here. */
+  private readonly slicer = new RenderSlicer();
 
   constructor(readonly limits: TemplateLimits) {
     this.engine = new LiquidEngine(limits);
@@ -116,9 +119,11 @@ export class TemplateService {
       for (const field of FIELDS_BY_CHANNEL[channel]) {
         const source = template[field];
         if (typeof source !== 'string') continue;
-        (rendered as Record<string, unknown>)[field] = this.renderField(source, scope, channel, field);
-        // Yield between fields: each render holds the event loop for at most TEMPLATE_RENDER_LIMIT_MS.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        // One field per job: each holds the event loop for at most TEMPLATE_RENDER_LIMIT_MS, and I/O is served
+        // between slices however many renders wait.
+        (rendered as Record<string, unknown>)[field] = await this.slicer.run(() =>
+          this.renderField(source, scope, channel, field),
+        );
       }
     }
     // Explicit content wins over the template, field by field.
