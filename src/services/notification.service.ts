@@ -185,7 +185,10 @@ export class NotificationService {
       email: to.email ? normalizeEmail(to.email, 'to.email') : null,
       phone: to.phone ? normalizePhone(to.phone, 'to.phone') : null,
       whatsapp: to.whatsapp ? normalizePhone(to.whatsapp, 'to.whatsapp') : null,
-      deviceTokens: to.deviceTokens?.map((t, i) => requireNonEmpty(t, `to.deviceTokens[${i}]`, 4096, INPUT_LIMITS.deviceTokenBytes.max)) ?? null,
+      deviceTokens:
+        to.deviceTokens?.map((t, i) =>
+          requireNonEmpty(t, `to.deviceTokens[${i}]`, 4096, INPUT_LIMITS.deviceTokenBytes.max),
+        ) ?? null,
       topic: to.topic ? requireNonEmpty(to.topic, 'to.topic') : null,
       condition: to.condition ? requireNonEmpty(to.condition, 'to.condition', 1000) : null,
     };

@@ -10,7 +10,8 @@ export interface LocalTime {
 
 export function parseLocalTime(value: string, field: string): LocalTime {
   const match = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(value.trim());
-  if (!match) throw new BadUserInputError(`${field}: ${quote(value)} is not a 24-hour time like "22:00"`, field);
+  if (!match)
+    throw new BadUserInputError(`${field}: ${quote(value)} is not a 24-hour time like "22:00"`, field);
   return { hour: Number(match[1]), minute: Number(match[2]) };
 }
 
