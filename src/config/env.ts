@@ -415,10 +415,14 @@ export function parseConfig(source: Source): Config {
   };
   const webhooks = production
     ? productionWebhookCredentials(webhookSecrets, problems)
-    : developmentWebhookCredentials(webhookSecrets, {
-        twilio: twilioMode === 'sandbox',
-        sendgrid: sendgridMode === 'sandbox',
-      });
+    : developmentWebhookCredentials(
+        webhookSecrets,
+        {
+          twilio: twilioMode === 'sandbox',
+          sendgrid: sendgridMode === 'sandbox',
+        },
+        problems,
+      );
 
   const serviceAccount = fcm.FIREBASE_SERVICE_ACCOUNT
     ? readServiceAccount(fcm.FIREBASE_SERVICE_ACCOUNT, problems)

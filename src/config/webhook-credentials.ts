@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import { SANDBOX, SANDBOX_SENDGRID_WEBHOOK_KEYS } from './sandbox';
 import { intWithDefault } from './zod-helpers';
@@ -39,8 +40,52 @@ const windowSeconds = (window: ConfiguredSecrets['window']) => ({
   maxSkewSeconds: window.SENDGRID_WEBHOOK_MAX_SKEW_SECONDS,
 });
 
-/** The same key in base64 DER or PEM compares equal. */
-const keyBody = (key: string) => key.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+/**
+ * The SendGrid verification key as canonical base64 SPKI DER, parsed by node's crypto (PEM or base64 DER, padding or
+ * not, any whitespace), so two spellings of one key compare equal. SendGrid signs with ECDSA P-256
+ * (https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features):
+ * anything else is refused. Returns a problem message instead when the key is not such a key.
+ */
+export function canonicalSendgridKey(key: string): { der: string } | { problem: string } {
+  try {
+    const text = key.trim();
+    const parsed = text.includes('-----BEGIN')
+      ? createPublicKey(text)
+      : createPublicKey({
+          key: Buffer.from(text.replace(/\s+/g, ''), 'base64'),
+          format: 'der',
+          type: 'spki',
+        });
+    if (parsed.asymmetricKeyType !== 'ec' || parsed.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      return {
+        problem: 'SENDGRID_WEBHOOK_PUBLIC_KEY: not an ECDSA P-256 public key, which SendGrid signs with',
+      };
+    }
+    return { der: parsed.export({ type: 'spki', format: 'der' }).toString('base64') };
+  } catch {
+    return {
+      problem:
+        'SENDGRID_WEBHOOK_PUBLIC_KEY: not a public key (give the verification key SendGrid shows, base64 DER, or PEM)',
+    };
+  }
+}
+
+const SANDBOX_SENDGRID_DER = (() => {
+  const canonical = canonicalSendgridKey(SANDBOX_SENDGRID_WEBHOOK_KEYS.publicKeyBase64);
+  if (!('der' in canonical)) throw new Error('the sandbox SendGrid key does not parse');
+  return canonical.der;
+})();
+
+/** The configured key, parsed; a problem is collected for an unparseable one (and no key is returned). */
+function configuredSendgridKey(key: string | undefined, problems: string[]): string | undefined {
+  if (!key) return undefined;
+  const canonical = canonicalSendgridKey(key);
+  if ('problem' in canonical) {
+    problems.push(canonical.problem);
+    return undefined;
+  }
+  return canonical.der;
+}
 
 /**
  * Production: only what the operator configured, and never a value published in this repository (anyone can sign
@@ -51,19 +96,20 @@ export function productionWebhookCredentials(
   problems: string[],
 ): WebhookCredentials {
   const credentials: WebhookCredentials = {};
-  if (secrets.twilioAuthToken === SANDBOX.twilio.authToken) {
+  // Whitespace around a pasted token is no other token.
+  const twilioToken = secrets.twilioAuthToken?.trim();
+  if (twilioToken === SANDBOX.twilio.authToken) {
     problems.push('TWILIO_AUTH_TOKEN: the sandbox token is public and is refused in production');
-  } else if (secrets.twilioAuthToken) {
-    credentials.twilio = { authToken: secrets.twilioAuthToken, origin: 'configured' };
+  } else if (twilioToken) {
+    credentials.twilio = { authToken: twilioToken, origin: 'configured' };
   }
-  if (
-    secrets.sendgridPublicKey &&
-    keyBody(secrets.sendgridPublicKey) === SANDBOX_SENDGRID_WEBHOOK_KEYS.publicKeyBase64
-  ) {
+  // Compared as parsed keys, not text: the sandbox key without its padding, or as PEM, is still the sandbox key.
+  const sendgridKey = configuredSendgridKey(secrets.sendgridPublicKey, problems);
+  if (sendgridKey === SANDBOX_SENDGRID_DER) {
     problems.push('SENDGRID_WEBHOOK_PUBLIC_KEY: the sandbox key is public and is refused in production');
-  } else if (secrets.sendgridPublicKey) {
+  } else if (sendgridKey) {
     credentials.sendgrid = {
-      publicKey: secrets.sendgridPublicKey,
+      publicKey: sendgridKey,
       origin: 'configured',
       ...windowSeconds(secrets.window),
     };
@@ -78,14 +124,16 @@ export function productionWebhookCredentials(
 export function developmentWebhookCredentials(
   secrets: ConfiguredSecrets,
   sandbox: { twilio: boolean; sendgrid: boolean },
+  problems: string[],
 ): WebhookCredentials {
   const credentials: WebhookCredentials = {};
-  if (secrets.twilioAuthToken)
-    credentials.twilio = { authToken: secrets.twilioAuthToken, origin: 'configured' };
+  const twilioToken = secrets.twilioAuthToken?.trim();
+  if (twilioToken) credentials.twilio = { authToken: twilioToken, origin: 'configured' };
   else if (sandbox.twilio) credentials.twilio = { authToken: SANDBOX.twilio.authToken, origin: 'sandbox' };
-  if (secrets.sendgridPublicKey) {
+  const sendgridKey = configuredSendgridKey(secrets.sendgridPublicKey, problems);
+  if (sendgridKey) {
     credentials.sendgrid = {
-      publicKey: secrets.sendgridPublicKey,
+      publicKey: sendgridKey,
       origin: 'configured',
       ...windowSeconds(secrets.window),
     };

@@ -19,7 +19,7 @@ import { BadUserInputError } from './errors';
 import type { NotificationService } from './notification.service';
 import { pickTemplate } from './template.service';
 import { readUnsubscribeToken } from './unsubscribe-token';
-import { assertStorable } from './input-guard';
+import { assertStorable, quote } from './input-guard';
 
 export interface ConsentProof {
   ip?: string | null;
@@ -67,7 +67,7 @@ export class ConsentService {
     );
     const unknown = keys.find((k) => !known.has(k));
     if (unknown)
-      throw new BadUserInputError(`input.types: unknown notification type "${unknown}"`, 'input.types');
+      throw new BadUserInputError(`input.types: unknown notification type ${quote(unknown)}`, 'input.types');
     return keys;
   }
 

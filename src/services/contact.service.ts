@@ -11,6 +11,7 @@ import {
 } from './address-validation';
 import type { Caller, ServiceDeps } from './deps';
 import { assertStorable } from './input-guard';
+import { INPUT_LIMITS } from './input-limits';
 
 export interface ContactCommand {
   email?: string | null;
@@ -78,7 +79,7 @@ export class ContactService {
   ): Promise<Device> {
     assertStorable({ input }, '');
     const userId = requireNonEmpty(input.userId, 'input.userId');
-    const token = requireNonEmpty(input.token, 'input.token', 4096);
+    const token = requireNonEmpty(input.token, 'input.token', 4096, INPUT_LIMITS.deviceTokenBytes.max);
     const em = this.em();
     const now = this.deps.clock.now();
     await em.upsert(
@@ -100,12 +101,43 @@ export class ContactService {
         onConflictMergeFields: ['userId', 'platform', 'active', 'deactivatedReason', 'updatedAt'],
       },
     );
+    await this.retireBeyondLimit(em, caller.tenantId, userId, token);
     return em.findOneOrFail(Device, { tenantId: caller.tenantId, token }, { refresh: true });
+  }
+
+  /**
+   * Keeps a user at INPUT_LIMITS.activeDevicesPerUser active devices: the least recently registered beyond it are
+   * deactivated (reason `device_limit`), since a send without `to` fans out to every active device. A stale token is
+   * the likely one to go (apps get new tokens on reinstall), and the user's new device always works.
+   */
+  private async retireBeyondLimit(
+    em: EntityManager,
+    tenantId: string,
+    userId: string,
+    keep: string,
+  ): Promise<void> {
+    // The device just registered is kept whatever the clock says (equal timestamps under a fixed clock).
+    const beyond = await em.find(
+      Device,
+      { tenantId, userId, active: true, token: { $ne: keep } },
+      {
+        fields: ['id'],
+        orderBy: { updatedAt: 'desc', id: 'desc' },
+        offset: INPUT_LIMITS.activeDevicesPerUser.max - 1,
+        limit: 1_000,
+      },
+    );
+    if (beyond.length === 0) return;
+    await em.nativeUpdate(
+      Device,
+      { tenantId, id: { $in: beyond.map((d) => d.id) }, active: true },
+      { active: false, deactivatedReason: 'device_limit', updatedAt: this.deps.clock.now() },
+    );
   }
 
   async unregisterDevice(caller: Caller, tokenInput: string): Promise<boolean> {
     assertStorable({ token: tokenInput }, '');
-    const token = requireNonEmpty(tokenInput, 'token', 4096);
+    const token = requireNonEmpty(tokenInput, 'token', 4096, INPUT_LIMITS.deviceTokenBytes.max);
     const changed = await this.em().nativeUpdate(
       Device,
       { tenantId: caller.tenantId, token, active: true },

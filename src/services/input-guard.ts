@@ -153,3 +153,56 @@ export function assertMaxBytes(
     );
   }
 }
+
+/**
+ * A caller's value as an error message quotes it: JSON-quoted, cut to INPUT_LIMITS.quotedValue characters with "…",
+ * so an error never echoes an unbounded input back (`no notification "aaaa…"`).
+ */
+export function quote(value: unknown): string {
+  const text = typeof value === 'string' ? value : String(value);
+  const max = INPUT_LIMITS.quotedValue.max;
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+
+const DATE_MIN = Date.parse(INPUT_LIMITS.dateTime.min);
+const DATE_MAX = Date.parse(INPUT_LIMITS.dateTime.max);
+
+/**
+ * Every DateTime argument: a valid date from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z
+ * (INPUT_LIMITS.dateTime), so none reaches PostgreSQL out of its range. Null and undefined pass. Throws
+ * BAD_USER_INPUT naming `field`.
+ */
+export function assertDateTime(value: Date | null | undefined, field: string): void {
+  if (value === null || value === undefined) return;
+  const time = value instanceof Date ? value.getTime() : NaN;
+  if (Number.isNaN(time)) throw new BadUserInputError(`${field}: must be an ISO 8601 date-time`, field);
+  if (time < DATE_MIN || time > DATE_MAX) {
+    throw new BadUserInputError(
+      `${field}: must be between ${INPUT_LIMITS.dateTime.min} and ${INPUT_LIMITS.dateTime.max}`,
+      field,
+    );
+  }
+}
+
+/**
+ * The one rule for every URL argument (media, images): http(s), at most INPUT_LIMITS.url characters (a template's
+ * imageUrl, which may be Liquid, gets the same length cap). Null and undefined pass. Throws BAD_USER_INPUT naming `field`.
+ */
+export function assertUrl(value: string | null | undefined, field: string): void {
+  if (value === null || value === undefined) return;
+  assertMaxLength(value, field, INPUT_LIMITS.url.max);
+  if (!/^https?:\/\//i.test(value)) throw new BadUserInputError(`${field}: must be an http(s) URL`, field);
+}
+
+/**
+ * A string that becomes part of a btree index entry (ids, keys, addresses, tokens): at most `max` UTF-8 bytes
+ * (default INPUT_LIMITS.indexedKeyBytes). PostgreSQL refuses index entries above ~2,704 bytes with a 500, so the cap
+ * is checked in bytes, not characters. Throws BAD_USER_INPUT naming `field`.
+ */
+export function assertKeyBytes(
+  value: string | null | undefined,
+  field: string,
+  max: number = INPUT_LIMITS.indexedKeyBytes.max,
+): void {
+  assertMaxBytes(value, field, max, 'stored in an index');
+}

@@ -45,6 +45,44 @@ export const INPUT_LIMITS = {
   /** Template variables (`data`): nesting and size of the serialized JSON. */
   dataDepth: { max: 32, unit: 'levels' },
   dataBytes: { max: 65_536, unit: 'bytes' },
+  /**
+   * Every string that is part of a btree index entry. PostgreSQL refuses an entry above about a third of a page
+   * ("index row size … exceeds btree version 4 maximum 2704";
+   * https://www.postgresql.org/docs/15/btree-implementation.html), and a composite index holds several such strings,
+   * so each stays far below it. The caps below are in UTF-8 bytes because the index limit is.
+   */
+  indexedKeyBytes: { max: 1_024, unit: 'bytes' },
+  /**
+   * A device token (part of the unique (tenant_id, token) index). FCM registration tokens are about 163 characters and
+   * APNs tokens 64 hex digits; 1,024 bytes leaves room for web-push tokens while fitting the index.
+   */
+  deviceTokenBytes: { max: 1_024, unit: 'bytes' },
+  /**
+   * Ids a vendor webhook carries (event keys, message ids, addresses): Twilio SIDs are 34 characters
+   * (https://www.twilio.com/docs/glossary/what-is-a-sid); SendGrid's sg_event_id and sg_message_id are short base64
+   * strings. A longer one is not a vendor's, and cannot be indexed.
+   */
+  webhookIdBytes: { max: 256, unit: 'bytes' },
+  /**
+   * `to.deviceTokens` of one send. FCM multicast takes "up to 500 registration tokens" per call
+   * (https://firebase.google.com/docs/cloud-messaging/send-message#send-messages-to-multiple-devices); Herald makes one
+   * message row per token, so one send stays at 100 (a user's devices, not a mailing list: use `to.topic` for that).
+   */
+  deviceTokensPerSend: { max: 100, unit: 'items' },
+  /**
+   * Active devices of one user (registerDevice): a send without `to` fans out to every one of them. Registering one
+   * more deactivates the least recently registered (reason `device_limit`): a user who reinstalls keeps working.
+   */
+  activeDevicesPerUser: { max: 100, unit: 'items' },
+  /** Messages one `sendNotifications` call may create, across all its inputs (inputs themselves are ≤ 1,000). */
+  messagesPerBatch: { max: 10_000, unit: 'items' },
+  /**
+   * Every DateTime argument: from the Unix epoch to the end of year 9999. PostgreSQL has no year 0 ("date/time field
+   * value out of range") and ISO 8601 / GraphQL DateTime is meaningful for four-digit years only.
+   */
+  dateTime: { min: '1970-01-01T00:00:00.000Z', max: '9999-12-31T23:59:59.999Z', unit: 'ISO 8601' },
+  /** How much of a caller's value an error message quotes (then "…"): an error must not echo a megabyte back. */
+  quotedValue: { max: 100, unit: 'characters' },
   /** Any other string argument of a mutation (names, proofs, descriptions): a ceiling, not a rule. */
   anyString: { max: 65_536, unit: 'characters' },
 } as const;

@@ -14,7 +14,7 @@ import { normalizeLocale, requireNonEmpty } from './address-validation';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
 import { pickTemplate, TemplateError, TemplateLimitError, type TemplateService } from './template.service';
-import { assertJson, assertStorable } from './input-guard';
+import { assertJson, assertMaxLength, assertStorable, quote } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
 
 export interface NotificationTypeCommand {
@@ -61,6 +61,9 @@ export class NotificationTypeService {
       for (const field of TEMPLATE_FIELDS) {
         const source = t[field];
         if (source === undefined || source === null) continue;
+        // The one URL length rule of sends (the scheme is checked on the rendered URL: this may be Liquid).
+        if (field === 'imageUrl')
+          assertMaxLength(source, `input.templates[${i}].imageUrl`, INPUT_LIMITS.url.max);
         const problem = this.templates.check(source, `input.templates[${i}].${field}`);
         if (problem) throw new BadUserInputError(problem, `input.templates[${i}].${field}`);
         template[field] = source;
@@ -90,7 +93,7 @@ export class NotificationTypeService {
       const id = `${t.channel}:${t.locale ?? ''}`;
       if (seen.has(id))
         throw new BadUserInputError(
-          `input.templates[${i}]: a second ${t.channel} template for locale "${t.locale ?? 'default'}"`,
+          `input.templates[${i}]: a second ${t.channel} template for locale ${quote(t.locale ?? 'default')}`,
           `input.templates[${i}]`,
         );
       seen.add(id);
@@ -155,9 +158,9 @@ export class NotificationTypeService {
       tenantId: caller.tenantId,
       key,
     });
-    if (!type) throw new BadUserInputError(`type: unknown notification type "${key}"`, 'type');
+    if (!type) throw new BadUserInputError(`type: unknown notification type ${quote(key)}`, 'type');
     if (!pickTemplate(type, input.channel, locale)) {
-      throw new BadUserInputError(`channel: type "${key}" has no ${input.channel} template`, 'channel');
+      throw new BadUserInputError(`channel: type ${quote(key)} has no ${input.channel} template`, 'channel');
     }
     try {
       return await this.templates.render(

@@ -39,7 +39,15 @@ import { applyStatus, rollup, transition, type StatusChange } from './message-st
 import { estimateCost } from './cost';
 import { pickTemplate } from './template.service';
 import { GroupCommit, settle, type Settled } from './group-commit';
-import { assertJson, assertMaxBytes, assertMaxLength, assertStorable } from './input-guard';
+import {
+  assertDateTime,
+  assertJson,
+  assertMaxBytes,
+  assertMaxLength,
+  assertStorable,
+  assertUrl,
+  quote,
+} from './input-guard';
 import { BODY_LIMIT, INPUT_LIMITS } from './input-limits';
 
 export interface SendNotificationCommand {
@@ -132,7 +140,7 @@ const addSpend = (spend: Spend, cost: number): Spend => ({
 function replay(existing: Notification, key: string, inputHash: string | null): Notification {
   if (existing.inputHash && existing.inputHash !== inputHash) {
     throw new ConflictError(
-      `idempotencyKey: "${key}" was already used with a different input (notification ${existing.id})`,
+      `idempotencyKey: ${quote(key)} was already used with a different input (notification ${existing.id})`,
       'idempotencyKey',
     );
   }
@@ -166,11 +174,21 @@ export class NotificationService {
 
   private validateRecipient(to: RecipientValue | null | undefined): RecipientValue {
     if (!to) return {};
+    const tokens = to.deviceTokens?.length ?? 0;
+    if (tokens > INPUT_LIMITS.deviceTokensPerSend.max) {
+      throw new BadUserInputError(
+        `to.deviceTokens: at most ${INPUT_LIMITS.deviceTokensPerSend.max} per send (got ${tokens}); use to.topic for an audience`,
+        'to.deviceTokens',
+      );
+    }
     return {
       email: to.email ? normalizeEmail(to.email, 'to.email') : null,
       phone: to.phone ? normalizePhone(to.phone, 'to.phone') : null,
       whatsapp: to.whatsapp ? normalizePhone(to.whatsapp, 'to.whatsapp') : null,
-      deviceTokens: to.deviceTokens?.map((t, i) => requireNonEmpty(t, `to.deviceTokens[${i}]`, 4096)) ?? null,
+      deviceTokens:
+        to.deviceTokens?.map((t, i) =>
+          requireNonEmpty(t, `to.deviceTokens[${i}]`, 4096, INPUT_LIMITS.deviceTokenBytes.max),
+        ) ?? null,
       topic: to.topic ? requireNonEmpty(to.topic, 'to.topic') : null,
       condition: to.condition ? requireNonEmpty(to.condition, 'to.condition', 1000) : null,
     };
@@ -188,20 +206,8 @@ export class NotificationService {
         'content.mediaUrls',
       );
     }
-    content.mediaUrls?.forEach((url, i) =>
-      assertMaxLength(url, `content.mediaUrls[${i}]`, INPUT_LIMITS.url.max),
-    );
-    assertMaxLength(content.imageUrl, 'content.imageUrl', INPUT_LIMITS.url.max);
-    content.mediaUrls?.forEach((url, i) => {
-      if (!/^https?:\/\//.test(url))
-        throw new BadUserInputError(
-          `content.mediaUrls[${i}]: must be an http(s) URL`,
-          `content.mediaUrls[${i}]`,
-        );
-    });
-    if (content.imageUrl && !/^https?:\/\//.test(content.imageUrl)) {
-      throw new BadUserInputError('content.imageUrl: must be an http(s) URL', 'content.imageUrl');
-    }
+    content.mediaUrls?.forEach((url, i) => assertUrl(url, `content.mediaUrls[${i}]`));
+    if (content.imageUrl) assertUrl(content.imageUrl, 'content.imageUrl');
     return content;
   }
 
@@ -217,8 +223,15 @@ export class NotificationService {
   ): Promise<PlannedMessage[]> {
     const needsDevices =
       channels.includes(Channel.PUSH) && !to.deviceTokens?.length && !to.topic && !to.condition;
+    // registerDevice keeps a user at activeDevicesPerUser; the limit also bounds users who had more before it.
     const devices = needsDevices
-      ? await em.find(Device, { tenantId, userId, active: true }, { orderBy: { createdAt: 'asc' } })
+      ? (
+          await em.find(
+            Device,
+            { tenantId, userId, active: true },
+            { orderBy: { createdAt: 'desc' }, limit: INPUT_LIMITS.activeDevicesPerUser.max },
+          )
+        ).reverse()
       : [];
     const planned: PlannedMessage[] = [];
     for (const channel of channels) {
@@ -239,7 +252,7 @@ export class NotificationService {
         planned.push(...addresses.map((address) => ({ channel, to: address })));
       } else if (explicit.has(channel)) {
         throw new BadUserInputError(
-          `${ADDRESS_FIELD[channel]}: channel ${channel} has no address for user "${userId}"; give ${ADDRESS_FIELD[channel]} or store one (updateContact / registerDevice)`,
+          `${ADDRESS_FIELD[channel]}: channel ${channel} has no address for user ${quote(userId)}; give ${ADDRESS_FIELD[channel]} or store one (updateContact / registerDevice)`,
           ADDRESS_FIELD[channel],
         );
       } else {
@@ -347,8 +360,8 @@ export class NotificationService {
       if (!given || !emailBody) {
         const field = type ? 'content' : 'type';
         const why = type
-          ? `type "${key}" has no ${channel} template`
-          : `unknown notification type "${key}" (register it with upsertNotificationType)`;
+          ? `type ${quote(key)} has no ${channel} template`
+          : `unknown notification type ${quote(key)} (register it with upsertNotificationType)`;
         throw new BadUserInputError(`${field}: ${why}; give ${rule.hint}`, field);
       }
     }
@@ -402,9 +415,7 @@ export class NotificationService {
    */
   private checkScheduledAt(at: Date | null | undefined): void {
     if (!at) return;
-    if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
-      throw new BadUserInputError('scheduledAt: must be an ISO 8601 date-time', 'scheduledAt');
-    }
+    assertDateTime(at, 'scheduledAt');
     const days = this.deps.config.dispatch.scheduleMaxAheadDays;
     if (at.getTime() - this.deps.clock.now().getTime() > days * 86_400_000) {
       throw new BadUserInputError(
@@ -443,8 +454,8 @@ export class NotificationService {
     if (channels.length === 0) {
       throw new BadUserInputError(
         type
-          ? `channels: none given and type "${typeKey}" has no default channels`
-          : `type: unknown notification type "${typeKey}" and no channels given`,
+          ? `channels: none given and type ${quote(typeKey)} has no default channels`
+          : `type: unknown notification type ${quote(typeKey)} and no channels given`,
         type ? 'channels' : 'type',
       );
     }
@@ -572,14 +583,15 @@ export class NotificationService {
   }
 
   /**
-   * Up to MAX_BATCH sends: each validated on its own (a bad one is returned as data with its index, the others go
+   * Up to MAX_BATCH sends creating up to INPUT_LIMITS.messagesPerBatch messages in all (a send that would pass it is
+   * refused as BAD_USER_INPUT naming `inputs[i]`, the earlier ones go on): each validated on its own (a bad one is returned as data with its index, the others go
    * on), the valid ones written in one transaction with multi-row inserts and enqueued in bulk.
    */
   async sendMany(caller: Caller, inputs: SendNotificationCommand[]): Promise<BatchOutcome> {
     if (inputs.length > MAX_BATCH) {
       throw new BadUserInputError(`inputs: at most ${MAX_BATCH} per call (got ${inputs.length})`, 'inputs');
     }
-    const { results, staged } = await this.acceptAll(caller, inputs);
+    const { results, staged } = await this.acceptAll(caller, inputs, INPUT_LIMITS.messagesPerBatch.max);
     const accepted = results.filter((r) => r.notification).length;
     const estimatedCost =
       Math.round(
@@ -609,6 +621,7 @@ export class NotificationService {
   private async acceptAll(
     caller: Caller,
     inputs: SendNotificationCommand[],
+    messageCap = Infinity,
   ): Promise<{ results: Accepted[]; staged: Staged[] }> {
     // COMMIT: a query in the middle must not flush what is staged so far (auto-flush would split the batch into
     // several transactions).
@@ -616,6 +629,7 @@ export class NotificationService {
     const results: Accepted[] = [];
     const staged: Staged[] = [];
     const keys = new Map<string, { hash: string | null; notification: Notification }>();
+    let messages = 0;
     try {
       // Redis carries the jobs: refuse before storing anything when it cannot.
       if (!(await this.deps.redisReachable())) throw new ServiceUnavailableError('Redis');
@@ -664,6 +678,14 @@ export class NotificationService {
             });
             continue;
           }
+          const planned = prepared.plan.planned.length;
+          if (messages + planned > messageCap) {
+            throw new BadUserInputError(
+              `inputs[${index}]: the batch would exceed ${messageCap} messages in total (INPUT_LIMITS.messagesPerBatch); send the rest in another call`,
+              `inputs[${index}]`,
+            );
+          }
+          messages += planned;
           const cost = planCost(prepared.plan, this.deps.config.prices);
           this.deps.budgets.assertWithin(budgets, spend, cost, prepared.plan.priority === Priority.CRITICAL);
           spend = addSpend(spend, cost);
@@ -764,7 +786,7 @@ export class NotificationService {
             { lockMode: LockMode.PESSIMISTIC_WRITE },
           )
         : null;
-      if (!found) throw new NotFoundError(`id: no notification "${id}"`);
+      if (!found) throw new NotFoundError(`id: no notification ${quote(id)}`);
       const messages = await tx.find(
         Message,
         { tenantId: caller.tenantId, notificationId: found.id },

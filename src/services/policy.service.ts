@@ -19,7 +19,7 @@ import { storedAddress } from './contact-address';
 import type { Caller, ServiceDeps } from './deps';
 import type { PolicyFacts } from './policy-facts';
 import { periodWindow, quietWindowEnd } from './schedule-rules';
-import { assertStorable } from './input-guard';
+import { assertStorable, quote } from './input-guard';
 
 /**
  * The documented reasons (checkConsent.reason and Message.error.code of a SUPPRESSED message):
@@ -146,7 +146,7 @@ export class PolicyService {
       return {
         action: 'suppress',
         reason: 'opted_out',
-        message: `the user opted out of "${input.typeKey}" on ${input.channel}`,
+        message: `the user opted out of ${quote(input.typeKey)} on ${input.channel}`,
       };
     }
 
@@ -169,7 +169,7 @@ export class PolicyService {
         return {
           action: 'suppress',
           reason: 'type_disabled',
-          message: `the user turned "${input.typeKey}" off on ${input.channel}`,
+          message: `the user turned ${quote(input.typeKey)} off on ${input.channel}`,
         };
       }
     }
@@ -189,7 +189,7 @@ export class PolicyService {
         return {
           action: 'suppress',
           reason: 'no_consent',
-          message: `"${input.typeKey}" is MARKETING and the user has not consented on ${input.channel}`,
+          message: `${quote(input.typeKey)} is MARKETING and the user has not consented on ${input.channel}`,
         };
     }
 
@@ -221,7 +221,7 @@ export class PolicyService {
     if (cap) {
       const window = periodWindow(now, timezone, cap.period);
       if ((await this.count(em, input, window, { typeKey: input.typeKey })) >= cap.limit) {
-        const message = `"${input.typeKey}" is capped at ${cap.limit} per ${cap.period.toLowerCase()} on ${input.channel}`;
+        const message = `${quote(input.typeKey)} is capped at ${cap.limit} per ${cap.period.toLowerCase()} on ${input.channel}`;
         return cap.action === CapAction.SUPPRESS
           ? { action: 'suppress', reason: 'frequency_capped', message }
           : { action: 'defer', until: window.end, reason: 'frequency_capped', message };

@@ -6,6 +6,7 @@ import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
 import type { ProviderCircuits } from './provider-circuit';
 import { assertStorable } from './input-guard';
+import { INPUT_LIMITS } from './input-limits';
 
 export interface NotificationFilterCommand {
   userId?: string | null;
@@ -36,7 +37,9 @@ const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|([0-9a-f-]{36})$
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const match = cursor.length <= 128 ? CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8')) : null;
   const createdAt = new Date(match?.[1] ?? '');
-  if (!match || Number.isNaN(createdAt.getTime()) || !isUuid(match[2]))
+  // A date PostgreSQL cannot hold (year 0) is as forged as a malformed one.
+  const inRange = createdAt.getTime() >= Date.parse(INPUT_LIMITS.dateTime.min);
+  if (!match || Number.isNaN(createdAt.getTime()) || !inRange || !isUuid(match[2]))
     throw new BadUserInputError('after: not a cursor returned by this API', 'after');
   return { createdAt, id: match[2] };
 }

@@ -1,6 +1,7 @@
 import { DateTime } from 'luxon';
 import { Channel } from '../entities/enums';
 import { BadUserInputError } from './errors';
+import { quote } from './input-guard';
 
 export interface LocalTime {
   hour: number;
@@ -9,7 +10,8 @@ export interface LocalTime {
 
 export function parseLocalTime(value: string, field: string): LocalTime {
   const match = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(value.trim());
-  if (!match) throw new BadUserInputError(`${field}: "${value}" is not a 24-hour time like "22:00"`, field);
+  if (!match)
+    throw new BadUserInputError(`${field}: ${quote(value)} is not a 24-hour time like "22:00"`, field);
   return { hour: Number(match[1]), minute: Number(match[2]) };
 }
 

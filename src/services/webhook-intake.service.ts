@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { GroupCommit, settle, type Settled } from './group-commit';
 import { sanitizeJson, toStorable } from './input-guard';
+import { INPUT_LIMITS } from './input-limits';
 import { runRaw } from '../db/raw';
 import {
   parseSendgridEvent,
@@ -61,6 +62,30 @@ interface StoredPayload {
 const refuse = (reason: string) => (): never => {
   throw new WebhookSignatureError(reason);
 };
+
+/**
+ * The ids of a vendor event that go into btree indexes (provider_event's unique event key, message.provider_message_id
+ * on reconciliation, address blocks from an inbound STOP) must be at most INPUT_LIMITS.webhookIdBytes: a longer one is
+ * no vendor's (Twilio SIDs are 34 characters) and PostgreSQL would refuse it with a 500, which vendors retry forever.
+ * Throws WebhookFormatError (400) naming the field.
+ */
+function assertIndexable(
+  event: { eventKey: string; providerMessageId?: string; heraldMessageId?: string },
+  addresses: Record<string, string> = {},
+): void {
+  const max = INPUT_LIMITS.webhookIdBytes.max;
+  const fields: Record<string, string | undefined> = {
+    eventKey: event.eventKey,
+    providerMessageId: event.providerMessageId,
+    heraldMessageId: event.heraldMessageId,
+    ...addresses,
+  };
+  for (const [field, value] of Object.entries(fields)) {
+    if (value !== undefined && Buffer.byteLength(value) > max) {
+      throw new WebhookFormatError(`${field}: longer than ${max} bytes, which no vendor id is`);
+    }
+  }
+}
 
 /** Unprocessed events older than this are left alone (and visible to operators) rather than retried forever. */
 const GIVE_UP_AFTER_MS = 24 * 3600_000;
@@ -306,6 +331,7 @@ export class WebhookIntakeService {
   async twilioStatus(req: RawWebhookRequest): Promise<void> {
     const params = this.verifyTwilio(req);
     const event = parseTwilioStatus(params, req.url, this.deps.clock.now());
+    assertIndexable(event);
     await this.submit({
       provider: 'twilio',
       kind: 'status',
@@ -318,6 +344,7 @@ export class WebhookIntakeService {
   async twilioInbound(req: RawWebhookRequest): Promise<string> {
     const params = this.verifyTwilio(req);
     const reply = parseTwilioInbound(params);
+    assertIndexable(reply, { from: reply.from, to: reply.to });
     await this.submit({
       provider: 'twilio',
       kind: 'inbound',
@@ -331,17 +358,29 @@ export class WebhookIntakeService {
     this.verifySendgrid(req);
     const events = parseSendgridEvents(req.body);
     const raw = JSON.parse(req.body.toString('utf8')) as SendgridEvent[];
+    // One event whose ids cannot be indexed is skipped (and logged) rather than failing its batch: a 4xx or 5xx makes
+    // SendGrid retry the whole batch for 24 hours. A request that is that one event alone answers 400.
+    const storable = events.flatMap((event, i) => {
+      try {
+        assertIndexable(event);
+        return [{ event, raw: raw[i] }];
+      } catch (error) {
+        if (events.length === 1) throw error;
+        this.deps.logger.warn({ index: i, reason: (error as Error).message }, 'SendGrid event skipped');
+        return [];
+      }
+    });
     await Promise.all(
-      events.map((event, i) =>
+      storable.map(({ event, raw: original }) =>
         this.submit({
           provider: 'sendgrid',
           kind: 'event',
           eventKey: event.eventKey,
-          payload: { event: raw[i] },
+          payload: { event: original },
         }),
       ),
     );
-    return events.length;
+    return storable.length;
   }
 
   /** The scheduler's pass over stored events still waiting (message not yet SENT, or a crash after the 2xx). */

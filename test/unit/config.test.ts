@@ -1,3 +1,4 @@
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { describeConfig } from '../../src/config/describe';
 import { ConfigError, parseConfig } from '../../src/config/env';
@@ -86,6 +87,47 @@ describe('configuration', () => {
     const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) };
     const twilio = { TWILIO_ACCOUNT_SID: `AC${'1'.repeat(32)}`, TWILIO_FROM: '+14155552671' };
 
+    const configuredKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+      .publicKey.export({ type: 'spki', format: 'der' })
+      .toString('base64');
+
+    it('production refuses the sandbox SendGrid key however it is spelled, compared as a parsed key', () => {
+      const b64 = SANDBOX_SENDGRID_WEBHOOK_KEYS.publicKeyBase64;
+      const pem = createPublicKey({ key: Buffer.from(b64, 'base64'), format: 'der', type: 'spki' })
+        .export({ type: 'spki', format: 'pem' })
+        .toString();
+      for (const spelling of [
+        b64.replace(/=+$/, ''), // without its padding: started in production before
+        `  ${b64.match(/.{1,20}/g)!.join('\n')}\n`,
+        pem,
+        pem.replaceAll('\n', '\r\n'),
+      ]) {
+        expect(() => parseConfig({ ...production, SENDGRID_WEBHOOK_PUBLIC_KEY: spelling })).toThrow(
+          /SENDGRID_WEBHOOK_PUBLIC_KEY: the sandbox key is public/,
+        );
+      }
+    });
+
+    it('refuses an unparseable SendGrid key, or one that is not P-256, at startup in every environment', () => {
+      const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 })
+        .publicKey.export({ type: 'spki', format: 'der' })
+        .toString('base64');
+      for (const env of [production, {}]) {
+        expect(() => parseConfig({ ...env, SENDGRID_WEBHOOK_PUBLIC_KEY: 'configured-key' })).toThrow(
+          /SENDGRID_WEBHOOK_PUBLIC_KEY: not a public key/,
+        );
+        expect(() => parseConfig({ ...env, SENDGRID_WEBHOOK_PUBLIC_KEY: rsa })).toThrow(
+          /SENDGRID_WEBHOOK_PUBLIC_KEY: not an ECDSA P-256 public key/,
+        );
+      }
+    });
+
+    it('production refuses the sandbox Twilio token with whitespace around it', () => {
+      expect(() =>
+        parseConfig({ ...production, ...twilio, TWILIO_AUTH_TOKEN: ` ${SANDBOX.twilio.authToken}\n` }),
+      ).toThrow(/TWILIO_AUTH_TOKEN: the sandbox token/);
+    });
+
     it('production without vendor credentials has nothing to verify webhooks with (no routes)', () => {
       const config = parseConfig(production);
       expect(config.webhooks).toEqual({});
@@ -100,12 +142,12 @@ describe('configuration', () => {
         ...production,
         ...twilio,
         TWILIO_AUTH_TOKEN: 'configured-token',
-        SENDGRID_WEBHOOK_PUBLIC_KEY: 'configured-key',
+        SENDGRID_WEBHOOK_PUBLIC_KEY: configuredKey,
       });
       expect(config.webhooks).toMatchObject({
         twilio: { authToken: 'configured-token', origin: 'configured' },
         sendgrid: {
-          publicKey: 'configured-key',
+          publicKey: configuredKey,
           origin: 'configured',
           maxAgeSeconds: 72 * 3600,
           maxSkewSeconds: 300,
