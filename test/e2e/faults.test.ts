@@ -8,7 +8,13 @@ import { startHerald, type Herald } from '../../src/runtime/herald';
 import { SendNotificationsDocument, type SendNotificationInput } from '../support/generated/graphql';
 import { execute, executeOk, waitFor } from '../support/graphql';
 import { startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from '../support/own-services';
-import { freePort, isolatedEnv, spawnHerald, type StackEnv } from '../support/stack';
+import {
+  freePort,
+  isolatedEnv,
+  spawnHerald,
+  twilioRequestsPerMessage,
+  type StackEnv,
+} from '../support/stack';
 
 const FINAL = ['SENT', 'FAILED', 'SUPPRESSED', 'CANCELLED'];
 
@@ -76,15 +82,6 @@ describe.sequential('faults: a flushed Redis and a killed worker', () => {
         [tag],
       )
     ).rows;
-  /** Provider requests per message id, read from the StatusCallback each request carried (?hm=<message id>). */
-  const requestsPerMessage = () => {
-    const counts = new Map<string, number>();
-    for (const request of emulator.emulator.recorded('twilio')) {
-      const id = new URL((request.body as { StatusCallback: string }).StatusCallback).searchParams.get('hm')!;
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-    return counts;
-  };
 
   it(
     'Redis flushed with 1,000 queued messages: all sent exactly once after the sweeper',
@@ -108,7 +105,7 @@ describe.sequential('faults: a flushed Redis and a killed worker', () => {
           'all final',
         );
         expect(await statuses('flushed')).toEqual([{ status: 'SENT', n: 1_000 }]);
-        const counts = requestsPerMessage();
+        const counts = twilioRequestsPerMessage(emulator);
         expect(counts.size).toBe(1_000);
         expect([...counts.values()].every((n) => n === 1)).toBe(true);
       } finally {
@@ -163,7 +160,7 @@ describe.sequential('faults: a flushed Redis and a killed worker', () => {
           throw error;
         });
         expect(await statuses('pgdown')).toEqual([{ status: 'SENT', n: 300 }]);
-        expect(requestsPerMessage().size).toBe(300);
+        expect(twilioRequestsPerMessage(emulator).size).toBe(300);
       } finally {
         emulator.emulator.clearFaults();
         await worker.close();
@@ -207,7 +204,7 @@ describe.sequential('faults: a flushed Redis and a killed worker', () => {
           throw error;
         });
         expect(await statuses('killed')).toEqual([{ status: 'SENT', n: 500 }]);
-        const counts = requestsPerMessage();
+        const counts = twilioRequestsPerMessage(emulator);
         expect(counts.size).toBe(500);
         const repeated = [...counts.values()].filter((n) => n > 1).length;
         // Only a message whose provider call was made before the kill but not yet recorded can go twice

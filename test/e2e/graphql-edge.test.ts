@@ -1,11 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import type { Client } from 'graphql-ws';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { waitFor, wsClient, type GraphQLResponse } from '../support/graphql';
-import { PRODUCTION_NODE_ARGS, startStack, type TestStack } from '../support/stack';
+import { overWebsocket, waitFor, wsClient, type GraphQLResponse } from '../support/graphql';
+import { expectAlive, PRODUCTION_NODE_ARGS, startStack, type TestStack } from '../support/stack';
 
 const SECRET = 'graphql-edge-test-secret-long-enough-hs256';
 
@@ -18,25 +17,6 @@ function token(scope: string): Promise<string> {
     .setIssuedAt()
     .setExpirationTime('10m')
     .sign(new TextEncoder().encode(SECRET));
-}
-
-type Errors = NonNullable<GraphQLResponse<unknown>['errors']>;
-
-/** Runs one operation over a real graphql-ws client; a refusal arrives as the error sink's list. */
-function overWebsocket(client: Client, query: string): Promise<GraphQLResponse<unknown>> {
-  return new Promise((resolve) => {
-    const unsubscribe = client.subscribe(
-      { query },
-      {
-        next: (value) => {
-          unsubscribe();
-          resolve(value as GraphQLResponse<unknown>);
-        },
-        error: (error) => resolve({ errors: Array.isArray(error) ? (error as Errors) : [] }),
-        complete: () => undefined,
-      },
-    );
-  });
 }
 
 const NOTIFICATIONS = 12;
@@ -57,26 +37,18 @@ const aliases = (count: number) =>
 describe('GraphQL edge: websocket frames, response size, _entities, Apollo request errors', () => {
   let stack: TestStack;
   let herald: { url: string; child: ChildProcess };
-  let base: string;
   let full: string;
 
   beforeAll(async () => {
     stack = await startStack({ role: 'api', extraEnv: { JWT_SECRET: SECRET } });
     // The in-process Herald only serves an API; the child (API and worker, production heap) sends every message.
     herald = await stack.spawnRole('all', { nodeArgs: PRODUCTION_NODE_ARGS });
-    base = herald.url.replace(/\/graphql$/, '');
     full = await token('admin service');
   }, 60_000);
 
   afterAll(async () => {
     await stack?.close();
   });
-
-  async function expectAlive(): Promise<void> {
-    expect(herald.child.exitCode).toBeNull();
-    expect(herald.child.signalCode).toBeNull();
-    expect((await fetch(`${base}/health`)).status).toBe(200);
-  }
 
   const post = (body: unknown, bearer = full) =>
     fetch(herald.url, {
@@ -100,7 +72,7 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
       JSON.stringify({ type: 'connection_init', payload: { padding: 'x'.repeat(10 * 1024 * 1024) } }),
     );
     expect(await outcome).toBe('closed 1009');
-    await expectAlive();
+    await expectAlive(herald);
   });
 
   describe('_entities with malformed representations', () => {
@@ -141,7 +113,7 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
         expect(body.data?._entities[0], label).toEqual({ __typename: 'User' });
         expect(body.data?._entities[1], label).toBeNull();
       }
-      await expectAlive();
+      await expectAlive(herald);
     });
   });
 
@@ -179,7 +151,7 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
       const response = await post({ query, extensions: { persistedQuery: { version: 1, sha256Hash: sha } } });
       const body = (await response.json()) as GraphQLResponse<unknown>;
       expect(body.errors).toBeUndefined();
-      await expectAlive();
+      await expectAlive(herald);
     });
   });
 
@@ -229,7 +201,7 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
       } finally {
         await client.dispose();
       }
-      await expectAlive();
+      await expectAlive(herald);
     }, 60_000);
 
     it('answers a small query, and one large message under the limit', async () => {
@@ -239,7 +211,7 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
       expect(small.errors).toBeUndefined();
       expect(small.data?.a0.nodes).toHaveLength(5);
       expect(small.data?.a0.nodes[0]?.messages[0]?.content.text).toHaveLength(TEXT.length);
-      await expectAlive();
+      await expectAlive(herald);
     });
 
     it('refuses 15 aliases over ~900 KB contents (3 at once) with BAD_USER_INPUT naming the limit, and stays up', async () => {
@@ -262,7 +234,7 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
           /^the response would be about \d+ MB, over the limit of 8\.0 MB \(GRAPHQL_MAX_RESPONSE_BYTES\): ask for fewer items or fields$/,
         );
       }
-      await expectAlive();
+      await expectAlive(herald);
     }, 60_000);
   });
 });

@@ -4,10 +4,15 @@ import type { Client } from 'graphql-ws';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SendNotificationDocument } from '../support/generated/graphql';
-import { execute, executeOk, waitFor, wsClient, type GraphQLResponse } from '../support/graphql';
+import {
+  execute,
+  executeOk,
+  overWebsocket,
+  waitFor,
+  wsClient,
+  type GraphQLResponse,
+} from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
-
-type Errors = NonNullable<GraphQLResponse<unknown>['errors']>;
 
 const aliased = (count: number, selection: (i: number) => string) =>
   `{ ${Array.from({ length: count }, (_, i) => `a${i}: ${selection(i)}`).join(' ')} }`;
@@ -30,23 +35,6 @@ const EXPENSIVE = aliased(
 const DEEP = `{ __type(name: "Message") { fields { type ${'{ ofType '.repeat(12)}{ name }${' }'.repeat(12)} } } }`;
 const MANY_TOKENS = `{ ${'__typename '.repeat(10_000)} }`;
 
-/** Runs one operation over a real graphql-ws client; refusals arrive as the error sink's list. */
-function overWebsocket(client: Client, query: string): Promise<GraphQLResponse<unknown>> {
-  return new Promise((resolve) => {
-    const unsubscribe = client.subscribe(
-      { query },
-      {
-        next: (value) => {
-          unsubscribe();
-          resolve(value as GraphQLResponse<unknown>);
-        },
-        error: (error) => resolve({ errors: Array.isArray(error) ? (error as Errors) : [] }),
-        complete: () => undefined,
-      },
-    );
-  });
-}
-
 describe('query limits and GraphQL edge errors (auth off)', () => {
   let stack: TestStack;
   let base: string;
@@ -54,6 +42,7 @@ describe('query limits and GraphQL edge errors (auth off)', () => {
 
   beforeAll(async () => {
     stack = await startStack();
+    base = stack.url.replace(/\/graphql$/, '');
     base = stack.url.replace(/\/graphql$/, '');
     ws = wsClient(stack.url);
   });

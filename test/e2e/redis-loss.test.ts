@@ -12,7 +12,13 @@ import {
 } from '../support/generated/graphql';
 import { execute, waitFor, wsClient } from '../support/graphql';
 import { startOwnRedis, type OwnRedis } from '../support/own-services';
-import { dropStack, isolatedEnv, spawnHerald, type StackEnv } from '../support/stack';
+import {
+  dropStack,
+  isolatedEnv,
+  spawnHerald,
+  twilioRequestsPerMessage,
+  type StackEnv,
+} from '../support/stack';
 
 const FINAL = ['DELIVERED', 'FAILED', 'CANCELLED', 'SUPPRESSED', 'UNDELIVERED'];
 const SUBSCRIBED_USER = `watched-${randomUUID()}`;
@@ -92,15 +98,6 @@ describe.sequential('losing Redis under traffic', () => {
         [userIds],
       )
     ).rows;
-  /** Provider requests per Herald message id (the StatusCallback of each Twilio request carries ?hm=<id>). */
-  const requestsPerMessage = () => {
-    const counts = new Map<string, number>();
-    for (const request of emulator.emulator.recorded('twilio')) {
-      const id = new URL((request.body as { StatusCallback: string }).StatusCallback).searchParams.get('hm')!;
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-    return counts;
-  };
 
   it(
     'stays up, refuses sends while Redis is down, and resumes with every accepted message final and none sent twice',
@@ -264,7 +261,7 @@ describe.sequential('losing Redis under traffic', () => {
       const rows = await statuses(acceptedIds);
       // The provider reported each sent message delivered, callbacks during the outage included.
       expect(rows.filter((r) => r.status !== 'DELIVERED' && r.status !== 'CANCELLED')).toEqual([]);
-      const counts = requestsPerMessage();
+      const counts = twilioRequestsPerMessage(emulator);
       expect([...counts.entries()].filter(([, c]) => c > 1)).toEqual([]);
       await until(
         () => Promise.resolve(seen.some((e) => e.messageStatusChanged.notificationId === watched)),

@@ -8,7 +8,7 @@ import {
   UpsertNotificationTypeDocument,
 } from '../support/generated/graphql';
 import { execute, executeOk, waitFor } from '../support/graphql';
-import { startStack, type TestStack } from '../support/stack';
+import { expectAlive, startStack, type TestStack } from '../support/stack';
 
 /** The issue's example: a string that doubles on every iteration (8 × 2^23 characters for n = 23). */
 const DOUBLING =
@@ -24,24 +24,16 @@ const TIME = 'rendering exceeded the time limit of 200 ms (TEMPLATE_RENDER_LIMIT
 describe('template limits', () => {
   let stack: TestStack;
   let herald: { url: string; child: ChildProcess };
-  let base: string;
 
   beforeAll(async () => {
     // The in-process Herald only serves the API; the child is the one worker, so it sends every message.
     stack = await startStack({ role: 'api' });
     herald = await stack.spawnRole('all');
-    base = herald.url.replace(/\/graphql$/, '');
   }, 60_000);
 
   afterAll(async () => {
     await stack?.close();
   });
-
-  async function expectAlive(): Promise<void> {
-    expect(herald.child.exitCode).toBeNull();
-    expect(herald.child.signalCode).toBeNull();
-    expect((await fetch(`${base}/health`)).status).toBe(200);
-  }
 
   async function upsertSms(key: string, body: string) {
     return execute(herald.url, UpsertNotificationTypeDocument, {
@@ -97,7 +89,7 @@ describe('template limits', () => {
       field: 'templates.sms.body',
     });
     expect(result.errors?.[0]?.message).toContain(`templates.sms.body: ${MEMORY}`);
-    await expectAlive();
+    await expectAlive(herald);
     // The same template with small data still renders.
     const fine = await preview('doubling', { n: 2 });
     expect(fine.data?.previewNotification.body).toBe('x'.repeat(32));
@@ -175,7 +167,7 @@ describe('template limits', () => {
       if (typeof bomb.error === 'string')
         expect(result.errors?.[0]?.message, bomb.name).toContain(bomb.error);
       else expect(result.errors?.[0]?.message, bomb.name).toMatch(bomb.error);
-      await expectAlive();
+      await expectAlive(herald);
     }
   }, 120_000);
 
@@ -213,7 +205,7 @@ describe('template limits', () => {
     });
     expect(failed.error?.code).toBe('TEMPLATE_LIMIT');
     expect(failed.error?.message).toContain(`templates.sms.body: ${MEMORY}`);
-    await expectAlive();
+    await expectAlive(herald);
 
     // The same worker (the only one) goes on: an ordinary message after it is sent.
     const { sendNotification: next } = await executeOk(herald.url, SendNotificationDocument, {
@@ -240,6 +232,6 @@ describe('template limits', () => {
     const twilio = stack.emulator.emulator.recorded('twilio');
     expect(twilio.some((r) => (r.body as Record<string, string>).To === '+14155550124')).toBe(true);
     expect(twilio.some((r) => (r.body as Record<string, string>).To === bombPhone)).toBe(false);
-    await expectAlive();
+    await expectAlive(herald);
   }, 60_000);
 });

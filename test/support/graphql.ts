@@ -133,3 +133,23 @@ export async function subscriberCount(baseUrl: string): Promise<number> {
 export function waitForSubscribers(baseUrl: string, count: number): Promise<boolean> {
   return waitFor(async () => (await subscriberCount(baseUrl)) === count, 10_000, `${count} subscriptions`);
 }
+
+/** Runs one operation over a real graphql-ws client and resolves its first result; a refusal arrives as `errors`. */
+export function overWebsocket(client: Client, query: string): Promise<GraphQLResponse<unknown>> {
+  return new Promise((resolve) => {
+    const unsubscribe = client.subscribe(
+      { query },
+      {
+        next: (value) => {
+          unsubscribe();
+          resolve(value as GraphQLResponse<unknown>);
+        },
+        error: (error) =>
+          resolve({
+            errors: Array.isArray(error) ? (error as NonNullable<GraphQLResponse<unknown>['errors']>) : [],
+          }),
+        complete: () => undefined,
+      },
+    );
+  });
+}

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { expect } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/env';
 import { SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../../src/config/sandbox';
 import { createLogger } from '../../src/config/logger';
@@ -213,4 +214,21 @@ export async function startStack(
       await dropStack(env);
     },
   };
+}
+
+/** A spawned Herald is still running (neither exited nor killed) and answers /health with 200. */
+export async function expectAlive(herald: { child: ChildProcess; url: string }): Promise<void> {
+  expect(herald.child.exitCode).toBeNull();
+  expect(herald.child.signalCode).toBeNull();
+  expect((await fetch(herald.url.replace(/\/graphql$/, '/health'))).status).toBe(200);
+}
+
+/** Provider requests per Herald message id, from the StatusCallback each Twilio request carried (`?hm=<id>`). */
+export function twilioRequestsPerMessage(emulator: RunningEmulator): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const request of emulator.emulator.recorded('twilio')) {
+    const id = new URL((request.body as { StatusCallback: string }).StatusCallback).searchParams.get('hm')!;
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
 }
