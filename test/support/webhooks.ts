@@ -16,9 +16,10 @@ export class WebhookSender {
     return this.sendgridKeys.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
   }
 
+  /** A form post; an array value is posted as the field repeated, once per value, as Twilio does. */
   twilio(
     path: string,
-    params: Record<string, string>,
+    params: Record<string, string | string[]>,
     options: {
       signUrl?: string;
       token?: string;
@@ -32,10 +33,14 @@ export class WebhookSender {
         ? twilio.getExpectedTwilioSignature(
             options.token ?? this.twilioAuthToken,
             options.signUrl ?? url,
-            params,
+            params as Record<string, string>,
           )
         : options.signature;
-    const body = new URLSearchParams(params).toString();
+    const form = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) {
+      for (const item of Array.isArray(value) ? value : [value]) form.append(key, item);
+    }
+    const body = form.toString();
     return fetch(url, {
       method: 'POST',
       headers: {
