@@ -96,7 +96,8 @@ export function unknownFields(params: TwilioForm): UnknownPart[] {
 function sidOf(params: TwilioForm, ...names: string[]): string {
   const sid = names.map((name) => field(params, name)).find(Boolean);
   if (!sid) throw new WebhookFormatError(`${names[0]} is required`);
-  if (!storableId(sid)) throw new WebhookFormatError(`${names[0]} is longer than ${MAX_EVENT_ID_BYTES} bytes`);
+  if (!storableId(sid))
+    throw new WebhookFormatError(`${names[0]} is longer than ${MAX_EVENT_ID_BYTES} bytes`);
   return sid;
 }
 

@@ -1,6 +1,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MessageDocument, SendNotificationDocument, type SendNotificationInput } from '../support/generated/graphql';
+import {
+  MessageDocument,
+  SendNotificationDocument,
+  type SendNotificationInput,
+} from '../support/generated/graphql';
 import { executeOk, waitFor } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 import { WebhookSender } from '../support/webhooks';
@@ -66,7 +70,9 @@ describe('webhook intake tolerates what vendors add', () => {
     const text = await (await fetch(`${stack.config.server.publicUrl}/metrics`)).text();
     const line = text
       .split('\n')
-      .find((l) => l.startsWith(`herald_webhook_unknown_events_total{provider="${provider}",kind="${kind}"}`));
+      .find((l) =>
+        l.startsWith(`herald_webhook_unknown_events_total{provider="${provider}",kind="${kind}"}`),
+      );
     return line ? Number(line.split(' ').at(-1)) : 0;
   };
   const sendgridEvent = (

@@ -52,7 +52,7 @@ export class WebhookSender {
   }
 
   sendgrid(
-    events: Record<string, unknown>[] | string,
+    events: Record<string, unknown>[] | string | Buffer,
     options: {
       key?: KeyObject;
       signature?: string | null;
@@ -60,13 +60,17 @@ export class WebhookSender {
       timestamp?: string;
     } = {},
   ) {
-    const body = typeof events === 'string' ? events : JSON.stringify(events);
+    const body = Buffer.isBuffer(events)
+      ? events
+      : Buffer.from(typeof events === 'string' ? events : JSON.stringify(events));
     const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
     const signature =
       options.signature === undefined
-        ? sign('sha256', Buffer.from(timestamp + body), options.key ?? this.sendgridKeys.privateKey).toString(
-            'base64',
-          )
+        ? sign(
+            'sha256',
+            Buffer.concat([Buffer.from(timestamp), body]),
+            options.key ?? this.sendgridKeys.privateKey,
+          ).toString('base64')
         : options.signature;
     return fetch(`${this.baseUrl}/webhooks/sendgrid/events`, {
       method: 'POST',
@@ -75,7 +79,7 @@ export class WebhookSender {
         'x-twilio-email-event-webhook-timestamp': timestamp,
         ...(signature ? { 'x-twilio-email-event-webhook-signature': signature } : {}),
       },
-      body: options.tamper ? options.tamper(body) : body,
+      body: options.tamper ? options.tamper(body.toString('utf8')) : body,
     });
   }
 }
