@@ -5,11 +5,24 @@ import type {
   ProviderStatusEvent,
   RawWebhookRequest,
   ReportedStatus,
+  UnknownPart,
 } from './webhook.types';
-import { WebhookFormatError, WebhookSignatureError } from './webhook.types';
+import {
+  MAX_EVENT_ID_BYTES,
+  shortValue,
+  storableId,
+  WebhookFormatError,
+  WebhookSignatureError,
+} from './webhook.types';
 
-/** Twilio message statuses → Herald statuses. Twilio's own pre-send states all mean "the provider has it" (SENT). */
-const STATUS: Record<string, ReportedStatus> = {
+/**
+ * Twilio message statuses → Herald statuses, from Twilio's list
+ * (https://www.twilio.com/docs/messaging/api/message-resource#message-status-values). Twilio's own pre-send states
+ * all mean "the provider has it" (SENT). `receiving`/`received` belong to inbound messages and `partially_delivered`
+ * to group messages: documented, but they say nothing about a message Herald sent (null: kept in its history only).
+ * Any other value is recorded, counted as unknown and ignored for status: Twilio adds statuses without notice.
+ */
+const STATUS: Record<string, ReportedStatus | null> = {
   accepted: 'SENT',
   scheduled: 'SENT',
   queued: 'SENT',
@@ -20,7 +33,19 @@ const STATUS: Record<string, ReportedStatus> = {
   failed: 'FAILED',
   read: 'READ',
   canceled: 'FAILED',
+  receiving: null,
+  received: null,
+  partially_delivered: null,
 };
+
+/**
+ * Form fields Twilio documents for messaging webhooks (incoming message and status callback parameters:
+ * https://www.twilio.com/docs/messaging/guides/webhook-request, https://www.twilio.com/docs/messaging/guides/track-outbound-message-status,
+ * WhatsApp: https://www.twilio.com/docs/whatsapp/api#incoming-message-webhook-parameters). Any other field is kept
+ * in the stored event and counted as unknown (`field`): it tells operators Twilio added something.
+ */
+const KNOWN_FIELD =
+  /^(MessageSid|SmsSid|SmsMessageSid|AccountSid|MessagingServiceSid|From|To|Body|NumMedia|NumSegments|MediaContentType\d+|MediaUrl\d+|(From|To)(City|State|Zip|Country)|ApiVersion|MessageStatus|SmsStatus|ErrorCode|ErrorMessage|EventType|RawDlrDoneDate|Channel(ToAddress|Prefix|InstallSid|StatusMessage|Metadata)|StructuredMessage|ProfileName|WaId|Forwarded|FrequentlyForwarded|ButtonText|ButtonPayload|Latitude|Longitude|Address|Label|MessageType|Referral\w*|OriginalRepliedMessage(Sender|Sid)|ReplyToMessageSid|DestinationCountryCode|SmsStatusCallback|Price|PriceUnit)$/;
 
 const STOP_WORDS = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'REVOKE', 'OPTOUT']);
 const START_WORDS = new Set(['START', 'YES', 'UNSTOP']);
@@ -38,9 +63,42 @@ export function inboundKeyword(body: string): InboundKeyword | null {
   return null;
 }
 
-/** Twilio posts form-encoded fields; a repeated field keeps its last value (Twilio sends none repeated). */
-export function parseForm(body: Buffer): Record<string, string> {
-  return Object.fromEntries(new URLSearchParams(body.toString('utf8')).entries());
+/** Form fields as posted: a field sent more than once keeps every value, in order (a null-prototype record). */
+export type TwilioForm = Record<string, string | string[]>;
+
+/**
+ * Twilio posts form-encoded fields and may repeat one (`MessagingBinding.Address`); every value is kept because the
+ * signature covers them all (twilio.validateRequest takes arrays).
+ */
+export function parseForm(body: Buffer): TwilioForm {
+  const form = Object.create(null) as TwilioForm;
+  for (const [key, value] of new URLSearchParams(body.toString('utf8'))) {
+    const seen = form[key];
+    form[key] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  return form;
+}
+
+/** The first value of a field (a repeated field Herald reads is read once). */
+export function field(params: TwilioForm, name: string): string | undefined {
+  const value = Object.hasOwn(params, name) ? params[name] : undefined;
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Fields Twilio does not document for messaging webhooks (see KNOWN_FIELD). */
+export function unknownFields(params: TwilioForm): UnknownPart[] {
+  return Object.keys(params)
+    .filter((key) => !KNOWN_FIELD.test(key))
+    .map((key) => ({ kind: 'field' as const, detail: shortValue(key) }));
+}
+
+/** The SID an event is keyed by; 400 when missing or longer than an id can be (MAX_EVENT_ID_BYTES). */
+function sidOf(params: TwilioForm, ...names: string[]): string {
+  const sid = names.map((name) => field(params, name)).find(Boolean);
+  if (!sid) throw new WebhookFormatError(`${names[0]} is required`);
+  if (!storableId(sid))
+    throw new WebhookFormatError(`${names[0]} is longer than ${MAX_EVENT_ID_BYTES} bytes`);
+  return sid;
 }
 
 const header = (req: RawWebhookRequest, name: string) => {
@@ -50,7 +108,7 @@ const header = (req: RawWebhookRequest, name: string) => {
 
 const stripWhatsapp = (address: string) => address.replace(/^whatsapp:/, '');
 
-export type TwilioVerifier = (req: RawWebhookRequest) => Record<string, string>;
+export type TwilioVerifier = (req: RawWebhookRequest) => TwilioForm;
 
 /**
  * The verifier for one auth token; returns the verified form fields. X-Twilio-Signature carries no timestamp
@@ -63,67 +121,72 @@ export const twilioVerifier =
     verifyTwilio(req, authToken);
 
 /** Verifies X-Twilio-Signature over the exact URL and the posted fields, with Twilio's own helper. */
-export function verifyTwilio(req: RawWebhookRequest, authToken: string): Record<string, string> {
+export function verifyTwilio(req: RawWebhookRequest, authToken: string): TwilioForm {
   const signature = header(req, 'x-twilio-signature');
   if (!signature) throw new WebhookSignatureError('missing X-Twilio-Signature');
   const params = parseForm(req.body);
-  if (!twilio.validateRequest(authToken, signature, req.url, params)) {
+  // The SDK's type says strings, its code takes arrays (toFormUrlEncodedParam sorts and joins their values).
+  if (!twilio.validateRequest(authToken, signature, req.url, params as Record<string, string>)) {
     throw new WebhookSignatureError('X-Twilio-Signature does not match');
   }
   return params;
 }
 
-export function parseTwilioStatus(
-  params: Record<string, string>,
-  url: string,
-  receivedAt: Date,
-): ProviderStatusEvent {
-  const sid = params.MessageSid ?? params.SmsSid;
-  const twilioStatus = (params.MessageStatus ?? params.SmsStatus ?? '').toLowerCase();
-  if (!sid || !twilioStatus) throw new WebhookFormatError('MessageSid and MessageStatus are required');
-  const status = STATUS[twilioStatus];
-  if (!status) throw new WebhookFormatError(`unknown MessageStatus "${twilioStatus}"`);
-  const errorCode = params.ErrorCode || undefined;
+/**
+ * A status callback. Only MessageSid is required (400 without it, or when it is too long to key by); an unknown or
+ * missing MessageStatus is kept with no status and reported in `unknowns`. Keyed by MessageSid + status.
+ */
+export function parseTwilioStatus(params: TwilioForm, url: string, receivedAt: Date): ProviderStatusEvent {
+  const sid = sidOf(params, 'MessageSid', 'SmsSid');
+  const twilioStatus = (field(params, 'MessageStatus') ?? field(params, 'SmsStatus') ?? '').toLowerCase();
+  const known = Object.hasOwn(STATUS, twilioStatus);
+  const unknowns = unknownFields(params);
+  if (!known) unknowns.unshift({ kind: 'status', detail: shortValue(twilioStatus) || '(none)' });
+  const errorCode = field(params, 'ErrorCode') || undefined;
   // Our status callback URL carries our message id, so the event finds its message even before SENT is recorded.
   const heraldMessageId = new URL(url).searchParams.get('hm') ?? undefined;
   return {
     provider: 'twilio',
-    eventKey: `${sid}:${twilioStatus}`,
+    eventKey: `${sid}:${shortValue(twilioStatus)}`,
     eventType: twilioStatus,
-    status,
+    status: known ? STATUS[twilioStatus] : null,
     heraldMessageId,
     providerMessageId: sid,
     occurredAt: receivedAt,
     errorCode,
-    errorMessage: params.ErrorMessage || (errorCode ? `Twilio error ${errorCode}` : undefined),
+    errorMessage: field(params, 'ErrorMessage') || (errorCode ? `Twilio error ${errorCode}` : undefined),
     // 21610: the recipient replied STOP to this sender; Twilio will refuse every further message.
     optOut: errorCode === '21610' ? '21610' : undefined,
     raw: params,
+    unknowns,
   };
 }
 
-export function parseTwilioInbound(params: Record<string, string>): InboundReply {
-  const sid = params.MessageSid ?? params.SmsMessageSid;
-  if (!sid || !params.From || !params.To)
-    throw new WebhookFormatError('MessageSid, From and To are required');
-  const channel = params.From.startsWith('whatsapp:') ? 'WHATSAPP' : 'SMS';
-  const count = Number(params.NumMedia ?? 0);
+/** An incoming message: MessageSid, From and To are required (400), everything else is optional. */
+export function parseTwilioInbound(params: TwilioForm): InboundReply {
+  const sid = sidOf(params, 'MessageSid', 'SmsMessageSid');
+  const from = field(params, 'From');
+  const to = field(params, 'To');
+  if (!from || !to) throw new WebhookFormatError('MessageSid, From and To are required');
+  const channel = from.startsWith('whatsapp:') ? 'WHATSAPP' : 'SMS';
+  const count = Number(field(params, 'NumMedia') ?? 0);
   const media = Array.from(
-    { length: Number.isFinite(count) ? Math.min(count, 10) : 0 },
-    (_, i) => params[`MediaUrl${i}`],
+    { length: Number.isFinite(count) ? Math.max(0, Math.min(count, 10)) : 0 },
+    (_, i) => field(params, `MediaUrl${i}`),
   ).filter((u): u is string => Boolean(u));
-  const body = params.Body ?? '';
+  const body = field(params, 'Body') ?? '';
   return {
     provider: 'twilio',
     eventKey: `${sid}:inbound`,
     channel,
-    from: stripWhatsapp(params.From),
-    to: stripWhatsapp(params.To),
+    from: stripWhatsapp(from),
+    to: stripWhatsapp(to),
     body,
     media,
     providerMessageId: sid,
     keyword: inboundKeyword(body),
     raw: params,
+    unknowns: unknownFields(params),
   };
 }
 

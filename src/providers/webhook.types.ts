@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** Webhook shapes above the vendor formats: what a provider reported, mapped to Herald's vocabulary. */
 
 export interface RawWebhookRequest {
@@ -32,6 +34,24 @@ export interface ProviderStatusEvent {
   /** The person opted out: record an opt-out. */
   optOut?: string;
   raw: Record<string, unknown>;
+  /** What Herald did not recognise in it (reported once at intake; the event is stored all the same). */
+  unknowns?: UnknownPart[];
+}
+
+/**
+ * Kinds of vendor input Herald does not know, the `kind` label of herald_webhook_unknown_events_total (a fixed set,
+ * so the series stay few): an event type, a status value, a form field, an account event (SendGrid
+ * account_status_change), a batch element that is not an event object (`malformed`) or whose key cannot be stored
+ * (`unstorable`; both skipped).
+ */
+export type UnknownKind = 'event' | 'status' | 'field' | 'account' | 'malformed' | 'unstorable';
+
+export interface UnknownPart {
+  kind: UnknownKind;
+  /** The vendor's value (event type, status, field name), cut to a log-friendly length. */
+  detail: string;
+  /** `warn` for what operators must act on (an account suspension); otherwise logged once per provider and kind. */
+  level?: 'warn';
 }
 
 export type InboundKeyword = 'STOP' | 'START' | 'HELP';
@@ -48,6 +68,24 @@ export interface InboundReply {
   providerMessageId: string;
   keyword: InboundKeyword | null;
   raw: Record<string, unknown>;
+  unknowns?: UnknownPart[];
+}
+
+/**
+ * Longest provider id Herald keys an event by, in UTF-8 bytes. Twilio SIDs are 34 characters and SendGrid's
+ * sg_event_id about 22–48; PostgreSQL cannot index a key over ~2,700 bytes (btree row limit), so a longer id is not
+ * an event a vendor sent: it is refused (400) when it is the whole request and skipped inside a SendGrid batch.
+ */
+export const MAX_EVENT_ID_BYTES = 255;
+
+/** The id when it fits MAX_EVENT_ID_BYTES, else null. */
+export function storableId(id: string): string | null {
+  return id.length > 0 && Buffer.byteLength(id, 'utf8') <= MAX_EVENT_ID_BYTES ? id : null;
+}
+
+/** A short form of a vendor value for logs and keys: at most 64 characters, else its SHA-256. */
+export function shortValue(value: string): string {
+  return value.length <= 64 ? value : `sha256:${createHash('sha256').update(value).digest('hex')}`;
 }
 
 export class WebhookSignatureError extends Error {}

@@ -86,6 +86,7 @@ export async function createHttpApp(options: {
   collectDefaultMetrics({ register: metrics, prefix: 'herald_' });
   metrics.registerMetric(limiter.unavailableTotal);
   metrics.registerMetric(limiter.refusedTotal);
+  metrics.registerMetric(services.webhooks.unknowns.counter);
   const subscriptionGauge = (name: string, help: string, read: (stats: BufferStats) => number) =>
     new Gauge({
       name,

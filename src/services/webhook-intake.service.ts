@@ -16,9 +16,11 @@ import {
   parseTwilioStatus,
   twilioVerifier,
   twimlReply,
+  type TwilioForm,
   type TwilioVerifier,
 } from '../providers/twilio.webhook';
 import type { InboundReply, ProviderStatusEvent, RawWebhookRequest } from '../providers/webhook.types';
+import { WebhookUnknowns } from './webhook-unknowns';
 import { WebhookFormatError, WebhookSignatureError } from '../providers/webhook.types';
 import type { DeliveryStatusService } from './delivery-status.service';
 import type { ServiceDeps } from './deps';
@@ -54,7 +56,7 @@ interface EventResult {
 }
 
 interface StoredPayload {
-  params?: Record<string, string>;
+  params?: TwilioForm;
   url?: string;
   event?: SendgridEvent;
 }
@@ -98,6 +100,8 @@ const GIVE_UP_AFTER_MS = 24 * 3600_000;
 export class WebhookIntakeService {
   private readonly verifySendgrid: SendgridVerifier;
   private readonly verifyTwilio: TwilioVerifier;
+  /** Unknown vendor parts: herald_webhook_unknown_events_total (the server registers `unknowns.counter`). */
+  readonly unknowns: WebhookUnknowns;
 
   constructor(
     private readonly deps: ServiceDeps,
@@ -105,6 +109,7 @@ export class WebhookIntakeService {
   ) {
     // Only from config.webhooks, which in production holds configured secrets alone (src/config/webhook-credentials.ts).
     // A vendor without credentials has no routes; should a request reach here anyway, nothing verifies it.
+    this.unknowns = new WebhookUnknowns(deps.logger);
     const { twilio, sendgrid } = deps.config.webhooks;
     this.verifyTwilio = twilio
       ? twilioVerifier(twilio.authToken)
@@ -169,7 +174,7 @@ export class WebhookIntakeService {
 
   private decode(row: StoredRow): ProviderStatusEvent | InboundReply {
     const { payload } = row;
-    if (row.kind === 'event') return parseSendgridEvent(payload.event!);
+    if (row.kind === 'event') return parseSendgridEvent(payload.event, 0, new Date(row.received_at));
     if (row.kind === 'inbound') return parseTwilioInbound(payload.params!);
     return parseTwilioStatus(payload.params!, payload.url!, new Date(row.received_at));
   }
@@ -219,10 +224,20 @@ export class WebhookIntakeService {
     const statuses: { id: string; event: ProviderStatusEvent }[] = [];
     let changes: StatusChange[] = [];
     for (const row of rows) {
-      const decoded = this.decode(row);
+      let decoded: ProviderStatusEvent | InboundReply;
+      try {
+        decoded = this.decode(row);
+      } catch (error) {
+        // Stored by an earlier version under other rules: kept for operators, never blocking the rows with it.
+        results.push({ id: row.id, processed_at: now, last_error: `cannot be read: ${String(error)}` });
+        continue;
+      }
       if ('keyword' in decoded) {
         await this.status.applyInbound(tx, decoded);
         results.push({ id: row.id, processed_at: now });
+      } else if (!decoded.heraldMessageId && !decoded.providerMessageId) {
+        // Names no message (an account event, say): recorded, nothing to apply, nothing to wait for.
+        results.push({ id: row.id, processed_at: now, last_error: 'names no message; recorded only' });
       } else statuses.push({ id: row.id, event: decoded });
     }
     const outcomes = await this.status.applyStatusEvents(
@@ -332,6 +347,7 @@ export class WebhookIntakeService {
     const params = this.verifyTwilio(req);
     const event = parseTwilioStatus(params, req.url, this.deps.clock.now());
     assertIndexable(event);
+    this.unknowns.report('twilio', event.unknowns ?? [], { eventKey: event.eventKey });
     await this.submit({
       provider: 'twilio',
       kind: 'status',
@@ -345,6 +361,7 @@ export class WebhookIntakeService {
     const params = this.verifyTwilio(req);
     const reply = parseTwilioInbound(params);
     assertIndexable(reply, { from: reply.from, to: reply.to });
+    this.unknowns.report('twilio', reply.unknowns ?? [], { eventKey: reply.eventKey });
     await this.submit({
       provider: 'twilio',
       kind: 'inbound',
@@ -354,33 +371,39 @@ export class WebhookIntakeService {
     return twimlReply(reply.keyword === 'HELP' ? this.deps.config.inbound.helpText : undefined);
   }
 
+  /**
+   * Stores every event of the batch it can; an element that is not an event or whose key cannot be stored is
+   * skipped and counted (`malformed`, `unstorable`). Returns how many events were accepted.
+   */
   async sendgridEvents(req: RawWebhookRequest): Promise<number> {
     this.verifySendgrid(req);
-    const events = parseSendgridEvents(req.body);
-    const raw = JSON.parse(req.body.toString('utf8')) as SendgridEvent[];
+    const { events: parsed, skipped } = parseSendgridEvents(req.body, this.deps.clock.now());
+    this.unknowns.report('sendgrid', skipped);
     // One event whose ids cannot be indexed is skipped (and logged) rather than failing its batch: a 4xx or 5xx makes
     // SendGrid retry the whole batch for 24 hours. A request that is that one event alone answers 400.
-    const storable = events.flatMap((event, i) => {
+    const events = parsed.filter((event, i) => {
       try {
         assertIndexable(event);
-        return [{ event, raw: raw[i] }];
+        return true;
       } catch (error) {
-        if (events.length === 1) throw error;
+        if (parsed.length === 1) throw error;
         this.deps.logger.warn({ index: i, reason: (error as Error).message }, 'SendGrid event skipped');
-        return [];
+        return false;
       }
     });
+    for (const event of events)
+      this.unknowns.report('sendgrid', event.unknowns ?? [], { eventKey: event.eventKey });
     await Promise.all(
-      storable.map(({ event, raw: original }) =>
+      events.map((event) =>
         this.submit({
           provider: 'sendgrid',
           kind: 'event',
           eventKey: event.eventKey,
-          payload: { event: original },
+          payload: { event: event.raw },
         }),
       ),
     );
-    return storable.length;
+    return events.length;
   }
 
   /** The scheduler's pass over stored events still waiting (message not yet SENT, or a crash after the 2xx). */

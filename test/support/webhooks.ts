@@ -16,9 +16,10 @@ export class WebhookSender {
     return this.sendgridKeys.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
   }
 
+  /** A form post; an array value is posted as the field repeated, once per value, as Twilio does. */
   twilio(
     path: string,
-    params: Record<string, string>,
+    params: Record<string, string | string[]>,
     options: {
       signUrl?: string;
       token?: string;
@@ -32,10 +33,14 @@ export class WebhookSender {
         ? twilio.getExpectedTwilioSignature(
             options.token ?? this.twilioAuthToken,
             options.signUrl ?? url,
-            params,
+            params as Record<string, string>,
           )
         : options.signature;
-    const body = new URLSearchParams(params).toString();
+    const form = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) {
+      for (const item of Array.isArray(value) ? value : [value]) form.append(key, item);
+    }
+    const body = form.toString();
     return fetch(url, {
       method: 'POST',
       headers: {
@@ -47,7 +52,7 @@ export class WebhookSender {
   }
 
   sendgrid(
-    events: Record<string, unknown>[] | string,
+    events: Record<string, unknown>[] | string | Buffer,
     options: {
       key?: KeyObject;
       signature?: string | null;
@@ -55,13 +60,17 @@ export class WebhookSender {
       timestamp?: string;
     } = {},
   ) {
-    const body = typeof events === 'string' ? events : JSON.stringify(events);
+    const body = Buffer.isBuffer(events)
+      ? events
+      : Buffer.from(typeof events === 'string' ? events : JSON.stringify(events));
     const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
     const signature =
       options.signature === undefined
-        ? sign('sha256', Buffer.from(timestamp + body), options.key ?? this.sendgridKeys.privateKey).toString(
-            'base64',
-          )
+        ? sign(
+            'sha256',
+            Buffer.concat([Buffer.from(timestamp), body]),
+            options.key ?? this.sendgridKeys.privateKey,
+          ).toString('base64')
         : options.signature;
     return fetch(`${this.baseUrl}/webhooks/sendgrid/events`, {
       method: 'POST',
@@ -70,7 +79,7 @@ export class WebhookSender {
         'x-twilio-email-event-webhook-timestamp': timestamp,
         ...(signature ? { 'x-twilio-email-event-webhook-signature': signature } : {}),
       },
-      body: options.tamper ? options.tamper(body) : body,
+      body: options.tamper ? options.tamper(body.toString('utf8')) : body,
     });
   }
 }

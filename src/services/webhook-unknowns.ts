@@ -1,0 +1,42 @@
+import { Counter } from 'prom-client';
+import type { Logger } from '../config/logger';
+import type { UnknownPart } from '../providers/webhook.types';
+
+/**
+ * What vendors send that Herald does not know (a new event type, status or form field, an account event, a batch
+ * element it cannot store): counted in herald_webhook_unknown_events_total{provider,kind}, logged at info once per
+ * provider and kind in this process (a vendor change shows once, not per event), and at warn every time for what an
+ * operator must act on (SendGrid account_status_change: a suspended account sends nothing).
+ */
+export class WebhookUnknowns {
+  /** Registered by the HTTP server on its /metrics registry. */
+  readonly counter = new Counter({
+    name: 'herald_webhook_unknown_events_total',
+    help: 'Webhook parts Herald does not know (stored, ignored for status), by provider and kind',
+    labelNames: ['provider', 'kind'] as const,
+    registers: [],
+  });
+
+  private readonly logged = new Set<string>();
+
+  constructor(private readonly logger: Logger) {}
+
+  /** Counts and logs the parts of one request; `context` (event key, path) goes into the log line. */
+  report(provider: string, parts: UnknownPart[], context: Record<string, unknown> = {}): void {
+    for (const part of parts) {
+      this.counter.inc({ provider, kind: part.kind });
+      const line = { provider, kind: part.kind, value: part.detail, ...context };
+      if (part.level === 'warn') {
+        this.logger.warn(line, `${provider} reported an account event: ${part.detail}`);
+        continue;
+      }
+      const key = `${provider}|${part.kind}`;
+      if (this.logged.has(key)) continue;
+      this.logged.add(key);
+      this.logger.info(
+        line,
+        `webhook: ${provider} sent a ${part.kind} Herald does not know; stored and ignored for status (logged once per kind)`,
+      );
+    }
+  }
+}
