@@ -3,6 +3,7 @@ import { SegmentedMessage } from 'sms-segments-calculator';
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/env';
 import { Channel, type RenderedContent } from '../entities';
+import { INPUT_LIMITS } from './input-limits';
 
 export interface CostEstimate {
   cost: number;
@@ -29,6 +30,9 @@ export function smsSegments(body: string): { segments: number; encoding: string 
   if (PLAIN_GSM7.test(body)) {
     return { segments: body.length <= 160 ? 1 : Math.ceil(body.length / 153), encoding: 'GSM-7' };
   }
+  // The calculator rebuilds its array per character (quadratic: 20,000 'é' took 20 s). Twilio refuses bodies over
+  // 1,600 characters (error 21617) before counting, so a longer one is estimated at the UCS-2 worst case instead.
+  if (body.length > INPUT_LIMITS.smsBody.max) return { segments: Math.ceil(body.length / 67), encoding: 'UCS-2' };
   let counted = segmentsByBody.get(body);
   if (!counted) {
     const message = new SegmentedMessage(body, 'auto');

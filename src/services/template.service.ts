@@ -6,6 +6,7 @@ import {
   type RenderedContent,
   type Template,
 } from '../entities';
+import { BODY_LIMIT, INPUT_LIMITS } from './input-limits';
 import { RenderSlicer } from './render-slicer';
 import { LiquidEngine, limitOf, type LimitKind } from './liquid-engine';
 
@@ -27,7 +28,8 @@ export class TemplateLimitError extends TemplateError {
   constructor(
     message: string,
     field: string,
-    readonly limit: LimitKind,
+    /** liquidjs's own limits, or `vendor`: the rendered content is more than the channel's vendor takes. */
+    readonly limit: LimitKind | 'vendor',
   ) {
     super(message, field);
   }
@@ -50,6 +52,52 @@ const FIELDS_BY_CHANNEL: Record<Channel, (keyof Template)[]> = {
   [Channel.WHATSAPP]: ['body'],
   [Channel.PUSH]: ['title', 'body', 'imageUrl'],
 };
+
+/**
+ * The content fields a channel's vendor takes. A message keeps only these: a send's explicit content is shared by all
+ * its messages, and copying a 900 KB email html into each of 100 push messages ran the worker out of memory.
+ */
+const CONTENT_FIELDS_BY_CHANNEL: Record<Channel, (keyof RenderedContent)[]> = {
+  [Channel.EMAIL]: ['subject', 'text', 'html'],
+  [Channel.SMS]: ['body', 'mediaUrls'],
+  [Channel.WHATSAPP]: ['body', 'mediaUrls'],
+  [Channel.PUSH]: ['title', 'body', 'imageUrl', 'data'],
+};
+
+function ownContent(channel: Channel, rendered: RenderedContent): RenderedContent {
+  const own: Record<string, unknown> = {};
+  for (const field of CONTENT_FIELDS_BY_CHANNEL[channel]) {
+    if (rendered[field] !== undefined) own[field] = rendered[field];
+  }
+  return own;
+}
+
+/**
+ * The vendor's size rule for what will be sent (input-limits.ts, with sources): a rendered template or a fallback
+ * message's shared content can exceed what accept checked for the send's own channels. Checked before anything
+ * counts segments (Twilio's calculator is quadratic in the body's length).
+ * @throws TemplateLimitError (TEMPLATE_LIMIT, permanent) naming the field and the vendor's limit
+ */
+function assertVendorSize(channel: Channel, content: RenderedContent) {
+  const field = `content.${channel.toLowerCase()}.body`;
+  const limit = BODY_LIMIT[channel];
+  const body = content.body ?? '';
+  if (limit && body.length > limit.max)
+    throw new TemplateLimitError(
+      `${field}: the body is ${count(body.length)} characters, over ${limit.rule} of ${count(limit.max)}`,
+      field,
+      'vendor',
+    );
+  if (channel === Channel.PUSH) {
+    const bytes = Buffer.byteLength(content.title ?? '') + Buffer.byteLength(body);
+    if (bytes > INPUT_LIMITS.pushPayloadBytes.max)
+      throw new TemplateLimitError(
+        `${field}: title and body are ${count(bytes)} bytes, over FCM's maximum payload of ${count(INPUT_LIMITS.pushPayloadBytes.max)}`,
+        field,
+        'vendor',
+      );
+  }
+}
 
 /** Picks the template for a locale: exact match, then the language, then the type's default (no locale), then any. */
 export function pickTemplate(
@@ -135,7 +183,9 @@ export class TemplateService {
     if ((channel === Channel.SMS || channel === Channel.WHATSAPP) && !rendered.body && rendered.text)
       rendered.body = rendered.text;
     if (channel === Channel.PUSH && !rendered.body && rendered.text) rendered.body = rendered.text;
-    return rendered;
+    const own = ownContent(channel, rendered);
+    assertVendorSize(channel, own);
+    return own;
   }
 
   private renderField(

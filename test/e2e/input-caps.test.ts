@@ -86,7 +86,7 @@ describe('input caps: nothing a caller sends reaches PostgreSQL unstorable or fa
       [userId],
     );
     expect(rows).toEqual([{ token: `${userId}-0`, deactivated_reason: 'device_limit' }]);
-  });
+  }, 240_000);
 
   it('strings of indexed columns are capped in bytes: a 4,000-character token is BAD_USER_INPUT, not a 500', async () => {
     for (const [token, field] of [
