@@ -145,7 +145,7 @@ export function transition(
     raw: details.raw ?? null,
     providerEventId: details.providerEventId ?? null,
     eventType: details.eventType ?? null,
-    createdAt: details.recordedAt ?? at,
+    recordedAt: details.recordedAt ?? at,
   });
   return { event, change: statusPayload(message, previousStatus === status ? null : previousStatus, at) };
 }
