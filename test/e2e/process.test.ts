@@ -138,7 +138,8 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
   });
   afterAll(async () => {
     // On failure, end whatever this test started and left behind, by pid.
-    for (const pid of [...tree, npm?.pid ?? 0].filter((p) => p > 0 && alive(p))) process.kill(pid, 'SIGKILL');
+    const started = [...tree, ...(npm?.pid ? [npm.pid, ...descendants(npm.pid)] : [])];
+    for (const pid of started.filter((p) => alive(p))) process.kill(pid, 'SIGKILL');
     if (env) await dropStack(env);
   });
 
