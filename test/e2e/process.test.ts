@@ -271,5 +271,10 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
       `npm's children ${tree.join(',')} to exit`,
     );
     await expect(fetch(`${base}/health`)).rejects.toThrow();
+    // After the startup screen, every line is pino JSON (Apollo logs through it), and pg never warned about
+    // queries issued concurrently on one transaction's client.
+    const logs = output.slice(output.indexOf('webhooks  ')).split('\n').slice(1).filter(Boolean);
+    for (const line of logs) expect(() => JSON.parse(line) as unknown, line).not.toThrow();
+    expect(output).not.toContain('already executing a query');
   });
 });
