@@ -232,7 +232,7 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
     const sent = await execute<
       { sendNotification: { notification: { messages: { id: string; channel: string; status: string }[] } } },
       never
-    >(`${base}/graphql`, mutation!);
+    >(`${base}/graphql`, mutation);
     expect(sent.errors).toBeUndefined();
     const messages = sent.data!.sendNotification.notification.messages;
     expect(messages.map((m) => [m.channel, m.status]).sort()).toEqual([
@@ -245,7 +245,7 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
           const { data } = await execute<
             { message: { status: string; events: { status: string }[] } },
             never
-          >(`${base}/graphql`, query!.replace('"…"', JSON.stringify(id)));
+          >(`${base}/graphql`, query.replace('"…"', JSON.stringify(id)));
           return data?.message.status === 'DELIVERED' ? data.message : undefined;
         },
         15_000,
@@ -266,7 +266,7 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
     expect(await exited).toBe(0);
     // npm has exited; Herald (its child) must have drained and exited too, not been re-parented and kept serving.
     await waitFor(
-      async () => tree.every((pid) => !alive(pid)),
+      () => Promise.resolve(tree.every((pid) => !alive(pid))),
       20_000,
       `npm's children ${tree.join(',')} to exit`,
     );

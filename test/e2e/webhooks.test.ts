@@ -231,7 +231,7 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
     expect((await sender.sendgrid(batch)).status).toBe(200);
     const final = await until(m.id, ['OPENED']);
     expect(final.events.map((e) => e.status)).toEqual(['QUEUED', 'SENDING', 'SENT', 'DELIVERED', 'OPENED']);
-    const recorded = final.events.map((e) => new Date(e.recordedAt as string).getTime());
+    const recorded = final.events.map((e) => new Date(e.recordedAt).getTime());
     expect(recorded).toEqual([...recorded].sort((a, b) => a - b));
     for (const event of final.events.slice(-2))
       expect(event.occurredAt).toBe(new Date(vendorSecond * 1000).toISOString());
