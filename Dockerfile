@@ -15,4 +15,5 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 USER node
 EXPOSE 4000
+# node itself is PID 1 (no npm, no shell): `docker stop` sends SIGTERM straight to Herald, which drains and exits 0.
 CMD ["node", "--max-old-space-size=192", "--max-semi-space-size=32", "dist/src/main.js", "all"]

@@ -19,7 +19,10 @@ export function describeConfig(config: Config, role: string): string {
   const channel = (name: string, mode: string, detail: string) =>
     `  ${name.padEnd(9)} ${mode.padEnd(8)} ${detail}`;
   const lines = [
-    `Herald — role ${role}, NODE_ENV ${config.server.nodeEnv}, port ${config.server.port}`,
+    // A worker serves no HTTP: naming a port would send an operator looking for a server that is not there.
+    role === 'worker'
+      ? `Herald — role worker, NODE_ENV ${config.server.nodeEnv}, no HTTP server (the api role serves ${config.server.publicUrl})`
+      : `Herald — role ${role}, NODE_ENV ${config.server.nodeEnv}, port ${config.server.port}`,
     `  public url  ${config.server.publicUrl}`,
     `  database    ${maskUrl(config.db.url)}`,
     `  redis       ${maskUrl(config.redis.url)} (key prefix ${config.redis.keyPrefix})`,

@@ -17,7 +17,8 @@ export async function bulkInsert<T extends object>(
   if (rows.length === 0) return;
   const meta = em.getMetadata().get(entity.name);
   const props = meta.props.filter(
-    (p) => p.kind === ReferenceKind.SCALAR && p.persist !== false && !p.formula,
+    // An autoincrement column (an identity) is left to PostgreSQL: it numbers the rows in insertion order.
+    (p) => p.kind === ReferenceKind.SCALAR && p.persist !== false && !p.formula && !p.autoincrement,
   );
   const columns = props.map((p) => p.fieldNames[0]);
   const records = rows.map((row) => {

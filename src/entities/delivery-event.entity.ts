@@ -27,7 +27,10 @@ export class DeliveryEvent {
   @Enum({ items: () => MessageStatus, nullable: true })
   previousStatus?: MessageStatus | null;
 
-  @Field()
+  @Field({
+    description:
+      "When it happened, by the reporter's clock: Herald's for its own changes, the provider's for reported events (often whole seconds)",
+  })
   @Property({ type: 'timestamptz' })
   occurredAt!: Date;
 
@@ -65,6 +68,17 @@ export class DeliveryEvent {
   @Property({ type: 'json', nullable: true })
   raw?: Record<string, unknown> | null;
 
+  /**
+   * When Herald stored the event. A message's history is ordered by this, then by `seq`: providers stamp events in
+   * whole seconds, so by occurredAt a DELIVERED could sort before the SENT Herald recorded 183 ms earlier.
+   */
+  @Field({
+    description: 'When Herald recorded the event; Message.events is in this order, then insertion order',
+  })
   @Property({ type: 'timestamptz' })
-  createdAt: Date = new Date();
+  recordedAt: Date = new Date();
+
+  /** Insertion order (a PostgreSQL identity): the tie-break for events recorded at the same instant. */
+  @Property({ type: 'bigint', autoincrement: true, nullable: true })
+  seq?: string;
 }

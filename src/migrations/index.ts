@@ -6,6 +6,7 @@ import { Migration20261122060000 } from './Migration20261122060000';
 import { Migration20261122063500 } from './Migration20261122063500';
 import { Migration20261122080000 } from './Migration20261122080000';
 import { Migration20261122083000 } from './Migration20261122083000';
+import { Migration20261201000000 } from './Migration20261201000000';
 
 /** Every migration, in order. Listed explicitly so src (vitest) and dist (npm start) run the same set. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -16,4 +17,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261122063500', class: Migration20261122063500 },
   { name: 'Migration20261122080000', class: Migration20261122080000 },
   { name: 'Migration20261122083000', class: Migration20261122083000 },
+  { name: 'Migration20261201000000', class: Migration20261201000000 },
 ];

@@ -69,6 +69,8 @@ export async function createHttpApp(options: {
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: true,
+    // Apollo's own lines (e.g. "Enabling inline tracing for this subgraph") go through pino as JSON like the rest.
+    logger: logger.child({ component: 'apollo' }),
     parseOptions: { maxTokens: config.graphql.maxTokens },
     // main.ts owns SIGTERM: it drains HTTP, websockets, jobs, queues and the ORM in order.
     stopOnTerminationSignals: false,

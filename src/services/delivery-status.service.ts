@@ -187,7 +187,7 @@ export class DeliveryStatusService {
           errorCode: event.errorCode ?? null,
           errorMessage: event.errorMessage ?? null,
           raw: event.raw,
-          createdAt: recordedAt,
+          recordedAt,
         }),
       );
     }

@@ -263,17 +263,19 @@ export class DispatchService {
     const reads: ClaimReads = { types: new Map(), facts: new Map(), notifications: new Map() };
     if (messages.length === 0) return reads;
     const typed = messages.filter((m) => m.typeKey);
-    const [types, notifications] = await Promise.all([
+    // Sequential: a transaction's one connection runs one query at a time (pg 9 refuses concurrent ones).
+    const types =
       typed.length > 0
-        ? tx.find(NotificationType, {
+        ? await tx.find(NotificationType, {
             $or: [...groupBy(typed, (m) => m.tenantId)].map(([tenantId, ms]) => ({
               tenantId,
               key: { $in: [...new Set(ms.map((m) => m.typeKey!))] },
             })),
           })
-        : [],
-      tx.find(Notification, { id: { $in: [...new Set(messages.map((m) => m.notificationId))] } }),
-    ]);
+        : [];
+    const notifications = await tx.find(Notification, {
+      id: { $in: [...new Set(messages.map((m) => m.notificationId))] },
+    });
     types.forEach((t) => reads.types.set(`${t.tenantId}|${t.key}`, t));
     notifications.forEach((n) => reads.notifications.set(n.id, n));
     for (const [tenantId, ms] of groupBy(messages, (m) => m.tenantId)) {
@@ -407,10 +409,12 @@ export class DispatchService {
       notificationId: message.notificationId,
     });
     const used = new Set(siblings.map((m) => m.channel));
-    const [contact, notification] = await Promise.all([
-      tx.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId }),
-      tx.findOne(Notification, { id: message.notificationId, tenantId: message.tenantId }),
-    ]);
+    // Sequential: one transaction, one connection.
+    const contact = await tx.findOne(ContactInfo, { tenantId: message.tenantId, userId: message.userId });
+    const notification = await tx.findOne(Notification, {
+      id: message.notificationId,
+      tenantId: message.tenantId,
+    });
     for (const channel of type.fallbackChannels.filter((c) => !used.has(c))) {
       // An address given with the send wins over the stored one, as it does for the send's own channels.
       const address =

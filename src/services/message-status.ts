@@ -113,6 +113,12 @@ export function applyStatus(
   return change;
 }
 
+/** Ends without any provider having accepted it: cancelled, suppressed, or failed before a SENT was recorded. */
+function neverAccepted(message: Message, status: MessageStatus): boolean {
+  if (status === MessageStatus.CANCELLED || status === MessageStatus.SUPPRESSED) return true;
+  return status === MessageStatus.FAILED && !message.sentAt;
+}
+
 /**
  * The same move without a unit of work: the delivery event is returned for the caller to write (the accept path
  * inserts its rows in bulk).
@@ -125,6 +131,12 @@ export function transition(
 ): { event: DeliveryEvent; change: StatusChange } {
   const previousStatus = details.initial ? null : message.status;
   message.status = status;
+  if (neverAccepted(message, status)) {
+    // `cost` is what a provider charges for the message: one that no provider accepted costs nothing and counts
+    // toward no budget (README "Cost"). The estimate held while it waited is dropped.
+    message.cost = null;
+    message.costSource = null;
+  }
   (message as unknown as Record<string, Date>)[TIMESTAMP_OF[status] as string] = at;
   message.updatedAt = at;
   if (details.errorCode !== undefined) {
@@ -145,7 +157,7 @@ export function transition(
     raw: details.raw ?? null,
     providerEventId: details.providerEventId ?? null,
     eventType: details.eventType ?? null,
-    createdAt: details.recordedAt ?? at,
+    recordedAt: details.recordedAt ?? at,
   });
   return { event, change: statusPayload(message, previousStatus === status ? null : previousStatus, at) };
 }

@@ -26,11 +26,11 @@ export class PolicyFacts {
     sends: { userId: string; to?: RecipientValue | null }[],
   ): Promise<PolicyFacts> {
     const users = [...new Set(sends.map((s) => s.userId).filter((u) => typeof u === 'string' && u !== ''))];
-    const [contactRows, consentRows, preferenceRows] = await Promise.all([
-      em.find(ContactInfo, { tenantId, userId: { $in: users } }),
-      em.find(Consent, { tenantId, userId: { $in: users } }, { refresh: true }),
-      em.find(NotificationPreferences, { tenantId, userId: { $in: users } }),
-    ]);
+    // One after another: `em` is often a transaction, whose one connection takes one query at a time (pg 8 warns
+    // about, and pg 9 refuses, a query issued while another is running on the same client).
+    const contactRows = await em.find(ContactInfo, { tenantId, userId: { $in: users } });
+    const consentRows = await em.find(Consent, { tenantId, userId: { $in: users } }, { refresh: true });
+    const preferenceRows = await em.find(NotificationPreferences, { tenantId, userId: { $in: users } });
     const contacts = new Map<string, ContactInfo | null>(users.map((u) => [u, null]));
     contactRows.forEach((c) => contacts.set(c.userId, c));
     const consents = new Map<string, Consent[]>();

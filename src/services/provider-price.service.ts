@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { DELIVERY_OUTCOMES, Message } from '../entities';
-import type { ProviderPrice } from '../providers/provider.types';
+import { ProviderError, type ProviderPrice } from '../providers/provider.types';
 import type { ServiceDeps } from './deps';
 
 const BATCH = 50;
@@ -50,13 +50,28 @@ export class ProviderPriceService {
     for (const row of rows) {
       const provider = row.provider ? this.deps.providers.byId(row.provider) : undefined;
       let price: ProviderPrice | undefined;
+      let permanent = false;
       try {
         price =
           provider?.fetchPrice && row.provider_message_id
             ? await provider.fetchPrice(row.provider_message_id)
             : undefined;
       } catch (error) {
-        this.deps.logger.warn({ messageId: row.id, err: error }, 'provider price lookup failed');
+        // A 404 (the provider, or the sandbox emulator after a restart, no longer knows the message) or another
+        // non-retryable 4xx will answer the same next time: stop asking. One line each, no stack: this is routine.
+        permanent = error instanceof ProviderError && !error.retryable;
+        this.deps.logger.warn(
+          {
+            messageId: row.id,
+            provider: row.provider,
+            code: error instanceof ProviderError ? error.code : undefined,
+            status: error instanceof ProviderError ? error.details.status : undefined,
+            reason: error instanceof Error ? error.message : String(error),
+          },
+          permanent
+            ? 'provider price lookup refused for good; estimate kept'
+            : 'provider price lookup failed; will retry',
+        );
       }
       const usable = price?.currency === 'USD' ? price : undefined;
       if (price && !usable) {
@@ -66,7 +81,8 @@ export class ProviderPriceService {
         );
       }
       const giveUp =
-        !usable && (row.price_checks >= this.deps.config.prices.providerChecks || !provider?.fetchPrice);
+        !usable &&
+        (permanent || row.price_checks >= this.deps.config.prices.providerChecks || !provider?.fetchPrice);
       const retryAt = new Date(
         now.getTime() + Math.max(1_000, this.deps.config.prices.providerDelayMs) * row.price_checks,
       );

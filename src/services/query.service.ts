@@ -109,12 +109,15 @@ export class QueryService {
     );
   }
 
-  /** The events of many messages in one query (each message's oldest first), for the per-request loader. */
+  /**
+   * The events of many messages in one query, for the per-request loader: each message's in the order Herald recorded
+   * them (recordedAt, then insertion order), not by occurredAt, which providers give in whole seconds.
+   */
   eventsOfMany(tenantId: string, messageIds: string[]): Promise<DeliveryEvent[]> {
     return this.em().find(
       DeliveryEvent,
       { tenantId, messageId: { $in: messageIds } },
-      { orderBy: { createdAt: 'asc', occurredAt: 'asc' } },
+      { orderBy: { recordedAt: 'asc', seq: 'asc' } },
     );
   }
 

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -7,10 +8,35 @@ import {
   ProvidersDocument,
   SendNotificationDocument,
 } from '../support/generated/graphql';
-import { executeOk, waitFor } from '../support/graphql';
+import { execute, executeOk, waitFor } from '../support/graphql';
 import { dropStack, freePort, isolatedEnv, type StackEnv } from '../support/stack';
 
-const MAIN = resolve(__dirname, '../../dist/src/main.js');
+const ROOT = resolve(__dirname, '../..');
+const MAIN = resolve(ROOT, 'dist/src/main.js');
+
+/** The pids below `pid` in the process tree, read from /proc (Linux). */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Runs `node dist/src/main.js <role>` (what npm start runs after its build) and returns its exit and output. */
 function run(
@@ -77,8 +103,10 @@ describe('startup', () => {
 describe('npm start on a fresh database: sandbox through the built-in emulator under /sandbox/', () => {
   let env: StackEnv;
   let base: string;
-  let stop: () => Promise<number | null>;
+  let npm: ChildProcess;
   let output = '';
+  /** Every process npm started (the shell, if any, and node), found before the signal is sent. */
+  let tree: number[] = [];
 
   beforeAll(async () => {
     const port = await freePort();
@@ -92,26 +120,26 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
     });
     for (const key of ['TWILIO_API_URL', 'SENDGRID_API_URL', 'FCM_API_URL']) delete env.vars[key];
     base = `http://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, [MAIN, 'all'], {
-      env: { PATH: process.env.PATH ?? '', ...env.vars },
+    // `npm start` as the README says, minus its prestart build: globalSetup built dist/ already, and rebuilding it
+    // here would rewrite files other test processes are loading.
+    npm = spawn('npm', ['start', '--ignore-scripts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env.vars },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    stop = () =>
-      new Promise<number | null>((done) => {
-        if (child.exitCode !== null) return done(child.exitCode);
-        child.once('exit', (code) => done(code));
-        child.kill('SIGTERM');
-      });
+    npm.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    npm.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     await waitFor(
       async () => (await fetch(`${base}/health`).catch(() => undefined))?.ok,
-      30_000,
+      // npm, then node: slower than node alone on a loaded machine.
+      90_000,
       `health\n${output}`,
     );
   });
   afterAll(async () => {
-    await stop?.();
+    // On failure, end whatever this test started and left behind, by pid.
+    const started = [...tree, ...(npm?.pid ? [npm.pid, ...descendants(npm.pid)] : [])];
+    for (const pid of started.filter((p) => alive(p))) process.kill(pid, 'SIGKILL');
     if (env) await dropStack(env);
   });
 
@@ -197,7 +225,56 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
     );
   });
 
-  it('SIGTERM drains HTTP, websockets, jobs, queues and the database, then exits 0', async () => {
-    expect(await stop()).toBe(0);
+  it("the README's quick start works as written: the mutation gives message ids, the query shows DELIVERED", async () => {
+    const readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
+    const quickStart = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('### Roles'));
+    const [mutation, query] = [...quickStart.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]);
+    const sent = await execute<
+      { sendNotification: { notification: { messages: { id: string; channel: string; status: string }[] } } },
+      never
+    >(`${base}/graphql`, mutation);
+    expect(sent.errors).toBeUndefined();
+    const messages = sent.data!.sendNotification.notification.messages;
+    expect(messages.map((m) => [m.channel, m.status]).sort()).toEqual([
+      ['EMAIL', 'QUEUED'],
+      ['SMS', 'QUEUED'],
+    ]);
+    for (const { id } of messages) {
+      const shown = await waitFor(
+        async () => {
+          const { data } = await execute<
+            { message: { status: string; events: { status: string }[] } },
+            never
+          >(`${base}/graphql`, query.replace('"…"', JSON.stringify(id)));
+          return data?.message.status === 'DELIVERED' ? data.message : undefined;
+        },
+        15_000,
+        `message ${id} DELIVERED`,
+      );
+      // Herald's own QUEUED, SENDING, SENT, then the vendor's reports (its own SENT, then DELIVERED).
+      const statuses = shown.events.map((e) => e.status);
+      expect(statuses.slice(0, 3)).toEqual(['QUEUED', 'SENDING', 'SENT']);
+      expect(statuses.at(-1)).toBe('DELIVERED');
+    }
+  });
+
+  it('SIGTERM to the npm process drains Herald and exits 0: no server is left running', async () => {
+    tree = descendants(npm.pid!);
+    expect(tree.length).toBeGreaterThan(0);
+    const exited = new Promise<number | null>((done) => npm.once('exit', (code) => done(code)));
+    npm.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    // npm has exited; Herald (its child) must have drained and exited too, not been re-parented and kept serving.
+    await waitFor(
+      () => Promise.resolve(tree.every((pid) => !alive(pid))),
+      20_000,
+      `npm's children ${tree.join(',')} to exit`,
+    );
+    await expect(fetch(`${base}/health`)).rejects.toThrow();
+    // After the startup screen, every line is pino JSON (Apollo logs through it), and pg never warned about
+    // queries issued concurrently on one transaction's client.
+    const logs = output.slice(output.indexOf('webhooks  ')).split('\n').slice(1).filter(Boolean);
+    for (const line of logs) expect(() => JSON.parse(line) as unknown, line).not.toThrow();
+    expect(output).not.toContain('already executing a query');
   });
 });

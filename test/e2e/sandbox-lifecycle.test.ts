@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   MessageDocument,
@@ -83,6 +84,48 @@ describe('sandbox delivery callbacks end to end', () => {
     expect(priced.cost).toBeCloseTo(2 * EMULATED_TWILIO_PRICE_PER_SEGMENT, 6);
     expect(priced.cost).not.toBeCloseTo(2 * 0.0079, 6);
     expect(stack.emulator.emulator.twilioLookups).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a price look-up the provider answers 404 is asked once, not retried: the estimate stays', async () => {
+    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+      input: {
+        userId: `u-${randomUUID()}`,
+        type: 'adhoc',
+        channels: ['SMS'],
+        to: { phone: '+14155552671' },
+        content: { body: 'forgotten' },
+      },
+    });
+    const id = sendNotification.notification.messages[0].id;
+    await waitFor(async () => (await message(id)).costSource === 'provider', 15_000, 'provider price');
+    // As after a restart of the sandbox emulator: the provider no longer knows the message (Twilio answers 20404).
+    const db = new pg.Client({ connectionString: stack.env.databaseUrl });
+    await db.connect();
+    try {
+      await db.query(
+        `update message set provider_message_id = 'SM00000000000000000000000000000404', cost = 0.0079,
+           cost_source = 'estimate', price_checks = 0, price_check_due_at = now() where id = $1`,
+        [id],
+      );
+      const row = async () =>
+        (
+          await db.query<{ price_checks: number; due: Date | null; cost: number; cost_source: string }>(
+            'select price_checks, price_check_due_at due, cost::float8 cost, cost_source from message where id = $1',
+            [id],
+          )
+        ).rows[0];
+      const settled = await waitFor(
+        async () => {
+          const r = await row();
+          return r.price_checks > 0 && r.due === null && r;
+        },
+        20_000,
+        'price checks to stop',
+      );
+      expect(settled).toEqual({ price_checks: 1, due: null, cost: 0.0079, cost_source: 'estimate' });
+    } finally {
+      await db.end();
+    }
   });
 
   it('opens and clicks on request update openedAt and clickedAt (OPENED, then CLICKED)', async () => {

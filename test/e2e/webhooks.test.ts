@@ -222,6 +222,23 @@ describe('provider webhooks: signatures, durable intake, one-way status, replies
     expect(seen.seen.map((e) => e.messageStatusChanged.status)).toEqual(['SENT', 'DELIVERED']);
   });
 
+  it('events are listed in the order Herald recorded them; occurredAt stays the vendor time in whole seconds', async () => {
+    const m = await sentEmail();
+    // SendGrid stamps events in whole seconds: this batch's delivered and open carry a time before Herald's own SENT.
+    const vendorSecond = Math.floor(new Date(m.sentAt as string).getTime() / 1000);
+    const batch = [
+      sendgridEvent(m, 'delivered', `order-d-${m.id}`, { timestamp: vendorSecond }),
+      sendgridEvent(m, 'open', `order-o-${m.id}`, { timestamp: vendorSecond }),
+    ];
+    expect((await sender.sendgrid(batch)).status).toBe(200);
+    const final = await until(m.id, ['OPENED']);
+    expect(final.events.map((e) => e.status)).toEqual(['QUEUED', 'SENDING', 'SENT', 'DELIVERED', 'OPENED']);
+    const recorded = final.events.map((e) => new Date(e.recordedAt).getTime());
+    expect(recorded).toEqual([...recorded].sort((a, b) => a - b));
+    for (const event of final.events.slice(-2))
+      expect(event.occurredAt).toBe(new Date(vendorSecond * 1000).toISOString());
+  });
+
   it('an event that arrives before Herald recorded SENT waits and is applied once the message is SENT', async () => {
     stack.emulator.emulator.injectFault({ vendor: 'twilio', count: 1, delayMs: 800 });
     const queued = await send({

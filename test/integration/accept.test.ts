@@ -197,6 +197,8 @@ describe('sendNotification: accept at the edge', () => {
     });
     expect(settled.messages[0]?.error?.code).toBe('TEMPLATE_ERROR');
     expect(settled.messages[0]?.error?.message).toContain('data.amount');
+    // Never handed to a provider: no cost.
+    expect(settled.messages[0]?.cost).toBeNull();
   });
 
   it('a sent SMS records its segments and cost; the notification sums its messages', async () => {

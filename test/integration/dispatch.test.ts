@@ -46,6 +46,8 @@ describe('dispatch outcomes (worker + real SDKs + emulator faults)', () => {
     const message = await settle(notification.messages[0].id);
     expect(message).toMatchObject({ status: 'FAILED', attempt: 1, error: { code: '21211' } });
     expect(message.failedAt).toBeTruthy();
+    // No provider accepted it: it costs nothing (README "Cost"), though an estimate was held while it waited.
+    expect(message).toMatchObject({ cost: null, costSource: null });
     expect(stack.emulator.emulator.recorded('twilio')).toHaveLength(1);
     expect(message.events.map((e) => e.status)).toEqual(['QUEUED', 'SENDING', 'FAILED']);
   });

@@ -64,7 +64,8 @@ describe('schedule, cancel and idempotency', () => {
     });
     expect(cancelNotification).toMatchObject({
       status: 'CANCELLED',
-      messages: [{ status: 'CANCELLED', error: { code: 'cancelled' } }],
+      // Never handed to a provider: no cost (README "Cost").
+      messages: [{ status: 'CANCELLED', error: { code: 'cancelled' }, cost: null, costSource: null }],
     });
     clock.set('2030-03-01T12:31:00Z');
     await new Promise((r) => setTimeout(r, 400));

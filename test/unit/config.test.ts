@@ -76,6 +76,11 @@ describe('configuration', () => {
     });
     const screen = describeConfig(config, 'api');
     expect(screen).toContain('role api');
+    // The worker serves no HTTP: its screen names no port to look for.
+    const worker = describeConfig(config, 'worker').split('\n')[0];
+    expect(worker).toContain('role worker');
+    expect(worker).toContain('no HTTP server');
+    expect(worker).not.toMatch(/port \d+/);
     expect(screen).toMatch(/EMAIL\s+live/);
     expect(screen).toMatch(/SMS\s+live/);
     expect(screen).toMatch(/PUSH\s+sandbox/);
