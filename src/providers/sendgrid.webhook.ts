@@ -219,7 +219,7 @@ export function parseSendgridEvents(body: Buffer, receivedAt: Date = new Date())
   }
   if (!Array.isArray(events)) throw new WebhookFormatError('body must be a JSON array of events');
   const batch: SendgridBatch = { events: [], skipped: [] };
-  let firstError: unknown;
+  let firstError: WebhookFormatError | undefined;
   events.forEach((event: unknown, i) => {
     try {
       batch.events.push(parseSendgridEvent(event, i, receivedAt));
