@@ -141,6 +141,8 @@ const deliveryModel = z.object({
   SANDBOX_CALLBACK_DELAY_MS: intWithDefault(300, 0),
   /** Largest accepted webhook body; larger ones get 413. */
   WEBHOOK_BODY_LIMIT_BYTES: intWithDefault(1_000_000, 1_024),
+  /** Most fields in one form-encoded (Twilio) webhook, counted before the signature is checked; more get 413. */
+  WEBHOOK_MAX_FORM_FIELDS: intWithDefault(1_000, 1),
   /** Status events a slow websocket subscriber may have waiting before they collapse to the newest per message. */
   SUBSCRIPTION_BUFFER_EVENTS: intWithDefault(256, 1),
 });
@@ -175,6 +177,13 @@ const graphqlModel = z.object({
   GRAPHQL_MAX_RESPONSE_BYTES: intWithDefault(8 * 1024 * 1024, 1_024),
   /** Largest websocket message on /graphql, `connection_init` included (ws closes the socket with 1009 past it). */
   WS_MAX_PAYLOAD_BYTES: intWithDefault(2 * 1024 * 1024, 1_024),
+  /**
+   * Deepest nesting of arrays/objects in any JSON Herald parses from outside: /graphql bodies, websocket messages,
+   * SendGrid webhooks (src/services/json-depth.ts). Measured before parsing; deeper gets 400 / close 4400.
+   */
+  JSON_MAX_DEPTH: intWithDefault(64, 8),
+  /** Bytes a websocket may have queued unsent before the next result closes it with 1013 (client too slow). */
+  WS_MAX_BUFFERED_BYTES: intWithDefault(16 * 1024 * 1024, 65_536),
 });
 
 const priceTable = z.preprocess(
@@ -276,6 +285,8 @@ export interface Config {
   delivery: {
     sandboxCallbackDelayMs: number;
     webhookBodyLimitBytes: number;
+    /** WEBHOOK_MAX_FORM_FIELDS: fields one form-encoded webhook may carry. */
+    webhookMaxFormFields: number;
     subscriptionBufferEvents: number;
   };
   rateLimit: {
@@ -293,6 +304,10 @@ export interface Config {
     maxResponseBytes: number;
     /** WS_MAX_PAYLOAD_BYTES: largest websocket message on /graphql, in bytes. */
     wsMaxPayloadBytes: number;
+    /** JSON_MAX_DEPTH: deepest array/object nesting of any JSON from outside (HTTP, websockets, webhooks). */
+    jsonMaxDepth: number;
+    /** WS_MAX_BUFFERED_BYTES: unsent bytes a websocket may have queued before it is closed with 1013. */
+    wsMaxBufferedBytes: number;
   };
   dispatch: {
     maxAttempts: number;
@@ -522,6 +537,7 @@ export function parseConfig(source: Source): Config {
     delivery: {
       sandboxCallbackDelayMs: delivery.SANDBOX_CALLBACK_DELAY_MS,
       webhookBodyLimitBytes: delivery.WEBHOOK_BODY_LIMIT_BYTES,
+      webhookMaxFormFields: delivery.WEBHOOK_MAX_FORM_FIELDS,
       subscriptionBufferEvents: delivery.SUBSCRIPTION_BUFFER_EVENTS,
     },
     rateLimit: {
@@ -542,6 +558,8 @@ export function parseConfig(source: Source): Config {
       maxCost: graphql.GRAPHQL_MAX_COST,
       maxResponseBytes: graphql.GRAPHQL_MAX_RESPONSE_BYTES,
       wsMaxPayloadBytes: graphql.WS_MAX_PAYLOAD_BYTES,
+      jsonMaxDepth: graphql.JSON_MAX_DEPTH,
+      wsMaxBufferedBytes: graphql.WS_MAX_BUFFERED_BYTES,
     },
     dispatch: {
       maxAttempts: dispatch.DISPATCH_MAX_ATTEMPTS,

@@ -22,6 +22,7 @@ import { attachGraphqlWs } from './graphql-ws';
 import { ApiRateLimiter, rateLimitPlugin } from './rate-limit';
 import { requireAdmin } from './require-admin';
 import { jsonErrorHandler } from './http-errors';
+import { verifyJsonDepth } from '../services/json-depth';
 import { queryLimitsPlugin, withTokenLimitErrors } from './query-limits';
 import { responseSizePlugin } from './response-size';
 
@@ -180,7 +181,8 @@ export async function createHttpApp(options: {
 
   app.use(
     '/graphql',
-    express.json({ limit: '2mb' }),
+    // Depth is measured on the raw bytes before JSON.parse, which runs before authentication (json-depth.ts).
+    express.json({ limit: '2mb', verify: verifyJsonDepth(config.graphql.jsonMaxDepth) }),
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         try {

@@ -21,6 +21,7 @@ import type { Authenticate } from './auth';
 import type { ApiRateLimiter } from './rate-limit';
 import { checkQueryLimits, type QueryLimits } from './query-limits';
 import { checkResponseSize } from './response-size';
+import { guardWebsockets } from './ws-guard';
 
 type FormatError = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
 
@@ -35,7 +36,12 @@ export function attachGraphqlWs(options: {
   authenticate: Authenticate;
   formatError: FormatError;
   logger: Logger;
-  limits: QueryLimits & { maxResponseBytes: number; wsMaxPayloadBytes: number };
+  limits: QueryLimits & {
+    maxResponseBytes: number;
+    wsMaxPayloadBytes: number;
+    jsonMaxDepth: number;
+    wsMaxBufferedBytes: number;
+  };
   limiter: ApiRateLimiter;
 }) {
   const { schema, services, authenticate, formatError, logger, limits, limiter } = options;
@@ -46,6 +52,12 @@ export function attachGraphqlWs(options: {
     path: '/graphql',
     maxPayload: limits.wsMaxPayloadBytes,
   });
+  // Before useServer: its 'connection' listener must find every socket already guarded.
+  guardWebsockets(
+    wsServer,
+    { maxDepth: limits.jsonMaxDepth, maxBufferedBytes: limits.wsMaxBufferedBytes },
+    logger,
+  );
   const callers = new WeakMap<Context, Caller>();
   const expiryTimers = new WeakMap<Context, { cancel(): void }>();
   const format = (errors: readonly GraphQLError[]) =>

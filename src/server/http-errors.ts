@@ -14,9 +14,9 @@ const body = (message: string, code: string) => ({ errors: [{ message, extension
 /**
  * The app's last middleware. Express's own handler answers HTML with the stack and file paths outside production;
  * this one answers every error as JSON in the GraphQL error shape and never includes a stack or a path:
- * malformed JSON → 400 BAD_REQUEST, a body over the route's limit → 413 PAYLOAD_TOO_LARGE, another client error
- * (body-parser's 4xx: bad charset or encoding, aborted request) → its status with BAD_REQUEST, anything else → 500
- * INTERNAL_SERVER_ERROR with the details only in the log.
+ * malformed JSON, or JSON nested past JSON_MAX_DEPTH (src/services/json-depth.ts) → 400 BAD_REQUEST, a body over the
+ * route's limit → 413 PAYLOAD_TOO_LARGE, another client error (body-parser's 4xx: bad charset or encoding, aborted
+ * request) → its status with BAD_REQUEST, anything else → 500 INTERNAL_SERVER_ERROR with the details only in the log.
  */
 export function jsonErrorHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, next: NextFunction): void => {
@@ -28,6 +28,10 @@ export function jsonErrorHandler(logger: Logger) {
     const status = parserError.status ?? parserError.statusCode;
     if (parserError.type === 'entity.parse.failed') {
       res.status(400).json(body('request body is not valid JSON', 'BAD_REQUEST'));
+      return;
+    }
+    if (parserError.type === 'entity.too.deep') {
+      res.status(400).json(body((error as Error).message, 'BAD_REQUEST'));
       return;
     }
     if (parserError.type === 'entity.too.large') {

@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { Config } from '../config/env';
 import type { Logger } from '../config/logger';
 import type { Services } from '../services';
+import { exceedsJsonDepth } from '../services/json-depth';
 import { isConnectionError } from '../services/errors';
 import { WebhookFormatError, WebhookSignatureError } from '../services/webhook-intake.service';
 
@@ -20,6 +21,28 @@ export function createWebhooksRouter(config: Config, services: Services, logger:
     headers: req.headers,
     body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
   });
+  // Both checks run on the raw bytes before the signature is verified or anything parsed: a linear count, so an
+  // unsigned body cannot buy parse or HMAC time with its shape. Twilio posts about 40 fields
+  // (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status); a form with more than
+  // WEBHOOK_MAX_FORM_FIELDS is refused 413, as body-parser's own parameterLimit does. SendGrid posts an array of flat
+  // event objects (https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event): JSON nested past
+  // JSON_MAX_DEPTH is refused 400 before JSON.parse and the recursive walks after it.
+  const tooManyFields = (req: Request, res: Response, next: NextFunction): void => {
+    const max = config.delivery.webhookMaxFormFields;
+    if (Buffer.isBuffer(req.body) && req.body.length > 0 && countFormFields(req.body, max + 1) > max) {
+      res.status(413).json({ error: `form has more than ${max} fields` });
+      return;
+    }
+    next();
+  };
+  const tooDeep = (req: Request, res: Response, next: NextFunction): void => {
+    const max = config.graphql.jsonMaxDepth;
+    if (Buffer.isBuffer(req.body) && exceedsJsonDepth(req.body, max)) {
+      res.status(400).json({ error: `JSON nests deeper than ${max} levels` });
+      return;
+    }
+    next();
+  };
   const handle =
     (handler: Handler) =>
     (req: Request, res: Response, next: NextFunction): void => {
@@ -32,6 +55,7 @@ export function createWebhooksRouter(config: Config, services: Services, logger:
     router.post(
       '/twilio/status',
       raw,
+      tooManyFields,
       handle(async (req, res) => {
         await services.webhooks.twilioStatus(request(req));
         res.status(204).end();
@@ -40,6 +64,7 @@ export function createWebhooksRouter(config: Config, services: Services, logger:
     router.post(
       '/twilio/inbound',
       raw,
+      tooManyFields,
       handle(async (req, res) => {
         const twiml = await services.webhooks.twilioInbound(request(req));
         res.status(200).type('text/xml').send(twiml);
@@ -50,6 +75,7 @@ export function createWebhooksRouter(config: Config, services: Services, logger:
     router.post(
       '/sendgrid/events',
       raw,
+      tooDeep,
       handle(async (req, res) => {
         const count = await services.webhooks.sendgridEvents(request(req));
         res.status(200).json({ accepted: count });
@@ -80,4 +106,11 @@ export function createWebhooksRouter(config: Config, services: Services, logger:
     res.status(500).json({ error: 'internal error' });
   });
   return router;
+}
+
+/** `&`-separated pairs in a form body (WHATWG URL: application/x-www-form-urlencoded parsing), counting up to `stop`. */
+function countFormFields(body: Buffer, stop: number): number {
+  let fields = 1;
+  for (let i = body.indexOf(0x26); i !== -1 && fields < stop; i = body.indexOf(0x26, i + 1)) fields += 1;
+  return fields;
 }
