@@ -32,7 +32,8 @@ export function smsSegments(body: string): { segments: number; encoding: string 
   }
   // The calculator rebuilds its array per character (quadratic: 20,000 'é' took 20 s). Twilio refuses bodies over
   // 1,600 characters (error 21617) before counting, so a longer one is estimated at the UCS-2 worst case instead.
-  if (body.length > INPUT_LIMITS.smsBody.max) return { segments: Math.ceil(body.length / 67), encoding: 'UCS-2' };
+  if (body.length > INPUT_LIMITS.smsBody.max)
+    return { segments: Math.ceil(body.length / 67), encoding: 'UCS-2' };
   let counted = segmentsByBody.get(body);
   if (!counted) {
     const message = new SegmentedMessage(body, 'auto');
