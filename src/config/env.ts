@@ -178,10 +178,14 @@ const graphqlModel = z.object({
   /** Largest websocket message on /graphql, `connection_init` included (ws closes the socket with 1009 past it). */
   WS_MAX_PAYLOAD_BYTES: intWithDefault(2 * 1024 * 1024, 1_024),
   /**
-   * Deepest nesting of arrays/objects in any JSON Herald parses from outside: /graphql bodies, websocket messages,
-   * SendGrid webhooks (src/services/json-depth.ts). Measured before parsing; deeper gets 400 / close 4400.
+   * Deepest nesting of arrays/objects in a /graphql body or websocket message (src/services/json-depth.ts), measured
+   * before parsing: deeper gets 400 / close 4400. Far above the input guard's 32 levels for `data`, so a send with
+   * too-deep data is refused on its own (BAD_USER_INPUT) while its batch neighbours stand; the scan only stops
+   * parse bombs (a million levels took V8 three seconds to parse).
    */
-  JSON_MAX_DEPTH: intWithDefault(64, 8),
+  JSON_MAX_DEPTH: intWithDefault(8_192, 8),
+  /** The same for SendGrid webhook bodies: SendGrid posts flat event objects, and stored payloads are walked. */
+  WEBHOOK_JSON_MAX_DEPTH: intWithDefault(64, 8),
   /** Bytes a websocket may have queued unsent before the next result closes it with 1013 (client too slow). */
   WS_MAX_BUFFERED_BYTES: intWithDefault(16 * 1024 * 1024, 65_536),
 });
@@ -304,8 +308,10 @@ export interface Config {
     maxResponseBytes: number;
     /** WS_MAX_PAYLOAD_BYTES: largest websocket message on /graphql, in bytes. */
     wsMaxPayloadBytes: number;
-    /** JSON_MAX_DEPTH: deepest array/object nesting of any JSON from outside (HTTP, websockets, webhooks). */
+    /** JSON_MAX_DEPTH: deepest array/object nesting of a /graphql body or websocket message. */
     jsonMaxDepth: number;
+    /** WEBHOOK_JSON_MAX_DEPTH: the same for SendGrid webhook bodies. */
+    webhookJsonMaxDepth: number;
     /** WS_MAX_BUFFERED_BYTES: unsent bytes a websocket may have queued before it is closed with 1013. */
     wsMaxBufferedBytes: number;
   };
@@ -559,6 +565,7 @@ export function parseConfig(source: Source): Config {
       maxResponseBytes: graphql.GRAPHQL_MAX_RESPONSE_BYTES,
       wsMaxPayloadBytes: graphql.WS_MAX_PAYLOAD_BYTES,
       jsonMaxDepth: graphql.JSON_MAX_DEPTH,
+      webhookJsonMaxDepth: graphql.WEBHOOK_JSON_MAX_DEPTH,
       wsMaxBufferedBytes: graphql.WS_MAX_BUFFERED_BYTES,
     },
     dispatch: {

@@ -26,7 +26,7 @@ export function createWebhooksRouter(config: Config, services: Services, logger:
   // (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status); a form with more than
   // WEBHOOK_MAX_FORM_FIELDS is refused 413, as body-parser's own parameterLimit does. SendGrid posts an array of flat
   // event objects (https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event): JSON nested past
-  // JSON_MAX_DEPTH is refused 400 before JSON.parse and the recursive walks after it.
+  // WEBHOOK_JSON_MAX_DEPTH is refused 400 before JSON.parse and the recursive walks after it.
   const tooManyFields = (req: Request, res: Response, next: NextFunction): void => {
     const max = config.delivery.webhookMaxFormFields;
     if (Buffer.isBuffer(req.body) && req.body.length > 0 && countFormFields(req.body, max + 1) > max) {
@@ -36,7 +36,7 @@ export function createWebhooksRouter(config: Config, services: Services, logger:
     next();
   };
   const tooDeep = (req: Request, res: Response, next: NextFunction): void => {
-    const max = config.graphql.jsonMaxDepth;
+    const max = config.graphql.webhookJsonMaxDepth;
     if (Buffer.isBuffer(req.body) && exceedsJsonDepth(req.body, max)) {
       res.status(400).json({ error: `JSON nests deeper than ${max} levels` });
       return;

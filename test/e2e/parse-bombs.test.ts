@@ -46,7 +46,7 @@ describe('bodies shaped to cost parse time, refused before parsing (no token, no
     for (const answer of answers) {
       expect(answer.status).toBe(400);
       expect(await answer.json()).toEqual({
-        errors: [{ message: 'JSON nests deeper than 64 levels', extensions: { code: 'BAD_REQUEST' } }],
+        errors: [{ message: 'JSON nests deeper than 8192 levels', extensions: { code: 'BAD_REQUEST' } }],
       });
     }
     await expectAlive(herald);
@@ -56,7 +56,7 @@ describe('bodies shaped to cost parse time, refused before parsing (no token, no
     const init = `{"type":"connection_init","payload":{"a":${nested(1_000_000)}}}`;
     const closes = await Promise.all(Array.from({ length: 4 }, () => closeAfter(herald.url, init)));
     for (const close of closes) {
-      expect(close).toEqual({ code: 4400, reason: 'Bad request: message nests deeper than 64 levels' });
+      expect(close).toEqual({ code: 4400, reason: 'Bad request: message nests deeper than 8192 levels' });
     }
     // A binary frame is no graphql-transport-ws message either.
     expect(await closeAfter(herald.url, Buffer.from('{}') as unknown as string)).toMatchObject({
