@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CancelNotificationDocument,
   RegisterDeviceDocument,
@@ -10,31 +9,19 @@ import {
   type SendNotificationInput,
 } from '../support/generated/graphql';
 import { execute, executeOk } from '../support/graphql';
-import { startStack, type TestStack } from '../support/stack';
-import { WebhookSender } from '../support/webhooks';
+import { useWebhookStack } from '../support/webhooks';
 
 /**
  * Caps found by the break-it review: counts that fan out into rows (device tokens, batch messages, devices per user),
  * strings too long for a btree index entry, dates PostgreSQL cannot hold, uncapped URLs, and errors that echo input.
  */
 describe('input caps: nothing a caller sends reaches PostgreSQL unstorable or fans out unbounded', () => {
-  const sender = new WebhookSender();
-  let stack: TestStack;
-  let db: pg.Client;
-
-  beforeAll(async () => {
-    stack = await startStack({ extraEnv: { SENDGRID_WEBHOOK_PUBLIC_KEY: sender.sendgridPublicKey } });
-    sender.baseUrl = stack.config.server.publicUrl;
-    db = new pg.Client({ connectionString: stack.env.databaseUrl });
-    await db.connect();
-  });
-  afterAll(async () => {
-    await db?.end();
-    await stack?.close();
-  });
+  const suite = useWebhookStack();
+  const { sender } = suite;
 
   const count = async (table: string, where = 'true', params: unknown[] = []) =>
-    (await db.query<{ n: number }>(`select count(*)::int n from ${table} where ${where}`, params)).rows[0].n;
+    (await suite.db.query<{ n: number }>(`select count(*)::int n from ${table} where ${where}`, params))
+      .rows[0].n;
   const push = (userId: string, to: SendNotificationInput['to']): SendNotificationInput => ({
     userId,
     type: 'adhoc',
@@ -45,14 +32,14 @@ describe('input caps: nothing a caller sends reaches PostgreSQL unstorable or fa
   const tokens = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
   it('to.deviceTokens: at most 100 per send, single and in a batch; 100 are accepted', async () => {
-    const refused = await execute(stack.url, SendNotificationDocument, {
+    const refused = await execute(suite.stack.url, SendNotificationDocument, {
       input: push('u-tokens', { deviceTokens: tokens(101, 'a') }),
     });
     expect(refused.errors?.[0]).toMatchObject({
       extensions: { code: 'BAD_USER_INPUT', field: 'to.deviceTokens' },
     });
     expect(refused.errors?.[0].message).toMatch(/at most 100/);
-    const batch = await executeOk(stack.url, SendNotificationsDocument, {
+    const batch = await executeOk(suite.stack.url, SendNotificationsDocument, {
       inputs: [
         push('u-tokens', { deviceTokens: tokens(2_000, 'b') }),
         push('u-tokens', { deviceTokens: tokens(100, 'c') }),
@@ -68,7 +55,7 @@ describe('input caps: nothing a caller sends reaches PostgreSQL unstorable or fa
     const inputs = Array.from({ length: 101 }, (_, i) =>
       push(`u-batch-${i}`, { deviceTokens: tokens(100, `batch-${i}`) }),
     );
-    const { sendNotifications } = await executeOk(stack.url, SendNotificationsDocument, { inputs });
+    const { sendNotifications } = await executeOk(suite.stack.url, SendNotificationsDocument, { inputs });
     expect(sendNotifications.summary).toMatchObject({ total: 101, accepted: 100, failed: 1 });
     expect(sendNotifications.results[100].error).toMatchObject({ code: 'BAD_USER_INPUT' });
     expect(sendNotifications.results[100].error?.message).toMatch(/inputs\[100\].*10000 messages/);
@@ -78,10 +65,10 @@ describe('input caps: nothing a caller sends reaches PostgreSQL unstorable or fa
   it('registerDevice: a user keeps at most 100 active devices; the least recently registered is deactivated', async () => {
     const userId = `u-devices-${randomUUID()}`;
     for (const token of tokens(101, userId)) {
-      await executeOk(stack.url, RegisterDeviceDocument, { input: { userId, token } });
+      await executeOk(suite.stack.url, RegisterDeviceDocument, { input: { userId, token } });
     }
     expect(await count('device', 'user_id = $1 and active', [userId])).toBe(100);
-    const { rows } = await db.query<{ token: string; deactivated_reason: string }>(
+    const { rows } = await suite.db.query<{ token: string; deactivated_reason: string }>(
       'select token, deactivated_reason from device where user_id = $1 and not active',
       [userId],
     );
@@ -93,11 +80,13 @@ describe('input caps: nothing a caller sends reaches PostgreSQL unstorable or fa
       ['t'.repeat(4_000), 'input.token'],
       ['€'.repeat(1_000), 'input.token'], // 1,000 characters, 3,000 bytes
     ] as const) {
-      const result = await execute(stack.url, RegisterDeviceDocument, { input: { userId: 'u-long', token } });
+      const result = await execute(suite.stack.url, RegisterDeviceDocument, {
+        input: { userId: 'u-long', token },
+      });
       expect(result.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field } });
       expect(result.errors?.[0].message).toMatch(/at most 1024 bytes/);
     }
-    const send = await execute(stack.url, SendNotificationDocument, {
+    const send = await execute(suite.stack.url, SendNotificationDocument, {
       input: push('u-long', { deviceTokens: ['t'.repeat(4_000)] }),
     });
     expect(send.errors?.[0]).toMatchObject({
@@ -139,12 +128,12 @@ describe('input caps: nothing a caller sends reaches PostgreSQL unstorable or fa
     'scheduledAt %s is BAD_USER_INPUT naming the range, single and batch',
     async (scheduledAt) => {
       const input = { ...push('u-date', { deviceTokens: ['tok'] }), scheduledAt };
-      const single = await execute(stack.url, SendNotificationDocument, { input });
+      const single = await execute(suite.stack.url, SendNotificationDocument, { input });
       expect(single.errors?.[0]).toMatchObject({
         extensions: { code: 'BAD_USER_INPUT', field: 'scheduledAt' },
       });
       expect(single.errors?.[0].message).toMatch(/between 1970-01-01T00:00:00.000Z and/);
-      const batch = await executeOk(stack.url, SendNotificationsDocument, { inputs: [input] });
+      const batch = await executeOk(suite.stack.url, SendNotificationsDocument, { inputs: [input] });
       expect(batch.sendNotifications.results[0].error).toMatchObject({ code: 'BAD_USER_INPUT' });
       expect(await count('notification', "user_id = 'u-date'")).toBe(0);
     },
@@ -152,7 +141,7 @@ describe('input caps: nothing a caller sends reaches PostgreSQL unstorable or fa
 
   it('a template imageUrl has the URL cap of sends (2,048 characters)', async () => {
     const imageUrl = `https://cdn.example.com/${'x'.repeat(70_000)}`;
-    const result = await execute(stack.url, UpsertNotificationTypeDocument, {
+    const result = await execute(suite.stack.url, UpsertNotificationTypeDocument, {
       input: {
         key: 'long_image',
         name: 'Long image',
@@ -168,14 +157,14 @@ describe('input caps: nothing a caller sends reaches PostgreSQL unstorable or fa
 
   it('errors quote at most 100 characters of a value', async () => {
     const id = 'z'.repeat(100_000);
-    const cancel = await execute(stack.url, CancelNotificationDocument, { id });
+    const cancel = await execute(suite.stack.url, CancelNotificationDocument, { id });
     expect(cancel.errors?.[0].extensions?.code).toBe('NOT_FOUND');
     expect(cancel.errors?.[0].message).toBe(`id: no notification "${'z'.repeat(100)}…"`);
-    const type = await execute(stack.url, SendNotificationDocument, {
+    const type = await execute(suite.stack.url, SendNotificationDocument, {
       input: { userId: 'u-quote', type: 'q'.repeat(100), channels: [] },
     });
     expect(type.errors?.[0].message.length).toBeLessThan(200);
-    const email = await execute(stack.url, SendNotificationDocument, {
+    const email = await execute(suite.stack.url, SendNotificationDocument, {
       input: { userId: 'u-quote', type: 'adhoc', channels: ['EMAIL'], to: { email: 'e'.repeat(50_000) } },
     });
     expect(email.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'to.email' } });

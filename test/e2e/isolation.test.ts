@@ -1,5 +1,4 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { print } from 'graphql';
 import {
   SendNotificationDocument,
@@ -9,8 +8,7 @@ import {
   type SendNotificationsMutation,
 } from '../support/generated/graphql';
 import { execute, type GraphQLResponse } from '../support/graphql';
-import { startStack, type TestStack } from '../support/stack';
-import { WebhookSender } from '../support/webhooks';
+import { useWebhookStack } from '../support/webhooks';
 
 /**
  * `{"a":{"a":…{"a":1}}}`, `levels` objects deep, as JSON text: JSON.stringify itself overflows the stack on it.
@@ -22,23 +20,11 @@ const DEEP = '__DEEP__';
 
 /** One bad item never fails its neighbours: not at accept, not in a batch, not among concurrent webhooks. */
 describe('isolation of bad input', () => {
-  const sender = new WebhookSender();
-  let stack: TestStack;
-  let db: pg.Client;
-
-  beforeAll(async () => {
-    stack = await startStack({ extraEnv: { SENDGRID_WEBHOOK_PUBLIC_KEY: sender.sendgridPublicKey } });
-    sender.baseUrl = stack.config.server.publicUrl;
-    db = new pg.Client({ connectionString: stack.env.databaseUrl });
-    await db.connect();
-  });
-  afterAll(async () => {
-    await db?.end();
-    await stack?.close();
-  });
+  const suite = useWebhookStack();
+  const { sender } = suite;
 
   const count = async (sql: string, params: unknown[] = []) =>
-    (await db.query<{ n: number }>(sql, params)).rows[0].n;
+    (await suite.db.query<{ n: number }>(sql, params)).rows[0].n;
   const valid = (userId: string, body = 'hello'): SendNotificationInput => ({
     userId,
     type: 'adhoc',
@@ -52,7 +38,7 @@ describe('isolation of bad input', () => {
     variables: unknown,
   ): Promise<GraphQLResponse<T>> {
     const body = JSON.stringify({ query: print(document), variables }).replace(`"${DEEP}"`, deepJson(5_000));
-    const response = await fetch(stack.url, {
+    const response = await fetch(suite.stack.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body,
@@ -85,7 +71,7 @@ describe('isolation of bad input', () => {
 
   it('a 5,000-deep data literal in the document is refused as bad input, not an internal error', async () => {
     const literal = `${'{a:'.repeat(5_000)}1${'}'.repeat(5_000)}`;
-    const response = await fetch(stack.url, {
+    const response = await fetch(suite.stack.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -128,7 +114,7 @@ describe('isolation of bad input', () => {
 
   it('a group that fails for a reason other than input (a row the database refuses) settles each send alone', async () => {
     // A real constraint of this test's database that only one row trips: the group's transaction fails as a whole.
-    await db.query(`alter table notification add constraint trip check (user_id <> 'trip-me')`);
+    await suite.db.query(`alter table notification add constraint trip check (user_id <> 'trip-me')`);
     try {
       const results = await Promise.all([
         ...Array.from({ length: 15 }, (_, i) => send(valid(`grp-${i}`))),
@@ -140,7 +126,7 @@ describe('isolation of bad input', () => {
       for (const r of results) expect(r.errors).toBeUndefined();
       expect(await count(`select count(*)::int n from notification where user_id like 'grp-%'`)).toBe(30);
 
-      const { data } = await execute(stack.url, SendNotificationsDocument, {
+      const { data } = await execute(suite.stack.url, SendNotificationsDocument, {
         inputs: [valid('bgrp-0'), valid('trip-me'), valid('bgrp-2')],
       });
       expect(data!.sendNotifications.results.map((r) => r.error?.code ?? 'ok')).toEqual([
@@ -151,7 +137,7 @@ describe('isolation of bad input', () => {
       expect(await count(`select count(*)::int n from notification where user_id like 'bgrp-%'`)).toBe(2);
       expect(await count(`select count(*)::int n from notification where user_id = 'trip-me'`)).toBe(0);
     } finally {
-      await db.query('alter table notification drop constraint trip');
+      await suite.db.query('alter table notification drop constraint trip');
     }
   });
 
@@ -176,7 +162,7 @@ describe('isolation of bad input', () => {
       ]),
     ).toBe(60);
     // Vendors send what they send: the verified body is kept, its NUL replaced by U+FFFD.
-    const kept = await db.query<{ body: string }>(
+    const kept = await suite.db.query<{ body: string }>(
       'select body from inbound_message where provider_message_id = $1',
       [sids[30]],
     );
@@ -184,7 +170,9 @@ describe('isolation of bad input', () => {
   });
 
   it('a webhook group the database refuses for one event settles the others', async () => {
-    await db.query(`alter table provider_event add constraint trip check (event_key <> 'SMtrip:inbound')`);
+    await suite.db.query(
+      `alter table provider_event add constraint trip check (event_key <> 'SMtrip:inbound')`,
+    );
     try {
       const sids = Array.from({ length: 30 }, (_, i) => `SMgrp${String(i).padStart(29, '0')}`);
       const answers = await Promise.all([...sids.map((sid) => inbound(sid, 'hi')), inbound('SMtrip', 'hi')]);
@@ -197,7 +185,7 @@ describe('isolation of bad input', () => {
         ]),
       ).toBe(30);
     } finally {
-      await db.query('alter table provider_event drop constraint trip');
+      await suite.db.query('alter table provider_event drop constraint trip');
     }
   });
 
@@ -216,7 +204,7 @@ describe('isolation of bad input', () => {
       event('sg-iso-3'),
     ]);
     expect(response.status).toBeLessThan(300);
-    const rows = await db.query<{ event_key: string; payload: { event: Record<string, unknown> } }>(
+    const rows = await suite.db.query<{ event_key: string; payload: { event: Record<string, unknown> } }>(
       `select event_key, payload from provider_event where provider = 'sendgrid' and event_key like 'sg-iso-%' order by event_key`,
     );
     expect(rows.rows.map((r) => r.event_key)).toEqual(['sg-iso-1', 'sg-iso-2', 'sg-iso-3']);
@@ -330,7 +318,7 @@ describe('isolation of bad input', () => {
       for (const input of ok) expect((await send(input)).errors).toBeUndefined();
       const past = await send(sms('x', { userId: 'cap-past', scheduledAt: '1970-01-01T00:00:00Z' }));
       expect(past.errors).toBeUndefined();
-      const { rows } = await db.query<{ due_at: Date | null }>(
+      const { rows } = await suite.db.query<{ due_at: Date | null }>(
         `select m.due_at from message m join notification n on n.id = m.notification_id where n.user_id = 'cap-past'`,
       );
       expect(rows).toEqual([{ due_at: null }]);
@@ -385,7 +373,7 @@ describe('isolation of bad input', () => {
       ],
     ];
     it.each(cases)('%s', async (_name, query, variables, field) => {
-      const { errors } = await execute<unknown, Record<string, unknown>>(stack.url, query, variables);
+      const { errors } = await execute<unknown, Record<string, unknown>>(suite.stack.url, query, variables);
       expect(errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field } });
       expect(errors?.[0].message).toMatch(/cannot be stored/);
       expect(
@@ -397,7 +385,7 @@ describe('isolation of bad input', () => {
 
     it('a read path handed a NUL answers BAD_USER_INPUT, not an internal error', async () => {
       const { errors } = await execute<unknown, Record<string, unknown>>(
-        stack.url,
+        suite.stack.url,
         'query($userId: ID!) { checkConsent(userId: $userId, channel: SMS, type: "adhoc") { canSend } }',
         { userId: 'u\u0000' },
       );

@@ -1,9 +1,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type TestStack } from '../support/stack';
-import { WebhookSender } from '../support/webhooks';
+import { describe, expect, it } from 'vitest';
+import { useWebhookStack } from '../support/webhooks';
 
 /**
  * Property-based intake (issue 12): random and malformed, correctly signed bodies at each webhook route. Never a
@@ -26,26 +24,14 @@ interface Outcome {
 }
 
 describe('webhook routes under random signed bodies (fast-check)', () => {
-  const sender = new WebhookSender();
+  const suite = useWebhookStack();
+  const { sender } = suite;
   const otherKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
-  let stack: TestStack;
-  let db: pg.Client;
-
-  beforeAll(async () => {
-    stack = await startStack({ extraEnv: { SENDGRID_WEBHOOK_PUBLIC_KEY: sender.sendgridPublicKey } });
-    sender.baseUrl = stack.config.server.publicUrl;
-    db = new pg.Client({ connectionString: stack.env.databaseUrl });
-    await db.connect();
-  });
-  afterAll(async () => {
-    await db?.end();
-    await stack?.close();
-  });
 
   /** Rows stored for each nonce (the nonce is in every signed field set and every SendGrid element). */
   const rowsFor = async (...nonces: string[]) =>
     (
-      await db.query<{ n: number }>(
+      await suite.db.query<{ n: number }>(
         `select (select count(*)::int from provider_event where payload::text like '%' || n || '%') n
            from unnest($1::text[]) with ordinality as t(n, i) order by i`,
         [nonces],
@@ -327,9 +313,9 @@ describe('webhook routes under random signed bodies (fast-check)', () => {
               : refused === 'tampered'
                 ? { tamper: (b) => b.replace('delivered', 'click') }
                 : refused === 'stale'
-                  ? { timestamp: String(now - stack.config.webhooks.sendgrid!.maxAgeSeconds - 60) }
+                  ? { timestamp: String(now - suite.stack.config.webhooks.sendgrid!.maxAgeSeconds - 60) }
                   : refused === 'future'
-                    ? { timestamp: String(now + stack.config.webhooks.sendgrid!.maxSkewSeconds + 60) }
+                    ? { timestamp: String(now + suite.stack.config.webhooks.sendgrid!.maxSkewSeconds + 60) }
                     : { signature: 'bm90IGEgc2lnbmF0dXJl' },
         ),
       ]);

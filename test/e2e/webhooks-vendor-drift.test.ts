@@ -1,38 +1,24 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   MessageDocument,
   SendNotificationDocument,
   type SendNotificationInput,
 } from '../support/generated/graphql';
 import { executeOk, waitFor } from '../support/graphql';
-import { startStack, type TestStack } from '../support/stack';
-import { WebhookSender } from '../support/webhooks';
+import { useWebhookStack } from '../support/webhooks';
 
 /**
  * Issue 12, kind 1: vendors add event types, statuses and form fields without notice. A request whose signature
  * verifies is stored and answered 2xx; what Herald does not know is recorded, ignored for status and counted.
  */
 describe('webhook intake tolerates what vendors add', () => {
-  const sender = new WebhookSender();
-  let stack: TestStack;
-  let db: pg.Client;
-
-  beforeAll(async () => {
-    stack = await startStack({ extraEnv: { SENDGRID_WEBHOOK_PUBLIC_KEY: sender.sendgridPublicKey } });
-    sender.baseUrl = stack.config.server.publicUrl;
-    db = new pg.Client({ connectionString: stack.env.databaseUrl });
-    await db.connect();
-  });
-  afterAll(async () => {
-    await db?.end();
-    await stack?.close();
-  });
+  const suite = useWebhookStack();
+  const { sender } = suite;
 
   const send = async (input: SendNotificationInput) =>
-    (await executeOk(stack.url, SendNotificationDocument, { input })).sendNotification.notification
+    (await executeOk(suite.stack.url, SendNotificationDocument, { input })).sendNotification.notification
       .messages[0];
-  const message = async (id: string) => (await executeOk(stack.url, MessageDocument, { id })).message!;
+  const message = async (id: string) => (await executeOk(suite.stack.url, MessageDocument, { id })).message!;
   const until = (id: string, statuses: string[]) =>
     waitFor(async () => {
       const m = await message(id);
@@ -60,14 +46,14 @@ describe('webhook intake tolerates what vendors add', () => {
   };
   const stored = async (provider: string, key: string) =>
     (
-      await db.query<{ kind: string; processed: boolean }>(
+      await suite.db.query<{ kind: string; processed: boolean }>(
         'select kind, processed_at is not null processed from provider_event where provider = $1 and event_key = $2',
         [provider, key],
       )
     ).rows;
   /** herald_webhook_unknown_events_total for one provider and kind, as /metrics shows it (0 when absent). */
   const unknownCount = async (provider: string, kind: string) => {
-    const text = await (await fetch(`${stack.config.server.publicUrl}/metrics`)).text();
+    const text = await (await fetch(`${suite.stack.config.server.publicUrl}/metrics`)).text();
     const line = text
       .split('\n')
       .find((l) =>
@@ -101,7 +87,7 @@ describe('webhook intake tolerates what vendors add', () => {
       });
       expect(res.status).toBe(200);
       expect(await stored('twilio', `${sid}:inbound`)).toEqual([{ kind: 'inbound', processed: true }]);
-      const { rows } = await db.query<{ params: Record<string, unknown> }>(
+      const { rows } = await suite.db.query<{ params: Record<string, unknown> }>(
         "select payload->'params' params from provider_event where event_key = $1",
         [`${sid}:inbound`],
       );
@@ -157,8 +143,11 @@ describe('webhook intake tolerates what vendors add', () => {
       const res = await sender.twilio('/webhooks/twilio/status', { MessageSid: long, MessageStatus: 'sent' });
       expect(res.status).toBe(400);
       expect(
-        (await db.query('select 1 from provider_event where event_key like $1', [`${long.slice(0, 40)}%`]))
-          .rowCount,
+        (
+          await suite.db.query('select 1 from provider_event where event_key like $1', [
+            `${long.slice(0, 40)}%`,
+          ])
+        ).rowCount,
       ).toBe(0);
     });
   });

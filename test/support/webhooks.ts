@@ -1,6 +1,9 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import pg from 'pg';
 import twilio from 'twilio';
+import { afterAll, beforeAll } from 'vitest';
 import { SANDBOX } from '../../src/config/sandbox';
+import { startStack, type TestStack } from './stack';
 
 /** Signs and posts provider webhooks the way Twilio and SendGrid do. */
 export class WebhookSender {
@@ -82,4 +85,34 @@ export class WebhookSender {
       body: options.tamper ? options.tamper(body.toString('utf8')) : body,
     });
   }
+}
+
+/** What `useWebhookStack` gives a suite: set in its beforeAll. */
+export interface WebhookStack {
+  sender: WebhookSender;
+  stack: TestStack;
+  /** A client on the stack's own database, to read what was stored. */
+  db: pg.Client;
+}
+
+/**
+ * Registers the suite's hooks: a stack whose SendGrid webhooks verify with the sender's key, the sender pointed at it,
+ * and a pg client on its database; all closed after the suite. Call inside `describe`.
+ */
+export function useWebhookStack(extraEnv: Record<string, string> = {}): WebhookStack {
+  const sender = new WebhookSender();
+  const suite = { sender } as WebhookStack;
+  beforeAll(async () => {
+    suite.stack = await startStack({
+      extraEnv: { SENDGRID_WEBHOOK_PUBLIC_KEY: sender.sendgridPublicKey, ...extraEnv },
+    });
+    sender.baseUrl = suite.stack.config.server.publicUrl;
+    suite.db = new pg.Client({ connectionString: suite.stack.env.databaseUrl });
+    await suite.db.connect();
+  });
+  afterAll(async () => {
+    await suite.db?.end();
+    await suite.stack?.close();
+  });
+  return suite;
 }
