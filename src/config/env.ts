@@ -109,6 +109,12 @@ const dispatchModel = z.object({
   DISPATCH_BACKOFF_BASE_MS: intWithDefault(2_000, 1),
   DISPATCH_BACKOFF_MAX_MS: intWithDefault(300_000, 1),
   DISPATCH_CONCURRENCY: intWithDefault(100, 1),
+  /**
+   * Characters of message content one worker holds in flight (rendered, sent, not yet recorded); a send waits for room.
+   * Measured heap use is about 14 bytes per character (the strings, the vendor's JSON body, the recorded row and
+   * the ORM's copies): the default keeps the production heap (192 MB) clear (test/e2e/worker-memory.test.ts).
+   */
+  DISPATCH_CONTENT_BUDGET_CHARS: intWithDefault(6_000_000, 1_000),
   SCHEDULER_INTERVAL_MS: intWithDefault(1_000, 10),
   /** A QUEUED row older than this with no job (Redis lost it, or the enqueue after commit failed) is enqueued again. */
   REQUEUE_AFTER_MS: intWithDefault(60_000, 100),
@@ -321,6 +327,8 @@ export interface Config {
     backoffBaseMs: number;
     backoffMaxMs: number;
     concurrency: number;
+    /** DISPATCH_CONTENT_BUDGET_CHARS: characters of content in flight per worker. */
+    contentBudgetChars: number;
     schedulerIntervalMs: number;
     requeueAfterMs: number;
     providerTimeoutMs: number;
@@ -574,6 +582,7 @@ export function parseConfig(source: Source): Config {
       backoffBaseMs: dispatch.DISPATCH_BACKOFF_BASE_MS,
       backoffMaxMs: dispatch.DISPATCH_BACKOFF_MAX_MS,
       concurrency: dispatch.DISPATCH_CONCURRENCY,
+      contentBudgetChars: dispatch.DISPATCH_CONTENT_BUDGET_CHARS,
       schedulerIntervalMs: dispatch.SCHEDULER_INTERVAL_MS,
       requeueAfterMs: dispatch.REQUEUE_AFTER_MS,
       providerTimeoutMs: dispatch.PROVIDER_TIMEOUT_MS,

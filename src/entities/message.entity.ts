@@ -81,8 +81,12 @@ export class Message {
   @Property({ type: 'text' })
   to!: string;
 
+  /**
+   * Lazy: up to megabytes per row (a whole email), so claims, roll-ups, webhooks and listings never read it; the
+   * GraphQL field loads it on demand (MessageResolver.content).
+   */
   @Field(() => RenderedContent, { nullable: true })
-  @Property({ type: 'json', nullable: true })
+  @Property({ type: 'json', nullable: true, lazy: true })
   content?: RenderedContent | null;
 
   @Field(() => MessageStatus)

@@ -1,4 +1,4 @@
-import { Entity, Enum, Index, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, Enum, Formula, Index, PrimaryKey, Property } from '@mikro-orm/core';
 import { Directive, Field, ID, ObjectType } from 'type-graphql';
 import { GraphQLJSON } from 'graphql-scalars';
 import { randomUUID } from 'node:crypto';
@@ -62,8 +62,16 @@ export class Notification {
   @Property({ type: 'json', nullable: true })
   recipient?: RecipientValue | null;
 
-  @Property({ type: 'json', nullable: true })
+  /** Lazy: up to megabytes (a whole email); the dispatcher loads it inside its content budget (contentBytes). */
+  @Property({ type: 'json', nullable: true, lazy: true })
   content?: ContentValue | null;
+
+  /** Size of the stored explicit content (bytes of its JSON text; null when there is none), read without loading it. */
+  @Formula((table) => `octet_length(${table.alias}.content::text)`, {
+    type: 'integer',
+    nullable: true,
+  })
+  contentBytes?: number | null;
 
   @Field(() => Date, { nullable: true })
   @Property({ type: 'timestamptz', nullable: true })

@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import type { DeliveryEvent, Message } from '../entities';
+import type { DeliveryEvent, Message, RenderedContent } from '../entities';
 import type { Caller, Services } from '../services';
 
 /**
@@ -9,6 +9,8 @@ import type { Caller, Services } from '../services';
 export interface Loaders {
   messagesOfNotification: DataLoader<string, Message[]>;
   eventsOfMessage: DataLoader<string, DeliveryEvent[]>;
+  /** Message.content, a lazy column: read only for the messages whose content a query selects. */
+  contentOfMessage: DataLoader<string, RenderedContent | null>;
 }
 
 /**
@@ -32,6 +34,10 @@ export function createLoaders(
       const byMessage = new Map<string, DeliveryEvent[]>(messageIds.map((id) => [id, []]));
       for (const event of events) byMessage.get(event.messageId)?.push(event);
       return messageIds.map((id) => byMessage.get(id) ?? []);
+    }, options),
+    contentOfMessage: new DataLoader(async (messageIds: readonly string[]) => {
+      const contents = await services.queries.contentOfMany(caller.tenantId, [...messageIds]);
+      return messageIds.map((id) => contents.get(id) ?? null);
     }, options),
   };
 }

@@ -1,5 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
-import { DeliveryEvent, Message } from '../entities';
+import { DeliveryEvent, Message, RenderedContent } from '../entities';
 import type { GraphQLContext } from './context';
 import { MessageError } from './types/payloads.type';
 
@@ -18,6 +18,15 @@ export class MessageResolver {
     return message.errorCode
       ? { code: message.errorCode, message: message.errorMessage ?? message.errorCode }
       : null;
+  }
+
+  @FieldResolver(() => RenderedContent, {
+    nullable: true,
+    description: 'What was handed to the provider, after rendering (null until a worker rendered it)',
+  })
+  content(@Root() message: Message, @Ctx() { loaders }: GraphQLContext) {
+    // The column is lazy (megabytes for an email) and status events leave it out: read only when asked for.
+    return message.content !== undefined ? message.content : loaders.contentOfMessage.load(message.id);
   }
 
   @FieldResolver(() => [DeliveryEvent], {

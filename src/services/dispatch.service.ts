@@ -13,7 +13,7 @@ import {
   type RecipientValue,
   type RenderedContent,
 } from '../entities';
-import type { SendResult } from '../providers/provider.types';
+import type { ChannelProvider, SendResult } from '../providers/provider.types';
 import { ProviderError } from '../providers/provider.types';
 import { estimateCost } from './cost';
 import { payloadFor } from './provider-payload';
@@ -30,6 +30,7 @@ import { GroupCommit, settle, type Settled } from './group-commit';
 import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
 import { TemplateError, type TemplateService } from './template.service';
+import { ContentBudget, contentChars } from './content-budget';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
 
@@ -96,6 +97,8 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number, retryA
  */
 export class DispatchService {
   private readonly throttle: ProviderThrottle;
+  /** Characters of content this worker holds between rendering and the recorded outcome (content-budget.ts). */
+  readonly contentBudget: ContentBudget;
 
   constructor(
     private readonly deps: DomainDeps,
@@ -106,6 +109,17 @@ export class DispatchService {
       deps.redis,
       deps.config.redis.keyPrefix,
       deps.config.dispatch.rateLimits,
+    );
+    this.contentBudget = new ContentBudget(deps.config.dispatch.contentBudgetChars);
+  }
+
+  /**
+   * The most characters a message's content can hold once rendered: every template field of its channel at the
+   * render memory limit (which also caps each output), plus the send's explicit content.
+   */
+  private worstCaseChars(message: Message, known: Known): number {
+    return (
+      this.templates.worstCaseChars(known.type, message.channel) + (known.notification?.contentBytes ?? 0)
     );
   }
 
@@ -455,6 +469,18 @@ export class DispatchService {
     return undefined;
   }
 
+  /** The send's explicit content, read only now (inside the content budget): the column is lazy. */
+  private async explicitContent(em: EntityManager, notification: Notification) {
+    if (notification.content !== undefined) return notification.content;
+    if (!notification.contentBytes) return null;
+    const loaded = await em.findOneOrFail(
+      Notification,
+      { id: notification.id, tenantId: notification.tenantId },
+      { populate: ['content'] as never, refresh: true },
+    );
+    return loaded.content ?? null;
+  }
+
   private async render(em: EntityManager, message: Message, known: Known): Promise<RenderedContent> {
     const notification =
       known.notification ??
@@ -486,7 +512,7 @@ export class DispatchService {
       message.channel,
       contact?.locale,
       scope,
-      notification.content,
+      await this.explicitContent(em, notification),
     );
     if (message.channel === Channel.PUSH) {
       // The app receives the send's data (FCM data values are strings) and the ids to report engagement with.
@@ -684,9 +710,36 @@ export class DispatchService {
       });
     }
     const provider = route.provider;
+    // Waiting longer than a quarter of the lease for room would risk the lease; the message goes back instead.
+    const budget = await this.contentBudget.acquire(
+      this.worstCaseChars(claimed, claim.known),
+      Math.min(15_000, this.deps.config.dispatch.leaseMs / 4),
+    );
+    if (!budget) {
+      return this.recordNotSent(
+        claimed,
+        { code: 'CONTENT_BUDGET', message: 'this worker holds its most content in flight; retrying shortly' },
+        1_000,
+      );
+    }
+    try {
+      return await this.renderAndSend(claimed, claim.known, provider, (chars) => budget.resize(chars));
+    } finally {
+      budget.release();
+    }
+  }
+
+  /** Renders, sends through `provider` and records the outcome of a claimed message. */
+  private async renderAndSend(
+    claimed: Message,
+    known: Known,
+    provider: ChannelProvider,
+    rendered: (chars: number) => void,
+  ): Promise<DispatchOutcome> {
     let content: RenderedContent;
     try {
-      content = await this.render(this.deps.orm.em.fork(), claimed, claim.known);
+      content = await this.render(this.deps.orm.em.fork(), claimed, known);
+      rendered(contentChars(content));
     } catch (error) {
       // A template problem is permanent; anything else (database gone) is left to the lease expiry to retry.
       if (error instanceof TemplateError) return this.record(claimed, { provider: provider.id, error });

@@ -90,7 +90,14 @@ export function messageSnapshot(message: Message): Record<string, unknown> {
   // per status change. Nested values (content, providerFailures) are replaced, never mutated, so sharing them is safe.
   const snapshot: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(message)) {
-    if (key === 'tenantId' || key === 'leaseUntil' || value === undefined || typeof value === 'function')
+    // Content (megabytes for an email) is not published with every change: Message.content loads it on demand.
+    if (
+      key === 'tenantId' ||
+      key === 'leaseUntil' ||
+      key === 'content' ||
+      value === undefined ||
+      typeof value === 'function'
+    )
       continue;
     snapshot[key] = value instanceof Date ? value.toISOString() : value;
   }

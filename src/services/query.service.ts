@@ -1,6 +1,6 @@
 import { ReferenceKind } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Channel, NotificationStatus } from '../entities';
+import type { Channel, NotificationStatus, RenderedContent } from '../entities';
 import { DeliveryEvent, Message, Notification } from '../entities';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
@@ -107,6 +107,19 @@ export class QueryService {
       { tenantId, notificationId: { $in: notificationIds } },
       { orderBy: { createdAt: 'asc', id: 'asc' } },
     );
+  }
+
+  /**
+   * The stored content of many messages in one query (the column is lazy: only a query that selects it reads it).
+   * @returns id → content; a message of another tenant or without content is absent.
+   */
+  async contentOfMany(tenantId: string, messageIds: string[]): Promise<Map<string, RenderedContent>> {
+    const rows = await this.em().find(
+      Message,
+      { tenantId, id: { $in: messageIds } },
+      { fields: ['id', 'content'] as never, populate: ['content'] as never },
+    );
+    return new Map(rows.filter((m) => m.content).map((m) => [m.id, m.content!]));
   }
 
   /**

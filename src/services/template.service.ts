@@ -131,6 +131,20 @@ export class TemplateService {
   }
 
   /**
+   * The most characters rendering a channel's template of `type` can produce: each of its fields (in any locale) at
+   * the render memory limit, which bounds every output. 0 when the type has no template for the channel.
+   */
+  worstCaseChars(type: NotificationType | null | undefined, channel: Channel): number {
+    let fields = 0;
+    for (const template of type?.templates ?? []) {
+      if (template.channel !== channel) continue;
+      const count = FIELDS_BY_CHANNEL[channel].filter((f) => typeof template[f] === 'string').length;
+      fields = Math.max(fields, count);
+    }
+    return fields * this.limits.memoryChars;
+  }
+
+  /**
    * Checks that a template parses within the parse limit (when a type is saved).
    * @returns undefined when it does, else the problem prefixed with `field` (for a BAD_USER_INPUT).
    */
