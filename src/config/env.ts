@@ -76,6 +76,9 @@ const twilioModel = z.object({
     z.string().startsWith('AC', 'must start with AC').optional(),
   ),
   TWILIO_AUTH_TOKEN: optionalString,
+  // ITU-T E.164 shape ("+", a country code not starting with 0, at most 15 digits) or a Messaging Service SID ("MG" and
+  // 32 hex digits, https://www.twilio.com/docs/glossary/what-is-a-sid). Only the shape: a sender number newer than
+  // libphonenumber's metadata must not stop startup; Twilio checks the number is the account's.
   TWILIO_FROM: z.preprocess(
     blankToUndefined,
     z

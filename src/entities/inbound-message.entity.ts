@@ -34,9 +34,16 @@ export class InboundMessage {
   @Property({ type: 'json' })
   media: string[] = [];
 
-  /** STOP, START or HELP when the whole body was such a keyword. */
+  /** STOP, START or HELP by Herald's reply rule (src/domain/reply-keywords.ts); null for any other reply. */
   @Property({ type: 'text', nullable: true })
   keyword?: string | null;
+
+  /**
+   * The reply is not an opt-out by the rule but mentions an opt-out word ("please don't stop", "End of day works"):
+   * consent is left as it was and a person decides (47 CFR 64.1200(a)(10): revocation "by any reasonable means").
+   */
+  @Property({ type: 'boolean', default: false })
+  possibleOptOut: boolean = false;
 
   @Property({ type: 'text' })
   providerMessageId!: string;

@@ -1,6 +1,6 @@
 import twilio from 'twilio';
+import { classifyReply } from '../domain/reply-keywords';
 import type {
-  InboundKeyword,
   InboundReply,
   ProviderStatusEvent,
   RawWebhookRequest,
@@ -46,22 +46,6 @@ const STATUS: Record<string, ReportedStatus | null> = {
  */
 const KNOWN_FIELD =
   /^(MessageSid|SmsSid|SmsMessageSid|AccountSid|MessagingServiceSid|From|To|Body|NumMedia|NumSegments|MediaContentType\d+|MediaUrl\d+|(From|To)(City|State|Zip|Country)|ApiVersion|MessageStatus|SmsStatus|ErrorCode|ErrorMessage|EventType|RawDlrDoneDate|Channel(ToAddress|Prefix|InstallSid|StatusMessage|Metadata)|StructuredMessage|ProfileName|WaId|Forwarded|FrequentlyForwarded|ButtonText|ButtonPayload|Latitude|Longitude|Address|Label|MessageType|Referral\w*|OriginalRepliedMessage(Sender|Sid)|ReplyToMessageSid|DestinationCountryCode|SmsStatusCallback|Price|PriceUnit)$/;
-
-const STOP_WORDS = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'REVOKE', 'OPTOUT']);
-const START_WORDS = new Set(['START', 'YES', 'UNSTOP']);
-const HELP_WORDS = new Set(['HELP', 'INFO']);
-
-/** A whole-body keyword, case-insensitive, ignoring surrounding spaces and punctuation. */
-export function inboundKeyword(body: string): InboundKeyword | null {
-  const word = body
-    .trim()
-    .replace(/[.!]+$/, '')
-    .toUpperCase();
-  if (STOP_WORDS.has(word)) return 'STOP';
-  if (START_WORDS.has(word)) return 'START';
-  if (HELP_WORDS.has(word)) return 'HELP';
-  return null;
-}
 
 /** Form fields as posted: a field sent more than once keeps every value, in order (a null-prototype record). */
 export type TwilioForm = Record<string, string | string[]>;
@@ -175,6 +159,9 @@ export function parseTwilioInbound(params: TwilioForm): InboundReply {
     (_, i) => field(params, `MediaUrl${i}`),
   ).filter((u): u is string => Boolean(u));
   const body = field(params, 'Body') ?? '';
+  // Herald's opt-out rule (src/domain/reply-keywords.ts, with its sources): Twilio itself blocks only a reply that is
+  // exactly one of its keywords; Herald also honours "Opt out", "STOP." or "stop please" and flags other mentions.
+  const { keyword, possibleOptOut } = classifyReply(body);
   return {
     provider: 'twilio',
     eventKey: `${sid}:inbound`,
@@ -184,7 +171,8 @@ export function parseTwilioInbound(params: TwilioForm): InboundReply {
     body,
     media,
     providerMessageId: sid,
-    keyword: inboundKeyword(body),
+    keyword,
+    possibleOptOut,
     raw: params,
     unknowns: unknownFields(params),
   };

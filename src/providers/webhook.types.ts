@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { ReplyKeyword } from '../domain/reply-keywords';
 
 /** Webhook shapes above the vendor formats: what a provider reported, mapped to Herald's vocabulary. */
 
@@ -54,7 +55,8 @@ export interface UnknownPart {
   level?: 'warn';
 }
 
-export type InboundKeyword = 'STOP' | 'START' | 'HELP';
+/** STOP (opt out), START (opt back in), HELP (answer with the help text): see src/domain/reply-keywords.ts. */
+export type InboundKeyword = ReplyKeyword;
 
 export interface InboundReply {
   provider: 'twilio';
@@ -67,6 +69,8 @@ export interface InboundReply {
   media: string[];
   providerMessageId: string;
   keyword: InboundKeyword | null;
+  /** Not an opt-out by Herald's rule, but it mentions an opt-out word: stored flagged for a person to read. */
+  possibleOptOut: boolean;
   raw: Record<string, unknown>;
   unknowns?: UnknownPart[];
 }

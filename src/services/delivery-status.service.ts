@@ -11,6 +11,7 @@ import {
   ContactInfo,
   SERVICE_WIDE,
 } from '../entities';
+import { normalizeReply } from '../domain/reply-keywords';
 import type { InboundReply, ProviderStatusEvent } from '../providers/webhook.types';
 import { addBlock, removeBlock } from './address-block';
 import { recordConsent } from './consent-ledger';
@@ -231,7 +232,11 @@ export class DeliveryStatusService {
     return { kind: 'applied', message, changes };
   }
 
-  /** STOP opts the number out of that channel, START opts it back in; every reply is kept for the inbox. */
+  /**
+   * STOP opts the number out of that channel, START opts it back in (keywords by src/domain/reply-keywords.ts);
+   * every reply is kept for the inbox, and one that only mentions an opt-out word is stored with `possibleOptOut`
+   * (consent untouched) for a person to act on.
+   */
   async applyInbound(tx: EntityManager, reply: InboundReply): Promise<void> {
     const channel = reply.channel === 'WHATSAPP' ? Channel.WHATSAPP : Channel.SMS;
     const at = this.deps.clock.now();
@@ -262,7 +267,8 @@ export class DeliveryStatusService {
           action: reply.keyword === 'STOP' ? 'REVOKE' : 'GRANT',
           status: reply.keyword === 'STOP' ? ConsentStatus.REVOKED : ConsentStatus.GRANTED,
           source: 'keyword',
-          reason: reply.body.trim().toUpperCase(),
+          // The reply as the rule read it ("OPT OUT", "STOP TEXTING ME"): at most four words or a keyword.
+          reason: normalizeReply(reply.body).toUpperCase(),
           address: reply.from,
           at,
         });
@@ -283,6 +289,7 @@ export class DeliveryStatusService {
           body: reply.body,
           media: reply.media,
           keyword: reply.keyword,
+          possibleOptOut: reply.possibleOptOut,
           providerMessageId: reply.providerMessageId,
           receivedAt: at,
         }),

@@ -184,14 +184,30 @@ export function assertDateTime(value: Date | null | undefined, field: string): v
   }
 }
 
+/** The WHATWG URL Standard's special schemes a provider can fetch media from. */
+const FETCHABLE = new Set(['http:', 'https:']);
+
 /**
- * The one rule for every URL argument (media, images): http(s), at most INPUT_LIMITS.url characters (a template's
- * imageUrl, which may be Liquid, gets the same length cap). Null and undefined pass. Throws BAD_USER_INPUT naming `field`.
+ * The one rule for every URL argument (media, images): an absolute http(s) URL with a host, as the WHATWG URL Standard
+ * (https://url.spec.whatwg.org/, Node's URL) parses it, written with its "//" and no surrounding spaces (the Standard's
+ * valid URL string: `https:example.com` or ` https://…` parse only with a validation error, and vendors parse URLs their
+ * own way); at most INPUT_LIMITS.url characters (a template's imageUrl, which may be Liquid, gets the same length
+ * cap). Null and undefined pass. Throws BAD_USER_INPUT naming `field`.
  */
 export function assertUrl(value: string | null | undefined, field: string): void {
   if (value === null || value === undefined) return;
   assertMaxLength(value, field, INPUT_LIMITS.url.max);
-  if (!/^https?:\/\//i.test(value)) throw new BadUserInputError(`${field}: must be an http(s) URL`, field);
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  // The parser strips surrounding spaces and a missing "//" with a validation error only; the vendor may not.
+  const written = value === value.trim() && /^https?:\/\//i.test(value);
+  if (!url || !FETCHABLE.has(url.protocol) || !url.hostname || !written) {
+    throw new BadUserInputError(`${field}: must be an absolute http(s) URL (WHATWG URL Standard)`, field);
+  }
 }
 
 /**

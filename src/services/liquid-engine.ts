@@ -1,4 +1,5 @@
 import {
+  AssignTag,
   CaptureTag,
   Context,
   Drop,
@@ -6,6 +7,7 @@ import {
   toValueSync,
   type Emitter,
   type Template as LiquidTemplate,
+  type Value,
 } from 'liquidjs';
 import type { TemplateLimits } from '../config/templates';
 
@@ -21,6 +23,15 @@ import type { TemplateLimits } from '../config/templates';
  *
  * Templates have no file system: `include`, `render` and `layout` are refused when parsing, and the engine's
  * lookup is an empty in-memory map, so no template can read a file of the host.
+ *
+ * Variables are strict (`strictVariables`): `{{ data.x }}` with no `x` in the send's data is an error, so nobody gets
+ * "Hi ," for a forgotten field. Optional data is written explicitly, with liquidjs's `lenientIf`
+ * (https://liquidjs.com/api/interfaces/LiquidOptions.html: "a single undefined variable will *not* cause an exception
+ * in the context of the `if`/`elsif`/`unless` tag and the `default` filter"): a missing variable is false in
+ * `{% if %}`, `{% elsif %}`, `{% unless %}` and `{% case %}`, and nil to a `default` that is the first filter of its
+ * output (`{{ data.name | default: "there" }}`). liquidjs also applies
+ * `lenientIf` to `{% assign %}`; Herald does not (StrictAssignTag), so `{% assign n = data.x %}{{ n }}` cannot print a
+ * blank either.
  */
 
 /** What went over, in the words an operator finds in the configuration. */
@@ -75,6 +86,18 @@ class ChargedCaptureTag extends CaptureTag {
   }
 }
 
+/**
+ * `{% assign %}` as liquidjs has it, but strict: liquidjs evaluates its value leniently under `lenientIf`, which would
+ * let a missing variable through as a blank. A `default` first filter stays lenient (liquidjs's Value decides that).
+ */
+class StrictAssignTag extends AssignTag {
+  override *render(ctx: Context): Generator<unknown, void, unknown> {
+    // `key` and `value` are liquidjs's own (private in its types); the pinned version's tests cover this tag.
+    const own = this as unknown as { key: string; value: Value };
+    (ctx.bottom() as Record<string, unknown>)[own.key] = yield own.value.value(ctx, false);
+  }
+}
+
 const NO_FILES = ['include', 'render', 'layout'] as const;
 
 export class LiquidEngine {
@@ -83,6 +106,8 @@ export class LiquidEngine {
   constructor(readonly limits: TemplateLimits) {
     this.liquid = new Liquid({
       strictVariables: true,
+      // Optional data only where the template says so: `if`/`unless`/`case` and a first `default` filter.
+      lenientIf: true,
       strictFilters: true,
       ownPropertyOnly: true,
       // An empty in-memory map replaces the file system for every lookup (include, render, layout).
@@ -102,6 +127,7 @@ export class LiquidEngine {
       });
     }
     this.liquid.registerTag('capture', ChargedCaptureTag);
+    this.liquid.registerTag('assign', StrictAssignTag);
   }
 
   /** Parses a template; throws liquidjs's error (see limitOf for a limit). */

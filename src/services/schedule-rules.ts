@@ -8,6 +8,11 @@ export interface LocalTime {
   minute: number;
 }
 
+/**
+ * A local time of day in ISO 8601's extended format `hh:mm` on the 24-hour clock (hours 00–23, minutes 00–59; "24:00"
+ * and seconds are refused): the `start`/`end` of quiet hours and `preferredSmsTime`.
+ * @throws BadUserInputError naming `field`.
+ */
 export function parseLocalTime(value: string, field: string): LocalTime {
   const match = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(value.trim());
   if (!match)

@@ -108,6 +108,7 @@ export function pickTemplate(
   const candidates = type?.templates.filter((t) => t.channel === channel) ?? [];
   if (candidates.length === 0) return undefined;
   const wanted = locale?.toLowerCase();
+  // Locales are canonical BCP 47 tags (normalizeLocale): the first subtag is the primary language (RFC 5646 §2.1).
   const language = wanted?.split('-')[0];
   return (
     (wanted && candidates.find((t) => t.locale?.toLowerCase() === wanted)) ||

@@ -98,7 +98,7 @@ describe('sendNotification: accept at the edge', () => {
     [
       { channels: ['SMS'], to: { phone: '+14155552671' }, content: { body: 'x', mediaUrls: ['ftp://x'] } },
       'content.mediaUrls[0]',
-      'must be an http(s) URL',
+      'must be an absolute http(s) URL',
     ],
     [
       { userId: '  ', channels: ['SMS'], to: { phone: '+14155552671' }, content: { body: 'x' } },

@@ -1,30 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { parseSendgridEvent } from '../../src/providers/sendgrid.webhook';
-import { inboundKeyword, parseTwilioInbound, parseTwilioStatus } from '../../src/providers/twilio.webhook';
+import { parseTwilioInbound, parseTwilioStatus } from '../../src/providers/twilio.webhook';
 import { movesForward } from '../../src/services/message-status';
 import { MessageStatus } from '../../src/entities';
 
-describe('inbound keywords (whole body, case-insensitive)', () => {
-  it.each([
-    ['STOP', 'STOP'],
-    [' stop ', 'STOP'],
-    ['StopAll', 'STOP'],
-    ['unsubscribe', 'STOP'],
-    ['cancel', 'STOP'],
-    ['END', 'STOP'],
-    ['quit', 'STOP'],
-    ['revoke', 'STOP'],
-    ['optout', 'STOP'],
-    ['start', 'START'],
-    ['Yes', 'START'],
-    ['unstop', 'START'],
-    ['help', 'HELP'],
-    ['INFO', 'HELP'],
-    ['please stop', null],
-    ['stop it', null],
-    ['', null],
-  ])('%j → %s', (body, keyword) => {
-    expect(inboundKeyword(body)).toBe(keyword);
+describe('Twilio inbound replies', () => {
+  it("carry the reply rule's keyword and possible opt-out flag (rule: test/unit/reply-keywords.test.ts)", () => {
+    const reply = (Body: string) =>
+      parseTwilioInbound({ MessageSid: 'SM1', From: '+14155552671', To: '+15005550006', Body });
+    expect(reply('Opt-out')).toMatchObject({ keyword: 'STOP', possibleOptOut: false });
+    expect(reply("please don't stop")).toMatchObject({ keyword: null, possibleOptOut: true });
+    expect(reply('Is my payment done?')).toMatchObject({ keyword: null, possibleOptOut: false });
   });
 
   it('WhatsApp replies are recognised by the whatsapp: prefix, with media', () => {

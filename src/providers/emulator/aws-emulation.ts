@@ -101,6 +101,8 @@ export function snsPublish(req: Request, accessKeyId: string, fault?: AwsFault):
           : 'InternalError';
     return snsError(fault.status, code, 'Injected fault', retryHeaders(fault));
   }
+  // SNS Publish takes PhoneNumber "in E.164 format" (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html):
+  // "+", a country code not starting with 0, at most 15 digits (ITU-T E.164). The emulator checks the shape, as SNS.
   if (!body.PhoneNumber || !/^\+[1-9]\d{6,14}$/.test(body.PhoneNumber)) {
     return snsError(
       400,

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { classifyReply, normalizeReply } from '../../src/domain/reply-keywords';
+
+/**
+ * Herald's reply rule (issue 12). Examples: the issue's own, the FCC's word list (47 CFR 64.1200(a)(10), FCC 24-24:
+ * "stop", "quit", "end", "revoke", "opt out", "cancel", "unsubscribe"), Twilio's default keywords
+ * (https://help.twilio.com/articles/223134027: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT; START,
+ * YES, UNSTOP; HELP, INFO) and Twilio's own counter-examples ("STOP PLEASE", "PLEASE CANCEL" do not trigger its block).
+ */
+describe('normalizeReply: NFKC, case, punctuation and emoji, hyphens and spaces', () => {
+  it.each([
+    ['ＳＴＯＰ', 'stop'],
+    ['STOP.', 'stop'],
+    ['  Stop!!  ', 'stop'],
+    ['opt-out', 'opt out'],
+    ['Opt\u2013Out', 'opt out'],
+    ['🛑 stop', 'stop'],
+    ['stop 👋🏽', 'stop'],
+    ['stop\u200d\ufe0f', 'stop'],
+    ['stop,please', 'stop please'],
+    ["please don't stop", 'please dont stop'],
+    ['please don\u2019t stop', 'please dont stop'],
+    ['STOP\n\ttexting   me', 'stop texting me'],
+    ['🙂', ''],
+    ['', ''],
+  ])('%j → %j', (body, normalized) => {
+    expect(normalizeReply(body)).toBe(normalized);
+  });
+});
+
+describe('classifyReply', () => {
+  it.each([
+    // Twilio's and the FCC's keywords, whole reply, any case.
+    'STOP',
+    'stop',
+    'StopAll',
+    'unsubscribe',
+    'cancel',
+    'END',
+    'quit',
+    'revoke',
+    'optout',
+    'OPTOUT',
+    'opt out',
+    // The issue's examples.
+    'Opt out',
+    'opt-out',
+    'Stop please',
+    'STOP.',
+    'ＳＴＯＰ',
+    'STOP texting me',
+    '🛑 stop',
+    'Cancel!',
+    // Twilio's own counter-example, which Herald honours: it starts with STOP and has at most four words.
+    'STOP PLEASE',
+    'Unsubscribe me now please',
+    'opt out of this',
+    'stop,please',
+  ])('%j is an opt-out', (body) => {
+    expect(classifyReply(body)).toMatchObject({ keyword: 'STOP', possibleOptOut: false });
+  });
+
+  it.each([
+    // Mentions an opt-out word, but is not one by the rule: kept for a person, consent untouched.
+    'End of day works',
+    "please don't stop",
+    'PLEASE CANCEL',
+    'I want to cancel my order',
+    'Stop sending me these messages now',
+    'Can I opt out of the marketing ones only?',
+    'optout now please',
+    'quit it',
+    'it is the end',
+  ])('%j is flagged possible_opt_out', (body) => {
+    expect(classifyReply(body)).toMatchObject({ keyword: null, possibleOptOut: true });
+  });
+
+  it.each([
+    ['START', 'START'],
+    ['yes', 'START'],
+    ['Yes!', 'START'],
+    ['unstop', 'START'],
+    ['ＳＴＡＲＴ', 'START'],
+    ['help', 'HELP'],
+    ['HELP?', 'HELP'],
+    ['INFO', 'HELP'],
+  ])('%j → %s', (body, keyword) => {
+    expect(classifyReply(body)).toMatchObject({ keyword, possibleOptOut: false });
+  });
+
+  it.each(['Is my payment done?', 'Stopping by at 5', 'yes please', 'weekend works', 'opted in', '', '🙂'])(
+    '%j is a plain reply',
+    (body) => {
+      expect(classifyReply(body)).toMatchObject({ keyword: null, possibleOptOut: false });
+    },
+  );
+});
