@@ -30,7 +30,7 @@ import { GroupCommit, settle, type Settled } from './group-commit';
 import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
 import { TemplateError, TemplateLimitError, type TemplateService } from './template.service';
-import { pushData, pushPayloadProblem, pushTargetKind } from './push-payload';
+import { payloadSizeProblem, pushData, pushTargetKind } from './push-payload';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
 
@@ -497,9 +497,10 @@ export class DispatchService {
         type: notification.type,
       });
       // Accept checked the data and explicit content; a template's title and body are known only now. Over FCM's
-      // limit the push would be refused (permanently), so it is not sent.
+      // size the push would be refused (permanently), so it is not sent. Reserved keys are accept's: a row accepted
+      // before that rule goes to FCM, whose refusal (INVALID_ARGUMENT) is recorded as the vendor's.
       const field = `content.${message.channel.toLowerCase()}.body`;
-      const problem = pushPayloadProblem(rendered, pushTargetKind(message.to), field);
+      const problem = payloadSizeProblem(rendered, pushTargetKind(message.to), field);
       if (problem) throw new TemplateLimitError(problem.message, problem.field, 'vendor');
     }
     return rendered;

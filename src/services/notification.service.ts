@@ -49,7 +49,8 @@ import {
   quote,
 } from './input-guard';
 import { BODY_LIMIT, INPUT_LIMITS, MEDIA_LIMIT } from './input-limits';
-import { pushData, pushPayloadProblem } from './push-payload';
+import { payloadSizeProblem, pushData, reservedDataKeyProblem } from './push-payload';
+import { fcmPayloadBytes } from '../providers/vendor-limits';
 
 export interface SendNotificationCommand {
   userId: string;
@@ -167,6 +168,19 @@ function hashInput(input: SendNotificationCommand): string {
   return createHash('sha256')
     .update(JSON.stringify(canonical(rest)))
     .digest('hex');
+}
+
+/** The push content field that takes the most bytes (for naming a size problem); `text` stands in for a missing body. */
+function largestField(content: ContentValue | null): string {
+  const fields = (['body', 'text', 'title', 'imageUrl'] as const).filter(
+    (f) => content?.[f] != null && (f !== 'text' || content.body == null),
+  );
+  const size = (f: (typeof fields)[number]) => Buffer.byteLength(content?.[f] ?? '');
+  const largest = fields.reduce<(typeof fields)[number] | undefined>(
+    (best, f) => (best === undefined || size(f) > size(best) ? f : best),
+    undefined,
+  );
+  return `content.${largest ?? 'body'}`;
 }
 
 /** Accepts sends: validates at the edge, writes the notification and its messages in one transaction, then enqueues. */
@@ -411,17 +425,22 @@ export class NotificationService {
     // Ids are UUIDs, made when the rows are: any UUID measures the same.
     const id = '00000000-0000-0000-0000-000000000000';
     const pushed = pushData(data, { notificationId: id, messageId: id, type: typeKey });
-    const hasData = Object.keys(data ?? {}).length > 0;
-    const problem = pushPayloadProblem(
-      {
-        title: content?.title,
-        body: content?.body ?? content?.text,
-        imageUrl: content?.imageUrl,
-        data: pushed,
-      },
-      to.topic || to.condition ? 'topic' : 'token',
-      hasData ? 'data' : 'content.body',
-    );
+    const notification = {
+      title: content?.title,
+      body: content?.body ?? content?.text,
+      imageUrl: content?.imageUrl,
+    };
+    // The size is named after what carries most of it: the send's data, or the explicit content.
+    const own = Object.keys(data ?? {});
+    const dataBytes = fcmPayloadBytes({ data: Object.fromEntries(own.map((k) => [k, pushed[k]])) });
+    const contentBytes = fcmPayloadBytes({ notification });
+    const problem =
+      reservedDataKeyProblem(data) ??
+      payloadSizeProblem(
+        { ...notification, data: pushed },
+        to.topic || to.condition ? 'topic' : 'token',
+        dataBytes >= contentBytes ? 'data' : largestField(content),
+      );
     if (problem) throw new BadUserInputError(problem.message, problem.field);
   }
 

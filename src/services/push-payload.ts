@@ -57,15 +57,30 @@ export interface PushProblem {
 const count = (n: number) => n.toLocaleString('en-US');
 
 /**
- * FCM's rules for a push: no reserved `data` key ("from", "message_type", "notification", any key starting with
- * "google" or "gcm"), and a payload (keys and values of data and notification, UTF-8) of at most 4,096 bytes to a
- * device token or 2,048 to a topic or condition.
+ * FCM's reserved data keys ("from", "message_type", "notification", any key starting with "google" or "gcm"), or
+ * undefined when the data has none. Named: the first such key (`data.from`), the others in the message.
+ */
+export function reservedDataKeyProblem(
+  data: Record<string, unknown> | null | undefined,
+): PushProblem | undefined {
+  const reserved = fcmReservedDataKeys(data);
+  if (reserved.length === 0) return undefined;
+  const [first, ...others] = reserved;
+  return {
+    field: dataPath(first),
+    message: `${dataPath(first)}: ${JSON.stringify(first)} is reserved by FCM, which refuses a push whose data has the key "from", "message_type" or "notification", or a key starting with "google" or "gcm"${others.length > 0 ? `; also reserved: ${others.map(dataPath).join(', ')}` : ''}`,
+  };
+}
+
+/**
+ * FCM's size rule for a push: its payload (keys and values of data and notification, UTF-8) is at most 4,096 bytes
+ * to a device token, 2,048 to a topic or condition.
  * @param content the notification fields and the `data` map as they will be sent (pushData)
  * @param target the strictest target kind the push goes to
- * @param sizeField the field to name for a size problem (accept: `data` or `content.body`; dispatch: the template)
- * @returns the first problem, or undefined
+ * @param sizeField the field to name (accept: `data` or `content.body`; dispatch: the rendered body)
+ * @returns the problem naming the size, or undefined
  */
-export function pushPayloadProblem(
+export function payloadSizeProblem(
   content: {
     title?: string | null;
     body?: string | null;
@@ -75,14 +90,6 @@ export function pushPayloadProblem(
   target: FcmTargetKind,
   sizeField: string,
 ): PushProblem | undefined {
-  const reserved = fcmReservedDataKeys(content.data);
-  if (reserved.length > 0) {
-    const [first, ...others] = reserved;
-    return {
-      field: dataPath(first),
-      message: `${dataPath(first)}: ${JSON.stringify(first)} is reserved by FCM, which refuses a push whose data has the key "from", "message_type" or "notification", or a key starting with "google" or "gcm"${others.length > 0 ? `; also reserved: ${others.map(dataPath).join(', ')}` : ''}`,
-    };
-  }
   const bytes = fcmPayloadBytes({
     notification: { title: content.title, body: content.body, image: content.imageUrl },
     data: content.data,

@@ -7,7 +7,7 @@ import {
   type Template,
 } from '../entities';
 import { BODY_LIMIT, MEDIA_LIMIT } from './input-limits';
-import { pushPayloadProblem } from './push-payload';
+import { payloadSizeProblem } from './push-payload';
 import { RenderSlicer } from './render-slicer';
 import { LiquidEngine, limitOf, type LimitKind } from './liquid-engine';
 
@@ -99,7 +99,7 @@ function assertVendorSize(channel: Channel, content: RenderedContent) {
     );
   if (channel === Channel.PUSH) {
     // Title, body and image alone (dispatch checks again with the data and the target, push-payload.ts).
-    const problem = pushPayloadProblem({ ...content, data: null }, 'token', field);
+    const problem = payloadSizeProblem({ ...content, data: null }, 'token', field);
     if (problem) throw new TemplateLimitError(problem.message, field, 'vendor');
   }
 }
