@@ -17,7 +17,7 @@ export interface TwilioOptions {
 }
 
 /** Twilio codes that will not succeed on retry (invalid number, not a mobile number, recipient unsubscribed…). */
-const PERMANENT_CODES = new Set([21211, 21408, 21610, 21612, 21614, 21617, 21635, 63003, 63016]);
+const PERMANENT_CODES = new Set([21211, 21408, 21610, 21612, 21614, 21617, 21623, 21635, 63003, 63016]);
 
 /**
  * The SDK's RestException keeps status and body but drops the response headers, so a 429's Retry-After would be lost.

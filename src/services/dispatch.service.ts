@@ -29,8 +29,9 @@ import { bulkInsert } from '../db/bulk-insert';
 import { GroupCommit, settle, type Settled } from './group-commit';
 import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
-import { TemplateError, type TemplateService } from './template.service';
 import { ContentBudget, contentChars } from './content-budget';
+import { TemplateError, TemplateLimitError, type TemplateService } from './template.service';
+import { payloadSizeProblem, pushData, pushTargetKind } from './push-payload';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
 
@@ -516,17 +517,17 @@ export class DispatchService {
     );
     if (message.channel === Channel.PUSH) {
       // The app receives the send's data (FCM data values are strings) and the ids to report engagement with.
-      rendered.data = {
-        ...Object.fromEntries(
-          Object.entries(notification.data ?? {}).map(([k, v]) => [
-            k,
-            typeof v === 'string' ? v : JSON.stringify(v),
-          ]),
-        ),
-        heraldNotificationId: notification.id,
-        heraldMessageId: message.id,
-        heraldType: notification.type,
-      };
+      rendered.data = pushData(notification.data, {
+        notificationId: notification.id,
+        messageId: message.id,
+        type: notification.type,
+      });
+      // Accept checked the data and explicit content; a template's title and body are known only now. Over FCM's
+      // size the push would be refused (permanently), so it is not sent. Reserved keys are accept's: a row accepted
+      // before that rule goes to FCM, whose refusal (INVALID_ARGUMENT) is recorded as the vendor's.
+      const field = `content.${message.channel.toLowerCase()}.body`;
+      const problem = payloadSizeProblem(rendered, pushTargetKind(message.to), field);
+      if (problem) throw new TemplateLimitError(problem.message, problem.field, 'vendor');
     }
     return rendered;
   }

@@ -1,4 +1,5 @@
 import { Channel } from '../entities/enums';
+import { FCM_LIMITS, TWILIO_LIMITS } from '../providers/vendor-limits';
 
 /**
  * Every size limit Herald applies at accept, in one table so the per-vendor hardening (issue 12) tightens it in one
@@ -19,26 +20,26 @@ export const INPUT_LIMITS = {
    * far below that: an email body above 1 MB is a client bug, not a message.
    */
   emailBodyBytes: { max: 1_048_576, unit: 'bytes' },
+  /** Twilio Messages API `Body`: 1,600 characters (TWILIO_LIMITS.bodyChars, with its source). */
+  smsBody: { max: TWILIO_LIMITS.bodyChars, unit: 'characters' },
   /**
-   * Twilio Messages API: "Body … can be up to 1,600 characters in length"
-   * (https://www.twilio.com/docs/api/messaging/message-resource).
+   * WhatsApp goes through the same Twilio `Body` parameter, so Twilio's 1,600 characters bind it, although WhatsApp
+   * itself takes 4,096 characters of text (TWILIO_LIMITS.bodyChars).
    */
-  smsBody: { max: 1_600, unit: 'characters' },
+  whatsappBody: { max: TWILIO_LIMITS.bodyChars, unit: 'characters' },
   /**
-   * WhatsApp Cloud API text object: "body … Maximum length: 4096 characters"
-   * (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages#text-object).
+   * FCM payload of a push to a device token: the keys and values of `data` (Herald's included) and of the
+   * notification (title, body, image) in UTF-8 bytes (FCM_LIMITS.payloadBytes, with its source).
    */
-  whatsappBody: { max: 4_096, unit: 'characters' },
-  /**
-   * FCM: "the maximum payload for both message types is 4096 bytes"
-   * (https://firebase.google.com/docs/cloud-messaging/concept-options#notifications_and_data_messages); title and
-   * body together can never exceed it.
-   */
-  pushPayloadBytes: { max: 4_096, unit: 'bytes' },
+  pushPayloadBytes: { max: FCM_LIMITS.payloadBytes, unit: 'bytes' },
+  /** The same for a push to a topic or condition (FCM_LIMITS.topicPayloadBytes). */
+  pushTopicPayloadBytes: { max: FCM_LIMITS.topicPayloadBytes, unit: 'bytes' },
   /** Any content field whatever the channel (body and title before the per-channel rules). */
   contentFieldBytes: { max: 1_048_576, unit: 'bytes' },
-  /** Twilio Messages API: "You can include up to 10 MediaUrl parameters per message" (same page as smsBody). */
-  mediaUrls: { max: 10, unit: 'items' },
+  /** Twilio: up to 10 media per message (TWILIO_LIMITS.mediaUrls, with its source). */
+  mediaUrls: { max: TWILIO_LIMITS.mediaUrls, unit: 'items' },
+  /** Twilio WhatsApp: one media per message, the rest silently dropped (TWILIO_LIMITS.whatsappMediaUrls). */
+  whatsappMediaUrls: { max: TWILIO_LIMITS.whatsappMediaUrls, unit: 'items' },
   /** URLs (media, image): the de-facto 2,048 characters browsers and CDNs accept (RFC 9110 §4.1 asks ≥ 8,000 of
    * recipients; senders should stay far below). */
   url: { max: 2_048, unit: 'characters' },
@@ -90,5 +91,14 @@ export const INPUT_LIMITS = {
 /** The body cap of each channel that has one (content.body / content.text of SMS and WhatsApp). */
 export const BODY_LIMIT: Partial<Record<Channel, { max: number; rule: string }>> = {
   [Channel.SMS]: { max: INPUT_LIMITS.smsBody.max, rule: "Twilio's maximum message body" },
-  [Channel.WHATSAPP]: { max: INPUT_LIMITS.whatsappBody.max, rule: "WhatsApp's maximum text body" },
+  [Channel.WHATSAPP]: { max: INPUT_LIMITS.whatsappBody.max, rule: "Twilio's maximum message body" },
+};
+
+/** The media cap of each channel that takes media (content.mediaUrls). */
+export const MEDIA_LIMIT: Partial<Record<Channel, { max: number; rule: string }>> = {
+  [Channel.SMS]: { max: INPUT_LIMITS.mediaUrls.max, rule: "Twilio's maximum media per message" },
+  [Channel.WHATSAPP]: {
+    max: INPUT_LIMITS.whatsappMediaUrls.max,
+    rule: 'WhatsApp takes one media per message; Twilio drops the rest',
+  },
 };

@@ -48,7 +48,9 @@ import {
   assertUrl,
   quote,
 } from './input-guard';
-import { BODY_LIMIT, INPUT_LIMITS } from './input-limits';
+import { BODY_LIMIT, INPUT_LIMITS, MEDIA_LIMIT } from './input-limits';
+import { payloadSizeProblem, pushData, reservedDataKeyProblem } from './push-payload';
+import { fcmPayloadBytes } from '../providers/vendor-limits';
 
 export interface SendNotificationCommand {
   userId: string;
@@ -168,6 +170,19 @@ function hashInput(input: SendNotificationCommand): string {
     .digest('hex');
 }
 
+/** The push content field that takes the most bytes (for naming a size problem); `text` stands in for a missing body. */
+function largestField(content: ContentValue | null): string {
+  const fields = (['body', 'text', 'title', 'imageUrl'] as const).filter(
+    (f) => content?.[f] != null && (f !== 'text' || content.body == null),
+  );
+  const size = (f: (typeof fields)[number]) => Buffer.byteLength(content?.[f] ?? '');
+  const largest = fields.reduce<(typeof fields)[number] | undefined>(
+    (best, f) => (best === undefined || size(f) > size(best) ? f : best),
+    undefined,
+  );
+  return `content.${largest ?? 'body'}`;
+}
+
 /** Accepts sends: validates at the edge, writes the notification and its messages in one transaction, then enqueues. */
 export class NotificationService {
   constructor(private readonly deps: DomainDeps) {}
@@ -200,6 +215,7 @@ export class NotificationService {
     for (const field of ['text', 'html', 'title', 'body'] as const) {
       assertMaxBytes(content[field], `content.${field}`, INPUT_LIMITS.contentFieldBytes.max);
     }
+    // The most any channel takes; each channel's own cap is checked against the send's channels.
     if ((content.mediaUrls?.length ?? 0) > INPUT_LIMITS.mediaUrls.max) {
       throw new BadUserInputError(
         `content.mediaUrls: at most ${INPUT_LIMITS.mediaUrls.max} media per message (Twilio's maximum; got ${content.mediaUrls!.length})`,
@@ -347,8 +363,12 @@ export class NotificationService {
     key: string,
     channels: Channel[],
     content: ContentValue | null,
+    push: { data: Record<string, unknown> | null | undefined; to: RecipientValue },
   ) {
     this.checkContentSize(channels, content);
+    // A push may also come from the type's fallback channels, and carries the same data.
+    if (channels.includes(Channel.PUSH) || type?.fallbackChannels.includes(Channel.PUSH))
+      this.checkPushPayload(key, content, push.data, push.to);
     for (const channel of channels) {
       if (pickTemplate(type, channel)) continue;
       const rule = REQUIRED_CONTENT[channel];
@@ -380,17 +400,48 @@ export class NotificationService {
         const field = content.body != null ? 'content.body' : 'content.text';
         assertMaxLength(content.body ?? content.text, field, limit.max, `${channel}: ${limit.rule}`);
       }
-      if (channel === Channel.PUSH) {
-        const bytes =
-          Buffer.byteLength(content.title ?? '') + Buffer.byteLength(content.body ?? content.text ?? '');
-        if (bytes > INPUT_LIMITS.pushPayloadBytes.max) {
-          throw new BadUserInputError(
-            `content.body: PUSH title and body together must be at most ${INPUT_LIMITS.pushPayloadBytes.max} bytes (FCM's maximum payload; got ${bytes})`,
-            'content.body',
-          );
-        }
+      const media = MEDIA_LIMIT[channel];
+      const given = content.mediaUrls?.length ?? 0;
+      if (media && given > media.max) {
+        throw new BadUserInputError(
+          `content.mediaUrls: at most ${media.max} on ${channel} (${media.rule}; got ${given})`,
+          'content.mediaUrls',
+        );
       }
     }
+  }
+
+  /**
+   * The push as FCM will see it (push-payload.ts): the send's data with Herald's ids, and the explicit title, body
+   * and image (a template's are checked when rendered). Refused: a reserved data key, naming it, or a payload over
+   * 4,096 bytes (2,048 when the send goes to a topic or condition), naming the size.
+   */
+  private checkPushPayload(
+    typeKey: string,
+    content: ContentValue | null,
+    data: Record<string, unknown> | null | undefined,
+    to: RecipientValue,
+  ) {
+    // Ids are UUIDs, made when the rows are: any UUID measures the same.
+    const id = '00000000-0000-0000-0000-000000000000';
+    const pushed = pushData(data, { notificationId: id, messageId: id, type: typeKey });
+    const notification = {
+      title: content?.title,
+      body: content?.body ?? content?.text,
+      imageUrl: content?.imageUrl,
+    };
+    // The size is named after what carries most of it: the send's data, or the explicit content.
+    const own = Object.keys(data ?? {});
+    const dataBytes = fcmPayloadBytes({ data: Object.fromEntries(own.map((k) => [k, pushed[k]])) });
+    const contentBytes = fcmPayloadBytes({ notification });
+    const problem =
+      reservedDataKeyProblem(data) ??
+      payloadSizeProblem(
+        { ...notification, data: pushed },
+        to.topic || to.condition ? 'topic' : 'token',
+        dataBytes >= contentBytes ? 'data' : largestField(content),
+      );
+    if (problem) throw new BadUserInputError(problem.message, problem.field);
   }
 
   /**
@@ -459,7 +510,7 @@ export class NotificationService {
         type ? 'channels' : 'type',
       );
     }
-    this.checkContent(type, typeKey, channels, content);
+    this.checkContent(type, typeKey, channels, content, { data: input.data, to });
     // Read once (or preloaded for the batch): addresses come from it, and the policy needs its timezone.
     const contact = (facts?.contact(userId) ?? { value: await em.findOne(ContactInfo, { tenantId, userId }) })
       .value;

@@ -6,7 +6,8 @@ import {
   type RenderedContent,
   type Template,
 } from '../entities';
-import { BODY_LIMIT, INPUT_LIMITS } from './input-limits';
+import { BODY_LIMIT, MEDIA_LIMIT } from './input-limits';
+import { payloadSizeProblem } from './push-payload';
 import { RenderSlicer } from './render-slicer';
 import { LiquidEngine, limitOf, type LimitKind } from './liquid-engine';
 
@@ -88,14 +89,18 @@ function assertVendorSize(channel: Channel, content: RenderedContent) {
       field,
       'vendor',
     );
+  const media = MEDIA_LIMIT[channel];
+  const given = content.mediaUrls?.length ?? 0;
+  if (media && given > media.max)
+    throw new TemplateLimitError(
+      `content.${channel.toLowerCase()}.mediaUrls: ${given} media, over ${media.max} (${media.rule})`,
+      `content.${channel.toLowerCase()}.mediaUrls`,
+      'vendor',
+    );
   if (channel === Channel.PUSH) {
-    const bytes = Buffer.byteLength(content.title ?? '') + Buffer.byteLength(body);
-    if (bytes > INPUT_LIMITS.pushPayloadBytes.max)
-      throw new TemplateLimitError(
-        `${field}: title and body are ${count(bytes)} bytes, over FCM's maximum payload of ${count(INPUT_LIMITS.pushPayloadBytes.max)}`,
-        field,
-        'vendor',
-      );
+    // Title, body and image alone (dispatch checks again with the data and the target, push-payload.ts).
+    const problem = payloadSizeProblem({ ...content, data: null }, 'token', field);
+    if (problem) throw new TemplateLimitError(problem.message, field, 'vendor');
   }
 }
 

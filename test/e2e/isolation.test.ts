@@ -227,15 +227,15 @@ describe('isolation of bad input', () => {
       ],
       ['SMS body of 1.9 MB', sms('x'.repeat(1_900_000)), 'content.body', /at most/],
       [
-        'WhatsApp body of 4,097 characters',
+        'WhatsApp body of 1,601 characters (Twilio carries it)',
         {
           ...valid('cap'),
           channels: ['WHATSAPP'],
           to: { whatsapp: '+14155552671' },
-          content: { body: 'x'.repeat(4_097) },
+          content: { body: 'x'.repeat(1_601) },
         },
         'content.body',
-        /4096 characters \(WHATSAPP/,
+        /1600 characters \(WHATSAPP: Twilio/,
       ],
       [
         'push title and body over 4 KB',
@@ -246,7 +246,7 @@ describe('isolation of bad input', () => {
           content: { title: 't', body: 'é'.repeat(2_048) },
         },
         'content.body',
-        /4096 bytes \(FCM/,
+        /over FCM's maximum of 4,096 bytes to a device token/,
       ],
       [
         'email subject of 999 characters',

@@ -6,6 +6,7 @@ import {
   RegisterDeviceDocument,
   SendNotificationDocument,
   SendNotificationsDocument,
+  UpsertNotificationTypeDocument,
   type SendNotificationInput,
 } from '../support/generated/graphql';
 import { executeOk, waitFor } from '../support/graphql';
@@ -217,6 +218,73 @@ describe('the row claim under concurrency (API role only: no worker takes the jo
     // their records group only as far as the answers arrive together.
     expect(rows[0]).toEqual({ status: 'SENDING', transactions: 1, events: 6 });
     expect(rows[1]).toMatchObject({ status: 'SENT', events: 6 });
+  });
+
+  it('a push FCM refuses at send (a reserved data key, accepted before accept knew the rule) ends FAILED INVALID_ARGUMENT after one request', async () => {
+    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+      input: {
+        userId: 'u-fcm-refused',
+        type: 'notice',
+        channels: ['PUSH'],
+        to: { deviceTokens: ['tok-refused'] },
+        content: { title: 'T' },
+        data: { orderId: '42' },
+      },
+    });
+    const id = sendNotification.notification.messages[0].id;
+    // As a row an earlier release accepted, waiting for its due time, would carry it.
+    const db = new pg.Client({ connectionString: stack.env.databaseUrl });
+    await db.connect();
+    await db.query('update notification set data = $2 where id = $1', [
+      sendNotification.notification.id,
+      { from: 'shop', orderId: '42' },
+    ]);
+    await db.end();
+    const job = { messageId: id, tenantId: 'default', attempt: 1 };
+    expect(await stack.herald.services.dispatch.dispatch(job)).toBe('failed');
+    const { message } = await executeOk(stack.url, MessageDocument, { id });
+    expect(message).toMatchObject({
+      status: 'FAILED',
+      attempt: 1,
+      error: { code: 'INVALID_ARGUMENT', message: 'Invalid data payload key: from' },
+    });
+    const requests = stack.emulator.emulator
+      .recorded('fcm')
+      .filter((r) => (r.body as { message: { token?: string } }).message.token === 'tok-refused');
+    expect(requests.map((r) => r.status)).toEqual([400]);
+  });
+
+  it('a push template that renders past FCM’s 4,096 bytes with the send’s data ends FAILED TEMPLATE_LIMIT, nothing sent', async () => {
+    await executeOk(stack.url, UpsertNotificationTypeDocument, {
+      input: {
+        key: 'long_push',
+        name: 'Long push',
+        defaultChannels: ['PUSH'],
+        templates: [{ channel: 'PUSH', title: 't'.repeat(3_000) }],
+      },
+    });
+    // Accept sees the data (about 1,350 bytes with Herald's ids) but not the title, which only rendering makes.
+    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+      input: {
+        userId: 'u-long-push',
+        type: 'long_push',
+        to: { deviceTokens: ['tok-long'] },
+        data: { note: 'n'.repeat(1_200) },
+      },
+    });
+    const id = sendNotification.notification.messages[0].id;
+    const job = { messageId: id, tenantId: 'default', attempt: 1 };
+    expect(await stack.herald.services.dispatch.dispatch(job)).toBe('failed');
+    const { message } = await executeOk(stack.url, MessageDocument, { id });
+    expect(message).toMatchObject({ status: 'FAILED', error: { code: 'TEMPLATE_LIMIT' } });
+    expect(message?.error?.message).toMatch(
+      /^content\.push\.body: the push would carry 4,\d{3} bytes of FCM payload .* over FCM's maximum of 4,096 bytes to a device token$/,
+    );
+    expect(
+      stack.emulator.emulator
+        .recorded('fcm')
+        .filter((r) => (r.body as { message: { token?: string } }).message.token === 'tok-long'),
+    ).toEqual([]);
   });
 
   it('another tenant cannot dispatch or read the message', async () => {

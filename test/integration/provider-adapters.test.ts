@@ -1,59 +1,21 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SANDBOX } from '../../src/config/sandbox';
 import { providerRejection as rejection } from '../support/rejection';
-import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
-import { FcmProvider } from '../../src/providers/fcm.provider';
-import { SendgridProvider } from '../../src/providers/sendgrid.provider';
-import { TwilioSmsProvider, TwilioWhatsappProvider } from '../../src/providers/twilio.provider';
+import { TwilioSmsProvider } from '../../src/providers/twilio.provider';
+import { TEST_SEND_CONTEXT as ctx, useEmulatorProviders } from '../support/providers';
 
 /** The real vendor SDKs against Herald's emulator: what goes over the wire, and how vendor errors are classified. */
 describe('provider adapters (real SDKs → emulator)', () => {
-  let running: RunningEmulator;
-  let twilioSms: TwilioSmsProvider;
-  let twilioWhatsapp: TwilioWhatsappProvider;
-  let sendgrid: SendgridProvider;
-  let fcm: FcmProvider;
-  const ctx = { messageId: 'msg-1', tenantId: 'tenant-a', attempt: 1 };
-
-  beforeAll(async () => {
-    running = await startEmulatorServer();
-    const twilioOptions = {
-      mode: 'sandbox' as const,
-      ...SANDBOX.twilio,
-      apiUrl: `${running.url}/twilio`,
-      statusCallbackUrl: 'https://herald.example.com/webhooks/twilio/status',
-      timeoutMs: 500,
-    };
-    twilioSms = new TwilioSmsProvider(twilioOptions);
-    twilioWhatsapp = new TwilioWhatsappProvider(twilioOptions);
-    sendgrid = new SendgridProvider({
-      mode: 'sandbox',
-      apiKey: SANDBOX.sendgrid.apiKey,
-      from: 'noreply@herald.dev',
-      apiUrl: `${running.url}/sendgrid`,
-      timeoutMs: 500,
-    });
-    fcm = new FcmProvider({
-      mode: 'sandbox',
-      projectId: 'herald-test',
-      accessToken: SANDBOX.fcm.accessToken,
-      apiUrl: `${running.url}/fcm`,
-    });
-  });
-  beforeEach(() => running.emulator.reset());
-  afterAll(async () => {
-    await fcm?.close();
-    await running?.close();
-  });
+  const suite = useEmulatorProviders();
 
   it('Twilio SMS: form fields To/From/Body/StatusCallback and MediaUrl with Basic auth', async () => {
-    const result = await twilioSms.send(
+    const result = await suite.twilioSms.send(
       { to: '+14155552671', body: 'Hello', mediaUrls: ['https://cdn.example.com/a.png'] },
       ctx,
     );
     expect(result.providerMessageId).toMatch(/^SM[0-9a-f]{32}$/);
     expect(result.segments).toBe(1);
-    const [request] = running.emulator.recorded('twilio');
+    const [request] = suite.running.emulator.recorded('twilio');
     expect(request?.path).toBe(`/twilio/2010-04-01/Accounts/${SANDBOX.twilio.accountSid}/Messages.json`);
     expect(request?.headers['content-type']).toContain('application/x-www-form-urlencoded');
     const basic = Buffer.from(`${SANDBOX.twilio.accountSid}:${SANDBOX.twilio.authToken}`).toString('base64');
@@ -68,47 +30,47 @@ describe('provider adapters (real SDKs → emulator)', () => {
   });
 
   it('Twilio WhatsApp: whatsapp: prefixes on both numbers', async () => {
-    await twilioWhatsapp.send({ to: '+14155552671', body: 'Hi' }, ctx);
-    expect(running.emulator.recorded('twilio')[0]?.body).toMatchObject({
+    await suite.twilioWhatsapp.send({ to: '+14155552671', body: 'Hi' }, ctx);
+    expect(suite.running.emulator.recorded('twilio')[0]?.body).toMatchObject({
       To: 'whatsapp:+14155552671',
       From: SANDBOX.twilio.whatsappFrom,
     });
   });
 
   it('Twilio: 21211 (invalid number) is permanent; 503 and 429 are retryable; a timeout is retryable', async () => {
-    const invalid = await rejection(twilioSms.send({ to: '+15005550001', body: 'x' }, ctx));
+    const invalid = await rejection(suite.twilioSms.send({ to: '+15005550001', body: 'x' }, ctx));
     expect(invalid).toMatchObject({ code: '21211', retryable: false });
 
-    running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 400, code: 21610 });
-    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
+    suite.running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 400, code: 21610 });
+    expect(await rejection(suite.twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
       code: '21610',
       retryable: false,
     });
 
-    running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 503 });
-    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
+    suite.running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 503 });
+    expect(await rejection(suite.twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
       retryable: true,
     });
 
-    running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 429, retryAfterSeconds: 9 });
-    running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 429 });
+    suite.running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 429, retryAfterSeconds: 9 });
+    suite.running.emulator.injectFault({ vendor: 'twilio', count: 1, status: 429 });
     // Two concurrent sends: only the one that got Retry-After carries it (the header is noted per send).
     const [withHeader, without] = await Promise.all([
-      rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx)),
-      rejection(twilioSms.send({ to: '+14155552672', body: 'y' }, ctx)),
+      rejection(suite.twilioSms.send({ to: '+14155552671', body: 'x' }, ctx)),
+      rejection(suite.twilioSms.send({ to: '+14155552672', body: 'y' }, ctx)),
     ]);
     const delays = [withHeader.details.retryAfterMs, without.details.retryAfterMs].sort();
     expect(delays).toEqual([9_000, undefined]);
     expect(withHeader).toMatchObject({ code: '20429', retryable: true });
 
-    running.emulator.injectFault({ vendor: 'twilio', count: 1, delayMs: 1_500 });
-    expect(await rejection(twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
+    suite.running.emulator.injectFault({ vendor: 'twilio', count: 1, delayMs: 1_500 });
+    expect(await rejection(suite.twilioSms.send({ to: '+14155552671', body: 'x' }, ctx))).toMatchObject({
       retryable: true,
     });
   });
 
   it('SendGrid: /v3/mail/send with personalizations, Bearer auth, html+text, cc/bcc, attachments, categories, custom args', async () => {
-    const result = await sendgrid.send(
+    const result = await suite.sendgrid.send(
       {
         to: 'ada@example.com',
         subject: 'Statement',
@@ -124,7 +86,7 @@ describe('provider adapters (real SDKs → emulator)', () => {
       ctx,
     );
     expect(result.providerMessageId).toMatch(/^[0-9a-f]{22}$/);
-    const [request] = running.emulator.recorded('sendgrid');
+    const [request] = suite.running.emulator.recorded('sendgrid');
     expect(request?.path).toBe('/sendgrid/v3/mail/send');
     expect(request?.headers.authorization).toBe(`Bearer ${SANDBOX.sendgrid.apiKey}`);
     expect(request?.body).toMatchObject({
@@ -148,26 +110,26 @@ describe('provider adapters (real SDKs → emulator)', () => {
   });
 
   it('SendGrid: 400 is permanent, 429 and 5xx are retryable', async () => {
-    running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 400 });
+    suite.running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 400 });
     expect(
-      await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx)),
+      await rejection(suite.sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx)),
     ).toMatchObject({ code: '400', retryable: false });
-    running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 429, retryAfterSeconds: 3 });
+    suite.running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 429, retryAfterSeconds: 3 });
     expect(
-      await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx)),
+      await rejection(suite.sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx)),
     ).toMatchObject({
       code: '429',
       retryable: true,
       details: { retryAfterMs: 3000 },
     });
-    running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 502 });
+    suite.running.emulator.injectFault({ vendor: 'sendgrid', count: 1, status: 502 });
     expect(
-      await rejection(sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx)),
+      await rejection(suite.sendgrid.send({ to: 'a@example.com', subject: 's', text: 't' }, ctx)),
     ).toMatchObject({ retryable: true });
   });
 
   it('FCM: messages:send with a Bearer token for one token, a topic and a condition; data and image', async () => {
-    const one = await fcm.send(
+    const one = await suite.fcm.send(
       {
         target: { token: 'tok-1' },
         title: 'T',
@@ -178,9 +140,9 @@ describe('provider adapters (real SDKs → emulator)', () => {
       ctx,
     );
     expect(one.providerMessageId).toMatch(/^projects\/herald-test\/messages\//);
-    await fcm.send({ target: { topic: 'news' }, title: 'T' }, ctx);
-    await fcm.send({ target: { condition: "'a' in topics" }, body: 'B' }, ctx);
-    const requests = running.emulator.recorded('fcm');
+    await suite.fcm.send({ target: { topic: 'news' }, title: 'T' }, ctx);
+    await suite.fcm.send({ target: { condition: "'a' in topics" }, body: 'B' }, ctx);
+    const requests = suite.running.emulator.recorded('fcm');
     expect(requests.map((r) => r.path)).toEqual(Array(3).fill('/fcm/v1/projects/herald-test/messages:send'));
     expect(requests.every((r) => r.headers.authorization === `Bearer ${SANDBOX.fcm.accessToken}`)).toBe(true);
     expect(requests[0]?.body).toMatchObject({
@@ -195,9 +157,9 @@ describe('provider adapters (real SDKs → emulator)', () => {
   });
 
   it('FCM: many tokens go out as one multicast', async () => {
-    await fcm.send({ target: { tokens: ['t1', 't2'] }, title: 'T' }, ctx);
+    await suite.fcm.send({ target: { tokens: ['t1', 't2'] }, title: 'T' }, ctx);
     expect(
-      running.emulator
+      suite.running.emulator
         .recorded('fcm')
         .map((r) => (r.body as { message: { token: string } }).message.token)
         .sort(),
@@ -206,20 +168,20 @@ describe('provider adapters (real SDKs → emulator)', () => {
 
   it('FCM: UNREGISTERED is permanent and marks the address invalid; 503 is retryable', async () => {
     const unregistered = await rejection(
-      fcm.send({ target: { token: 'unregistered-abc' }, title: 'T' }, ctx),
+      suite.fcm.send({ target: { token: 'unregistered-abc' }, title: 'T' }, ctx),
     );
     expect(unregistered).toMatchObject({
       code: 'UNREGISTERED',
       retryable: false,
       details: { invalidAddress: true },
     });
-    running.emulator.injectFault({ vendor: 'fcm', count: 1, status: 400, code: 'INVALID_ARGUMENT' });
-    expect(await rejection(fcm.send({ target: { token: 'tok' }, title: 'T' }, ctx))).toMatchObject({
+    suite.running.emulator.injectFault({ vendor: 'fcm', count: 1, status: 400, code: 'INVALID_ARGUMENT' });
+    expect(await rejection(suite.fcm.send({ target: { token: 'tok' }, title: 'T' }, ctx))).toMatchObject({
       code: 'INVALID_ARGUMENT',
       retryable: false,
     });
-    running.emulator.injectFault({ vendor: 'fcm', count: 1, status: 503 });
-    expect(await rejection(fcm.send({ target: { token: 'tok' }, title: 'T' }, ctx))).toMatchObject({
+    suite.running.emulator.injectFault({ vendor: 'fcm', count: 1, status: 503 });
+    expect(await rejection(suite.fcm.send({ target: { token: 'tok' }, title: 'T' }, ctx))).toMatchObject({
       retryable: true,
     });
   });
@@ -231,7 +193,7 @@ describe('provider adapters (real SDKs → emulator)', () => {
       authToken: 'not-the-token',
       from: '+15005550006',
       whatsappFrom: 'whatsapp:+15005550006',
-      apiUrl: `${running.url}/twilio`,
+      apiUrl: `${suite.running.url}/twilio`,
       statusCallbackUrl: 'https://x.example.com/webhooks/twilio/status',
       timeoutMs: 500,
     });

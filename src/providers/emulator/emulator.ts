@@ -4,6 +4,14 @@ import { SegmentedMessage } from 'sms-segments-calculator';
 import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
 import { sesSendEmail, snsPublish } from './aws-emulation';
 import { EmulatorCallbacks, type CallbackOptions } from './callbacks';
+import {
+  fcmLimitRefusal,
+  mediaKept,
+  sendgridLimitRefusal,
+  sendgridTooLarge,
+  twilioError,
+  twilioLimitRefusal,
+} from './vendor-refusals';
 
 interface SendgridMailBody {
   personalizations?: { to?: { email?: string }[] }[];
@@ -254,10 +262,10 @@ export class ProviderEmulator {
       return twilioError(400, 21211, `The 'To' number ${to} is not a valid phone number.`);
     }
     const text = String(body.Body ?? '');
-    // Twilio refuses a body over 1,600 characters before sending (error 21617,
-    // https://www.twilio.com/docs/api/errors/21617); the segment calculator below is quadratic in the length.
-    if (text.length > 1_600)
-      return twilioError(400, 21617, 'The concatenated message body exceeds the 1600 character limit.');
+    // Twilio's documented limits (vendor-refusals.ts), checked before the segment calculator below, which is
+    // quadratic in the body's length.
+    const refused = twilioLimitRefusal(body);
+    if (refused) return refused;
     const now = new Date().toUTCString();
     const answer = {
       status: 201,
@@ -270,7 +278,7 @@ export class ProviderEmulator {
         body: text,
         status: 'queued',
         num_segments: String(new SegmentedMessage(text, 'auto').segmentsCount),
-        num_media: String(Array.isArray(body.MediaUrl) ? body.MediaUrl.length : body.MediaUrl ? 1 : 0),
+        num_media: String(mediaKept(body)),
         direction: 'outbound-api',
         api_version: '2010-04-01',
         price: null,
@@ -336,6 +344,8 @@ export class ProviderEmulator {
     }
     const body = req.body as
       { personalizations?: { to?: { email?: string }[] }[]; from?: { email?: string } } | undefined;
+    const refused = sendgridLimitRefusal(body, (req as RawSized).rawBytes ?? 0);
+    if (refused) return refused;
     const recipients = body?.personalizations?.flatMap((p) => p.to ?? []) ?? [];
     if (recipients.length === 0) {
       return {
@@ -379,12 +389,12 @@ export class ProviderEmulator {
         ? { ...error, headers: { 'Retry-After': String(fault.retryAfterSeconds) } }
         : error;
     }
-    const message = (
-      req.body as { message?: { token?: string; topic?: string; condition?: string } } | undefined
-    )?.message;
+    const message = (req.body as { message?: Parameters<typeof fcmLimitRefusal>[0] } | undefined)?.message;
     if (!message || !(message.token || message.topic || message.condition)) {
       return fcmError(400, 'INVALID_ARGUMENT', 'Request contains an invalid argument.', 'INVALID_ARGUMENT');
     }
+    const refused = fcmLimitRefusal(message);
+    if (refused) return refused;
     if (message.token?.startsWith(SANDBOX_ADDRESSES.unregisteredTokenPrefix)) {
       return fcmError(404, 'NOT_FOUND', 'Requested entity was not found.', 'UNREGISTERED');
     }
@@ -408,7 +418,8 @@ export class ProviderEmulator {
     });
     router.post(
       '/sendgrid/v3/mail/send',
-      express.json({ limit: '30mb' }),
+      // Parsed past SendGrid's 30 MB so the request's size is SendGrid's rule (vendor-refusals.ts), not the parser's.
+      express.json({ limit: '40mb', verify: noteRawBytes }),
       this.handle('sendgrid', (req, fault) => this.sendgrid(req, fault)),
     );
     router.post(
@@ -426,6 +437,12 @@ export class ProviderEmulator {
       express.urlencoded({ extended: false, limit: '1mb' }),
       this.handle('sns', (req, fault) => snsPublish(req, this.credentials.aws.accessKeyId, fault)),
     );
+    // A body over a parser's limit is what the vendors' front ends answer 413, without a JSON body.
+    router.use((error: { type?: string }, _req: Request, res: Response, next: (error: unknown) => void) => {
+      if (error?.type !== 'entity.too.large') return next(error);
+      const answer = sendgridTooLarge();
+      res.status(answer.status).type('html').send(answer.body);
+    });
     return router;
   }
 
@@ -473,15 +490,18 @@ export class ProviderEmulator {
   }
 }
 
+/** A request whose body parser noted the raw body's size in bytes. */
+type RawSized = Request & { rawBytes?: number };
+
+function noteRawBytes(req: unknown, _res: unknown, buffer: Buffer): void {
+  (req as RawSized).rawBytes = buffer.length;
+}
+
 function parseBasic(header: string | undefined): { user: string; password: string } | undefined {
   if (!header?.startsWith('Basic ')) return undefined;
   const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon < 0 ? undefined : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-}
-
-function twilioError(status: number, code: number, message: string): Answer {
-  return { status, body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status } };
 }
 
 function fcmError(status: number, grpcStatus: string, message: string, errorCode?: string): Answer {

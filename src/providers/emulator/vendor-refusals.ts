@@ -1,0 +1,177 @@
+import {
+  fcmPayloadBytes,
+  fcmPayloadLimit,
+  fcmReservedDataKeys,
+  SENDGRID_LIMITS,
+  TWILIO_LIMIT_ERRORS,
+  TWILIO_LIMITS,
+  type FcmTargetKind,
+} from '../vendor-limits';
+
+/**
+ * The emulator's copy of each vendor's documented refusals (limits and sources in ../vendor-limits.ts), answered in
+ * the vendor's own error shape, so a request that live would refuse never succeeds in sandbox.
+ */
+
+/** A vendor refusal: HTTP status and JSON body (or text with `contentType`). */
+export interface Refusal {
+  status: number;
+  body: unknown;
+  contentType?: string;
+}
+
+/** Twilio's error body (https://www.twilio.com/docs/usage/twilios-response#response-formats-exceptions). */
+export function twilioError(status: number, code: number, message: string): Refusal {
+  return { status, body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status } };
+}
+
+/**
+ * Messages API limits on a create-message form: Body over 1,600 characters (21617), more than 10 MediaUrl (21623).
+ * @returns the refusal, or undefined when Twilio would take the request
+ */
+export function twilioLimitRefusal(form: Record<string, string | string[] | undefined>): Refusal | undefined {
+  const body = String(form.Body ?? '');
+  if (body.length > TWILIO_LIMITS.bodyChars)
+    return twilioError(
+      400,
+      TWILIO_LIMIT_ERRORS.bodyTooLong,
+      'The concatenated message body exceeds the 1600 character limit.',
+    );
+  if (mediaCount(form) > TWILIO_LIMITS.mediaUrls)
+    return twilioError(
+      400,
+      TWILIO_LIMIT_ERRORS.tooManyMedia,
+      'Number of media files exceeds allowed limit. You may send up to 10 media files in a single message.',
+    );
+  return undefined;
+}
+
+/** How many MediaUrl fields a form carries (a repeated field parses to an array). */
+export function mediaCount(form: Record<string, string | string[] | undefined>): number {
+  const media = form.MediaUrl;
+  return Array.isArray(media) ? media.length : media ? 1 : 0;
+}
+
+/** How many media Twilio keeps: WhatsApp takes one and ignores the rest (TWILIO_LIMITS.whatsappMediaUrls). */
+export function mediaKept(form: Record<string, string | string[] | undefined>): number {
+  const count = mediaCount(form);
+  return String(form.To ?? '').startsWith('whatsapp:')
+    ? Math.min(count, TWILIO_LIMITS.whatsappMediaUrls)
+    : count;
+}
+
+/**
+ * FCM's error body for a refused field: status INVALID_ARGUMENT with a google.rpc.BadRequest naming it, as in
+ * https://firebase.google.com/docs/cloud-messaging/error-codes (example 1).
+ */
+function fcmBadRequest(field: string, message: string): Refusal {
+  return {
+    status: 400,
+    body: {
+      error: {
+        code: 400,
+        message,
+        status: 'INVALID_ARGUMENT',
+        details: [
+          {
+            '@type': 'type.googleapis.com/google.rpc.BadRequest',
+            fieldViolations: [{ field, description: message }],
+          },
+        ],
+      },
+    },
+  };
+}
+
+interface FcmMessageBody {
+  token?: string;
+  topic?: string;
+  condition?: string;
+  notification?: Record<string, unknown>;
+  data?: Record<string, unknown>;
+}
+
+/**
+ * FCM v1 `messages:send` validation of `message.data` and size: a value that is not a string
+ * ("Invalid value at 'message.data[0].value' (TYPE_STRING), 12"), a reserved key ("Invalid data payload key: from"),
+ * a payload over 4,096 bytes (2,048 to a topic or condition): "Message is too big".
+ * @returns the refusal, or undefined when FCM would take the message
+ */
+export function fcmLimitRefusal(message: FcmMessageBody): Refusal | undefined {
+  const data = message.data ?? {};
+  const entries = Object.entries(data);
+  const index = entries.findIndex(([, value]) => typeof value !== 'string');
+  if (index >= 0) {
+    const field = `message.data[${index}].value`;
+    return fcmBadRequest(
+      field,
+      `Invalid value at '${field}' (TYPE_STRING), ${JSON.stringify(entries[index][1])}`,
+    );
+  }
+  const [reserved] = fcmReservedDataKeys(data);
+  if (reserved !== undefined) return fcmBadRequest('message.data', `Invalid data payload key: ${reserved}`);
+  const target: FcmTargetKind = message.token ? 'token' : message.topic ? 'topic' : 'condition';
+  const bytes = fcmPayloadBytes(message);
+  const limit = fcmPayloadLimit(target);
+  if (bytes > limit) {
+    return fcmBadRequest(
+      'message',
+      `Message is too big: ${bytes} bytes of data and notification keys and values, over ${limit} for a ${target}`,
+    );
+  }
+  return undefined;
+}
+
+interface SendgridMail {
+  personalizations?: { to?: unknown[]; cc?: unknown[]; bcc?: unknown[] }[];
+}
+
+/** SendGrid's error body (https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors). */
+const sendgridError = (status: number, message: string, field: string | null): Refusal => ({
+  status,
+  body: { errors: [{ message, field, help: null }] },
+});
+
+/**
+ * SendGrid v3 mail send limits: at most 1,000 personalizations and 1,000 recipients (to + cc + bcc) per request
+ * (HTTP 400 with SendGrid's messages), a request of 30 MB or more answered 413 by its front end.
+ * @param requestBytes the request body's size in bytes
+ * @returns the refusal, or undefined when SendGrid would take the request
+ */
+export function sendgridLimitRefusal(
+  mail: SendgridMail | undefined,
+  requestBytes: number,
+): Refusal | undefined {
+  if (requestBytes > SENDGRID_LIMITS.maxRequestBytes) return sendgridTooLarge();
+  const personalizations = mail?.personalizations ?? [];
+  if (personalizations.length > SENDGRID_LIMITS.personalizations) {
+    return sendgridError(
+      400,
+      `The personalization block is limited to 1000 personalizations per API request. You have provided ${personalizations.length} personalizations. Please consider splitting this into multiple requests and resending your request.`,
+      'personalizations',
+    );
+  }
+  const recipients = personalizations.reduce(
+    (n, p) => n + (p.to?.length ?? 0) + (p.cc?.length ?? 0) + (p.bcc?.length ?? 0),
+    0,
+  );
+  if (recipients > SENDGRID_LIMITS.recipients) {
+    return sendgridError(
+      400,
+      'There is a limit of 1000 total recipients (to + cc + bcc) per request.',
+      'personalizations',
+    );
+  }
+  return undefined;
+}
+
+/** What SendGrid's front end answers a request over its size: 413 with an HTML page, not JSON. */
+export function sendgridTooLarge(): Refusal {
+  return {
+    status: 413,
+    contentType: 'html',
+    body:
+      '<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n' +
+      '<center><h1>413 Request Entity Too Large</h1></center>\r\n</body>\r\n</html>\r\n',
+  };
+}

@@ -1,0 +1,231 @@
+import { Client } from '@sendgrid/client';
+import { MailService } from '@sendgrid/mail';
+import { describe, expect, it } from 'vitest';
+import { SANDBOX } from '../../src/config/sandbox';
+import { SENDGRID_LIMITS } from '../../src/providers/vendor-limits';
+import { providerRejection as rejection } from '../support/rejection';
+import { TEST_SEND_CONTEXT as ctx, useEmulatorProviders } from '../support/providers';
+
+/**
+ * Each vendor's documented limits (src/providers/vendor-limits.ts, with sources), sent through the real SDK to the
+ * emulator: at the limit the vendor takes the request, one over it refuses it in its own error shape, and Herald's
+ * adapter classifies the refusal as permanent. The numbers are the sources' own.
+ */
+describe('vendor limits: the emulator refuses what the vendor refuses (real SDKs → emulator)', () => {
+  const suite = useEmulatorProviders();
+  const statuses = (vendor: 'twilio' | 'sendgrid' | 'fcm') =>
+    suite.running.emulator.recorded(vendor).map((r) => r.status);
+
+  describe('FCM (firebase-admin)', () => {
+    const push = (data: Record<string, string>, target: object = { token: 'tok-1' }, extra: object = {}) =>
+      suite.fcm.send({ target: target as { token: string }, data, ...extra }, ctx);
+
+    it('the issue’s data { from, "google.c.a.e", message_type, orderId }: 400 INVALID_ARGUMENT "Invalid data payload key: from", permanent', async () => {
+      const error = await rejection(
+        push({ from: 'shop', 'google.c.a.e': '1', message_type: 'order', orderId: '42' }),
+      );
+      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', retryable: false });
+      expect(error.message).toBe('Invalid data payload key: from');
+      const [request] = suite.running.emulator.recorded('fcm');
+      expect(request).toMatchObject({
+        status: 400,
+        response: {
+          error: {
+            code: 400,
+            status: 'INVALID_ARGUMENT',
+            message: 'Invalid data payload key: from',
+            details: [
+              {
+                '@type': 'type.googleapis.com/google.rpc.BadRequest',
+                fieldViolations: [{ field: 'message.data' }],
+              },
+            ],
+          },
+        },
+      });
+    });
+
+    it.each(['from', 'message_type', 'notification', 'google.c.a.e', 'google', 'gcm.n.e', 'gcm'])(
+      'reserved key %j is refused',
+      async (key) => {
+        const error = await rejection(push({ [key]: 'x' }));
+        expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', retryable: false });
+        expect(error.message).toBe(`Invalid data payload key: ${key}`);
+      },
+    );
+
+    it('keys FCM does not reserve are sent, collapse_key included ("allowed in the payload", ErrorCode page)', async () => {
+      await push({ collapse_key: 'c', fromage: 'brie', orderId: '42', messageType: 't', Google: 'g' });
+      expect(statuses('fcm')).toEqual([200]);
+    });
+
+    it.each([
+      { target: { token: 'tok-1' }, limit: 4_096 },
+      { target: { topic: 'news' }, limit: 2_048 },
+      { target: { condition: "'news' in topics" }, limit: 2_048 },
+    ])(
+      'payload of $limit bytes to $target is sent, one byte more is "Message is too big"',
+      async ({ target, limit }) => {
+        // "k" (1 byte) + the value: keys count as much as values.
+        await push({ k: 'x'.repeat(limit - 1) }, target);
+        const error = await rejection(push({ k: 'x'.repeat(limit) }, target));
+        expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', retryable: false });
+        expect(error.message).toMatch(/^Message is too big: \d+ bytes/);
+        expect(statuses('fcm')).toEqual([200, 400]);
+      },
+    );
+
+    it('the notification’s keys and values count toward the 4,096 bytes with data’s, in UTF-8 bytes', async () => {
+      // title+"T" = 6, body+"é" = 6 (é is 2 bytes), image+url; data "k" + value.
+      const image = 'https://cdn.example.com/i.png';
+      const notification = 6 + 6 + 'image'.length + image.length;
+      const extra = { title: 'T', body: 'é', imageUrl: image };
+      await push({ k: 'x'.repeat(4_096 - notification - 1) }, { token: 'tok-1' }, extra);
+      await rejection(push({ k: 'x'.repeat(4_096 - notification) }, { token: 'tok-1' }, extra));
+      expect(statuses('fcm')).toEqual([200, 400]);
+    });
+
+    it('a data value that is not a string: FCM’s own example "Invalid value at \'message.data[0].value\' (TYPE_STRING), 12"', async () => {
+      // firebase-admin refuses this before sending, so it is posted as JSON the way FCM's docs show it.
+      const response = await fetch(`${suite.running.url}/fcm/v1/projects/herald-test/messages:send`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${SANDBOX.fcm.accessToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: { token: 'tok-1', data: { count: 12 } } }),
+      });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({
+        error: {
+          code: 400,
+          message: "Invalid value at 'message.data[0].value' (TYPE_STRING), 12",
+          status: 'INVALID_ARGUMENT',
+          details: [
+            {
+              '@type': 'type.googleapis.com/google.rpc.BadRequest',
+              fieldViolations: [
+                {
+                  field: 'message.data[0].value',
+                  description: "Invalid value at 'message.data[0].value' (TYPE_STRING), 12",
+                },
+              ],
+            },
+          ],
+        },
+      });
+    });
+  });
+
+  describe('Twilio (twilio SDK)', () => {
+    const media = (n: number) => Array.from({ length: n }, (_, i) => `https://cdn.example.com/${i}.png`);
+
+    it.each([
+      ['SMS', () => suite.twilioSms],
+      ['WhatsApp', () => suite.twilioWhatsapp],
+    ])('%s: a body of 1,600 characters is sent, 1,601 is 21617 (permanent)', async (_name, provider) => {
+      await provider().send({ to: '+14155552671', body: 'a'.repeat(1_600) }, ctx);
+      const error = await rejection(provider().send({ to: '+14155552671', body: 'a'.repeat(1_601) }, ctx));
+      expect(error).toMatchObject({ code: '21617', retryable: false });
+      expect(statuses('twilio')).toEqual([201, 400]);
+    });
+
+    it('10 MediaUrl are sent, 11 are 21623 "Number of media files exceeds allowed limit" (permanent)', async () => {
+      await suite.twilioSms.send({ to: '+14155552671', body: 'pics', mediaUrls: media(10) }, ctx);
+      expect(suite.running.emulator.recorded('twilio')[0]?.response).toMatchObject({ num_media: '10' });
+      const error = await rejection(
+        suite.twilioSms.send({ to: '+14155552671', body: 'pics', mediaUrls: media(11) }, ctx),
+      );
+      expect(error).toMatchObject({ code: '21623', retryable: false });
+      expect(error.message).toMatch(/^Number of media files exceeds allowed limit/);
+      expect(suite.running.emulator.recorded('twilio')[1]?.response).toMatchObject({
+        code: 21623,
+        status: 400,
+      });
+    });
+
+    it('WhatsApp keeps one media and ignores the rest, as Twilio does (so Herald refuses more at accept)', async () => {
+      await suite.twilioWhatsapp.send({ to: '+14155552671', body: 'pics', mediaUrls: media(3) }, ctx);
+      expect(suite.running.emulator.recorded('twilio')[0]?.response).toMatchObject({ num_media: '1' });
+    });
+  });
+
+  describe('SendGrid (@sendgrid/mail)', () => {
+    const addresses = (n: number, prefix: string) =>
+      Array.from({ length: n }, (_, i) => `${prefix}${i}@example.com`);
+    /** The SDK with a request of its own shape (Herald's adapter sends one personalization). */
+    const mail = () => {
+      const client = new Client();
+      client.setApiKey(SANDBOX.sendgrid.apiKey);
+      client.setDefaultRequest('baseUrl', `${suite.running.url}/sendgrid`);
+      const service = new MailService();
+      service.setClient(client);
+      return service;
+    };
+
+    it('1,000 recipients (to + cc + bcc) are sent; 1,001 are 400 "There is a limit of 1000 total recipients" (permanent)', async () => {
+      const email = (cc: number) => ({
+        to: 'a@example.com',
+        subject: 's',
+        text: 't',
+        cc: addresses(cc, 'cc'),
+      });
+      await suite.sendgrid.send(email(999), ctx);
+      const error = await rejection(suite.sendgrid.send(email(1_000), ctx));
+      expect(error).toMatchObject({ code: '400', retryable: false });
+      expect(error.message).toBe('There is a limit of 1000 total recipients (to + cc + bcc) per request.');
+      expect(statuses('sendgrid')).toEqual([202, 400]);
+    });
+
+    it('1,000 personalizations are sent; 1,001 are 400 naming the count', async () => {
+      const send = (n: number) =>
+        mail().send({
+          from: 'noreply@herald.dev',
+          subject: 's',
+          text: 't',
+          personalizations: addresses(n, 'p').map((email) => ({ to: [{ email }] })),
+        });
+      await send(1_000);
+      const refused = await send(1_001).then(
+        () => undefined,
+        (e: { code?: number; response?: { body?: unknown } }) => e,
+      );
+      expect(refused?.code).toBe(400);
+      expect(refused?.response?.body).toEqual({
+        errors: [
+          {
+            message:
+              'The personalization block is limited to 1000 personalizations per API request. You have provided 1001 personalizations. Please consider splitting this into multiple requests and resending your request.',
+            field: 'personalizations',
+            help: null,
+          },
+        ],
+      });
+    });
+
+    it('an email of 30 MB or more is 413 Request Entity Too Large (permanent); one byte under is sent', async () => {
+      const error = await rejection(
+        suite.sendgrid.send({ to: 'a@example.com', subject: 's', text: 'x'.repeat(31 * 1024 * 1024) }, ctx),
+      );
+      expect(error).toMatchObject({ code: '413', retryable: false });
+      // The exact boundary, in request bytes: posted as the SDK would, padded to the size.
+      const post = (bytes: number) => {
+        const shell = (pad: string) =>
+          JSON.stringify({
+            personalizations: [{ to: [{ email: 'a@example.com' }] }],
+            from: { email: 'noreply@herald.dev' },
+            subject: 's',
+            content: [{ type: 'text/plain', value: pad }],
+          });
+        const body = shell('x'.repeat(bytes - shell('').length));
+        expect(Buffer.byteLength(body)).toBe(bytes);
+        return fetch(`${suite.running.url}/sendgrid/v3/mail/send`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${SANDBOX.sendgrid.apiKey}`, 'content-type': 'application/json' },
+          body,
+        });
+      };
+      expect((await post(SENDGRID_LIMITS.maxRequestBytes)).status).toBe(202);
+      const over = await post(SENDGRID_LIMITS.maxRequestBytes + 1);
+      expect(over.status).toBe(413);
+      expect(await over.text()).toContain('413 Request Entity Too Large');
+    });
+  });
+});
