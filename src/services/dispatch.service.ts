@@ -29,7 +29,8 @@ import { bulkInsert } from '../db/bulk-insert';
 import { GroupCommit, settle, type Settled } from './group-commit';
 import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
-import { TemplateError, type TemplateService } from './template.service';
+import { isWhatsappTemplateSend, TemplateError, type TemplateService } from './template.service';
+import { insideWindow, SERVICE_WINDOW_MS, ServiceWindows } from './service-window';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
 
@@ -421,6 +422,14 @@ export class DispatchService {
         inlineAddress(notification?.recipient, channel) ??
         (await storedAddress(tx, message.tenantId, message.userId, channel, contact));
       if (!address) continue;
+      // WhatsApp takes free-form text only inside the customer's 24-hour window (service-window.ts).
+      if (
+        channel === Channel.WHATSAPP &&
+        !isWhatsappTemplateSend(type, notification?.content, contact?.locale) &&
+        !insideWindow(await this.lastWhatsappReply(tx, address, now), now)
+      ) {
+        continue;
+      }
       const decision = await this.deps.policy.decide(tx, {
         tenantId: message.tenantId,
         userId: message.userId,
@@ -453,6 +462,12 @@ export class DispatchService {
       };
     }
     return undefined;
+  }
+
+  /** When `number` last wrote to Herald's WhatsApp sender within the last 24 hours; null when it did not. */
+  private lastWhatsappReply(tx: EntityManager, number: string, now: Date): Promise<Date | null> {
+    const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
+    return new ServiceWindows(sender, new Date(now.getTime() - SERVICE_WINDOW_MS)).lastInbound(tx, number);
   }
 
   private async render(em: EntityManager, message: Message, known: Known): Promise<RenderedContent> {

@@ -32,12 +32,13 @@ import {
   ItemNotStoredError,
   NotCancellableError,
   NotFoundError,
+  OutsideServiceWindowError,
   ServiceUnavailableError,
 } from './errors';
 import { isUuid } from './query.service';
 import { applyStatus, rollup, transition, type StatusChange } from './message-status';
 import { estimateCost } from './cost';
-import { pickTemplate } from './template.service';
+import { isWhatsappTemplateSend, pickTemplate } from './template.service';
 import { GroupCommit, settle, type Settled } from './group-commit';
 import {
   assertDateTime,
@@ -49,6 +50,9 @@ import {
   quote,
 } from './input-guard';
 import { BODY_LIMIT, INPUT_LIMITS } from './input-limits';
+import { insideWindow, SERVICE_WINDOW_MS, ServiceWindows } from './service-window';
+import { checkWhatsappTemplate } from './whatsapp-template';
+import type { Decision } from './policy.service';
 
 export interface SendNotificationCommand {
   userId: string;
@@ -90,6 +94,18 @@ const REQUIRED_CONTENT: Record<Channel, { fields: (keyof ContentValue)[]; hint: 
 
 export const MAX_BATCH = 1_000;
 
+/** Message.error.code of a WHATSAPP message suppressed because it would be free-form outside the window. */
+export const OUTSIDE_SERVICE_WINDOW = 'outside_service_window';
+
+/** Why a free-form WhatsApp message to `to`, due at `due`, is outside the window its last reply opened. */
+function windowMessage(to: string, last: Date | null, due: Date): string {
+  const fix =
+    "WhatsApp delivers free-form text only within 24 hours of the customer's last message; send an approved template with content.whatsappTemplate { contentSid, contentVariables } (or a type whose WHATSAPP template names one)";
+  if (!last) return `${to} has not written to this WhatsApp sender in the last 24 hours; ${fix}`;
+  const closes = new Date(last.getTime() + SERVICE_WINDOW_MS).toISOString();
+  return `${to} last wrote at ${last.toISOString()}, so its window closes at ${closes}, before the message is due (${due.toISOString()}); ${fix}`;
+}
+
 type Plan = Omit<Notification, 'id' | 'tenantId' | 'status' | 'createdAt' | 'updatedAt'> & {
   planned: PlannedMessage[];
   category: NotificationCategory;
@@ -101,6 +117,8 @@ interface BatchReads {
   facts: PolicyFacts;
   /** Notifications already made under the batch's idempotency keys. */
   keyed: Map<string, Notification>;
+  /** The last WhatsApp reply of each number the batch may send free-form to. */
+  windows: ServiceWindows;
 }
 interface Staged {
   notification: Notification;
@@ -208,7 +226,10 @@ export class NotificationService {
     }
     content.mediaUrls?.forEach((url, i) => assertUrl(url, `content.mediaUrls[${i}]`));
     if (content.imageUrl) assertUrl(content.imageUrl, 'content.imageUrl');
-    return content;
+    if (!content.whatsappTemplate) return content;
+    const checked = checkWhatsappTemplate(content.whatsappTemplate, 'content.whatsappTemplate');
+    if ('problem' in checked) throw new BadUserInputError(checked.problem.message, checked.problem.field);
+    return { ...content, whatsappTemplate: checked.value };
   }
 
   /** Addresses from `to` first, then stored contact info and active devices. */
@@ -272,6 +293,9 @@ export class NotificationService {
    * blocked one is accepted as SUPPRESSED with the reason and, when the type names fallback channels, replaced by a
    * message on the first permitted one (fallbackUsed); one due inside quiet hours waits SCHEDULED for the window's end.
    * A send scheduled for later is only checked for consent here: its timing is decided when it is due.
+   * A free-form WHATSAPP message due outside the customer's 24-hour window (service-window.ts) is refused with
+   * OUTSIDE_SERVICE_WINDOW when the send names WHATSAPP in `channels`; from the type's default channels or as a
+   * fallback, it is SUPPRESSED with `outside_service_window` (and the next fallback channel is tried).
    */
   private async applyPolicy(
     em: EntityManager,
@@ -282,14 +306,19 @@ export class NotificationService {
       type: NotificationType | null;
       priority: Priority;
       later: boolean;
+      /** When the send is due: scheduledAt when later, else now. */
+      due: Date;
+      explicit: Set<Channel>;
+      content: ContentValue | null;
       to: RecipientValue;
       contact: ContactInfo | null;
       facts?: PolicyFacts;
+      windows: ServiceWindows;
     },
     planned: PlannedMessage[],
   ): Promise<void> {
-    const decideFor = (p: PlannedMessage) =>
-      this.deps.policy.decide(em, {
+    const decideFor = async (p: PlannedMessage): Promise<Decision> => {
+      const decision = await this.deps.policy.decide(em, {
         tenantId: context.tenantId,
         userId: context.userId,
         channel: p.channel,
@@ -301,6 +330,13 @@ export class NotificationService {
         contact: context.contact,
         facts: context.facts,
       });
+      if (decision.action === 'suppress' || p.channel !== Channel.WHATSAPP) return decision;
+      if (isWhatsappTemplateSend(context.type, context.content, context.contact?.locale)) return decision;
+      const due = decision.action === 'defer' ? decision.until : context.due;
+      const last = await context.windows.lastInbound(em, p.to);
+      if (insideWindow(last, due)) return decision;
+      return { action: 'suppress', reason: OUTSIDE_SERVICE_WINDOW, message: windowMessage(p.to, last, due) };
+    };
     const used = new Set(planned.map((p) => p.channel));
     let fallbacksLeft = context.type?.fallbackChannels.filter((c) => !used.has(c)) ?? [];
     for (const p of [...planned]) {
@@ -314,6 +350,14 @@ export class NotificationService {
         });
       }
       if (decision.action !== 'suppress') continue;
+      if (decision.reason === OUTSIDE_SERVICE_WINDOW && context.explicit.has(p.channel)) {
+        const last = await context.windows.lastInbound(em, p.to);
+        throw new OutsideServiceWindowError(`content.body: ${decision.message}`, {
+          field: 'content.body',
+          lastInboundAt: last,
+          windowClosedAt: last ? new Date(last.getTime() + SERVICE_WINDOW_MS) : null,
+        });
+      }
       Object.assign(p, { suppressedReason: decision.reason, suppressedMessage: decision.message });
       for (const channel of fallbacksLeft) {
         const [candidate] = await this.plan(
@@ -351,6 +395,7 @@ export class NotificationService {
     this.checkContentSize(channels, content);
     for (const channel of channels) {
       if (pickTemplate(type, channel)) continue;
+      if (channel === Channel.WHATSAPP && content?.whatsappTemplate) continue;
       const rule = REQUIRED_CONTENT[channel];
       const given = rule.fields.some((f) => {
         const value = content?.[f];
@@ -376,7 +421,8 @@ export class NotificationService {
     if (!content) return;
     for (const channel of channels) {
       const limit = BODY_LIMIT[channel];
-      if (limit) {
+      // A WhatsApp template goes without the body; the body may still be SMS's.
+      if (limit && !(channel === Channel.WHATSAPP && content.whatsappTemplate)) {
         const field = content.body != null ? 'content.body' : 'content.text';
         assertMaxLength(content.body ?? content.text, field, limit.max, `${channel}: ${limit.rule}`);
       }
@@ -465,10 +511,26 @@ export class NotificationService {
       .value;
     const planned = await this.plan(em, tenantId, userId, channels, explicit, to, contact);
     const priority = input.priority ?? type?.defaultPriority ?? Priority.MEDIUM;
-    const later = Boolean(input.scheduledAt && input.scheduledAt > this.deps.clock.now());
+    const now = this.deps.clock.now();
+    const later = Boolean(input.scheduledAt && input.scheduledAt > now);
+    const due = later ? input.scheduledAt! : now;
     await this.applyPolicy(
       em,
-      { tenantId, userId, typeKey, type, priority, later, to, contact, facts },
+      {
+        tenantId,
+        userId,
+        typeKey,
+        type,
+        priority,
+        later,
+        due,
+        explicit,
+        content,
+        to,
+        contact,
+        facts,
+        windows: reads.windows,
+      },
       planned,
     );
     return {
@@ -656,6 +718,7 @@ export class NotificationService {
         types: new Map(),
         facts,
         keyed: await this.alreadyKeyed(em, caller.tenantId, admitted),
+        windows: await this.serviceWindows(em, admitted, facts),
       };
       for (const [index, input] of inputs.entries()) {
         const edge = refused.get(index);
@@ -818,6 +881,62 @@ export class NotificationService {
       );
     }
     return notification;
+  }
+
+  /**
+   * For a message Herald itself sends on WhatsApp (a consent code): refuses before anything is stored when the type's
+   * WHATSAPP template is free-form and `number` has not written within 24 hours.
+   * @throws OutsideServiceWindowError naming `field`
+   */
+  async assertWhatsappWindow(
+    target: { tenantId: string; userId: string; typeKey: string; number: string },
+    field: string,
+  ): Promise<void> {
+    const { tenantId, userId, typeKey, number } = target;
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const type = await em.findOne(NotificationType, { tenantId, key: typeKey });
+    // The user's locale picks the template at send, so it picks it here too.
+    const locale = type ? (await em.findOne(ContactInfo, { tenantId, userId }))?.locale : null;
+    if (isWhatsappTemplateSend(type, null, locale)) return;
+    const now = this.deps.clock.now();
+    const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
+    const last = await new ServiceWindows(sender, new Date(now.getTime() - SERVICE_WINDOW_MS)).lastInbound(
+      em,
+      number,
+    );
+    if (insideWindow(last, now)) return;
+    throw new OutsideServiceWindowError(`${field}: ${windowMessage(number, last, now)}`, {
+      field,
+      lastInboundAt: last,
+      windowClosedAt: last ? new Date(last.getTime() + SERVICE_WINDOW_MS) : null,
+    });
+  }
+
+  /**
+   * The last WhatsApp reply of every number the batch may send to on WhatsApp (named in `to.whatsapp` or stored),
+   * read in one query; numbers found later (fallbacks, invalid input) are read when needed.
+   */
+  private async serviceWindows(
+    em: EntityManager,
+    inputs: SendNotificationCommand[],
+    facts: PolicyFacts,
+  ): Promise<ServiceWindows> {
+    const now = this.deps.clock.now();
+    const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
+    const windows = new ServiceWindows(sender, new Date(now.getTime() - SERVICE_WINDOW_MS));
+    const numbers = inputs
+      .filter((i) => !i.channels?.length || i.channels.includes(Channel.WHATSAPP))
+      .map((i) => {
+        if (!i.to?.whatsapp) return facts.contact(i.userId)?.value?.whatsapp;
+        try {
+          return normalizePhone(i.to.whatsapp, 'to.whatsapp');
+        } catch {
+          return undefined; // refused on its own in prepare
+        }
+      })
+      .filter((n): n is string => typeof n === 'string' && n !== '');
+    await windows.load(em, numbers);
+    return windows;
   }
 
   /** The notifications already made under the batch's idempotency keys, read in one query. */
