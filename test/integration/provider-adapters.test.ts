@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SANDBOX } from '../../src/config/sandbox';
 import { providerRejection as rejection } from '../support/rejection';
+import { customerWrites } from '../support/whatsapp';
 import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
 import { FcmProvider } from '../../src/providers/fcm.provider';
 import { SendgridProvider } from '../../src/providers/sendgrid.provider';
@@ -68,6 +69,8 @@ describe('provider adapters (real SDKs → emulator)', () => {
   });
 
   it('Twilio WhatsApp: whatsapp: prefixes on both numbers', async () => {
+    // Free-form WhatsApp goes only within 24 hours of the customer's message (whatsapp-emulator.test.ts).
+    await customerWrites(running.url, '+14155552671');
     await twilioWhatsapp.send({ to: '+14155552671', body: 'Hi' }, ctx);
     expect(running.emulator.recorded('twilio')[0]?.body).toMatchObject({
       To: 'whatsapp:+14155552671',
