@@ -30,7 +30,7 @@ import { GroupCommit, settle, type Settled } from './group-commit';
 import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
 import { isWhatsappTemplateSend, TemplateError, type TemplateService } from './template.service';
-import { insideWindow, SERVICE_WINDOW_MS, ServiceWindows } from './service-window';
+import { insideWindow, ServiceWindows } from './service-window';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
 
@@ -426,7 +426,7 @@ export class DispatchService {
       if (
         channel === Channel.WHATSAPP &&
         !isWhatsappTemplateSend(type, notification?.content, contact?.locale) &&
-        !insideWindow(await this.lastWhatsappReply(tx, address, now), now)
+        !insideWindow(await this.lastWhatsappReply(tx, address), now)
       ) {
         continue;
       }
@@ -464,10 +464,10 @@ export class DispatchService {
     return undefined;
   }
 
-  /** When `number` last wrote to Herald's WhatsApp sender within the last 24 hours; null when it did not. */
-  private lastWhatsappReply(tx: EntityManager, number: string, now: Date): Promise<Date | null> {
+  /** When `number` last wrote to Herald's WhatsApp sender; null when it never did. */
+  private lastWhatsappReply(tx: EntityManager, number: string): Promise<Date | null> {
     const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
-    return new ServiceWindows(sender, new Date(now.getTime() - SERVICE_WINDOW_MS)).lastInbound(tx, number);
+    return new ServiceWindows(sender).lastInbound(tx, number);
   }
 
   private async render(em: EntityManager, message: Message, known: Known): Promise<RenderedContent> {

@@ -900,10 +900,7 @@ export class NotificationService {
     if (isWhatsappTemplateSend(type, null, locale)) return;
     const now = this.deps.clock.now();
     const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
-    const last = await new ServiceWindows(sender, new Date(now.getTime() - SERVICE_WINDOW_MS)).lastInbound(
-      em,
-      number,
-    );
+    const last = await new ServiceWindows(sender).lastInbound(em, number);
     if (insideWindow(last, now)) return;
     throw new OutsideServiceWindowError(`${field}: ${windowMessage(number, last, now)}`, {
       field,
@@ -921,9 +918,8 @@ export class NotificationService {
     inputs: SendNotificationCommand[],
     facts: PolicyFacts,
   ): Promise<ServiceWindows> {
-    const now = this.deps.clock.now();
     const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
-    const windows = new ServiceWindows(sender, new Date(now.getTime() - SERVICE_WINDOW_MS));
+    const windows = new ServiceWindows(sender);
     const numbers = inputs
       .filter((i) => !i.channels?.length || i.channels.includes(Channel.WHATSAPP))
       .map((i) => {

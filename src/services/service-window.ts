@@ -28,12 +28,8 @@ export class ServiceWindows {
   /**
    * @param sender the WhatsApp number Herald sends from (E.164, `whatsapp:` prefix allowed); undefined = no
    *   WhatsApp provider is configured, and a reply to any number counts
-   * @param since the earliest reply that can still matter (now − 24 h)
    */
-  constructor(
-    private readonly sender: string | undefined,
-    private readonly since: Date,
-  ) {}
+  constructor(private readonly sender: string | undefined) {}
 
   /** Reads the last reply of each number not read yet, in one query. Numbers are E.164. */
   async load(em: EntityManager, numbers: string[]): Promise<void> {
@@ -42,20 +38,20 @@ export class ServiceWindows {
     );
     if (wanted.length === 0) return;
     const sender = this.sender ? normalizeAddress(Channel.WHATSAPP, this.sender) : undefined;
-    // Served by inbound_message (channel, from, received_at); an inbound row is stored once per user it belongs to.
+    // Served by inbound_message (channel, from, received_at): the newest row per number, however old, so a refusal
+    // can say when the window closed. An inbound is stored once per user it belongs to; any of them counts.
     const rows = await runRaw<{ from: string; last: Date }>(
       em,
       `select "from", max(received_at) as last from inbound_message
-        where channel = ? and "from" in (${wanted.map(() => '?').join(', ')}) and received_at > ?
-          ${sender ? 'and "to" = ?' : ''}
+        where channel = ? and "from" in (${wanted.map(() => '?').join(', ')}) ${sender ? 'and "to" = ?' : ''}
         group by "from"`,
-      [Channel.WHATSAPP, ...wanted, this.since, ...(sender ? [sender] : [])],
+      [Channel.WHATSAPP, ...wanted, ...(sender ? [sender] : [])],
     );
     wanted.forEach((n) => this.last.set(n, null));
     rows.forEach((row) => this.last.set(row.from, new Date(row.last)));
   }
 
-  /** When `number` last wrote to the sender within the last 24 hours; null when it did not. */
+  /** When `number` last wrote to the sender; null when it never did. */
   async lastInbound(em: EntityManager, number: string): Promise<Date | null> {
     const key = normalizeAddress(Channel.WHATSAPP, number);
     if (!this.last.has(key)) await this.load(em, [key]);
