@@ -32,7 +32,6 @@ import {
   ItemNotStoredError,
   NotCancellableError,
   NotFoundError,
-  OutsideServiceWindowError,
   ServiceUnavailableError,
 } from './errors';
 import { isUuid } from './query.service';
@@ -50,7 +49,7 @@ import {
   quote,
 } from './input-guard';
 import { BODY_LIMIT, INPUT_LIMITS } from './input-limits';
-import { insideWindow, SERVICE_WINDOW_MS, ServiceWindows } from './service-window';
+import { insideWindow, outsideWindowError, outsideWindowMessage, ServiceWindows } from './service-window';
 import { checkWhatsappTemplate } from './whatsapp-template';
 import type { Decision } from './policy.service';
 
@@ -96,15 +95,6 @@ export const MAX_BATCH = 1_000;
 
 /** Message.error.code of a WHATSAPP message suppressed because it would be free-form outside the window. */
 export const OUTSIDE_SERVICE_WINDOW = 'outside_service_window';
-
-/** Why a free-form WhatsApp message to `to`, due at `due`, is outside the window its last reply opened. */
-function windowMessage(to: string, last: Date | null, due: Date): string {
-  const fix =
-    "WhatsApp delivers free-form text only within 24 hours of the customer's last message; send an approved template with content.whatsappTemplate { contentSid, contentVariables } (or a type whose WHATSAPP template names one)";
-  if (!last) return `${to} has not written to this WhatsApp sender in the last 24 hours; ${fix}`;
-  const closes = new Date(last.getTime() + SERVICE_WINDOW_MS).toISOString();
-  return `${to} last wrote at ${last.toISOString()}, so its window closes at ${closes}, before the message is due (${due.toISOString()}); ${fix}`;
-}
 
 type Plan = Omit<Notification, 'id' | 'tenantId' | 'status' | 'createdAt' | 'updatedAt'> & {
   planned: PlannedMessage[];
@@ -335,7 +325,11 @@ export class NotificationService {
       const due = decision.action === 'defer' ? decision.until : context.due;
       const last = await context.windows.lastInbound(em, p.to);
       if (insideWindow(last, due)) return decision;
-      return { action: 'suppress', reason: OUTSIDE_SERVICE_WINDOW, message: windowMessage(p.to, last, due) };
+      return {
+        action: 'suppress',
+        reason: OUTSIDE_SERVICE_WINDOW,
+        message: outsideWindowMessage(p.to, last, due),
+      };
     };
     const used = new Set(planned.map((p) => p.channel));
     let fallbacksLeft = context.type?.fallbackChannels.filter((c) => !used.has(c)) ?? [];
@@ -352,11 +346,7 @@ export class NotificationService {
       if (decision.action !== 'suppress') continue;
       if (decision.reason === OUTSIDE_SERVICE_WINDOW && context.explicit.has(p.channel)) {
         const last = await context.windows.lastInbound(em, p.to);
-        throw new OutsideServiceWindowError(`content.body: ${decision.message}`, {
-          field: 'content.body',
-          lastInboundAt: last,
-          windowClosedAt: last ? new Date(last.getTime() + SERVICE_WINDOW_MS) : null,
-        });
+        throw outsideWindowError('content.body', p.to, last, context.due);
       }
       Object.assign(p, { suppressedReason: decision.reason, suppressedMessage: decision.message });
       for (const channel of fallbacksLeft) {
@@ -902,11 +892,7 @@ export class NotificationService {
     const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
     const last = await new ServiceWindows(sender).lastInbound(em, number);
     if (insideWindow(last, now)) return;
-    throw new OutsideServiceWindowError(`${field}: ${windowMessage(number, last, now)}`, {
-      field,
-      lastInboundAt: last,
-      windowClosedAt: last ? new Date(last.getTime() + SERVICE_WINDOW_MS) : null,
-    });
+    throw outsideWindowError(field, number, last, now);
   }
 
   /**

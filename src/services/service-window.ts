@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { runRaw } from '../db/raw';
 import { Channel } from '../entities';
 import { normalizeAddress } from './address-block';
+import { OutsideServiceWindowError } from './errors';
 
 /**
  * WhatsApp's customer service window: a business may send free-form messages to a WhatsApp user only within 24
@@ -15,6 +16,35 @@ export const SERVICE_WINDOW_MS = 24 * 60 * 60 * 1000;
 /** Whether a free-form message due at `due` falls inside the window opened by an inbound message at `last`. */
 export function insideWindow(last: Date | null | undefined, due: Date): boolean {
   return Boolean(last && last.getTime() + SERVICE_WINDOW_MS > due.getTime());
+}
+
+/**
+ * Why a free-form WhatsApp message to `to`, due at `due`, cannot go: the customer never wrote, or the window its last
+ * message opened ends before the message is due; and what to send instead.
+ */
+export function outsideWindowMessage(to: string, last: Date | null, due: Date): string {
+  const fix =
+    "WhatsApp delivers free-form text only within 24 hours of the customer's last message; send an approved template with content.whatsappTemplate { contentSid, contentVariables } (or a type whose WHATSAPP template names one)";
+  if (!last) return `${to} has never written to this WhatsApp sender; ${fix}`;
+  const ends = new Date(last.getTime() + SERVICE_WINDOW_MS).toISOString();
+  return `${to} last wrote at ${last.toISOString()}, so its window ends at ${ends}, before the message is due (${due.toISOString()}); ${fix}`;
+}
+
+/**
+ * OUTSIDE_SERVICE_WINDOW for a refused send, naming `field`, with the customer's last message and when its window
+ * ended in `extensions` (null when the customer never wrote).
+ */
+export function outsideWindowError(
+  field: string,
+  to: string,
+  last: Date | null,
+  due: Date,
+): OutsideServiceWindowError {
+  return new OutsideServiceWindowError(`${field}: ${outsideWindowMessage(to, last, due)}`, {
+    field,
+    lastInboundAt: last,
+    windowClosedAt: last ? new Date(last.getTime() + SERVICE_WINDOW_MS) : null,
+  });
 }
 
 /**

@@ -117,7 +117,7 @@ describe('WhatsApp: templates, and the 24-hour customer service window', () => {
       input: freeForm('wa-scheduled', number, { scheduledAt: new Date(Date.now() + 2 * hour).toISOString() }),
     });
     expect(scheduled.errors?.[0]?.extensions).toMatchObject({ code: 'OUTSIDE_SERVICE_WINDOW' });
-    expect(scheduled.errors?.[0]?.message).toMatch(/closes at .*before the message is due/);
+    expect(scheduled.errors?.[0]?.message).toMatch(/window ends at .*before the message is due/);
   });
 
   it("a reply to another WhatsApp sender does not open this sender's window", async () => {
