@@ -5,6 +5,8 @@ import { Channel } from './enums';
 /** A reply received over SMS or WhatsApp (direction IN), linked to the user whose contact has that number. */
 @Entity({ tableName: 'inbound_message' })
 @Index({ properties: ['tenantId', 'userId', 'receivedAt'] })
+// WhatsApp's 24-hour window: a customer's last reply to the sender (service-window.ts).
+@Index({ properties: ['channel', 'from', 'receivedAt'] })
 export class InboundMessage {
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();

@@ -37,6 +37,7 @@ export { SERVICE_WIDE } from './provider-event.entity';
 export { TenantSettings } from './tenant-settings.entity';
 export { RenderedContent } from './message.entity';
 export { Template } from './notification-type.entity';
+export { WhatsappTemplate } from './whatsapp-template';
 export type { ContentValue, RecipientValue } from './notification.entity';
 
 export const ENTITIES = [

@@ -3,6 +3,7 @@ import { Directive, Field, Float, ID, Int, ObjectType } from 'type-graphql';
 import { GraphQLJSON } from 'graphql-scalars';
 import { randomUUID } from 'node:crypto';
 import { Channel, MessageStatus, Priority } from './enums';
+import { WhatsappTemplate } from './whatsapp-template';
 
 /** What was (or will be) handed to the provider, after rendering. */
 @ObjectType()
@@ -30,6 +31,12 @@ export class RenderedContent {
 
   @Field(() => GraphQLJSON, { nullable: true })
   data?: Record<string, string> | null;
+
+  @Field(() => WhatsappTemplate, {
+    nullable: true,
+    description: 'The WhatsApp template sent (variables rendered); such a message carries no body',
+  })
+  whatsappTemplate?: WhatsappTemplate | null;
 }
 
 /**

@@ -2,6 +2,7 @@ import { Entity, Enum, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { randomUUID } from 'node:crypto';
 import { Channel, NotificationCategory, Priority } from './enums';
+import { WhatsappTemplate } from './whatsapp-template';
 
 /** One Liquid template of a type, per channel and locale (stored inside the type as JSON). */
 @ObjectType()
@@ -29,6 +30,12 @@ export class Template {
 
   @Field(() => String, { nullable: true, description: 'Push image URL (Liquid)' })
   imageUrl?: string | null;
+
+  @Field(() => WhatsappTemplate, {
+    nullable: true,
+    description: 'WHATSAPP only: send this approved template (any time) instead of the free-form body',
+  })
+  whatsappTemplate?: WhatsappTemplate | null;
 }
 
 export enum CapPeriod {

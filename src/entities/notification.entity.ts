@@ -3,6 +3,7 @@ import { Directive, Field, ID, ObjectType } from 'type-graphql';
 import { GraphQLJSON } from 'graphql-scalars';
 import { randomUUID } from 'node:crypto';
 import { Channel, NotificationStatus, Priority } from './enums';
+import type { WhatsappTemplate } from './whatsapp-template';
 
 /** Explicit content given with a send (instead of, or on top of, a type's templates). */
 export interface ContentValue {
@@ -13,6 +14,8 @@ export interface ContentValue {
   body?: string | null;
   mediaUrls?: string[] | null;
   imageUrl?: string | null;
+  /** WHATSAPP messages of the send go out as this template (body and media are not sent with it). */
+  whatsappTemplate?: WhatsappTemplate | null;
 }
 
 /** Addresses given with a send; they win over stored contact info and devices. */

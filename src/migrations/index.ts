@@ -7,6 +7,7 @@ import { Migration20261122063500 } from './Migration20261122063500';
 import { Migration20261122080000 } from './Migration20261122080000';
 import { Migration20261122083000 } from './Migration20261122083000';
 import { Migration20261201000000 } from './Migration20261201000000';
+import { Migration20261210000000 } from './Migration20261210000000';
 import { Migration20261212090000 } from './Migration20261212090000';
 
 /** Every migration, in order. Listed explicitly so src (vitest) and dist (npm start) run the same set. */
@@ -19,5 +20,6 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261122080000', class: Migration20261122080000 },
   { name: 'Migration20261122083000', class: Migration20261122083000 },
   { name: 'Migration20261201000000', class: Migration20261201000000 },
+  { name: 'Migration20261210000000', class: Migration20261210000000 },
   { name: 'Migration20261212090000', class: Migration20261212090000 },
 ];

@@ -46,6 +46,11 @@ export interface TextPayload {
   to: string;
   body: string;
   mediaUrls?: string[] | null;
+  /**
+   * WhatsApp only: an approved template (Twilio Content API ContentSid + ContentVariables) sent instead of body and
+   * media, which are then left out of the request.
+   */
+  template?: { contentSid: string; contentVariables?: Record<string, unknown> | null } | null;
 }
 
 export type PushTarget = { token: string } | { tokens: string[] } | { topic: string } | { condition: string };
@@ -70,6 +75,11 @@ export interface ChannelProvider<C extends ChannelName = ChannelName> {
   readonly channel: C;
   /** live = real vendor, sandbox = Herald's emulator with the fixed sandbox credentials. */
   readonly mode: 'live' | 'sandbox';
+  /**
+   * The address messages go out from, where a vendor rule depends on it (WhatsApp's 24-hour window belongs to the
+   * customer ↔ sender pair); E.164 without a channel prefix.
+   */
+  readonly sender?: string;
   /** Throws ProviderError, never a vendor exception. */
   send(message: ChannelPayloads[C], ctx: SendContext): Promise<SendResult>;
   /**

@@ -119,11 +119,24 @@ abstract class TwilioProvider {
     payload: TextPayload,
     ctx: SendContext,
   ): Promise<SendResult> {
+    // A Content API template goes without Body and MediaUrl (Twilio error 63030 for media with a template;
+    // https://www.twilio.com/docs/api/errors/63016 "Remove Body and MediaUrl when you send a content template").
+    // ContentVariables is a JSON string (https://www.twilio.com/docs/api/errors/21656).
+    const content = payload.template
+      ? {
+          contentSid: payload.template.contentSid,
+          contentVariables: payload.template.contentVariables
+            ? JSON.stringify(payload.template.contentVariables)
+            : undefined,
+        }
+      : {
+          body: payload.body,
+          mediaUrl: payload.mediaUrls && payload.mediaUrls.length > 0 ? payload.mediaUrls : undefined,
+        };
     const message = await this.client.messages.create({
       to,
       ...sender,
-      body: payload.body,
-      mediaUrl: payload.mediaUrls && payload.mediaUrls.length > 0 ? payload.mediaUrls : undefined,
+      ...content,
       // Our message id rides along, so status callbacks find their message even before SENT is recorded.
       statusCallback: `${this.options.statusCallbackUrl}?hm=${encodeURIComponent(ctx.messageId)}`,
     });
@@ -144,6 +157,11 @@ export class TwilioSmsProvider extends TwilioProvider implements ChannelProvider
 export class TwilioWhatsappProvider extends TwilioProvider implements ChannelProvider<'WHATSAPP'> {
   readonly id = 'twilio-whatsapp' as const;
   readonly channel = 'WHATSAPP' as const;
+
+  /** TWILIO_WHATSAPP_FROM as E.164: the number whose 24-hour windows decide what may be sent free-form. */
+  get sender(): string {
+    return this.options.whatsappFrom.replace(/^whatsapp:/, '');
+  }
 
   send(payload: TextPayload, ctx: SendContext): Promise<SendResult> {
     const whatsapp = (n: string) => (n.startsWith('whatsapp:') ? n : `whatsapp:${n}`);

@@ -159,11 +159,20 @@ export async function createHttpApp(options: {
     'sandbox',
   );
   if (sandbox && config.server.nodeEnv !== 'production') {
-    emulator = new ProviderEmulator(SANDBOX_EMULATOR_CREDENTIALS, {
-      delayMs: config.delivery.sandboxCallbackDelayMs,
-      sendgridEventsUrl: `${config.server.publicUrl}/webhooks/sendgrid/events`,
-      sendgridPrivateKeyPem: SANDBOX_SENDGRID_WEBHOOK_KEYS.privateKeyPem,
-    });
+    emulator = new ProviderEmulator(
+      SANDBOX_EMULATOR_CREDENTIALS,
+      {
+        delayMs: config.delivery.sandboxCallbackDelayMs,
+        sendgridEventsUrl: `${config.server.publicUrl}/webhooks/sendgrid/events`,
+        sendgridPrivateKeyPem: SANDBOX_SENDGRID_WEBHOOK_KEYS.privateKeyPem,
+      },
+      {
+        // A customer message sent to the sandbox (POST /sandbox/__emulator/twilio/inbound) reaches Herald as Twilio's
+        // would, signed with the sandbox token Herald verifies with only while Twilio itself is in sandbox mode.
+        twilioInboundUrl:
+          config.twilio.mode === 'sandbox' ? `${config.server.publicUrl}/webhooks/twilio/inbound` : undefined,
+      },
+    );
     // What the sandbox recorded is every tenant's content (and the Twilio basic-auth header), and its control API
     // injects faults: with auth on, operators only. The vendor routes stay open: the SDKs call them with the
     // published sandbox credentials, never with a JWT.

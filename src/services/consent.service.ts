@@ -122,6 +122,13 @@ export class ConsentService {
     const now = this.deps.clock.now();
     const proof = input.proof ? { ...input.proof } : null;
     const pending = DOUBLE_OPT_IN.has(input.channel);
+    // The code is a business-initiated WhatsApp message: refused before anything is stored when it could not go out.
+    if (input.channel === Channel.WHATSAPP) {
+      await this.notifications.assertWhatsappWindow(
+        { tenantId: caller.tenantId, userId, typeKey: VERIFICATION_TYPE, number: address! },
+        'input.address',
+      );
+    }
     let code: string | undefined;
     await em.transactional(async (tx) => {
       for (const typeKey of keys) {

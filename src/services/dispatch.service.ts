@@ -10,6 +10,7 @@ import {
   NotificationCategory,
   NotificationStatus,
   NotificationType,
+  type ContentValue,
   type RecipientValue,
   type RenderedContent,
 } from '../entities';
@@ -30,8 +31,14 @@ import { GroupCommit, settle, type Settled } from './group-commit';
 import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
 import { ContentBudget, contentChars } from './content-budget';
-import { TemplateError, TemplateLimitError, type TemplateService } from './template.service';
+import {
+  isWhatsappTemplateSend,
+  TemplateError,
+  TemplateLimitError,
+  type TemplateService,
+} from './template.service';
 import { payloadSizeProblem, pushData, pushTargetKind } from './push-payload';
+import { insideWindow, ServiceWindows } from './service-window';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
 
@@ -436,6 +443,14 @@ export class DispatchService {
         inlineAddress(notification?.recipient, channel) ??
         (await storedAddress(tx, message.tenantId, message.userId, channel, contact));
       if (!address) continue;
+      // WhatsApp takes free-form text only inside the customer's 24-hour window (service-window.ts).
+      if (
+        channel === Channel.WHATSAPP &&
+        !isWhatsappTemplateSend(type, await this.whatsappTemplateOf(tx, notification), contact?.locale) &&
+        !insideWindow(await this.lastWhatsappReply(tx, address), now)
+      ) {
+        continue;
+      }
       const decision = await this.deps.policy.decide(tx, {
         tenantId: message.tenantId,
         userId: message.userId,
@@ -480,6 +495,29 @@ export class DispatchService {
       { populate: ['content'] as never, refresh: true },
     );
     return loaded.content ?? null;
+  }
+
+  /** The send's explicit WhatsApp template, read alone: the content column is lazy and may hold a whole email. */
+  private async whatsappTemplateOf(
+    tx: EntityManager,
+    notification: Notification | null,
+  ): Promise<ContentValue | null> {
+    if (!notification?.contentBytes) return null;
+    const [row] = await tx
+      .getConnection()
+      .execute<{ template: ContentValue['whatsappTemplate'] | null }[]>(
+        `select content->'whatsappTemplate' as template from notification where id = ? and tenant_id = ?`,
+        [notification.id, notification.tenantId],
+        'all',
+        tx.getTransactionContext(),
+      );
+    return row?.template ? { whatsappTemplate: row.template } : null;
+  }
+
+  /** When `number` last wrote to Herald's WhatsApp sender; null when it never did. */
+  private lastWhatsappReply(tx: EntityManager, number: string): Promise<Date | null> {
+    const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
+    return new ServiceWindows(sender).lastInbound(tx, number);
   }
 
   private async render(em: EntityManager, message: Message, known: Known): Promise<RenderedContent> {

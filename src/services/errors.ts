@@ -37,6 +37,27 @@ export class BudgetExceededError extends GraphQLError {
   }
 }
 
+/**
+ * A free-form WhatsApp message to a number that has not written to Herald's WhatsApp sender in the last 24 hours
+ * (WhatsApp's customer service window; Twilio refuses such a send with error 63016). `extensions`:
+ * `{ code: 'OUTSIDE_SERVICE_WINDOW', field, lastInboundAt: ISO time or null, windowClosedAt: ISO time or null }`.
+ */
+export class OutsideServiceWindowError extends GraphQLError {
+  constructor(
+    message: string,
+    details: { field: string; lastInboundAt: Date | null; windowClosedAt: Date | null },
+  ) {
+    super(message, {
+      extensions: {
+        code: 'OUTSIDE_SERVICE_WINDOW',
+        field: details.field,
+        lastInboundAt: details.lastInboundAt?.toISOString() ?? null,
+        windowClosedAt: details.windowClosedAt?.toISOString() ?? null,
+      },
+    });
+  }
+}
+
 export class ServiceUnavailableError extends GraphQLError {
   constructor(what: string) {
     super(`${what} is unreachable: nothing was accepted, retry later`, {

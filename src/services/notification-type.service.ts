@@ -9,7 +9,9 @@ import {
   Priority,
   type RenderedContent,
   type Template,
+  type WhatsappTemplate,
 } from '../entities';
+import { checkWhatsappTemplate } from './whatsapp-template';
 import { normalizeLocale, requireNonEmpty } from './address-validation';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
@@ -40,6 +42,31 @@ export class NotificationTypeService {
   ) {}
 
   /**
+   * A type's WhatsApp template: Twilio's rules for the SID and keys (whatsapp-template.ts), and each value a Liquid
+   * template that parses (its rendered value is held to Twilio's value rules at send).
+   * @throws BadUserInputError naming `input.templates[i].whatsappTemplate…`
+   */
+  private checkWhatsappTemplate(t: Template, i: number): WhatsappTemplate {
+    const field = `input.templates[${i}].whatsappTemplate`;
+    if (t.channel !== Channel.WHATSAPP) {
+      throw new BadUserInputError(
+        `${field}: only a WHATSAPP template can name one (got ${t.channel})`,
+        field,
+      );
+    }
+    const checked = checkWhatsappTemplate(t.whatsappTemplate!, field, true);
+    if ('problem' in checked) throw new BadUserInputError(checked.problem.message, checked.problem.field);
+    for (const [key, source] of Object.entries(checked.value.contentVariables ?? {})) {
+      const problem = this.templates.check(
+        String(source),
+        `${field}.contentVariables[${JSON.stringify(key)}]`,
+      );
+      if (problem) throw new BadUserInputError(problem, `${field}.contentVariables[${JSON.stringify(key)}]`);
+    }
+    return checked.value;
+  }
+
+  /**
    * Creates or updates a type by key. Every template field must parse within TEMPLATE_PARSE_LIMIT characters.
    * @throws BadUserInputError naming the field (`input.templates[0].body`) and the rule or limit; nothing is stored.
    */
@@ -68,15 +95,23 @@ export class NotificationTypeService {
         if (problem) throw new BadUserInputError(problem, `input.templates[${i}].${field}`);
         template[field] = source;
       }
+      if (t.whatsappTemplate) template.whatsappTemplate = this.checkWhatsappTemplate(t, i);
       if (t.channel === Channel.EMAIL && (!template.subject || !(template.text || template.html))) {
         throw new BadUserInputError(
           `input.templates[${i}]: an EMAIL template needs subject and text or html`,
           `input.templates[${i}]`,
         );
       }
-      if ((t.channel === Channel.SMS || t.channel === Channel.WHATSAPP) && !template.body && !template.text) {
+      if (
+        (t.channel === Channel.SMS || t.channel === Channel.WHATSAPP) &&
+        !template.body &&
+        !template.text &&
+        !template.whatsappTemplate
+      ) {
         throw new BadUserInputError(
-          `input.templates[${i}].body: required for ${t.channel}`,
+          t.channel === Channel.WHATSAPP
+            ? `input.templates[${i}].body: required for WHATSAPP unless the template names a whatsappTemplate`
+            : `input.templates[${i}].body: required for ${t.channel}`,
           `input.templates[${i}].body`,
         );
       }

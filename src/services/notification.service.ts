@@ -37,7 +37,7 @@ import {
 import { isUuid } from './query.service';
 import { applyStatus, rollup, transition, type StatusChange } from './message-status';
 import { estimateCost } from './cost';
-import { pickTemplate } from './template.service';
+import { isWhatsappTemplateSend, pickTemplate } from './template.service';
 import { GroupCommit, settle, type Settled } from './group-commit';
 import {
   assertDateTime,
@@ -51,6 +51,9 @@ import {
 import { BODY_LIMIT, INPUT_LIMITS, MEDIA_LIMIT } from './input-limits';
 import { payloadSizeProblem, pushData, reservedDataKeyProblem } from './push-payload';
 import { fcmPayloadBytes } from '../providers/vendor-limits';
+import { insideWindow, outsideWindowError, outsideWindowMessage, ServiceWindows } from './service-window';
+import { checkWhatsappTemplate } from './whatsapp-template';
+import type { Decision } from './policy.service';
 
 export interface SendNotificationCommand {
   userId: string;
@@ -92,6 +95,9 @@ const REQUIRED_CONTENT: Record<Channel, { fields: (keyof ContentValue)[]; hint: 
 
 export const MAX_BATCH = 1_000;
 
+/** Message.error.code of a WHATSAPP message suppressed because it would be free-form outside the window. */
+export const OUTSIDE_SERVICE_WINDOW = 'outside_service_window';
+
 type Plan = Omit<Notification, 'id' | 'tenantId' | 'status' | 'createdAt' | 'updatedAt'> & {
   planned: PlannedMessage[];
   category: NotificationCategory;
@@ -103,6 +109,8 @@ interface BatchReads {
   facts: PolicyFacts;
   /** Notifications already made under the batch's idempotency keys. */
   keyed: Map<string, Notification>;
+  /** The last WhatsApp reply of each number the batch may send free-form to. */
+  windows: ServiceWindows;
 }
 interface Staged {
   notification: Notification;
@@ -224,7 +232,10 @@ export class NotificationService {
     }
     content.mediaUrls?.forEach((url, i) => assertUrl(url, `content.mediaUrls[${i}]`));
     if (content.imageUrl) assertUrl(content.imageUrl, 'content.imageUrl');
-    return content;
+    if (!content.whatsappTemplate) return content;
+    const checked = checkWhatsappTemplate(content.whatsappTemplate, 'content.whatsappTemplate');
+    if ('problem' in checked) throw new BadUserInputError(checked.problem.message, checked.problem.field);
+    return { ...content, whatsappTemplate: checked.value };
   }
 
   /** Addresses from `to` first, then stored contact info and active devices. */
@@ -288,6 +299,9 @@ export class NotificationService {
    * blocked one is accepted as SUPPRESSED with the reason and, when the type names fallback channels, replaced by a
    * message on the first permitted one (fallbackUsed); one due inside quiet hours waits SCHEDULED for the window's end.
    * A send scheduled for later is only checked for consent here: its timing is decided when it is due.
+   * A free-form WHATSAPP message due outside the customer's 24-hour window (service-window.ts) is refused with
+   * OUTSIDE_SERVICE_WINDOW when the send names WHATSAPP in `channels`; from the type's default channels or as a
+   * fallback, it is SUPPRESSED with `outside_service_window` (and the next fallback channel is tried).
    */
   private async applyPolicy(
     em: EntityManager,
@@ -298,14 +312,19 @@ export class NotificationService {
       type: NotificationType | null;
       priority: Priority;
       later: boolean;
+      /** When the send is due: scheduledAt when later, else now. */
+      due: Date;
+      explicit: Set<Channel>;
+      content: ContentValue | null;
       to: RecipientValue;
       contact: ContactInfo | null;
       facts?: PolicyFacts;
+      windows: ServiceWindows;
     },
     planned: PlannedMessage[],
   ): Promise<void> {
-    const decideFor = (p: PlannedMessage) =>
-      this.deps.policy.decide(em, {
+    const decideFor = async (p: PlannedMessage): Promise<Decision> => {
+      const decision = await this.deps.policy.decide(em, {
         tenantId: context.tenantId,
         userId: context.userId,
         channel: p.channel,
@@ -317,6 +336,17 @@ export class NotificationService {
         contact: context.contact,
         facts: context.facts,
       });
+      if (decision.action === 'suppress' || p.channel !== Channel.WHATSAPP) return decision;
+      if (isWhatsappTemplateSend(context.type, context.content, context.contact?.locale)) return decision;
+      const due = decision.action === 'defer' ? decision.until : context.due;
+      const last = await context.windows.lastInbound(em, p.to);
+      if (insideWindow(last, due)) return decision;
+      return {
+        action: 'suppress',
+        reason: OUTSIDE_SERVICE_WINDOW,
+        message: outsideWindowMessage(p.to, last, due),
+      };
+    };
     const used = new Set(planned.map((p) => p.channel));
     let fallbacksLeft = context.type?.fallbackChannels.filter((c) => !used.has(c)) ?? [];
     for (const p of [...planned]) {
@@ -330,6 +360,10 @@ export class NotificationService {
         });
       }
       if (decision.action !== 'suppress') continue;
+      if (decision.reason === OUTSIDE_SERVICE_WINDOW && context.explicit.has(p.channel)) {
+        const last = await context.windows.lastInbound(em, p.to);
+        throw outsideWindowError('content.body', p.to, last, context.due);
+      }
       Object.assign(p, { suppressedReason: decision.reason, suppressedMessage: decision.message });
       for (const channel of fallbacksLeft) {
         const [candidate] = await this.plan(
@@ -371,6 +405,7 @@ export class NotificationService {
       this.checkPushPayload(key, content, push.data, push.to);
     for (const channel of channels) {
       if (pickTemplate(type, channel)) continue;
+      if (channel === Channel.WHATSAPP && content?.whatsappTemplate) continue;
       const rule = REQUIRED_CONTENT[channel];
       const given = rule.fields.some((f) => {
         const value = content?.[f];
@@ -396,7 +431,8 @@ export class NotificationService {
     if (!content) return;
     for (const channel of channels) {
       const limit = BODY_LIMIT[channel];
-      if (limit) {
+      // A WhatsApp template goes without the body; the body may still be SMS's.
+      if (limit && !(channel === Channel.WHATSAPP && content.whatsappTemplate)) {
         const field = content.body != null ? 'content.body' : 'content.text';
         assertMaxLength(content.body ?? content.text, field, limit.max, `${channel}: ${limit.rule}`);
       }
@@ -516,10 +552,26 @@ export class NotificationService {
       .value;
     const planned = await this.plan(em, tenantId, userId, channels, explicit, to, contact);
     const priority = input.priority ?? type?.defaultPriority ?? Priority.MEDIUM;
-    const later = Boolean(input.scheduledAt && input.scheduledAt > this.deps.clock.now());
+    const now = this.deps.clock.now();
+    const later = Boolean(input.scheduledAt && input.scheduledAt > now);
+    const due = later ? input.scheduledAt! : now;
     await this.applyPolicy(
       em,
-      { tenantId, userId, typeKey, type, priority, later, to, contact, facts },
+      {
+        tenantId,
+        userId,
+        typeKey,
+        type,
+        priority,
+        later,
+        due,
+        explicit,
+        content,
+        to,
+        contact,
+        facts,
+        windows: reads.windows,
+      },
       planned,
     );
     return {
@@ -707,6 +759,7 @@ export class NotificationService {
         types: new Map(),
         facts,
         keyed: await this.alreadyKeyed(em, caller.tenantId, admitted),
+        windows: await this.serviceWindows(em, admitted, facts),
       };
       for (const [index, input] of inputs.entries()) {
         const edge = refused.get(index);
@@ -869,6 +922,54 @@ export class NotificationService {
       );
     }
     return notification;
+  }
+
+  /**
+   * For a message Herald itself sends on WhatsApp (a consent code): refuses before anything is stored when the type's
+   * WHATSAPP template is free-form and `number` has not written within 24 hours.
+   * @throws OutsideServiceWindowError naming `field`
+   */
+  async assertWhatsappWindow(
+    target: { tenantId: string; userId: string; typeKey: string; number: string },
+    field: string,
+  ): Promise<void> {
+    const { tenantId, userId, typeKey, number } = target;
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const type = await em.findOne(NotificationType, { tenantId, key: typeKey });
+    // The user's locale picks the template at send, so it picks it here too.
+    const locale = type ? (await em.findOne(ContactInfo, { tenantId, userId }))?.locale : null;
+    if (isWhatsappTemplateSend(type, null, locale)) return;
+    const now = this.deps.clock.now();
+    const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
+    const last = await new ServiceWindows(sender).lastInbound(em, number);
+    if (insideWindow(last, now)) return;
+    throw outsideWindowError(field, number, last, now);
+  }
+
+  /**
+   * The last WhatsApp reply of every number the batch may send to on WhatsApp (named in `to.whatsapp` or stored),
+   * read in one query; numbers found later (fallbacks, invalid input) are read when needed.
+   */
+  private async serviceWindows(
+    em: EntityManager,
+    inputs: SendNotificationCommand[],
+    facts: PolicyFacts,
+  ): Promise<ServiceWindows> {
+    const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
+    const windows = new ServiceWindows(sender);
+    const numbers = inputs
+      .filter((i) => !i.channels?.length || i.channels.includes(Channel.WHATSAPP))
+      .map((i) => {
+        if (!i.to?.whatsapp) return facts.contact(i.userId)?.value?.whatsapp;
+        try {
+          return normalizePhone(i.to.whatsapp, 'to.whatsapp');
+        } catch {
+          return undefined; // refused on its own in prepare
+        }
+      })
+      .filter((n): n is string => typeof n === 'string' && n !== '');
+    await windows.load(em, numbers);
+    return windows;
   }
 
   /** The notifications already made under the batch's idempotency keys, read in one query. */

@@ -19,8 +19,14 @@ export function payloadFor(
     case Channel.EMAIL:
       return { to, subject: content.subject ?? '', text: content.text, html: content.html, headers };
     case Channel.SMS:
-    case Channel.WHATSAPP:
       return { to, body: content.body ?? content.text ?? '', mediaUrls: content.mediaUrls };
+    case Channel.WHATSAPP:
+      return {
+        to,
+        body: content.body ?? content.text ?? '',
+        mediaUrls: content.mediaUrls,
+        template: content.whatsappTemplate ?? null,
+      };
     case Channel.PUSH:
       return {
         target: pushTarget(to),

@@ -5,11 +5,13 @@ import {
   type NotificationType,
   type RenderedContent,
   type Template,
+  type WhatsappTemplate,
 } from '../entities';
 import { BODY_LIMIT, MEDIA_LIMIT } from './input-limits';
 import { payloadSizeProblem } from './push-payload';
 import { RenderSlicer } from './render-slicer';
 import { LiquidEngine, limitOf, type LimitKind } from './liquid-engine';
+import { variableValueProblem } from './whatsapp-template';
 
 /** A template that cannot render (syntax, a variable the send did not give): permanent, the message ends FAILED. */
 export class TemplateError extends Error {
@@ -61,11 +63,14 @@ const FIELDS_BY_CHANNEL: Record<Channel, (keyof Template)[]> = {
 const CONTENT_FIELDS_BY_CHANNEL: Record<Channel, (keyof RenderedContent)[]> = {
   [Channel.EMAIL]: ['subject', 'text', 'html'],
   [Channel.SMS]: ['body', 'mediaUrls'],
-  [Channel.WHATSAPP]: ['body', 'mediaUrls'],
+  [Channel.WHATSAPP]: ['body', 'mediaUrls', 'whatsappTemplate'],
   [Channel.PUSH]: ['title', 'body', 'imageUrl', 'data'],
 };
 
 function ownContent(channel: Channel, rendered: RenderedContent): RenderedContent {
+  // A WhatsApp template is sent alone: Twilio takes no Body or MediaUrl with a ContentSid.
+  if (channel === Channel.WHATSAPP && rendered.whatsappTemplate)
+    return { whatsappTemplate: rendered.whatsappTemplate };
   const own: Record<string, unknown> = {};
   for (const field of CONTENT_FIELDS_BY_CHANNEL[channel]) {
     if (rendered[field] !== undefined) own[field] = rendered[field];
@@ -121,6 +126,20 @@ export function pickTemplate(
     candidates.find((t) => !t.locale) ||
     candidates[0]
   );
+}
+
+/**
+ * Whether a WHATSAPP message of this send goes out as an approved template, which WhatsApp delivers at any time:
+ * the send's own `content.whatsappTemplate`, else the type's WHATSAPP template (for the recipient's locale) when it
+ * names one. Anything else is free-form text, delivered only inside the 24-hour customer service window.
+ */
+export function isWhatsappTemplateSend(
+  type: NotificationType | null | undefined,
+  content: ContentValue | null | undefined,
+  locale?: string | null,
+): boolean {
+  if (content?.whatsappTemplate) return true;
+  return Boolean(pickTemplate(type, Channel.WHATSAPP, locale)?.whatsappTemplate);
 }
 
 /**
@@ -193,6 +212,9 @@ export class TemplateService {
           this.renderField(source, scope, channel, field),
         );
       }
+      if (channel === Channel.WHATSAPP && template.whatsappTemplate && !content?.whatsappTemplate) {
+        rendered.whatsappTemplate = await this.renderWhatsappTemplate(template.whatsappTemplate, scope);
+      }
     }
     // Explicit content wins over the template, field by field.
     if (content) {
@@ -206,6 +228,31 @@ export class TemplateService {
     const own = ownContent(channel, rendered);
     assertVendorSize(channel, own);
     return own;
+  }
+
+  /**
+   * Renders each Liquid value of a type's WhatsApp template and holds it to Twilio's rules for a variable value.
+   * @throws TemplateError naming the variable when a rendered value is empty, too long or has a newline or tab
+   *   (Twilio would refuse it with 21656/21658); TemplateLimitError over a render limit
+   */
+  private async renderWhatsappTemplate(
+    template: WhatsappTemplate,
+    scope: Record<string, unknown>,
+  ): Promise<WhatsappTemplate> {
+    const variables: Record<string, string> = {};
+    for (const [key, source] of Object.entries(template.contentVariables ?? {})) {
+      const field = `whatsappTemplate.contentVariables.${key}`;
+      const value = await this.slicer.run(() =>
+        this.renderField(String(source), scope, Channel.WHATSAPP, field),
+      );
+      const problem = variableValueProblem(value);
+      if (problem) throw new TemplateError(`templates.whatsapp.${field}: rendered value ${problem}`, field);
+      variables[key] = value;
+    }
+    return {
+      contentSid: template.contentSid,
+      contentVariables: Object.keys(variables).length > 0 ? variables : null,
+    };
   }
 
   private renderField(

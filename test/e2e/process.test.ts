@@ -10,6 +10,7 @@ import {
 } from '../support/generated/graphql';
 import { execute, executeOk, waitFor } from '../support/graphql';
 import { dropStack, freePort, isolatedEnv, type StackEnv } from '../support/stack';
+import { customerWrites } from '../support/whatsapp';
 
 const ROOT = resolve(__dirname, '../..');
 const MAIN = resolve(ROOT, 'dist/src/main.js');
@@ -191,6 +192,9 @@ describe('npm start on a fresh database: sandbox through the built-in emulator u
   });
 
   it('a newcomer send reaches DELIVERED (SENT for push) on every channel and shows up in GET /sandbox/messages', async () => {
+    // Free-form WhatsApp needs the customer to have written within 24 hours: in sandbox, as the README shows, a
+    // customer message posted to the emulator reaches Herald's inbound webhook signed as Twilio signs.
+    await customerWrites(`${base}/sandbox`, '+14155552671');
     const { sendNotification } = await executeOk(`${base}/graphql`, SendNotificationDocument, {
       input: {
         userId: 'newcomer',

@@ -8,6 +8,7 @@ import {
 } from '../support/generated/graphql';
 import { collect, executeOk, waitFor, waitForSubscribers, wsClient } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
+import { CONTENT_SID } from '../support/whatsapp';
 
 /**
  * The vertical slice: each channel goes out through the real SDK to the emulator and reaches SENT, and a graphql-ws
@@ -75,6 +76,8 @@ describe('send on every channel (sandbox credentials, real SDKs, emulator)', () 
             text: 'It is ready.',
             body: 'Your statement is ready.',
             title: 'Statement',
+            // Business-initiated WhatsApp goes as an approved template (free-form only inside the 24-hour window).
+            whatsappTemplate: { contentSid: CONTENT_SID, contentVariables: { 1: 'statement' } },
           },
         },
       });

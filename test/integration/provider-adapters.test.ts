@@ -3,6 +3,7 @@ import { SANDBOX } from '../../src/config/sandbox';
 import { providerRejection as rejection } from '../support/rejection';
 import { TwilioSmsProvider } from '../../src/providers/twilio.provider';
 import { TEST_SEND_CONTEXT as ctx, useEmulatorProviders } from '../support/providers';
+import { customerWrites } from '../support/whatsapp';
 
 /** The real vendor SDKs against Herald's emulator: what goes over the wire, and how vendor errors are classified. */
 describe('provider adapters (real SDKs → emulator)', () => {
@@ -30,6 +31,8 @@ describe('provider adapters (real SDKs → emulator)', () => {
   });
 
   it('Twilio WhatsApp: whatsapp: prefixes on both numbers', async () => {
+    // Free-form WhatsApp goes only within 24 hours of the customer's message (whatsapp-emulator.test.ts).
+    await customerWrites(suite.running.url, '+14155552671');
     await suite.twilioWhatsapp.send({ to: '+14155552671', body: 'Hi' }, ctx);
     expect(suite.running.emulator.recorded('twilio')[0]?.body).toMatchObject({
       To: 'whatsapp:+14155552671',

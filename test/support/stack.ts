@@ -175,6 +175,8 @@ export async function startStack(
             sendgridEventsUrl: `http://127.0.0.1:${port}/webhooks/sendgrid/events`,
             sendgridPrivateKeyPem: SANDBOX_SENDGRID_WEBHOOK_KEYS.privateKeyPem,
           },
+    // Customer messages (WhatsApp's 24-hour window) reach this Herald's inbound webhook, signed as Twilio signs.
+    twilioInboundUrl: `http://127.0.0.1:${port}/webhooks/twilio/inbound`,
   });
   const env = isolatedEnv(emulator.url, {
     PORT: String(port),

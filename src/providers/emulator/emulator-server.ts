@@ -18,9 +18,13 @@ export async function startEmulatorServer(
     host?: string;
     credentials?: EmulatorCredentials;
     callbacks?: Omit<CallbackOptions, 'twilioAuthToken'>;
+    /** Herald's POST /webhooks/twilio/inbound, where customer messages sent through the control API are forwarded. */
+    twilioInboundUrl?: string;
   } = {},
 ): Promise<RunningEmulator> {
-  const emulator = new ProviderEmulator(options.credentials, options.callbacks);
+  const emulator = new ProviderEmulator(options.credentials, options.callbacks, {
+    twilioInboundUrl: options.twilioInboundUrl,
+  });
   const app = express();
   app.use(emulator.vendorRouter());
   app.use('/__emulator', emulator.controlRouter());

@@ -12,6 +12,7 @@ import {
   twilioError,
   twilioLimitRefusal,
 } from './vendor-refusals';
+import { contentRefusal, WhatsappEmulation } from './twilio-whatsapp';
 
 interface SendgridMailBody {
   personalizations?: { to?: { email?: string }[] }[];
@@ -100,12 +101,20 @@ export class ProviderEmulator {
   /** Delivery reports back to Herald's webhooks; absent = the emulator reports nothing. */
   readonly callbacks?: EmulatorCallbacks;
 
+  /** Customer messages and WhatsApp's 24-hour window, as Twilio keeps them. */
+  readonly whatsapp: WhatsappEmulation;
+
   constructor(
     private readonly credentials: EmulatorCredentials = SANDBOX_EMULATOR_CREDENTIALS,
     callbacks?: Omit<CallbackOptions, 'twilioAuthToken'>,
+    options: {
+      /** Herald's POST /webhooks/twilio/inbound: customer messages are forwarded there, signed. */
+      twilioInboundUrl?: string;
+    } = {},
   ) {
     if (callbacks)
       this.callbacks = new EmulatorCallbacks({ ...callbacks, twilioAuthToken: credentials.twilio.authToken });
+    this.whatsapp = new WhatsappEmulation(credentials.twilio, options.twilioInboundUrl);
   }
 
   injectFault(fault: Fault): void {
@@ -255,12 +264,16 @@ export class ProviderEmulator {
     }
     const body = req.body as Record<string, string | string[] | undefined>;
     const to = String(body.To ?? '');
-    if (!to || (!body.Body && !body.MediaUrl)) return twilioError(400, 21602, 'Message body is required.');
+    if (!to || (!body.Body && !body.MediaUrl && !body.ContentSid))
+      return twilioError(400, 21602, 'Message body is required.');
     if (!body.From && !body.MessagingServiceSid)
       return twilioError(400, 21603, "A 'From' phone number is required.");
     if (to.replace(/^whatsapp:/, '') === SANDBOX_ADDRESSES.rejectedPhone) {
       return twilioError(400, 21211, `The 'To' number ${to} is not a valid phone number.`);
     }
+    // Content API templates are checked as Twilio checks them; free-form WhatsApp only inside the 24-hour window.
+    const refusal = contentRefusal(body) ?? this.whatsapp.refusal(body);
+    if (refusal) return twilioError(refusal.status, refusal.code, refusal.message);
     const text = String(body.Body ?? '');
     // Twilio's documented limits (vendor-refusals.ts), checked before the segment calculator below, which is
     // quadratic in the body's length.
@@ -467,6 +480,33 @@ export class ProviderEmulator {
       }
       this.injectFault(fault);
       res.status(201).json(fault);
+    });
+    // A customer's message reaching Twilio: opens its WhatsApp window and is forwarded to Herald's inbound webhook.
+    router.post('/twilio/inbound', express.json(), (req, res) => {
+      const body = req.body as { From?: unknown; To?: unknown; Body?: unknown; at?: unknown };
+      const at = typeof body?.at === 'string' ? new Date(body.at) : undefined;
+      if (typeof body?.From !== 'string' || body.From.trim() === '' || (at && Number.isNaN(at.getTime()))) {
+        res.status(400).json({
+          error: 'expected { From: "whatsapp:+14155552671" | "+14155552671", To?, Body?, at?: ISO time }',
+        });
+        return;
+      }
+      const whatsapp = body.From.startsWith('whatsapp:');
+      const sender = typeof body.To === 'string' && body.To !== '' ? body.To : undefined;
+      this.whatsapp
+        .customerMessage({
+          From: body.From,
+          To: sender ?? (whatsapp ? SANDBOX.twilio.whatsappFrom : SANDBOX.twilio.from),
+          Body: typeof body.Body === 'string' ? body.Body : '',
+          at,
+        })
+        .then(
+          (message) => res.status(201).json(message),
+          () => res.status(500).json({ error: 'could not record the message' }),
+        );
+    });
+    router.get('/twilio/inbound', (_req, res) => {
+      res.json(this.whatsapp.received);
     });
     router.get('/callbacks', (_req, res) => {
       res.json(this.callbacks?.sent ?? []);

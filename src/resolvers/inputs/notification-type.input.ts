@@ -1,6 +1,7 @@
 import { Field, InputType, Int } from 'type-graphql';
 import { CapAction, CapPeriod } from '../../entities/notification-type.entity';
 import { Channel, NotificationCategory, Priority } from '../../entities/enums';
+import { WhatsappTemplateInput } from './send-notification.input';
 
 @InputType({
   description: 'Liquid templates: {{ data.x }} reads the send data, {{ user.email }} the contact.',
@@ -29,6 +30,13 @@ export class TemplateInput {
 
   @Field(() => String, { nullable: true, description: 'Push image URL' })
   imageUrl?: string | null;
+
+  @Field(() => WhatsappTemplateInput, {
+    nullable: true,
+    description:
+      'WHATSAPP only: an approved template sent instead of the body (allowed outside the 24-hour window); each contentVariables value is Liquid, e.g. {"1": "{{ data.name }}"}',
+  })
+  whatsappTemplate?: WhatsappTemplateInput | null;
 }
 
 @InputType()

@@ -23,6 +23,22 @@ export class RecipientInput {
   condition?: string | null;
 }
 
+@InputType({
+  description:
+    "A WhatsApp template (Twilio Content API). WhatsApp delivers free-form text only within 24 hours of the customer's last message; a template may be sent at any time.",
+})
+export class WhatsappTemplateInput {
+  @Field(() => String, { description: 'Content SID of an approved template: HX + 32 hex digits' })
+  contentSid!: string;
+
+  @Field(() => GraphQLJSON, {
+    nullable: true,
+    description:
+      'Placeholder values, e.g. {"1": "Ada", "2": "12/1"}: up to 100 keys of 1-16 letters or digits, each a non-empty string of at most 1,600 characters without newlines, tabs or more than 4 spaces in a row',
+  })
+  contentVariables?: Record<string, unknown> | null;
+}
+
 @InputType({ description: 'Explicit content; wins over the type template field by field.' })
 export class ContentInput {
   @Field(() => String, { nullable: true })
@@ -45,6 +61,13 @@ export class ContentInput {
 
   @Field(() => String, { nullable: true, description: 'Push image URL' })
   imageUrl?: string | null;
+
+  @Field(() => WhatsappTemplateInput, {
+    nullable: true,
+    description:
+      'WHATSAPP messages go out as this template; body and mediaUrls are then not sent on WhatsApp',
+  })
+  whatsappTemplate?: WhatsappTemplateInput | null;
 }
 
 @InputType()
