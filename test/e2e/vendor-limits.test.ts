@@ -7,6 +7,7 @@ import {
   type SendNotificationInput,
 } from '../support/generated/graphql';
 import { execute, executeOk, waitFor } from '../support/graphql';
+import { customerWrites } from '../support/whatsapp';
 import { useWebhookStack } from '../support/webhooks';
 
 /**
@@ -46,14 +47,17 @@ describe('vendor limits at accept (issue 12, kind 2)', () => {
    * A signed inbound message from the number: a WhatsApp number that wrote in is inside its 24-hour service window,
    * where a free-form body may be sent.
    */
-  const inbound = (channel: 'SMS' | 'WHATSAPP', phone: string) =>
-    sender.twilio('/webhooks/twilio/inbound', {
+  const inbound = async (channel: 'SMS' | 'WHATSAPP', phone: string) => {
+    // WhatsApp: through the emulated Twilio, which opens its own window and forwards the message to Herald signed.
+    if (channel === 'WHATSAPP') return (await customerWrites(suite.stack.emulator.url, phone)).forwarded!;
+    return sender.twilio('/webhooks/twilio/inbound', {
       MessageSid: `SM${randomUUID().replaceAll('-', '')}`,
-      From: channel === 'WHATSAPP' ? `whatsapp:${phone}` : phone,
-      To: channel === 'WHATSAPP' ? 'whatsapp:+14155238886' : '+15005550006',
+      From: phone,
+      To: '+15005550006',
       Body: 'hello',
       NumMedia: '0',
     });
+  };
   /** The keys and values Herald adds to every push's data: two UUIDs and the type key. */
   const heraldBytes = (type: string) =>
     'heraldNotificationId'.length + 36 + 'heraldMessageId'.length + 36 + 'heraldType'.length + type.length;
