@@ -71,6 +71,9 @@ export const dispatchJobId = (messageId: string, attempt: number) => `msg:${mess
 
 export const JOB_TIMEOUT_MS = 30_000;
 
+/** Jobs per bee-queue saveAll call (one MULTI each); the event loop gets a turn between them. */
+const SAVE_CHUNK = 1_000;
+
 /** How often workers look for jobs left "active" by a worker that died (and how long a live one may go silent). */
 export const STALL_CHECK_MS = 5_000;
 
@@ -142,10 +145,14 @@ export function createDispatchQueues(
   }
 
   const saveAll = async (lane: Lane, jobs: Queue.Job<DispatchJob>[]) => {
-    if (!isConnected(lanes[lane])) throw new QueueUnavailableError(lane);
-    const errors = await lanes[lane].saveAll(jobs);
-    const first = errors.values().next();
-    if (!first.done) throw first.value;
+    // In chunks: bee-queue builds and parses one MULTI per call synchronously, and 10,000 jobs in one held the event
+    // loop for half a second.
+    for (let start = 0; start < jobs.length; start += SAVE_CHUNK) {
+      if (!isConnected(lanes[lane])) throw new QueueUnavailableError(lane);
+      const errors = await lanes[lane].saveAll(jobs.slice(start, start + SAVE_CHUNK));
+      const first = errors.values().next();
+      if (!first.done) throw first.value;
+    }
   };
 
   const enqueue: DispatchQueues['enqueue'] = async (messages) => {

@@ -53,6 +53,7 @@ import { payloadSizeProblem, pushData, reservedDataKeyProblem } from './push-pay
 import { fcmPayloadBytes } from '../providers/vendor-limits';
 import { insideWindow, outsideWindowError, outsideWindowMessage, ServiceWindows } from './service-window';
 import { checkWhatsappTemplate } from './whatsapp-template';
+import { EventLoopPace } from './event-loop-pace';
 import type { Decision } from './policy.service';
 
 export interface SendNotificationCommand {
@@ -635,7 +636,14 @@ export class NotificationService {
         );
       throw new ServiceUnavailableError('Redis');
     }
-    staged.forEach((s) => s.changes.forEach((change) => this.deps.pubsub.publish(change)));
+    // Ten thousand publishes in one turn make one pipeline write that holds the loop for about a second.
+    const pace = new EventLoopPace();
+    for (const item of staged) {
+      for (const change of item.changes) {
+        this.deps.pubsub.publish(change);
+        await pace.turn();
+      }
+    }
   }
 
   private unavailable(error: unknown): never {
@@ -742,13 +750,16 @@ export class NotificationService {
       // What the policy needs about every user of the batch, read once per kind instead of once per send.
       // Checked before the shared reads, so one send's unstorable string cannot fail the whole group's queries.
       const refused = new Map<number, GraphQLError>();
-      inputs.forEach((input, index) => {
+      // A batch is up to 1,000 sends and 10,000 messages: other requests get a turn between slices of this work.
+      const pace = new EventLoopPace();
+      for (const [index, input] of inputs.entries()) {
         try {
           this.checkEdge(input);
         } catch (error) {
           refused.set(index, this.itemError(error, input));
         }
-      });
+        await pace.turn();
+      }
       const admitted = inputs.filter((_, index) => !refused.has(index));
       const facts = await PolicyFacts.load(
         em,
@@ -762,6 +773,7 @@ export class NotificationService {
         windows: await this.serviceWindows(em, admitted, facts),
       };
       for (const [index, input] of inputs.entries()) {
+        await pace.turn();
         const edge = refused.get(index);
         if (edge) {
           results.push({ index, error: edge });
