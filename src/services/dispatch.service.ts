@@ -10,6 +10,7 @@ import {
   NotificationCategory,
   NotificationStatus,
   NotificationType,
+  Priority,
   type RecipientValue,
   type RenderedContent,
 } from '../entities';
@@ -20,7 +21,7 @@ import { payloadFor } from './provider-payload';
 import { CircuitOpenError, type ProviderCircuits } from './provider-circuit';
 import { applyFailureEffects } from './provider-failure-effects';
 import { chooseProvider, remainingProviders } from './provider-route';
-import { ProviderThrottle } from './provider-throttle';
+import { ProviderThrottle, type SendClass } from './provider-throttle';
 import { inlineAddress, storedAddress } from './contact-address';
 import { createUnsubscribeToken } from './unsubscribe-token';
 import type { DomainDeps } from './deps';
@@ -83,6 +84,10 @@ interface Claimed {
   message: Message;
   known: Known;
 }
+
+/** CRITICAL messages claim, record and take provider send slots ahead of (and apart from) every other priority. */
+const sendClassOf = (message: Message): SendClass =>
+  message.priority === Priority.CRITICAL ? 'critical' : 'bulk';
 
 /** Exponential backoff from the attempt number, capped; a vendor's Retry-After wins when it asks for longer. */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, retryAfterMs?: number): number {
@@ -179,7 +184,9 @@ export class DispatchService {
   /**
    * Concurrent jobs claim their rows together: one transaction locks every message (in id order), reads what the
    * policy needs for all of them at once, and moves them QUEUED → SENDING. Should the group fail (a deadlock with
-   * another worker, say), each job claims alone.
+   * another worker, say), each job claims alone. Groups are keyed by send class: a CRITICAL claim never joins, or
+   * queues behind, the bulk claim groups in flight (GroupCommit runs `inFlight` groups per key), so a bulk run of
+   * DISPATCH_CONCURRENCY messages being claimed does not delay it.
    */
   private readonly claims = new GroupCommit<ClaimJob, Claimed | undefined>(
     (_key, jobs) => this.groupOrAlone('claim', jobs, (group) => this.claimMany(group)),
@@ -205,8 +212,8 @@ export class DispatchService {
   }
 
   /** QUEUED → SENDING with a new attempt number and a lease; undefined when the message is not ours to send. */
-  private claim(messageId: string, tenantId: string): Promise<Claimed | undefined> {
-    return this.claims.submit('claim', { messageId, tenantId });
+  private claim(messageId: string, tenantId: string, sendClass: SendClass): Promise<Claimed | undefined> {
+    return this.claims.submit(sendClass, { messageId, tenantId });
   }
 
   private async claimMany(jobs: ClaimJob[]): Promise<(Claimed | undefined)[]> {
@@ -507,7 +514,8 @@ export class DispatchService {
 
   /**
    * Concurrent sends record their outcomes together: one transaction locks the messages (in id order), records each
-   * and refreshes the notifications once. Should the group fail, each outcome is recorded alone.
+   * and refreshes the notifications once. Should the group fail, each outcome is recorded alone. Keyed by send class,
+   * as claims are.
    */
   private readonly records = new GroupCommit<RecordInput, DispatchOutcome>(
     (_key, items) => this.groupOrAlone('record', items, (group) => this.recordMany(group)),
@@ -516,7 +524,7 @@ export class DispatchService {
 
   /** Records the outcome only if this attempt still holds the row (a lease that expired may have been taken over). */
   private record(claimed: Message, outcome: SendOutcome): Promise<DispatchOutcome> {
-    return this.records.submit('record', { claimed, outcome });
+    return this.records.submit(sendClassOf(claimed), { claimed, outcome });
   }
 
   private async recordMany(items: RecordInput[]): Promise<DispatchOutcome[]> {
@@ -648,9 +656,15 @@ export class DispatchService {
     return verdict;
   }
 
-  /** Runs one dispatch job. Safe to run twice for the same message: only the claim winner sends. */
-  async dispatch(job: { messageId: string; tenantId: string; attempt: number }): Promise<DispatchOutcome> {
-    const claim = await this.claim(job.messageId, job.tenantId);
+  /**
+   * Runs one dispatch job. Safe to run twice for the same message: only the claim winner sends. `sendClass` is the
+   * lane's ('critical' for the CRITICAL lane): it picks the claim group before the row is read.
+   */
+  async dispatch(
+    job: { messageId: string; tenantId: string; attempt: number },
+    sendClass: SendClass = 'bulk',
+  ): Promise<DispatchOutcome> {
+    const claim = await this.claim(job.messageId, job.tenantId, sendClass);
     if (!claim) return 'skipped';
     const claimed = claim.message;
     const chain = this.deps.providers.forChannel(claimed.channel);
@@ -692,7 +706,7 @@ export class DispatchService {
       if (error instanceof TemplateError) return this.record(claimed, { provider: provider.id, error });
       throw error;
     }
-    const slot = await this.throttle.acquire(provider.id);
+    const slot = await this.throttle.acquire(provider.id, sendClassOf(claimed));
     if (!slot.ok) {
       return this.recordNotSent(
         claimed,
