@@ -30,6 +30,7 @@ import { bulkInsert } from '../db/bulk-insert';
 import { GroupCommit, settle, type Settled } from './group-commit';
 import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
+import { capCounterKey, lockCapCounters } from './cap-locks';
 import { TemplateError, type TemplateService } from './template.service';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
@@ -233,9 +234,15 @@ export class DispatchService {
           ? message
           : undefined;
       };
-      const reads = await this.claimReads(
+      const candidates = jobs.map(ours).filter((m): m is Message => !!m);
+      const reads = await this.claimReads(tx, candidates);
+      // Frequency caps count SENDING and sent messages: their counters are locked until this claim commits, so a
+      // concurrent claim (another group or worker) counts after it and sees what it sends (cap-locks.ts).
+      await lockCapCounters(
         tx,
-        jobs.map(ours).filter((m): m is Message => !!m),
+        candidates
+          .filter((m) => this.mayCountCap(m, reads))
+          .map((m) => capCounterKey(m.tenantId, m.userId, m.channel)),
       );
       const now = this.deps.clock.now();
       const results: (Claimed | undefined)[] = [];
@@ -263,6 +270,13 @@ export class DispatchService {
     await this.deps.queues.enqueueAfterCommit(fallbacks, 'fallback messages');
     this.publish(changes);
     return claimed;
+  }
+
+  /** Whether the policy may count this message against a frequency cap (MARKETING frequency or the type's cap). */
+  private mayCountCap(message: Message, reads: ClaimReads): boolean {
+    if (message.priority === Priority.CRITICAL || !message.typeKey) return false;
+    const type = reads.types.get(`${message.tenantId}|${message.typeKey}`);
+    return type?.category === NotificationCategory.MARKETING || !!type?.frequencyCap;
   }
 
   /** Types, policy facts and notifications of the messages to claim, one query per kind and tenant. */

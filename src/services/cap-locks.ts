@@ -1,0 +1,35 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { runRaw } from '../db/raw';
+
+/**
+ * The advisory-lock space of frequency-cap counters (PostgreSQL's two-key form, apart from the one-key migration
+ * lock): an arbitrary constant, "HF" for Herald frequency.
+ */
+const CAP_LOCK_SPACE = 0x4846;
+
+/** The counter a frequency cap counts on: one user's messages on one channel (both caps of the policy count there). */
+export const capCounterKey = (tenantId: string, userId: string, channel: string) =>
+  JSON.stringify([tenantId, userId, channel]);
+
+/**
+ * Takes a transaction-scoped PostgreSQL advisory lock per cap counter, in one statement and in hash order (so two
+ * claim groups asking for overlapping counters cannot deadlock on each other), held until the transaction ends.
+ *
+ * Why: a cap is "count the user's SENDING and sent messages, then claim if under the limit". Two claim transactions
+ * (two groups of one worker, or two worker processes) each counting before the other committed both see room and
+ * both send. Under the lock the second one counts only after the first committed its message as SENDING, so it
+ * sees it. An advisory lock needs no extra table or row (the counted rows may not exist yet, so SELECT … FOR UPDATE
+ * has nothing to lock), and it is released with the transaction, including when a process dies.
+ * Keys are hashed to 32 bits (hashtext); two counters sharing a hash only wait for each other, never miscount.
+ */
+export async function lockCapCounters(tx: EntityManager, keys: Iterable<string>): Promise<void> {
+  const unique = [...new Set(keys)];
+  if (unique.length === 0) return;
+  // OFFSET 0 keeps the sorted subquery from being flattened, so the locks are taken in its order.
+  await runRaw(
+    tx,
+    `select pg_advisory_xact_lock(?, k)::text as locked
+       from (select distinct hashtext(x) as k from unnest(?::text[]) as x order by k offset 0) as counters`,
+    [CAP_LOCK_SPACE, unique],
+  );
+}
