@@ -30,7 +30,7 @@ import { bulkInsert } from '../db/bulk-insert';
 import { GroupCommit, settle, type Settled } from './group-commit';
 import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
-import { capCounterKey, lockCapCounters } from './cap-locks';
+import { capCounterKey, lockCapCounters } from './advisory-locks';
 import { TemplateError, type TemplateService } from './template.service';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
@@ -237,7 +237,7 @@ export class DispatchService {
       const candidates = jobs.map(ours).filter((m): m is Message => !!m);
       const reads = await this.claimReads(tx, candidates);
       // Frequency caps count SENDING and sent messages: their counters are locked until this claim commits, so a
-      // concurrent claim (another group or worker) counts after it and sees what it sends (cap-locks.ts).
+      // concurrent claim (another group or worker) counts after it and sees what it sends (advisory-locks.ts).
       await lockCapCounters(
         tx,
         candidates

@@ -2,10 +2,11 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { runRaw } from '../db/raw';
 
 /**
- * The advisory-lock space of frequency-cap counters (PostgreSQL's two-key form, apart from the one-key migration
- * lock): an arbitrary constant, "HF" for Herald frequency.
+ * Advisory-lock spaces (the first key of PostgreSQL's two-key form, apart from the one-key migration lock): arbitrary
+ * constants, "HF" for Herald frequency caps and "HB" for Herald budgets.
  */
 const CAP_LOCK_SPACE = 0x4846;
+const SPEND_LOCK_SPACE = 0x4842;
 
 /** The counter a frequency cap counts on: one user's messages on one channel (both caps of the policy count there). */
 export const capCounterKey = (tenantId: string, userId: string, channel: string) =>
@@ -32,4 +33,16 @@ export async function lockCapCounters(tx: EntityManager, keys: Iterable<string>)
        from (select distinct hashtext(x) as k from unnest(?::text[]) as x order by k offset 0) as counters`,
     [CAP_LOCK_SPACE, unique],
   );
+}
+
+/**
+ * Takes the transaction-scoped advisory lock on a tenant's spend, held until the transaction ends. Accepts that
+ * check a budget hold it from reading the spend until their messages are committed, so two accepts (two groups of
+ * one API process, or two processes) cannot both fit into the same remaining budget.
+ */
+export async function lockTenantSpend(tx: EntityManager, tenantId: string): Promise<void> {
+  await runRaw(tx, 'select pg_advisory_xact_lock(?, hashtext(?))::text as locked', [
+    SPEND_LOCK_SPACE,
+    tenantId,
+  ]);
 }
