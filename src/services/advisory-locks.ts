@@ -3,10 +3,11 @@ import { runRaw } from '../db/raw';
 
 /**
  * Advisory-lock spaces (the first key of PostgreSQL's two-key form, apart from the one-key migration lock): arbitrary
- * constants, "HF" for Herald frequency caps and "HB" for Herald budgets.
+ * constants, "HF" for Herald frequency caps, "HB" for Herald budgets and "HC" for Herald channel fallback.
  */
 const CAP_LOCK_SPACE = 0x4846;
 const SPEND_LOCK_SPACE = 0x4842;
+const FALLBACK_LOCK_SPACE = 0x4843;
 
 /** The counter a frequency cap counts on: one user's messages on one channel (both caps of the policy count there). */
 export const capCounterKey = (tenantId: string, userId: string, channel: string) =>
@@ -44,5 +45,19 @@ export async function lockTenantSpend(tx: EntityManager, tenantId: string): Prom
   await runRaw(tx, 'select pg_advisory_xact_lock(?, hashtext(?))::text as locked', [
     SPEND_LOCK_SPACE,
     tenantId,
+  ]);
+}
+
+/**
+ * Takes the transaction-scoped advisory lock on a notification's channel fallback. Fallback looks at the channels
+ * the notification already used and creates a message on the first unused one: two of its messages failing at once
+ * in two transactions would each miss the other's new message and both create one. Under the lock the second looks
+ * after the first committed. An advisory lock rather than the notification row's: claims and records lock that row
+ * to refresh the roll-up, and a fallback must not wait on (or deadlock with) them.
+ */
+export async function lockFallback(tx: EntityManager, notificationId: string): Promise<void> {
+  await runRaw(tx, 'select pg_advisory_xact_lock(?, hashtext(?))::text as locked', [
+    FALLBACK_LOCK_SPACE,
+    notificationId,
   ]);
 }

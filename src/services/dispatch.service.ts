@@ -30,7 +30,7 @@ import { bulkInsert } from '../db/bulk-insert';
 import { GroupCommit, settle, type Settled } from './group-commit';
 import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
-import { capCounterKey, lockCapCounters } from './advisory-locks';
+import { capCounterKey, lockCapCounters, lockFallback } from './advisory-locks';
 import { TemplateError, type TemplateService } from './template.service';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
@@ -234,15 +234,9 @@ export class DispatchService {
           ? message
           : undefined;
       };
-      const candidates = jobs.map(ours).filter((m): m is Message => !!m);
-      const reads = await this.claimReads(tx, candidates);
-      // Frequency caps count SENDING and sent messages: their counters are locked until this claim commits, so a
-      // concurrent claim (another group or worker) counts after it and sees what it sends (advisory-locks.ts).
-      await lockCapCounters(
+      const reads = await this.claimReads(
         tx,
-        candidates
-          .filter((m) => this.mayCountCap(m, reads))
-          .map((m) => capCounterKey(m.tenantId, m.userId, m.channel)),
+        jobs.map(ours).filter((m): m is Message => !!m),
       );
       const now = this.deps.clock.now();
       const results: (Claimed | undefined)[] = [];
@@ -273,13 +267,13 @@ export class DispatchService {
   }
 
   /** Whether the policy may count this message against a frequency cap (MARKETING frequency or the type's cap). */
-  private mayCountCap(message: Message, reads: ClaimReads): boolean {
+  private mayCountCap(message: Message, types: Map<string, NotificationType>): boolean {
     if (message.priority === Priority.CRITICAL || !message.typeKey) return false;
-    const type = reads.types.get(`${message.tenantId}|${message.typeKey}`);
+    const type = types.get(`${message.tenantId}|${message.typeKey}`);
     return type?.category === NotificationCategory.MARKETING || !!type?.frequencyCap;
   }
 
-  /** Types, policy facts and notifications of the messages to claim, one query per kind and tenant. */
+  /** Types, policy facts and notifications of the messages to claim, one query per kind and tenant; locks their cap counters. */
   private async claimReads(tx: EntityManager, messages: Message[]): Promise<ClaimReads> {
     const reads: ClaimReads = { types: new Map(), facts: new Map(), notifications: new Map() };
     if (messages.length === 0) return reads;
@@ -298,6 +292,15 @@ export class DispatchService {
       id: { $in: [...new Set(messages.map((m) => m.notificationId))] },
     });
     types.forEach((t) => reads.types.set(`${t.tenantId}|${t.key}`, t));
+    // Frequency caps count SENDING and sent messages: their counters are locked until this claim commits, so a
+    // concurrent claim (another group or worker) counts after it and sees what it sends (advisory-locks.ts). Taken
+    // before the policy facts are read, so a wait for the lock leaves them no older.
+    await lockCapCounters(
+      tx,
+      messages
+        .filter((m) => this.mayCountCap(m, reads.types))
+        .map((m) => capCounterKey(m.tenantId, m.userId, m.channel)),
+    );
     notifications.forEach((n) => reads.notifications.set(n.id, n));
     for (const [tenantId, ms] of groupBy(messages, (m) => m.tenantId)) {
       reads.facts.set(
@@ -425,6 +428,8 @@ export class DispatchService {
     if (message.fallbackUsed || !message.typeKey) return undefined;
     const type = await tx.findOne(NotificationType, { tenantId: message.tenantId, key: message.typeKey });
     if (!type?.fallbackChannels.length) return undefined;
+    // Siblings failing at once in other transactions: the channels used are read after theirs committed.
+    await lockFallback(tx, message.notificationId);
     const siblings = await tx.find(Message, {
       tenantId: message.tenantId,
       notificationId: message.notificationId,
