@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { TenantSettings } from '../entities';
+import { lockTenantSpend } from './advisory-locks';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError, BudgetExceededError } from './errors';
 
@@ -51,8 +52,33 @@ export class BudgetService {
          from message where tenant_id = ? and created_at >= ? and status not in ('SUPPRESSED', 'CANCELLED', 'FAILED')`,
       [startOfUtcDay(now), tenantId, startOfUtcMonth(now)],
       'all',
+      em.getTransactionContext(),
     );
     return { today: row?.today ?? 0, month: row?.month ?? 0 };
+  }
+
+  /**
+   * Inside the transaction that stores the sends: locks the tenant's spend (advisory-locks.ts), reads it, and refuses
+   * (BudgetExceededError) when the sends together would take it over a budget. The check made while planning read the
+   * spend without a lock, so a concurrent accept (another group, another API process) may have used the room since;
+   * this is the one that holds. Returns the spend before and after these sends (for the alerts), or undefined when the
+   * tenant has no budget (no lock, no read). `cost` is each send's estimated USD.
+   */
+  async holdWithin(
+    tx: EntityManager,
+    tenantId: string,
+    budgets: Budgets,
+    sends: { cost: number; critical: boolean }[],
+  ): Promise<{ before: Spend; after: Spend } | undefined> {
+    if (budgets.daily === undefined && budgets.monthly === undefined) return undefined;
+    await lockTenantSpend(tx, tenantId);
+    const before = await this.spend(tx, tenantId, budgets);
+    let after = before;
+    for (const send of sends) {
+      this.assertWithin(budgets, after, send.cost, send.critical);
+      after = { today: after.today + send.cost, month: after.month + send.cost };
+    }
+    return { before, after };
   }
 
   /** Refuses a send that would take the tenant over a budget (CRITICAL passes when the tenant allows it). */

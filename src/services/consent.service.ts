@@ -1,3 +1,4 @@
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import {
@@ -195,6 +196,11 @@ export class ConsentService {
     });
   }
 
+  /**
+   * Checks a consent code. The pending verification is read FOR UPDATE in the transaction that counts the try, so
+   * wrong codes sent at once are counted one after another: CODE_TRIES of them lock it, whatever the concurrency (a
+   * read-then-write without the lock let every concurrent guess see the same tries left).
+   */
   async verify(
     caller: Caller,
     input: { userId: string; channel: Channel; code: string },
@@ -204,75 +210,83 @@ export class ConsentService {
     const code = input.code.trim();
     const em = this.em();
     const now = this.deps.clock.now();
-    const verification = await em.findOne(
-      ConsentVerification,
-      { tenantId: caller.tenantId, userId, channel: input.channel, state: 'PENDING' },
-      { orderBy: { createdAt: 'desc' } },
+    // A refusal is returned from the transaction, not thrown in it, so the try it counted is committed.
+    const outcome = await em.transactional(
+      async (tx): Promise<{ refused: BadUserInputError } | { verified: ConsentVerification }> => {
+        const verification = await tx.findOne(
+          ConsentVerification,
+          { tenantId: caller.tenantId, userId, channel: input.channel, state: 'PENDING' },
+          { orderBy: { createdAt: 'desc' }, lockMode: LockMode.PESSIMISTIC_WRITE },
+        );
+        if (!verification)
+          return {
+            refused: new BadUserInputError(
+              `input.code: no ${input.channel} verification is pending for this user; grant consent first`,
+              'input.code',
+            ),
+          };
+        const log = (action: string, reason: string) =>
+          recordConsent(tx, {
+            tenantId: caller.tenantId,
+            userId,
+            channel: input.channel,
+            typeKey: verification.typeKeys[0] === WHOLE_CHANNEL ? null : verification.typeKeys[0],
+            action,
+            reason,
+            address: verification.address,
+            at: now,
+          });
+        if (verification.expiresAt <= now) {
+          verification.state = 'EXPIRED';
+          await log('EXPIRED', 'the code expired');
+          return {
+            refused: new BadUserInputError(
+              'input.code: the code has expired; request a new one with grantConsent',
+              'input.code',
+            ),
+          };
+        }
+        const expected = Buffer.from(verification.codeHash, 'hex');
+        const given = Buffer.from(hashCode(verification.salt, code), 'hex');
+        if (!timingSafeEqual(expected, given)) {
+          verification.attemptsLeft -= 1;
+          const locked = verification.attemptsLeft <= 0;
+          if (locked) verification.state = 'LOCKED';
+          await log(locked ? 'LOCKED' : 'VERIFY_FAILED', locked ? 'too many wrong codes' : 'wrong code');
+          return {
+            refused: new BadUserInputError(
+              locked
+                ? 'input.code: too many wrong codes; this verification is locked, request a new one with grantConsent'
+                : `input.code: wrong code; ${verification.attemptsLeft} tries left`,
+              'input.code',
+            ),
+          };
+        }
+        verification.state = 'VERIFIED';
+        for (const typeKey of verification.typeKeys) {
+          await recordConsent(tx, {
+            tenantId: caller.tenantId,
+            userId,
+            channel: input.channel,
+            typeKey: typeKey === WHOLE_CHANNEL ? null : typeKey,
+            action: 'VERIFY',
+            status: ConsentStatus.GRANTED,
+            source: verification.source,
+            proof: verification.proof,
+            address: verification.address,
+            at: now,
+          });
+        }
+        return { verified: verification };
+      },
     );
-    if (!verification)
-      throw new BadUserInputError(
-        `input.code: no ${input.channel} verification is pending for this user; grant consent first`,
-        'input.code',
-      );
-    const log = (action: string, reason: string) =>
-      recordConsent(em, {
-        tenantId: caller.tenantId,
-        userId,
-        channel: input.channel,
-        typeKey: verification.typeKeys[0] === WHOLE_CHANNEL ? null : verification.typeKeys[0],
-        action,
-        reason,
-        address: verification.address,
-        at: now,
-      });
-    if (verification.expiresAt <= now) {
-      verification.state = 'EXPIRED';
-      await log('EXPIRED', 'the code expired');
-      await em.flush();
-      throw new BadUserInputError(
-        'input.code: the code has expired; request a new one with grantConsent',
-        'input.code',
-      );
-    }
-    const expected = Buffer.from(verification.codeHash, 'hex');
-    const given = Buffer.from(hashCode(verification.salt, code), 'hex');
-    if (!timingSafeEqual(expected, given)) {
-      verification.attemptsLeft -= 1;
-      const locked = verification.attemptsLeft <= 0;
-      if (locked) verification.state = 'LOCKED';
-      await log(locked ? 'LOCKED' : 'VERIFY_FAILED', locked ? 'too many wrong codes' : 'wrong code');
-      await em.flush();
-      throw new BadUserInputError(
-        locked
-          ? 'input.code: too many wrong codes; this verification is locked, request a new one with grantConsent'
-          : `input.code: wrong code; ${verification.attemptsLeft} tries left`,
-        'input.code',
-      );
-    }
-    verification.state = 'VERIFIED';
-    await em.transactional(async (tx) => {
-      for (const typeKey of verification.typeKeys) {
-        await recordConsent(tx, {
-          tenantId: caller.tenantId,
-          userId,
-          channel: input.channel,
-          typeKey: typeKey === WHOLE_CHANNEL ? null : typeKey,
-          action: 'VERIFY',
-          status: ConsentStatus.GRANTED,
-          source: verification.source,
-          proof: verification.proof,
-          address: verification.address,
-          at: now,
-        });
-      }
-      tx.persist(verification);
-    });
+    if ('refused' in outcome) throw outcome.refused;
     return this.current(
       this.em(),
       caller.tenantId,
       userId,
       input.channel,
-      verification.typeKeys.map((k) => (k === WHOLE_CHANNEL ? null : k)),
+      outcome.verified.typeKeys.map((k) => (k === WHOLE_CHANNEL ? null : k)),
     );
   }
 

@@ -5,12 +5,13 @@
  * recorded. Without it, DISPATCH_CONCURRENCY sends of an allowed 2 MB email (several copies each: the rendered
  * strings, the vendor's JSON body, the recorded row) ran a 192 MB worker out of memory.
  *
- * Waiters are served in arrival order, so a large reservation is not starved by a stream of small ones. A single
+ * Waiters are served in arrival order, CRITICAL messages first, so a large reservation is not starved by a stream of
+ * small ones and a bulk run never holds a CRITICAL message back. A single
  * reservation larger than the whole budget is granted when nothing else holds any (it could never fit otherwise).
  */
 export class ContentBudget {
   private used = 0;
-  private readonly waiting: { chars: number; grant: (lease: ContentLease) => void }[] = [];
+  private readonly waiting: { chars: number; urgent: boolean; grant: (lease: ContentLease) => void }[] = [];
 
   /** @param capacity characters of content in flight per process (DISPATCH_CONTENT_BUDGET_CHARS). */
   constructor(readonly capacity: number) {}
@@ -21,15 +22,18 @@ export class ContentBudget {
   }
 
   /**
-   * Reserves `chars` characters, waiting up to `timeoutMs` for them.
+   * Reserves `chars` characters, waiting up to `timeoutMs` for them; an `urgent` reservation (a CRITICAL message)
+   * waits only behind other urgent ones.
    * @returns the lease, or undefined when the budget stayed full for `timeoutMs` (the caller gives the message back).
    */
-  acquire(chars: number, timeoutMs: number): Promise<ContentLease | undefined> {
+  acquire(chars: number, timeoutMs: number, urgent = false): Promise<ContentLease | undefined> {
     const wanted = Math.max(0, Math.ceil(chars));
-    if (this.waiting.length === 0 && this.fits(wanted)) return Promise.resolve(this.lease(wanted));
+    const ahead = urgent ? this.waiting.filter((w) => w.urgent).length : this.waiting.length;
+    if (ahead === 0 && this.fits(wanted)) return Promise.resolve(this.lease(wanted));
     return new Promise((resolve) => {
       const entry = {
         chars: wanted,
+        urgent,
         grant: (lease: ContentLease) => {
           clearTimeout(timer);
           resolve(lease);
@@ -43,7 +47,9 @@ export class ContentBudget {
         this.grantWaiting();
       }, timeoutMs);
       timer.unref?.();
-      this.waiting.push(entry);
+      // Urgent (CRITICAL) waiters go ahead of every bulk one, in their own arrival order.
+      if (urgent) this.waiting.splice(ahead, 0, entry);
+      else this.waiting.push(entry);
     });
   }
 

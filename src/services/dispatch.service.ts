@@ -11,6 +11,7 @@ import {
   NotificationStatus,
   NotificationType,
   type ContentValue,
+  Priority,
   type RecipientValue,
   type RenderedContent,
 } from '../entities';
@@ -21,7 +22,7 @@ import { payloadFor } from './provider-payload';
 import { CircuitOpenError, type ProviderCircuits } from './provider-circuit';
 import { applyFailureEffects } from './provider-failure-effects';
 import { chooseProvider, remainingProviders } from './provider-route';
-import { ProviderThrottle } from './provider-throttle';
+import { ProviderThrottle, type SendClass } from './provider-throttle';
 import { inlineAddress, storedAddress } from './contact-address';
 import { createUnsubscribeToken } from './unsubscribe-token';
 import type { DomainDeps } from './deps';
@@ -39,6 +40,7 @@ import {
 } from './template.service';
 import { payloadSizeProblem, pushData, pushTargetKind } from './push-payload';
 import { insideWindow, ServiceWindows } from './service-window';
+import { capCounterKey, lockCapCounters, lockFallback } from './advisory-locks';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
 
@@ -92,6 +94,10 @@ interface Claimed {
   message: Message;
   known: Known;
 }
+
+/** CRITICAL messages claim, record and take provider send slots ahead of (and apart from) every other priority. */
+const sendClassOf = (message: Message): SendClass =>
+  message.priority === Priority.CRITICAL ? 'critical' : 'bulk';
 
 /** Exponential backoff from the attempt number, capped; a vendor's Retry-After wins when it asks for longer. */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, retryAfterMs?: number): number {
@@ -201,7 +207,9 @@ export class DispatchService {
   /**
    * Concurrent jobs claim their rows together: one transaction locks every message (in id order), reads what the
    * policy needs for all of them at once, and moves them QUEUED → SENDING. Should the group fail (a deadlock with
-   * another worker, say), each job claims alone.
+   * another worker, say), each job claims alone. Groups are keyed by send class: a CRITICAL claim never joins, or
+   * queues behind, the bulk claim groups in flight (GroupCommit runs `inFlight` groups per key), so a bulk run of
+   * DISPATCH_CONCURRENCY messages being claimed does not delay it.
    */
   private readonly claims = new GroupCommit<ClaimJob, Claimed | undefined>(
     (_key, jobs) => this.groupOrAlone('claim', jobs, (group) => this.claimMany(group)),
@@ -227,8 +235,8 @@ export class DispatchService {
   }
 
   /** QUEUED → SENDING with a new attempt number and a lease; undefined when the message is not ours to send. */
-  private claim(messageId: string, tenantId: string): Promise<Claimed | undefined> {
-    return this.claims.submit('claim', { messageId, tenantId });
+  private claim(messageId: string, tenantId: string, sendClass: SendClass): Promise<Claimed | undefined> {
+    return this.claims.submit(sendClass, { messageId, tenantId });
   }
 
   private async claimMany(jobs: ClaimJob[]): Promise<(Claimed | undefined)[]> {
@@ -280,7 +288,14 @@ export class DispatchService {
     return claimed;
   }
 
-  /** Types, policy facts and notifications of the messages to claim, one query per kind and tenant. */
+  /** Whether the policy may count this message against a frequency cap (MARKETING frequency or the type's cap). */
+  private mayCountCap(message: Message, types: Map<string, NotificationType>): boolean {
+    if (message.priority === Priority.CRITICAL || !message.typeKey) return false;
+    const type = types.get(`${message.tenantId}|${message.typeKey}`);
+    return type?.category === NotificationCategory.MARKETING || !!type?.frequencyCap;
+  }
+
+  /** Types, policy facts and notifications of the messages to claim, one query per kind and tenant; locks their cap counters. */
   private async claimReads(tx: EntityManager, messages: Message[]): Promise<ClaimReads> {
     const reads: ClaimReads = { types: new Map(), facts: new Map(), notifications: new Map() };
     if (messages.length === 0) return reads;
@@ -299,6 +314,15 @@ export class DispatchService {
       id: { $in: [...new Set(messages.map((m) => m.notificationId))] },
     });
     types.forEach((t) => reads.types.set(`${t.tenantId}|${t.key}`, t));
+    // Frequency caps count SENDING and sent messages: their counters are locked until this claim commits, so a
+    // concurrent claim (another group or worker) counts after it and sees what it sends (advisory-locks.ts). Taken
+    // before the policy facts are read, so a wait for the lock leaves them no older.
+    await lockCapCounters(
+      tx,
+      messages
+        .filter((m) => this.mayCountCap(m, reads.types))
+        .map((m) => capCounterKey(m.tenantId, m.userId, m.channel)),
+    );
     notifications.forEach((n) => reads.notifications.set(n.id, n));
     for (const [tenantId, ms] of groupBy(messages, (m) => m.tenantId)) {
       reads.facts.set(
@@ -426,6 +450,8 @@ export class DispatchService {
     if (message.fallbackUsed || !message.typeKey) return undefined;
     const type = await tx.findOne(NotificationType, { tenantId: message.tenantId, key: message.typeKey });
     if (!type?.fallbackChannels.length) return undefined;
+    // Siblings failing at once in other transactions: the channels used are read after theirs committed.
+    await lockFallback(tx, message.notificationId);
     const siblings = await tx.find(Message, {
       tenantId: message.tenantId,
       notificationId: message.notificationId,
@@ -572,7 +598,8 @@ export class DispatchService {
 
   /**
    * Concurrent sends record their outcomes together: one transaction locks the messages (in id order), records each
-   * and refreshes the notifications once. Should the group fail, each outcome is recorded alone.
+   * and refreshes the notifications once. Should the group fail, each outcome is recorded alone. Keyed by send class,
+   * as claims are.
    */
   private readonly records = new GroupCommit<RecordInput, DispatchOutcome>(
     (_key, items) => this.groupOrAlone('record', items, (group) => this.recordMany(group)),
@@ -581,7 +608,7 @@ export class DispatchService {
 
   /** Records the outcome only if this attempt still holds the row (a lease that expired may have been taken over). */
   private record(claimed: Message, outcome: SendOutcome): Promise<DispatchOutcome> {
-    return this.records.submit('record', { claimed, outcome });
+    return this.records.submit(sendClassOf(claimed), { claimed, outcome });
   }
 
   private async recordMany(items: RecordInput[]): Promise<DispatchOutcome[]> {
@@ -713,9 +740,15 @@ export class DispatchService {
     return verdict;
   }
 
-  /** Runs one dispatch job. Safe to run twice for the same message: only the claim winner sends. */
-  async dispatch(job: { messageId: string; tenantId: string; attempt: number }): Promise<DispatchOutcome> {
-    const claim = await this.claim(job.messageId, job.tenantId);
+  /**
+   * Runs one dispatch job. Safe to run twice for the same message: only the claim winner sends. `sendClass` is the
+   * lane's ('critical' for the CRITICAL lane): it picks the claim group before the row is read.
+   */
+  async dispatch(
+    job: { messageId: string; tenantId: string; attempt: number },
+    sendClass: SendClass = 'bulk',
+  ): Promise<DispatchOutcome> {
+    const claim = await this.claim(job.messageId, job.tenantId, sendClass);
     if (!claim) return 'skipped';
     const claimed = claim.message;
     const chain = this.deps.providers.forChannel(claimed.channel);
@@ -753,6 +786,7 @@ export class DispatchService {
     const budget = await this.contentBudget.acquire(
       this.worstCaseChars(claimed, claim.known),
       Math.min(15_000, this.deps.config.dispatch.leaseMs / 4),
+      claimed.priority === Priority.CRITICAL,
     );
     if (!budget) {
       return this.recordNotSent(
@@ -784,7 +818,7 @@ export class DispatchService {
       if (error instanceof TemplateError) return this.record(claimed, { provider: provider.id, error });
       throw error;
     }
-    const slot = await this.throttle.acquire(provider.id);
+    const slot = await this.throttle.acquire(provider.id, sendClassOf(claimed));
     if (!slot.ok) {
       return this.recordNotSent(
         claimed,

@@ -22,11 +22,12 @@ import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-valid
 import { contactAddress } from './contact-address';
 import { bulkInsert } from '../db/bulk-insert';
 import type { Config } from '../config/env';
-import type { Spend } from './budget.service';
+import type { Budgets, Spend } from './budget.service';
 import { PolicyFacts } from './policy-facts';
 import type { Caller, DomainDeps } from './deps';
 import {
   BadUserInputError,
+  BudgetExceededError,
   ConflictError,
   isConnectionError,
   ItemNotStoredError,
@@ -599,9 +600,24 @@ export class NotificationService {
    * If Redis refuses the jobs, the rows are taken back: nothing half-accepted. Should that fail too, the scheduler
    * re-enqueues them.
    */
-  private async commit(em: EntityManager, caller: Caller, staged: Staged[]): Promise<void> {
+  private async commit(
+    em: EntityManager,
+    caller: Caller,
+    staged: Staged[],
+    budgets: Budgets,
+  ): Promise<{ before: Spend; after: Spend } | undefined> {
     // Outside the unit of work: its change-set computation cost more of an accept's CPU than PostgreSQL's insert.
-    await em.transactional(async (tx) => {
+    const held = await em.transactional(async (tx) => {
+      // First, under the tenant's spend lock: the budget check that holds against concurrent accepts.
+      const spend = await this.deps.budgets.holdWithin(
+        tx,
+        caller.tenantId,
+        budgets,
+        staged.map((s) => ({
+          cost: s.messages.reduce((sum, m) => sum + (m.cost ?? 0), 0),
+          critical: s.notification.priority === Priority.CRITICAL,
+        })),
+      );
       await bulkInsert(
         tx,
         Notification,
@@ -617,6 +633,7 @@ export class NotificationService {
         DeliveryEvent,
         staged.flatMap((s) => s.events),
       );
+      return spend;
     });
     const queued = staged.flatMap((s) => s.messages.filter((m) => m.status === MessageStatus.QUEUED));
     try {
@@ -644,6 +661,7 @@ export class NotificationService {
         await pace.turn();
       }
     }
+    return held;
   }
 
   private unavailable(error: unknown): never {
@@ -816,8 +834,14 @@ export class NotificationService {
         }
       }
       if (staged.length > 0) {
-        const committed = await this.commitOrAlone(em, caller, staged, results);
-        this.deps.budgets.alertCrossings(caller.tenantId, budgets, before, spend);
+        const { committed, held } = await this.commitOrAlone(em, caller, staged, results, budgets);
+        // The spend read under the lock when there is one; a budget-less tenant has no alerts to cross anyway.
+        this.deps.budgets.alertCrossings(
+          caller.tenantId,
+          budgets,
+          held?.before ?? before,
+          held?.after ?? spend,
+        );
         return { results, staged: committed };
       }
       return { results, staged };
@@ -837,28 +861,34 @@ export class NotificationService {
    * Commits the staged sends together; should that fail for any reason but an unreachable dependency (a row the
    * database refuses, a concurrent idempotency key, a deadlock), commits each on its own so only the send at fault
    * fails: its result becomes its error (a concurrent duplicate of its idempotency key answers with the winner's
-   * notification). Returns what was committed.
+   * notification; one that no longer fits the budget gets BUDGET_EXCEEDED). Returns what was committed, and the spend
+   * before and after it as read under the budget lock (none without a budget).
    */
   private async commitOrAlone(
     em: EntityManager,
     caller: Caller,
     staged: Staged[],
     results: Accepted[],
-  ): Promise<Staged[]> {
+    budgets: Budgets,
+  ): Promise<{ committed: Staged[]; held?: { before: Spend; after: Spend } }> {
     try {
-      await this.commit(em, caller, staged);
-      return staged;
+      return { committed: staged, held: await this.commit(em, caller, staged, budgets) };
     } catch (error) {
       if (error instanceof ServiceUnavailableError || isConnectionError(error)) throw error;
-      if (staged.length > 1) {
+      if (staged.length > 1 && !(error instanceof BudgetExceededError)) {
         this.deps.logger.warn({ err: error, sends: staged.length }, 'accept group failed; one by one');
       }
       const committed: Staged[] = [];
+      let held: { before: Spend; after: Spend } | undefined;
       for (const item of staged) {
         const outcome =
-          staged.length === 1 ? { ok: false as const, error } : await settle(this.commit(em, caller, [item]));
+          staged.length === 1
+            ? { ok: false as const, error }
+            : await settle(this.commit(em, caller, [item], budgets));
         if (outcome.ok) {
           committed.push(item);
+          if (outcome.value)
+            held = { before: held?.before ?? outcome.value.before, after: outcome.value.after };
           continue;
         }
         const result = results.find((r) => r.notification === item.notification)!;
@@ -869,7 +899,7 @@ export class NotificationService {
           result.error = this.itemError(failure, item.notification);
         }
       }
-      return committed;
+      return { committed, held };
     }
   }
 

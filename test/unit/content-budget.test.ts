@@ -73,3 +73,16 @@ describe('contentChars', () => {
     expect(contentChars(null)).toBe(0);
   });
 });
+
+describe('ContentBudget precedence', () => {
+  it('an urgent (CRITICAL) reservation goes ahead of bulk ones already waiting', async () => {
+    const budget = new ContentBudget(10);
+    const held = (await budget.acquire(10, 1_000))!;
+    const order: string[] = [];
+    const bulk = budget.acquire(5, 1_000).then((l) => (order.push('bulk'), l));
+    const critical = budget.acquire(5, 1_000, true).then((l) => (order.push('critical'), l));
+    held.release();
+    await Promise.all([bulk, critical]);
+    expect(order).toEqual(['critical', 'bulk']);
+  });
+});

@@ -17,7 +17,8 @@ export function startWorker(
 ): RunningWorker {
   for (const lane of LANES) {
     queues.lanes[lane].process(config.dispatch.concurrency, async (job) => {
-      return services.dispatch.dispatch(job.data);
+      // The CRITICAL lane claims in its own groups, apart from the bulk lanes' (DispatchService.claims).
+      return services.dispatch.dispatch(job.data, lane === 'critical' ? 'critical' : 'bulk');
     });
     // A worker that died holding jobs leaves them "active" in Redis: give them back to the queue. (Its claimed rows
     // come back through their expired leases; re-enqueueing under the same job id could not, while the job lingers.)

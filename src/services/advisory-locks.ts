@@ -1,0 +1,63 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { runRaw } from '../db/raw';
+
+/**
+ * Advisory-lock spaces (the first key of PostgreSQL's two-key form, apart from the one-key migration lock): arbitrary
+ * constants, "HF" for Herald frequency caps, "HB" for Herald budgets and "HC" for Herald channel fallback.
+ */
+const CAP_LOCK_SPACE = 0x4846;
+const SPEND_LOCK_SPACE = 0x4842;
+const FALLBACK_LOCK_SPACE = 0x4843;
+
+/** The counter a frequency cap counts on: one user's messages on one channel (both caps of the policy count there). */
+export const capCounterKey = (tenantId: string, userId: string, channel: string) =>
+  JSON.stringify([tenantId, userId, channel]);
+
+/**
+ * Takes a transaction-scoped PostgreSQL advisory lock per cap counter, in one statement and in hash order (so two
+ * claim groups asking for overlapping counters cannot deadlock on each other), held until the transaction ends.
+ *
+ * Why: a cap is "count the user's SENDING and sent messages, then claim if under the limit". Two claim transactions
+ * (two groups of one worker, or two worker processes) each counting before the other committed both see room and
+ * both send. Under the lock the second one counts only after the first committed its message as SENDING, so it
+ * sees it. An advisory lock needs no extra table or row (the counted rows may not exist yet, so SELECT … FOR UPDATE
+ * has nothing to lock), and it is released with the transaction, including when a process dies.
+ * Keys are hashed to 32 bits (hashtext); two counters sharing a hash only wait for each other, never miscount.
+ */
+export async function lockCapCounters(tx: EntityManager, keys: Iterable<string>): Promise<void> {
+  const unique = [...new Set(keys)];
+  if (unique.length === 0) return;
+  // OFFSET 0 keeps the sorted subquery from being flattened, so the locks are taken in its order.
+  await runRaw(
+    tx,
+    `select pg_advisory_xact_lock(?, k)::text as locked
+       from (select distinct hashtext(x) as k from unnest(?::text[]) as x order by k offset 0) as counters`,
+    [CAP_LOCK_SPACE, unique],
+  );
+}
+
+/**
+ * Takes the transaction-scoped advisory lock on a tenant's spend, held until the transaction ends. Accepts that
+ * check a budget hold it from reading the spend until their messages are committed, so two accepts (two groups of
+ * one API process, or two processes) cannot both fit into the same remaining budget.
+ */
+export async function lockTenantSpend(tx: EntityManager, tenantId: string): Promise<void> {
+  await runRaw(tx, 'select pg_advisory_xact_lock(?, hashtext(?))::text as locked', [
+    SPEND_LOCK_SPACE,
+    tenantId,
+  ]);
+}
+
+/**
+ * Takes the transaction-scoped advisory lock on a notification's channel fallback. Fallback looks at the channels
+ * the notification already used and creates a message on the first unused one: two of its messages failing at once
+ * in two transactions would each miss the other's new message and both create one. Under the lock the second looks
+ * after the first committed. An advisory lock rather than the notification row's: claims and records lock that row
+ * to refresh the roll-up, and a fallback must not wait on (or deadlock with) them.
+ */
+export async function lockFallback(tx: EntityManager, notificationId: string): Promise<void> {
+  await runRaw(tx, 'select pg_advisory_xact_lock(?, hashtext(?))::text as locked', [
+    FALLBACK_LOCK_SPACE,
+    notificationId,
+  ]);
+}
