@@ -52,6 +52,8 @@ describe('worker memory under large rendered content', () => {
       }),
     );
     let died = false;
+    let stderr = '';
+    worker.child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
     worker.child.once('exit', () => (died = true));
     await waitFor(
       async () => {
@@ -65,7 +67,7 @@ describe('worker memory under large rendered content', () => {
       240_000,
       `all ${SENDS} large emails SENT`,
     );
-    expect(died).toBe(false);
+    expect(died, `the worker died:\n${stderr}`).toBe(false);
     expect(worker.child.exitCode).toBeNull();
     expect(worker.child.signalCode).toBeNull();
     expect(stack.emulator.emulator.recorded('sendgrid')).toHaveLength(SENDS);
