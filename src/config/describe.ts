@@ -16,8 +16,9 @@ const maskSecret = (value: string | undefined) =>
 
 /** The one screen printed at startup: what runs, against what, and how each channel will send. */
 export function describeConfig(config: Config, role: string): string {
-  const channel = (name: string, mode: string, detail: string) =>
-    `  ${name.padEnd(9)} ${mode.padEnd(8)} ${detail}`;
+  // A disabled channel (production without credentials) names what to set, not the sandbox values it will not use.
+  const channel = (name: string, mode: string, detail: string, needs = '') =>
+    `  ${name.padEnd(9)} ${mode.padEnd(8)} ${mode === 'disabled' ? `no credentials; set ${needs}` : detail}`;
   const lines = [
     // A worker serves no HTTP: naming a port would send an operator looking for a server that is not there.
     role === 'worker'
@@ -34,17 +35,25 @@ export function describeConfig(config: Config, role: string): string {
       'EMAIL',
       config.sendgrid.mode,
       `sendgrid key ${maskSecret(config.sendgrid.apiKey)} from ${config.sendgrid.from}${config.sendgrid.apiUrl ? ` via ${config.sendgrid.apiUrl}` : ''}`,
+      'SENDGRID_API_KEY and EMAIL_FROM',
     ),
     channel(
       'SMS',
       config.twilio.mode,
       `twilio ${config.twilio.accountSid} token ${maskSecret(config.twilio.authToken)} from ${config.twilio.from}${config.twilio.apiUrl ? ` via ${config.twilio.apiUrl}` : ''}`,
+      'TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM',
     ),
-    channel('WHATSAPP', config.twilio.mode, `twilio from ${config.twilio.whatsappFrom}`),
+    channel(
+      'WHATSAPP',
+      config.twilio.mode,
+      `twilio from ${config.twilio.whatsappFrom}`,
+      'TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM',
+    ),
     channel(
       'PUSH',
       config.fcm.mode,
       `fcm project ${config.fcm.projectId}${config.fcm.apiUrl ? ` via ${config.fcm.apiUrl}` : ''}`,
+      'FIREBASE_SERVICE_ACCOUNT and FIREBASE_PROJECT_ID',
     ),
     `order     EMAIL ${config.routing.email.join(' → ')}; SMS ${config.routing.sms.join(' → ')}${
       [...config.routing.email, ...config.routing.sms].some((id) => id === 'ses' || id === 'sns')

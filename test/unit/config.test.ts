@@ -142,6 +142,15 @@ describe('configuration', () => {
       );
     });
 
+    it('the startup screen names what a disabled channel needs, not sandbox values it will not use', () => {
+      const screen = describeConfig(parseConfig(production), 'api');
+      expect(screen).toMatch(/EMAIL\s+disabled no credentials; set SENDGRID_API_KEY and EMAIL_FROM/);
+      expect(screen).toMatch(/SMS\s+disabled no credentials; set TWILIO_ACCOUNT_SID/);
+      expect(screen).toMatch(/PUSH\s+disabled no credentials; set FIREBASE_SERVICE_ACCOUNT/);
+      for (const value of [SANDBOX.twilio.accountSid, SANDBOX.twilio.whatsappFrom])
+        expect(screen).not.toContain(value);
+    });
+
     it('production verifies with the configured secrets only', () => {
       const config = parseConfig({
         ...production,
