@@ -184,6 +184,8 @@ const graphqlModel = z.object({
   GRAPHQL_MAX_COST: intWithDefault(10_000, 1),
   /** Estimated bytes of one response (strings plus a small overhead per value); a larger one is refused whole. */
   GRAPHQL_MAX_RESPONSE_BYTES: intWithDefault(8 * 1024 * 1024, 1_024),
+  /** Bytes of GraphQL request bodies held at once per process; past it a request waits, then answers 503. */
+  GRAPHQL_INFLIGHT_BODY_BYTES: intWithDefault(8 * 1024 * 1024, 64 * 1024),
   /** Largest websocket message on /graphql, `connection_init` included (ws closes the socket with 1009 past it). */
   WS_MAX_PAYLOAD_BYTES: intWithDefault(2 * 1024 * 1024, 1_024),
   /**
@@ -313,6 +315,8 @@ export interface Config {
     maxAliases: number;
     maxTokens: number;
     maxCost: number;
+    /** GRAPHQL_INFLIGHT_BODY_BYTES: request body bytes held at once per process (src/server/body-budget.ts). */
+    inflightBodyBytes: number;
     /** GRAPHQL_MAX_RESPONSE_BYTES: estimated bytes of one response (src/server/response-size.ts). */
     maxResponseBytes: number;
     /** WS_MAX_PAYLOAD_BYTES: largest websocket message on /graphql, in bytes. */
@@ -574,6 +578,7 @@ export function parseConfig(source: Source): Config {
       maxTokens: graphql.GRAPHQL_MAX_TOKENS,
       maxCost: graphql.GRAPHQL_MAX_COST,
       maxResponseBytes: graphql.GRAPHQL_MAX_RESPONSE_BYTES,
+      inflightBodyBytes: graphql.GRAPHQL_INFLIGHT_BODY_BYTES,
       wsMaxPayloadBytes: graphql.WS_MAX_PAYLOAD_BYTES,
       jsonMaxDepth: graphql.JSON_MAX_DEPTH,
       webhookJsonMaxDepth: graphql.WEBHOOK_JSON_MAX_DEPTH,

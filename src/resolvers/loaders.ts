@@ -22,6 +22,8 @@ export function createLoaders(
   services: Services,
   options: { cache?: boolean } = {},
 ): Loaders {
+  // One request (or one websocket operation) reads at most a response's worth of stored content.
+  const contentBudget = services.queries.contentBudget();
   return {
     messagesOfNotification: new DataLoader(async (notificationIds: readonly string[]) => {
       const messages = await services.queries.messagesOfMany(caller.tenantId, [...notificationIds]);
@@ -35,9 +37,12 @@ export function createLoaders(
       for (const event of events) byMessage.get(event.messageId)?.push(event);
       return messageIds.map((id) => byMessage.get(id) ?? []);
     }, options),
-    contentOfMessage: new DataLoader(async (messageIds: readonly string[]) => {
-      const contents = await services.queries.contentOfMany(caller.tenantId, [...messageIds]);
-      return messageIds.map((id) => contents.get(id) ?? null);
-    }, options),
+    contentOfMessage: new DataLoader<string, RenderedContent | null>(
+      async (messageIds: readonly string[]) => {
+        const contents = await services.queries.contentOfMany(caller.tenantId, [...messageIds], contentBudget);
+        return messageIds.map((id) => contents.get(id) ?? null);
+      },
+      options,
+    ),
   };
 }

@@ -24,6 +24,10 @@ import { requireAdmin } from './require-admin';
 import { jsonErrorHandler } from './http-errors';
 import { verifyJsonDepth } from '../services/json-depth';
 import { queryLimitsPlugin, withTokenLimitErrors } from './query-limits';
+import { bodyBudget } from './body-budget';
+
+/** Largest GraphQL request body (2 MiB): one email's html and text at their 1 MB caps, with room for the rest. */
+const GRAPHQL_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
 import { responseSizePlugin } from './response-size';
 
 export interface HealthChecks {
@@ -190,8 +194,13 @@ export async function createHttpApp(options: {
 
   app.use(
     '/graphql',
+    bodyBudget({
+      capacityBytes: config.graphql.inflightBodyBytes,
+      bodyLimitBytes: GRAPHQL_BODY_LIMIT_BYTES,
+      waitMs: 5_000,
+    }),
     // Depth is measured on the raw bytes before JSON.parse, which runs before authentication (json-depth.ts).
-    express.json({ limit: '2mb', verify: verifyJsonDepth(config.graphql.jsonMaxDepth) }),
+    express.json({ limit: GRAPHQL_BODY_LIMIT_BYTES, verify: verifyJsonDepth(config.graphql.jsonMaxDepth) }),
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         try {

@@ -125,6 +125,19 @@ export class ItemNotStoredError extends GraphQLError {
 }
 
 /**
+ * `Message.content` of more messages than one response may carry (GRAPHQL_MAX_RESPONSE_BYTES), refused per field
+ * before the content is read. `extensions`: `{ code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_RESPONSE_BYTES', max }`.
+ */
+export class ContentTooLargeError extends GraphQLError {
+  constructor(maxBytes: number) {
+    super(
+      `content: the contents asked for in this request exceed ${maxBytes.toLocaleString('en-US')} bytes (GRAPHQL_MAX_RESPONSE_BYTES); ask for fewer messages' content per request`,
+      { extensions: { code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_RESPONSE_BYTES', max: maxBytes } },
+    );
+  }
+}
+
+/**
  * A GraphQL document refused before execution because it exceeds one of the query limits (depth, aliases, tokens,
  * cost). `extensions`: `{ code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_COST', max, found? }`.
  */

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Channel, NotificationStatus, RenderedContent } from '../entities';
 import { DeliveryEvent, Message, Notification } from '../entities';
 import type { Caller, ServiceDeps } from './deps';
-import { BadUserInputError } from './errors';
+import { BadUserInputError, ContentTooLargeError } from './errors';
 import type { ProviderCircuits } from './provider-circuit';
 import { assertStorable } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
@@ -110,16 +110,48 @@ export class QueryService {
   }
 
   /**
-   * The stored content of many messages in one query (the column is lazy: only a query that selects it reads it).
-   * @returns id → content; a message of another tenant or without content is absent.
+   * The stored content of many messages in one query (the column is lazy: only a query that selects it reads it),
+   * within what is left of the request's `budget` (bytes of the content's JSON, decremented here).
+   * @returns id → content, or ContentTooLargeError for a message whose content no longer fits the budget; a message
+   *   of another tenant or without content is absent.
    */
-  async contentOfMany(tenantId: string, messageIds: string[]): Promise<Map<string, RenderedContent>> {
+  /** Bytes of stored content one request may read (its share of GRAPHQL_MAX_RESPONSE_BYTES). */
+  contentBudget(): { bytesLeft: number } {
+    return { bytesLeft: this.deps.config.graphql.maxResponseBytes };
+  }
+
+  async contentOfMany(
+    tenantId: string,
+    messageIds: string[],
+    budget: { bytesLeft: number },
+  ): Promise<Map<string, RenderedContent | ContentTooLargeError>> {
+    // Sizes first: a page of 100 emails of 2 MB each would be 200 MB read into memory before the response-size check
+    // could refuse it. What fits in the request's budget is read; the rest answers an error per field.
+    const sizes = await this.em()
+      .getConnection()
+      .execute<{ id: string; bytes: number | null }[]>(
+        'select id, octet_length(content::text) as bytes from message where tenant_id = ? and id in (?)',
+        [tenantId, messageIds],
+      );
+    const result = new Map<string, RenderedContent | ContentTooLargeError>();
+    const wanted: string[] = [];
+    for (const { id, bytes } of sizes) {
+      if (!bytes) continue;
+      if (bytes > budget.bytesLeft) {
+        result.set(id, new ContentTooLargeError(this.deps.config.graphql.maxResponseBytes));
+        continue;
+      }
+      budget.bytesLeft -= bytes;
+      wanted.push(id);
+    }
+    if (wanted.length === 0) return result;
     const rows = await this.em().find(
       Message,
-      { tenantId, id: { $in: messageIds } },
+      { tenantId, id: { $in: wanted } },
       { fields: ['id', 'content'] as never, populate: ['content'] as never },
     );
-    return new Map(rows.filter((m) => m.content).map((m) => [m.id, m.content!]));
+    for (const row of rows) if (row.content) result.set(row.id, row.content);
+    return result;
   }
 
   /**
