@@ -5,6 +5,7 @@ import { SANDBOX } from '../../src/config/sandbox';
 import { SENDGRID_LIMITS } from '../../src/providers/vendor-limits';
 import { providerRejection as rejection } from '../support/rejection';
 import { TEST_SEND_CONTEXT as ctx, useEmulatorProviders } from '../support/providers';
+import { customerWrites } from '../support/whatsapp';
 
 /**
  * Each vendor's documented limits (src/providers/vendor-limits.ts, with sources), sent through the real SDK to the
@@ -120,7 +121,9 @@ describe('vendor limits: the emulator refuses what the vendor refuses (real SDKs
     it.each([
       ['SMS', () => suite.twilioSms],
       ['WhatsApp', () => suite.twilioWhatsapp],
-    ])('%s: a body of 1,600 characters is sent, 1,601 is 21617 (permanent)', async (_name, provider) => {
+    ])('%s: a body of 1,600 characters is sent, 1,601 is 21617 (permanent)', async (name, provider) => {
+      // Free-form WhatsApp only inside the customer's 24-hour window (whatsapp-emulator.test.ts).
+      if (name === 'WhatsApp') await customerWrites(suite.running.url, '+14155552671');
       await provider().send({ to: '+14155552671', body: 'a'.repeat(1_600) }, ctx);
       const error = await rejection(provider().send({ to: '+14155552671', body: 'a'.repeat(1_601) }, ctx));
       expect(error).toMatchObject({ code: '21617', retryable: false });
@@ -142,6 +145,7 @@ describe('vendor limits: the emulator refuses what the vendor refuses (real SDKs
     });
 
     it('WhatsApp keeps one media and ignores the rest, as Twilio does (so Herald refuses more at accept)', async () => {
+      await customerWrites(suite.running.url, '+14155552671');
       await suite.twilioWhatsapp.send({ to: '+14155552671', body: 'pics', mediaUrls: media(3) }, ctx);
       expect(suite.running.emulator.recorded('twilio')[0]?.response).toMatchObject({ num_media: '1' });
     });
