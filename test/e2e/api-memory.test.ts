@@ -1,0 +1,110 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SendNotificationDocument } from '../support/generated/graphql';
+import { execute, executeOk, waitFor } from '../support/graphql';
+import { expectAlive, PRODUCTION_NODE_ARGS, startStack, type TestStack } from '../support/stack';
+
+/**
+ * Allowed but large content cannot exhaust an API process running with the production heap (192 MB): neither many
+ * 2 MB sends at once, nor one query asking for the stored content of a hundred 2 MB emails.
+ */
+describe('API memory under large content', () => {
+  let stack: TestStack;
+  let api: Awaited<ReturnType<TestStack['spawnRole']>>;
+  let db: pg.Client;
+  let stderr = '';
+
+  beforeAll(async () => {
+    stack = await startStack({ role: 'api' });
+    api = await stack.spawnRole('api', { nodeArgs: PRODUCTION_NODE_ARGS });
+    api.child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
+    db = new pg.Client({ connectionString: stack.env.databaseUrl });
+    await db.connect();
+  }, 60_000);
+
+  afterAll(async () => {
+    await db?.end();
+    await stack?.close();
+  });
+
+  it('40 sends of 2 MB emails at once: each is accepted or answered 503 SERVICE_UNAVAILABLE, and the API stays up', async () => {
+    const content = { subject: 'Large', html: 'h'.repeat(1_000_000), text: 't'.repeat(980_000) };
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const response = await fetch(api.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            query:
+              'mutation ($input: SendNotificationInput!) { sendNotification(input: $input) { notification { id } } }',
+            variables: {
+              input: {
+                userId: `big${i}`,
+                type: 'adhoc',
+                channels: ['EMAIL'],
+                to: { email: `big${i}@example.com` },
+                content,
+              },
+            },
+          }),
+        }).catch((error: Error) => ({ status: 0, json: async () => ({ error: error.message }) }));
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      }),
+    );
+    expect(api.child.exitCode, `the API died:\n${stderr}`).toBeNull();
+    await expectAlive(api);
+    for (const answer of answers) {
+      if (answer.status === 200) expect(answer.body.errors).toBeUndefined();
+      else {
+        expect(answer.status).toBe(503);
+        expect(answer.body).toMatchObject({ errors: [{ extensions: { code: 'SERVICE_UNAVAILABLE' } }] });
+      }
+    }
+    const accepted = answers.filter((a) => a.status === 200).length;
+    expect(accepted).toBeGreaterThan(0);
+    const { rows } = await db.query<{ n: number }>(
+      `select count(*)::int as n from notification where user_id like 'big%'`,
+    );
+    expect(rows[0].n).toBe(accepted);
+  }, 180_000);
+
+  it('a page of 100 messages with 2 MB of stored content each: content past the response limit is refused per field before it is read, and the API stays up', async () => {
+    const ids = await Promise.all(
+      Array.from({ length: 100 }, async (_, i) => {
+        const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+          input: {
+            userId: 'reader',
+            type: 'adhoc',
+            channels: ['SMS'],
+            to: { phone: '+14155552671' },
+            content: { body: `m${i}` },
+          },
+        });
+        return sendNotification.notification.messages[0].id;
+      }),
+    );
+    // Two megabytes of stored content per message, written directly: sending 100 such emails would take minutes.
+    await db.query(
+      `update message set content = jsonb_build_object('html', repeat('h', 2000000), 'text', 'short') where id = any($1)`,
+      [ids],
+    );
+    const result = await execute<
+      { notifications: { nodes: { messages: { content: { html: string } | null }[] }[] } },
+      unknown
+    >(
+      api.url,
+      '{ notifications(filter: { userId: "reader" }, first: 100) { nodes { messages { content { html } } } } }',
+    );
+    expect(api.child.exitCode, `the API died:\n${stderr}`).toBeNull();
+    await expectAlive(api);
+    const refused = result.errors ?? [];
+    expect(refused.length).toBeGreaterThan(0);
+    for (const error of refused) {
+      expect(error.extensions).toMatchObject({ code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_RESPONSE_BYTES' });
+    }
+    const read = (result.data?.notifications.nodes ?? []).flatMap((n) => n.messages).filter((m) => m.content);
+    expect(read.length).toBeGreaterThan(0);
+    expect(read.length + refused.length).toBe(100);
+    await waitFor(async () => (await fetch(api.url.replace(/\/graphql$/, '/health'))).ok, 5_000, 'health');
+  }, 180_000);
+});
