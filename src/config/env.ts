@@ -114,10 +114,11 @@ const dispatchModel = z.object({
   DISPATCH_CONCURRENCY: intWithDefault(100, 1),
   /**
    * Characters of message content one worker holds in flight (rendered, sent, not yet recorded); a send waits for room.
-   * Measured heap use is about 14 bytes per character (the strings, the vendor's JSON body, the recorded row and
-   * the ORM's copies): the default keeps the production heap (192 MB) clear (test/e2e/worker-memory.test.ts).
+   * Measured heap use is about 14 bytes per character for rendered templates, more for explicit content (read back
+   * from PostgreSQL and parsed): 6,000,000 ran a 192 MB worker out of memory on a backlog of 120 explicit 2 MB
+   * emails, 3,000,000 did not (test/e2e/worker-memory.test.ts).
    */
-  DISPATCH_CONTENT_BUDGET_CHARS: intWithDefault(6_000_000, 1_000),
+  DISPATCH_CONTENT_BUDGET_CHARS: intWithDefault(3_000_000, 1_000),
   SCHEDULER_INTERVAL_MS: intWithDefault(1_000, 10),
   /** A QUEUED row older than this with no job (Redis lost it, or the enqueue after commit failed) is enqueued again. */
   REQUEUE_AFTER_MS: intWithDefault(60_000, 100),

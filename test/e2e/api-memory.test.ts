@@ -27,10 +27,10 @@ describe('API memory under large content', () => {
     await stack?.close();
   });
 
-  it('40 sends of 2 MB emails at once: each is accepted or answered 503 SERVICE_UNAVAILABLE, and the API stays up', async () => {
+  it('60 sends of 2 MB emails at once: each is accepted or answered 503 SERVICE_UNAVAILABLE, and the API stays up', async () => {
     const content = { subject: 'Large', html: 'h'.repeat(1_000_000), text: 't'.repeat(980_000) };
     const answers = await Promise.all(
-      Array.from({ length: 40 }, async (_, i) => {
+      Array.from({ length: 60 }, async (_, i) => {
         const response = await fetch(api.url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
