@@ -47,7 +47,7 @@ describe('API memory under large content', () => {
               },
             },
           }),
-        }).catch((error: Error) => ({ status: 0, json: async () => ({ error: error.message }) }));
+        }).catch((error: Error) => ({ status: 0, json: () => Promise.resolve({ error: error.message }) }));
         return { status: response.status, body: (await response.json()) as Record<string, unknown> };
       }),
     );
