@@ -40,6 +40,8 @@ export function createProviderRegistry(config: Config): ProviderRegistry {
     mode: twilio.mode as 'live' | 'sandbox',
     statusCallbackUrl: `${config.server.publicUrl}/webhooks/twilio/status`,
     timeoutMs,
+    // One socket for every job that may be sending at once: each Twilio lane (SMS, WhatsApp) and the CRITICAL lane.
+    maxSockets: config.dispatch.concurrency * 3,
   });
   add('twilio-sms', 'SMS', twilio.mode, () => new TwilioSmsProvider(twilioOptions()));
   add('twilio-whatsapp', 'WHATSAPP', twilio.mode, () => new TwilioWhatsappProvider(twilioOptions()));

@@ -14,6 +14,11 @@ export interface TwilioOptions {
   apiUrl?: string;
   statusCallbackUrl: string;
   timeoutMs: number;
+  /**
+   * Sockets per host. The SDK's default is 20, so a CRITICAL message could queue inside the SDK behind bulk sends
+   * already waiting for a socket, whatever the worker's own lanes do.
+   */
+  maxSockets?: number;
 }
 
 /** Twilio codes that will not succeed on retry (invalid number, not a mobile number, recipient unsubscribed…). */
@@ -33,8 +38,9 @@ class HeraldRequestClient extends twilio.RequestClient {
   constructor(
     private readonly baseUrl: string | undefined,
     timeoutMs: number,
+    maxSockets?: number,
   ) {
-    super({ timeout: timeoutMs });
+    super({ timeout: timeoutMs, keepAlive: true, maxSockets, maxTotalSockets: maxSockets });
   }
 
   override async request<TData>(opts: RequestClient.RequestOptions<TData>) {
@@ -71,7 +77,7 @@ type TwilioClient = ReturnType<typeof twilio>;
 
 function createClient(options: TwilioOptions): TwilioClient {
   return twilio(options.accountSid, options.authToken, {
-    httpClient: new HeraldRequestClient(options.apiUrl, options.timeoutMs),
+    httpClient: new HeraldRequestClient(options.apiUrl, options.timeoutMs, options.maxSockets),
     autoRetry: false,
   });
 }
