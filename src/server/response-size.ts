@@ -73,7 +73,18 @@ export function checkResponseSize(
   isMutation: boolean,
 ): GraphQLFormattedError | undefined {
   // Walked to the end (within reason) so the message can say how large it would have been.
-  const estimated = estimateResponseBytes(result, maxBytes * 64);
+  // Content the loader refused to read (ContentTooLargeError) counts with what it would have weighed.
+  const errors = (Array.isArray(result.errors) ? result.errors : []) as {
+    extensions?: Record<string, unknown>;
+  }[];
+  const refusedContent = errors.reduce(
+    (most, error) =>
+      error.extensions?.limit === 'GRAPHQL_MAX_RESPONSE_BYTES' && typeof error.extensions.found === 'number'
+        ? Math.max(most, error.extensions.found)
+        : most,
+    0,
+  );
+  const estimated = Math.max(estimateResponseBytes(result, maxBytes * 64), refusedContent);
   return estimated > maxBytes ? responseTooLargeError(estimated, maxBytes, isMutation) : undefined;
 }
 

@@ -126,13 +126,15 @@ export class ItemNotStoredError extends GraphQLError {
 
 /**
  * `Message.content` of more messages than one response may carry (GRAPHQL_MAX_RESPONSE_BYTES), refused per field
- * before the content is read. `extensions`: `{ code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_RESPONSE_BYTES', max }`.
+ * before the content is read. `extensions`: `{ code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_RESPONSE_BYTES', max, found }`.
+ * The response-size check (server/response-size.ts) then refuses the whole response, as for any response too large.
  */
 export class ContentTooLargeError extends GraphQLError {
-  constructor(maxBytes: number) {
+  /** @param found bytes of content the request asked for so far (the response-size check reports the whole). */
+  constructor(maxBytes: number, found: number) {
     super(
       `content: the contents asked for in this request exceed ${maxBytes.toLocaleString('en-US')} bytes (GRAPHQL_MAX_RESPONSE_BYTES); ask for fewer messages' content per request`,
-      { extensions: { code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_RESPONSE_BYTES', max: maxBytes } },
+      { extensions: { code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_RESPONSE_BYTES', max: maxBytes, found } },
     );
   }
 }

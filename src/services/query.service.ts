@@ -52,6 +52,12 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
 const PAGE_EXCLUDED_PROPERTIES = new Set(['content', 'recipient']);
 
 /** Reads, always scoped to the caller's tenant. */
+/** Stored content one request may still read, and how much it asked for in all (bytes of the content's JSON). */
+export interface ContentReadBudget {
+  bytesLeft: number;
+  bytesAsked: number;
+}
+
 export class QueryService {
   constructor(
     private readonly deps: ServiceDeps,
@@ -116,14 +122,14 @@ export class QueryService {
    *   of another tenant or without content is absent.
    */
   /** Bytes of stored content one request may read (its share of GRAPHQL_MAX_RESPONSE_BYTES). */
-  contentBudget(): { bytesLeft: number } {
-    return { bytesLeft: this.deps.config.graphql.maxResponseBytes };
+  contentBudget(): ContentReadBudget {
+    return { bytesLeft: this.deps.config.graphql.maxResponseBytes, bytesAsked: 0 };
   }
 
   async contentOfMany(
     tenantId: string,
     messageIds: string[],
-    budget: { bytesLeft: number },
+    budget: ContentReadBudget,
   ): Promise<Map<string, RenderedContent | ContentTooLargeError>> {
     // Sizes first: a page of 100 emails of 2 MB each would be 200 MB read into memory before the response-size check
     // could refuse it. What fits in the request's budget is read; the rest answers an error per field.
@@ -135,14 +141,19 @@ export class QueryService {
       );
     const result = new Map<string, RenderedContent | ContentTooLargeError>();
     const wanted: string[] = [];
+    const refused: string[] = [];
     for (const { id, bytes } of sizes) {
       if (!bytes) continue;
+      budget.bytesAsked += bytes;
       if (bytes > budget.bytesLeft) {
-        result.set(id, new ContentTooLargeError(this.deps.config.graphql.maxResponseBytes));
+        refused.push(id);
         continue;
       }
       budget.bytesLeft -= bytes;
       wanted.push(id);
+    }
+    for (const id of refused) {
+      result.set(id, new ContentTooLargeError(this.deps.config.graphql.maxResponseBytes, budget.bytesAsked));
     }
     if (wanted.length === 0) return result;
     const rows = await this.em().find(
