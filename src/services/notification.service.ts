@@ -46,7 +46,7 @@ import {
   assertMaxBytes,
   assertMaxLength,
   assertStorable,
-  assertUrl,
+  normalizeUrl,
   quote,
 } from './input-guard';
 import { BODY_LIMIT, INPUT_LIMITS, MEDIA_LIMIT } from './input-limits';
@@ -232,12 +232,18 @@ export class NotificationService {
         'content.mediaUrls',
       );
     }
-    content.mediaUrls?.forEach((url, i) => assertUrl(url, `content.mediaUrls[${i}]`));
-    if (content.imageUrl) assertUrl(content.imageUrl, 'content.imageUrl');
-    if (!content.whatsappTemplate) return content;
-    const checked = checkWhatsappTemplate(content.whatsappTemplate, 'content.whatsappTemplate');
+    // Stored and sent as the URL Standard serialises them, so the vendor fetches what was checked (normalizeUrl).
+    const urls: ContentValue = {
+      ...content,
+      ...(content.mediaUrls
+        ? { mediaUrls: content.mediaUrls.map((url, i) => normalizeUrl(url, `content.mediaUrls[${i}]`)) }
+        : {}),
+      ...(content.imageUrl ? { imageUrl: normalizeUrl(content.imageUrl, 'content.imageUrl') } : {}),
+    };
+    if (!urls.whatsappTemplate) return urls;
+    const checked = checkWhatsappTemplate(urls.whatsappTemplate, 'content.whatsappTemplate');
     if ('problem' in checked) throw new BadUserInputError(checked.problem.message, checked.problem.field);
-    return { ...content, whatsappTemplate: checked.value };
+    return { ...urls, whatsappTemplate: checked.value };
   }
 
   /** Addresses from `to` first, then stored contact info and active devices. */
