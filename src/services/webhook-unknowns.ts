@@ -21,7 +21,10 @@ export class WebhookUnknowns {
 
   constructor(private readonly logger: Logger) {}
 
-  /** Counts and logs the parts of one request; `context` (event key, path) goes into the log line. */
+  /**
+   * Counts and logs the unknown parts of one event; `context` (event key, path) goes into the log line. Callers
+   * report an event's parts once, when it is first stored, so a vendor's redelivery is not counted again.
+   */
   report(provider: string, parts: UnknownPart[], context: Record<string, unknown> = {}): void {
     for (const part of parts) {
       this.counter.inc({ provider, kind: part.kind });

@@ -137,6 +137,40 @@ describe('webhook intake tolerates what vendors add', () => {
       expect(await unknownCount('twilio', 'status')).toBe(before + 1);
     });
 
+    it('the same signed status (unknown status and field) delivered 3 times is counted once (break12)', async () => {
+      const m = await sentSms();
+      const before = {
+        status: await unknownCount('twilio', 'status'),
+        field: await unknownCount('twilio', 'field'),
+      };
+      const form = {
+        MessageSid: m.providerMessageId!,
+        MessageStatus: 'brand_new_status',
+        BrandNewField: '1',
+      };
+      for (let i = 0; i < 3; i++) {
+        expect((await sender.twilio(`/webhooks/twilio/status?hm=${m.id}`, form)).status).toBe(204);
+      }
+      expect(await stored('twilio', `${m.providerMessageId}:brand_new_status`)).toHaveLength(1);
+      expect(await unknownCount('twilio', 'status')).toBe(before.status + 1);
+      expect(await unknownCount('twilio', 'field')).toBe(before.field + 1);
+    });
+
+    it('the same signed inbound message with an unknown field delivered 3 times is counted once', async () => {
+      const before = await unknownCount('twilio', 'field');
+      const form = {
+        MessageSid: `SM${'c'.repeat(32)}`,
+        From: '+14155550100',
+        To: '+14155238886',
+        Body: 'hello again',
+        AnotherNewField: 'x',
+      };
+      for (let i = 0; i < 3; i++) {
+        expect((await sender.twilio('/webhooks/twilio/inbound', form)).status).toBe(200);
+      }
+      expect(await unknownCount('twilio', 'field')).toBe(before + 1);
+    });
+
     it('only what cannot be keyed is refused: no MessageSid, or one longer than 255 bytes (400)', async () => {
       expect((await sender.twilio('/webhooks/twilio/status', { MessageStatus: 'sent' })).status).toBe(400);
       const long = `SM${'x'.repeat(9000)}`;
@@ -185,6 +219,15 @@ describe('webhook intake tolerates what vendors add', () => {
         expect(await unknownCount('sendgrid', 'event')).toBe(before + 1);
       },
     );
+
+    it('the same signed batch with an unknown event type delivered 3 times is counted once (break12)', async () => {
+      const m = await sentEmail();
+      const before = await unknownCount('sendgrid', 'event');
+      const batch = [sendgridEvent(m, 'hologram_viewed', `holo-${m.id}`)];
+      for (let i = 0; i < 3; i++) expect((await sender.sendgrid(batch)).status).toBe(200);
+      expect(await stored('sendgrid', `holo-${m.id}`)).toHaveLength(1);
+      expect(await unknownCount('sendgrid', 'event')).toBe(before + 1);
+    });
 
     it('fields of unexpected types are tolerated (numeric sg_message_id, string or impossible timestamp, object reason)', async () => {
       const m = await sentEmail();
