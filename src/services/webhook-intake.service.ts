@@ -19,7 +19,12 @@ import {
   type TwilioForm,
   type TwilioVerifier,
 } from '../providers/twilio.webhook';
-import type { InboundReply, ProviderStatusEvent, RawWebhookRequest } from '../providers/webhook.types';
+import {
+  MAX_EVENT_KEY_BYTES,
+  type InboundReply,
+  type ProviderStatusEvent,
+  type RawWebhookRequest,
+} from '../providers/webhook.types';
 import { WebhookUnknowns } from './webhook-unknowns';
 import { WebhookFormatError, WebhookSignatureError } from '../providers/webhook.types';
 import type { DeliveryStatusService } from './delivery-status.service';
@@ -69,26 +74,29 @@ const refuse = (reason: string) => (): never => {
 };
 
 /**
- * The ids of a vendor event that go into btree indexes (provider_event's unique event key, message.provider_message_id
- * on reconciliation, address blocks from an inbound STOP) must be at most INPUT_LIMITS.webhookIdBytes: a longer one is
- * no vendor's (Twilio SIDs are 34 characters) and PostgreSQL would refuse it with a 500, which vendors retry forever.
- * Throws WebhookFormatError (400) naming the field.
+ * The ids of a vendor event that go into btree indexes (message.provider_message_id on reconciliation, the message a
+ * Twilio callback names with `hm`, address blocks from an inbound STOP) must be at most INPUT_LIMITS.webhookIdBytes
+ * (MAX_EVENT_ID_BYTES, 256): a longer one is no vendor's (Twilio SIDs are 34 characters) and PostgreSQL would refuse
+ * it with a 500, which vendors retry forever. The event key, which the parsers build from a checked id plus a short
+ * suffix, is held to MAX_EVENT_KEY_BYTES. Throws WebhookFormatError (400) naming the field.
  */
 function assertIndexable(
   event: { eventKey: string; providerMessageId?: string; heraldMessageId?: string },
   addresses: Record<string, string> = {},
 ): void {
   const max = INPUT_LIMITS.webhookIdBytes.max;
-  const fields: Record<string, string | undefined> = {
-    eventKey: event.eventKey,
+  const ids: Record<string, string | undefined> = {
     providerMessageId: event.providerMessageId,
     heraldMessageId: event.heraldMessageId,
     ...addresses,
   };
-  for (const [field, value] of Object.entries(fields)) {
+  for (const [field, value] of Object.entries(ids)) {
     if (value !== undefined && Buffer.byteLength(value) > max) {
       throw new WebhookFormatError(`${field}: longer than ${max} bytes, which no vendor id is`);
     }
+  }
+  if (Buffer.byteLength(event.eventKey) > MAX_EVENT_KEY_BYTES) {
+    throw new WebhookFormatError(`eventKey: longer than ${MAX_EVENT_KEY_BYTES} bytes`);
   }
 }
 
@@ -402,20 +410,11 @@ export class WebhookIntakeService {
    */
   async sendgridEvents(req: RawWebhookRequest): Promise<number> {
     this.verifySendgrid(req);
-    const { events: parsed, skipped } = parseSendgridEvents(req.body, this.deps.clock.now());
+    // The parser skips (and reports) an element whose key or message ids cannot be stored rather than failing its
+    // batch: a 4xx or 5xx makes SendGrid retry the whole batch for 24 hours. Alone, that element answers 400.
+    const { events, skipped } = parseSendgridEvents(req.body, this.deps.clock.now());
+    // Skipped elements are not stored, so they are counted at this delivery (SendGrid does not redeliver a 2xx).
     this.unknowns.report('sendgrid', skipped);
-    // One event whose ids cannot be indexed is skipped (and logged) rather than failing its batch: a 4xx or 5xx makes
-    // SendGrid retry the whole batch for 24 hours. A request that is that one event alone answers 400.
-    const events = parsed.filter((event, i) => {
-      try {
-        assertIndexable(event);
-        return true;
-      } catch (error) {
-        if (parsed.length === 1) throw error;
-        this.deps.logger.warn({ index: i, reason: (error as Error).message }, 'SendGrid event skipped');
-        return false;
-      }
-    });
     await Promise.all(
       events.map(async (event) => {
         const fresh = await this.submit({

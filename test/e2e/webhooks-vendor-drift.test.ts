@@ -171,7 +171,20 @@ describe('webhook intake tolerates what vendors add', () => {
       expect(await unknownCount('twilio', 'field')).toBe(before + 1);
     });
 
-    it('only what cannot be keyed is refused: no MessageSid, or one longer than 255 bytes (400)', async () => {
+    it('a MessageSid of 256 bytes (README: webhook ids are at most 256 bytes) is stored; 257 bytes is 400 naming 256', async () => {
+      const sid = `SM${'d'.repeat(254)}`;
+      const at = await sender.twilio('/webhooks/twilio/status', { MessageSid: sid, MessageStatus: 'sent' });
+      expect(at.status).toBe(204);
+      expect(await stored('twilio', `${sid}:sent`)).toHaveLength(1);
+      const over = await sender.twilio('/webhooks/twilio/status', {
+        MessageSid: `${sid}d`,
+        MessageStatus: 'sent',
+      });
+      expect(over.status).toBe(400);
+      expect(await over.json()).toEqual({ error: 'MessageSid is longer than 256 bytes' });
+    });
+
+    it('only what cannot be keyed is refused: no MessageSid, or one far over 256 bytes (400)', async () => {
       expect((await sender.twilio('/webhooks/twilio/status', { MessageStatus: 'sent' })).status).toBe(400);
       const long = `SM${'x'.repeat(9000)}`;
       const res = await sender.twilio('/webhooks/twilio/status', { MessageSid: long, MessageStatus: 'sent' });
@@ -253,5 +266,23 @@ describe('webhook intake tolerates what vendors add', () => {
       expect((await message(m.id)).status).toBe('DELIVERED');
       expect(await unknownCount('sendgrid', 'unstorable')).toBe(before + 1);
     });
+
+    it.each(['sg_message_id', 'herald_message_id'])(
+      'an event whose %s is too long to store is skipped inside a batch and counted "unstorable" (break12)',
+      async (field) => {
+        const m = await sentEmail();
+        const before = await unknownCount('sendgrid', 'unstorable');
+        const oversized = { ...sendgridEvent(m, 'click', `long-${field}-${m.id}`), [field]: 'x'.repeat(300) };
+        const res = await sender.sendgrid([sendgridEvent(m, 'delivered', `ok-${field}-${m.id}`), oversized]);
+        expect(res.status).toBe(200);
+        expect(await res.json()).toEqual({ accepted: 1 });
+        expect(await stored('sendgrid', `ok-${field}-${m.id}`)).toHaveLength(1);
+        expect(await stored('sendgrid', `long-${field}-${m.id}`)).toEqual([]);
+        expect(await unknownCount('sendgrid', 'unstorable')).toBe(before + 1);
+        const alone = await sender.sendgrid([oversized]);
+        expect(alone.status).toBe(400);
+        expect(await alone.json()).toEqual({ error: `[0].${field}: longer than 256 bytes` });
+      },
+    );
   });
 });
