@@ -37,7 +37,7 @@ import {
 } from './errors';
 import { isUuid } from './query.service';
 import { applyStatus, rollup, transition, type StatusChange } from './message-status';
-import { estimateCost } from './cost';
+import { estimateCost, roundUsd, sumUsd } from './cost';
 import { isWhatsappTemplateSend, pickTemplate } from './template.service';
 import { GroupCommit, settle, type Settled } from './group-commit';
 import {
@@ -138,14 +138,16 @@ export interface BatchOutcome {
 
 /** The estimated cost of a planned send: its messages that will go out (explicit content, else one SMS segment). */
 function planCost(plan: Plan, prices: Config['prices']): number {
-  return plan.planned
-    .filter((p) => !p.suppressedReason)
-    .reduce((sum, p) => sum + estimateCost(prices, p.channel, p.to, plan.content ?? {}).cost, 0);
+  return sumUsd(
+    plan.planned
+      .filter((p) => !p.suppressedReason)
+      .map((p) => estimateCost(prices, p.channel, p.to, plan.content ?? {}).cost),
+  );
 }
 
 const addSpend = (spend: Spend, cost: number): Spend => ({
-  today: spend.today + cost,
-  month: spend.month + cost,
+  today: roundUsd(spend.today + cost),
+  month: roundUsd(spend.month + cost),
 });
 
 /** The same key with a different input is a client bug, not a retry: refuse rather than guess. */
@@ -620,7 +622,7 @@ export class NotificationService {
         caller.tenantId,
         budgets,
         staged.map((s) => ({
-          cost: s.messages.reduce((sum, m) => sum + (m.cost ?? 0), 0),
+          cost: sumUsd(s.messages.map((m) => m.cost ?? 0)),
           critical: s.notification.priority === Priority.CRITICAL,
         })),
       );
@@ -728,10 +730,7 @@ export class NotificationService {
     }
     const { results, staged } = await this.acceptAll(caller, inputs, INPUT_LIMITS.messagesPerBatch.max);
     const accepted = results.filter((r) => r.notification).length;
-    const estimatedCost =
-      Math.round(
-        staged.reduce((sum, s) => sum + s.messages.reduce((m, msg) => m + (msg.cost ?? 0), 0), 0) * 1e6,
-      ) / 1e6;
+    const estimatedCost = sumUsd(staged.flatMap((s) => s.messages.map((m) => m.cost ?? 0)));
     return {
       results: results.map(({ index, notification, error }) =>
         error
