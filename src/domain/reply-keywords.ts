@@ -56,21 +56,36 @@ const APOSTROPHES = /['\u2019\u02BC]/gu;
 /** Dashes of every kind (Unicode Pd: hyphen-minus, en dash, em dash…) separate words ("opt-out" → "opt out"). */
 const DASHES = /\p{Pd}/gu;
 /**
- * Punctuation, symbols (emoji are So, skin tones Sk), emoji pieces that are not symbols (ZWJ and tag characters are
- * Cf, the keycap U+20E3 is Me, variation selectors U+FE00–FE0F) and any other pictograph. Each becomes a space, so
+ * Characters that show nothing and so must not split a word: format characters (Cf: zero-width space, ZWNJ, ZWJ,
+ * word joiner, soft hyphen, bidi controls, tag characters, BOM), every other default-ignorable code point (variation
+ * selectors, Hangul fillers, combining grapheme joiner; Unicode DerivedCoreProperties.txt), combining marks (M, after
+ * NFKD: "S̶T̶O̶P̶", "stóp", the keycap U+20E3) and control characters other than white space (Cc: "STOP\u0007").
+ * They are deleted, not turned into spaces: "S\u200BTOP" reads as "STOP" on the phone, so it is STOP here.
+ * Controls that are white space (tab, line feed, vertical tab, form feed, carriage return, NEL) stay: they separate
+ * words, and SPACES folds them.
+ */
+const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}]|(?![\t\n\v\f\r\u0085])\p{Cc}/gu;
+/**
+ * Punctuation, symbols (emoji are So, skin tones Sk) and any other pictograph. Each becomes a space, so
  * "stop,please" stays two words; spaces are folded afterwards.
  */
-const NOT_WORDS = /[\p{P}\p{S}\p{Cf}\p{Me}\uFE00-\uFE0F\p{Extended_Pictographic}]/gu;
-const SPACES = /\s+/gu;
+const NOT_WORDS = /[\p{P}\p{S}\p{Extended_Pictographic}]/gu;
+/** White space (JavaScript's \s) plus NEL (U+0085), a line break that \s leaves out. */
+const SPACES = /[\s\u0085]+/gu;
 
 /**
- * The reply as the keyword rule reads it: Unicode NFKC (fullwidth "ＳＴＯＰ" → "STOP"), lower case, apostrophes
- * dropped, dashes to spaces, other punctuation, symbols and emoji to spaces, runs of white space folded to one, trimmed.
+ * The reply as the keyword rule reads it: compatibility-decomposed (NFKD: fullwidth "ＳＴＯＰ" → "STOP", "ſ" → "s",
+ * "ó" → "o" + U+0301), lower case, invisible characters, combining marks and controls deleted (INVISIBLE),
+ * recomposed (NFKC), apostrophes dropped, dashes to spaces, other punctuation, symbols and emoji to spaces, runs of
+ * white space folded to one, trimmed. Look-alike letters from other scripts (Cyrillic "ЅТОР") are not mapped: that
+ * needs Unicode's confusables table (UTS #39), see the README.
  */
 export function normalizeReply(body: string): string {
   return body
-    .normalize('NFKC')
+    .normalize('NFKD')
     .toLowerCase()
+    .replace(INVISIBLE, '')
+    .normalize('NFKC')
     .replace(APOSTROPHES, '')
     .replace(DASHES, ' ')
     .replace(NOT_WORDS, ' ')

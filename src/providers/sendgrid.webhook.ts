@@ -2,6 +2,7 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 import { SENDGRID_MESSAGE_ID_ARG } from './sendgrid.provider';
 import type { ProviderStatusEvent, RawWebhookRequest, ReportedStatus, UnknownPart } from './webhook.types';
 import {
+  idTooLong,
   MAX_EVENT_ID_BYTES,
   shortValue,
   storableId,
@@ -149,7 +150,8 @@ function eventKeyOf(event: SendgridEvent): string | null {
  * One SendGrid event, already decoded (also used to re-read stored events; `receivedAt` stands in for a missing or
  * impossible timestamp). Tolerant of what SendGrid adds: an unknown type has no status and is reported in
  * `unknowns`, fields of an unexpected type are ignored. Throws WebhookFormatError only when the element is not an
- * object or its sg_event_id cannot be stored.
+ * object, or its sg_event_id, sg_message_id (the part before the first dot) or herald_message_id is longer than
+ * MAX_EVENT_ID_BYTES (256 bytes), which cannot be stored.
  */
 export function parseSendgridEvent(
   event: unknown,
@@ -160,6 +162,12 @@ export function parseSendgridEvent(
   const eventKey = eventKeyOf(event);
   if (!eventKey)
     throw new WebhookFormatError(`[${index}].sg_event_id: longer than ${MAX_EVENT_ID_BYTES} bytes`);
+  // The message ids an event names are indexed when it is applied (MAX_EVENT_ID_BYTES): too long is not SendGrid's.
+  const tooLong = (['sg_message_id', SENDGRID_MESSAGE_ID_ARG] as const).find((name) => {
+    const value = event[name];
+    return typeof value === 'string' && idTooLong(name === 'sg_message_id' ? value.split('.')[0] : value);
+  });
+  if (tooLong) throw new WebhookFormatError(`[${index}].${tooLong}: longer than ${MAX_EVENT_ID_BYTES} bytes`);
   const type = typeof event.event === 'string' ? event.event : '';
   const known = Object.hasOwn(STATUS, type);
   const unknowns: UnknownPart[] = [];
@@ -199,7 +207,7 @@ export function parseSendgridEvent(
 
 export interface SendgridBatch {
   events: ProviderStatusEvent[];
-  /** Elements left out: not an object (`malformed`) or a key too long to store (`unstorable`). */
+  /** Elements left out, not stored: not an object (`malformed`) or an id too long to store (`unstorable`). */
   skipped: UnknownPart[];
 }
 

@@ -76,15 +76,27 @@ export interface InboundReply {
 }
 
 /**
- * Longest provider id Herald keys an event by, in UTF-8 bytes. Twilio SIDs are 34 characters and SendGrid's
- * sg_event_id about 22–48; PostgreSQL cannot index a key over ~2,700 bytes (btree row limit), so a longer id is not
- * an event a vendor sent: it is refused (400) when it is the whole request and skipped inside a SendGrid batch.
+ * Longest provider id Herald takes from a webhook, in UTF-8 bytes: the id an event is keyed by (Twilio MessageSid,
+ * SendGrid sg_event_id), the message ids it names (sg_message_id, herald_message_id, our `hm`) and Twilio's From/To.
+ * Twilio SIDs are 34 characters (https://www.twilio.com/docs/glossary/what-is-a-sid) and SendGrid's ids short
+ * base64 strings; PostgreSQL cannot index a key over ~2,700 bytes (btree row limit), so a longer id is not one a
+ * vendor sent: refused (400) when it is the whole request, skipped (counted `unstorable`) inside a SendGrid batch.
+ * 256 bytes is allowed; 257 is not.
  */
-export const MAX_EVENT_ID_BYTES = 255;
+export const MAX_EVENT_ID_BYTES = 256;
+
+/**
+ * Longest event key Herald builds: an id of at most MAX_EVENT_ID_BYTES plus its suffix (`:` and a status cut by
+ * shortValue to at most 71 characters; `:inbound`).
+ */
+export const MAX_EVENT_KEY_BYTES = MAX_EVENT_ID_BYTES + 72;
+
+/** Whether a vendor id is longer than MAX_EVENT_ID_BYTES (UTF-8 bytes). */
+export const idTooLong = (id: string): boolean => Buffer.byteLength(id, 'utf8') > MAX_EVENT_ID_BYTES;
 
 /** The id when it fits MAX_EVENT_ID_BYTES, else null. */
 export function storableId(id: string): string | null {
-  return id.length > 0 && Buffer.byteLength(id, 'utf8') <= MAX_EVENT_ID_BYTES ? id : null;
+  return id.length > 0 && !idTooLong(id) ? id : null;
 }
 
 /** A short form of a vendor value for logs and keys: at most 64 characters, else its SHA-256. */

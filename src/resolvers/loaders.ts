@@ -39,7 +39,11 @@ export function createLoaders(
     }, options),
     contentOfMessage: new DataLoader<string, RenderedContent | null>(
       async (messageIds: readonly string[]) => {
-        const contents = await services.queries.contentOfMany(caller.tenantId, [...messageIds], contentBudget);
+        const contents = await services.queries.contentOfMany(
+          caller.tenantId,
+          [...messageIds],
+          contentBudget,
+        );
         return messageIds.map((id) => contents.get(id) ?? null);
       },
       options,

@@ -1,5 +1,6 @@
 import { Arg, Ctx, FieldResolver, Float, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { Message, Notification } from '../entities';
+import { sumUsd } from '../services/cost';
 import { encodeCursor, type NotificationPage } from '../services/query.service';
 import type { GraphQLContext } from './context';
 import { NotificationFilter } from './inputs/notification-filter.input';
@@ -67,6 +68,7 @@ export class NotificationResolver {
   async cost(@Root() notification: Notification, @Ctx() { loaders }: GraphQLContext) {
     const messages = await loaders.messagesOfNotification.load(notification.id);
     const known = messages.filter((m) => typeof m.cost === 'number');
-    return known.length === 0 ? null : known.reduce((sum, m) => sum + (m.cost ?? 0), 0);
+    // Rounded to the micro-dollar: a plain float sum shows 0.013000000000000001 for four channels.
+    return known.length === 0 ? null : sumUsd(known.map((m) => m.cost ?? 0));
   }
 }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { TenantSettings } from '../entities';
 import { lockTenantSpend } from './advisory-locks';
 import type { Caller, ServiceDeps } from './deps';
+import { roundUsd } from './cost';
 import { BadUserInputError, BudgetExceededError } from './errors';
 
 export interface Budgets {
@@ -54,7 +55,8 @@ export class BudgetService {
       'all',
       em.getTransactionContext(),
     );
-    return { today: row?.today ?? 0, month: row?.month ?? 0 };
+    // float8 sums carry binary noise; money is kept to the micro-dollar (roundUsd).
+    return { today: roundUsd(row?.today ?? 0), month: roundUsd(row?.month ?? 0) };
   }
 
   /**
@@ -76,7 +78,7 @@ export class BudgetService {
     let after = before;
     for (const send of sends) {
       this.assertWithin(budgets, after, send.cost, send.critical);
-      after = { today: after.today + send.cost, month: after.month + send.cost };
+      after = { today: roundUsd(after.today + send.cost), month: roundUsd(after.month + send.cost) };
     }
     return { before, after };
   }

@@ -54,7 +54,21 @@ export function smsPrice(prices: Config['prices'], to: string): number {
   return (country ? prices.sms[country] : undefined) ?? prices.sms['*'] ?? 0;
 }
 
-const round = (usd: number) => Math.round(usd * 1e6) / 1e6;
+/**
+ * USD amounts are kept to the micro-dollar (6 decimals): finer than any price (Twilio reports 5 decimals), and
+ * binary floating point adds noise a sum would show: a four-channel send's 0.0079 (SMS) + 0.005 (WhatsApp) + 0.0001
+ * (email) + 0 (push) is 0.013000000000000001.
+ */
+export const roundUsd = (usd: number): number => Math.round(usd * 1e6) / 1e6;
+
+/** The sum of USD amounts, rounded to the micro-dollar (roundUsd). */
+export function sumUsd(amounts: Iterable<number>): number {
+  let sum = 0;
+  for (const amount of amounts) sum += amount;
+  return roundUsd(sum);
+}
+
+const round = roundUsd;
 
 /**
  * What a message costs (an estimate until a provider reports the price): SMS = segments × the country's price per

@@ -191,11 +191,12 @@ const FETCHABLE = new Set(['http:', 'https:']);
  * The one rule for every URL argument (media, images): an absolute http(s) URL with a host, as the WHATWG URL Standard
  * (https://url.spec.whatwg.org/, Node's URL) parses it, written with its "//" and no surrounding spaces (the Standard's
  * valid URL string: `https:example.com` or ` https://…` parse only with a validation error, and vendors parse URLs their
- * own way); at most INPUT_LIMITS.url characters (a template's imageUrl, which may be Liquid, gets the same length
- * cap). Null and undefined pass. Throws BAD_USER_INPUT naming `field`.
+ * own way); at most INPUT_LIMITS.url characters, as given and as serialised. Returns the Standard's serialisation
+ * (`URL.href`), which is what Herald stores and sends: the parser repairs what a vendor would read differently
+ * (`https://e.x/a b` → `https://e.x/a%20b`, a tab or newline is removed, `http://e.x\@evil.com/` → `http://e.x/@evil.com/`
+ * — the host the check saw is the host the vendor fetches from). Throws BAD_USER_INPUT naming `field`.
  */
-export function assertUrl(value: string | null | undefined, field: string): void {
-  if (value === null || value === undefined) return;
+export function normalizeUrl(value: string, field: string): string {
   assertMaxLength(value, field, INPUT_LIMITS.url.max);
   let url: URL | undefined;
   try {
@@ -208,6 +209,14 @@ export function assertUrl(value: string | null | undefined, field: string): void
   if (!url || !FETCHABLE.has(url.protocol) || !url.hostname || !written) {
     throw new BadUserInputError(`${field}: must be an absolute http(s) URL (WHATWG URL Standard)`, field);
   }
+  // Percent-encoding can triple a character; the stored form keeps the same cap.
+  if (url.href.length > INPUT_LIMITS.url.max) {
+    throw new BadUserInputError(
+      `${field}: must be at most ${INPUT_LIMITS.url.max} characters once percent-encoded (WHATWG URL Standard)`,
+      field,
+    );
+  }
+  return url.href;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Channel } from '../entities/enums';
 import { FCM_LIMITS, TWILIO_LIMITS } from '../providers/vendor-limits';
+import { MAX_EVENT_ID_BYTES } from '../providers/webhook.types';
 
 /**
  * Every size limit Herald applies at accept, in one table so the per-vendor hardening (issue 12) tightens it in one
@@ -59,11 +60,10 @@ export const INPUT_LIMITS = {
    */
   deviceTokenBytes: { max: 1_024, unit: 'bytes' },
   /**
-   * Ids a vendor webhook carries (event keys, message ids, addresses): Twilio SIDs are 34 characters
-   * (https://www.twilio.com/docs/glossary/what-is-a-sid); SendGrid's sg_event_id and sg_message_id are short base64
-   * strings. A longer one is not a vendor's, and cannot be indexed.
+   * Ids a vendor webhook carries (message ids, addresses): MAX_EVENT_ID_BYTES, with its sources (Twilio SIDs are 34
+   * characters; SendGrid's ids short base64 strings). A longer one is not a vendor's, and cannot be indexed.
    */
-  webhookIdBytes: { max: 256, unit: 'bytes' },
+  webhookIdBytes: { max: MAX_EVENT_ID_BYTES, unit: 'bytes' },
   /**
    * `to.deviceTokens` of one send. FCM multicast takes "up to 500 registration tokens" per call
    * (https://firebase.google.com/docs/cloud-messaging/send-message#send-messages-to-multiple-devices); Herald makes one

@@ -37,7 +37,7 @@ import {
 } from './errors';
 import { isUuid } from './query.service';
 import { applyStatus, rollup, transition, type StatusChange } from './message-status';
-import { estimateCost } from './cost';
+import { estimateCost, roundUsd, sumUsd } from './cost';
 import { isWhatsappTemplateSend, pickTemplate } from './template.service';
 import { GroupCommit, settle, type Settled } from './group-commit';
 import {
@@ -46,7 +46,7 @@ import {
   assertMaxBytes,
   assertMaxLength,
   assertStorable,
-  assertUrl,
+  normalizeUrl,
   quote,
 } from './input-guard';
 import { BODY_LIMIT, INPUT_LIMITS, MEDIA_LIMIT } from './input-limits';
@@ -138,14 +138,16 @@ export interface BatchOutcome {
 
 /** The estimated cost of a planned send: its messages that will go out (explicit content, else one SMS segment). */
 function planCost(plan: Plan, prices: Config['prices']): number {
-  return plan.planned
-    .filter((p) => !p.suppressedReason)
-    .reduce((sum, p) => sum + estimateCost(prices, p.channel, p.to, plan.content ?? {}).cost, 0);
+  return sumUsd(
+    plan.planned
+      .filter((p) => !p.suppressedReason)
+      .map((p) => estimateCost(prices, p.channel, p.to, plan.content ?? {}).cost),
+  );
 }
 
 const addSpend = (spend: Spend, cost: number): Spend => ({
-  today: spend.today + cost,
-  month: spend.month + cost,
+  today: roundUsd(spend.today + cost),
+  month: roundUsd(spend.month + cost),
 });
 
 /** The same key with a different input is a client bug, not a retry: refuse rather than guess. */
@@ -232,12 +234,18 @@ export class NotificationService {
         'content.mediaUrls',
       );
     }
-    content.mediaUrls?.forEach((url, i) => assertUrl(url, `content.mediaUrls[${i}]`));
-    if (content.imageUrl) assertUrl(content.imageUrl, 'content.imageUrl');
-    if (!content.whatsappTemplate) return content;
-    const checked = checkWhatsappTemplate(content.whatsappTemplate, 'content.whatsappTemplate');
+    // Stored and sent as the URL Standard serialises them, so the vendor fetches what was checked (normalizeUrl).
+    const urls: ContentValue = {
+      ...content,
+      ...(content.mediaUrls
+        ? { mediaUrls: content.mediaUrls.map((url, i) => normalizeUrl(url, `content.mediaUrls[${i}]`)) }
+        : {}),
+      ...(content.imageUrl ? { imageUrl: normalizeUrl(content.imageUrl, 'content.imageUrl') } : {}),
+    };
+    if (!urls.whatsappTemplate) return urls;
+    const checked = checkWhatsappTemplate(urls.whatsappTemplate, 'content.whatsappTemplate');
     if ('problem' in checked) throw new BadUserInputError(checked.problem.message, checked.problem.field);
-    return { ...content, whatsappTemplate: checked.value };
+    return { ...urls, whatsappTemplate: checked.value };
   }
 
   /** Addresses from `to` first, then stored contact info and active devices. */
@@ -614,7 +622,7 @@ export class NotificationService {
         caller.tenantId,
         budgets,
         staged.map((s) => ({
-          cost: s.messages.reduce((sum, m) => sum + (m.cost ?? 0), 0),
+          cost: sumUsd(s.messages.map((m) => m.cost ?? 0)),
           critical: s.notification.priority === Priority.CRITICAL,
         })),
       );
@@ -722,10 +730,7 @@ export class NotificationService {
     }
     const { results, staged } = await this.acceptAll(caller, inputs, INPUT_LIMITS.messagesPerBatch.max);
     const accepted = results.filter((r) => r.notification).length;
-    const estimatedCost =
-      Math.round(
-        staged.reduce((sum, s) => sum + s.messages.reduce((m, msg) => m + (msg.cost ?? 0), 0), 0) * 1e6,
-      ) / 1e6;
+    const estimatedCost = sumUsd(staged.flatMap((s) => s.messages.map((m) => m.cost ?? 0)));
     return {
       results: results.map(({ index, notification, error }) =>
         error

@@ -7,6 +7,8 @@ import {
   type Template,
   type WhatsappTemplate,
 } from '../entities';
+import { BadUserInputError } from './errors';
+import { normalizeUrl } from './input-guard';
 import { BODY_LIMIT, MEDIA_LIMIT } from './input-limits';
 import { payloadSizeProblem } from './push-payload';
 import { RenderSlicer } from './render-slicer';
@@ -106,6 +108,25 @@ function assertVendorSize(channel: Channel, content: RenderedContent) {
     // Title, body and image alone (dispatch checks again with the data and the target, push-payload.ts).
     const problem = payloadSizeProblem({ ...content, data: null }, 'token', field);
     if (problem) throw new TemplateLimitError(problem.message, field, 'vendor');
+  }
+}
+
+/**
+ * A template's rendered image URL, held to the rule a send's own `content.imageUrl` meets at accept (normalizeUrl:
+ * WHATWG URL Standard, stored and sent as it serialises it). Liquid's surrounding white space is dropped; an empty
+ * result (`{% if data.image %}…{% endif %}` without the data) means no image.
+ * @throws TemplateError naming `templates.push.imageUrl` when the rendered value is not an absolute http(s) URL
+ */
+function renderedUrl(value: string, channel: Channel): string | undefined {
+  const trimmed = value.trim();
+  if (trimmed === '') return undefined;
+  const field = `templates.${channel.toLowerCase()}.imageUrl`;
+  try {
+    return normalizeUrl(trimmed, field);
+  } catch (error) {
+    if (error instanceof BadUserInputError)
+      throw new TemplateError(`${error.message} (rendered value)`, field);
+    throw error;
   }
 }
 
@@ -212,6 +233,7 @@ export class TemplateService {
           this.renderField(source, scope, channel, field),
         );
       }
+      if (typeof rendered.imageUrl === 'string') rendered.imageUrl = renderedUrl(rendered.imageUrl, channel);
       if (channel === Channel.WHATSAPP && template.whatsappTemplate && !content?.whatsappTemplate) {
         rendered.whatsappTemplate = await this.renderWhatsappTemplate(template.whatsappTemplate, scope);
       }

@@ -19,7 +19,12 @@ import {
   type TwilioForm,
   type TwilioVerifier,
 } from '../providers/twilio.webhook';
-import type { InboundReply, ProviderStatusEvent, RawWebhookRequest } from '../providers/webhook.types';
+import {
+  MAX_EVENT_KEY_BYTES,
+  type InboundReply,
+  type ProviderStatusEvent,
+  type RawWebhookRequest,
+} from '../providers/webhook.types';
 import { WebhookUnknowns } from './webhook-unknowns';
 import { WebhookFormatError, WebhookSignatureError } from '../providers/webhook.types';
 import type { DeliveryStatusService } from './delivery-status.service';
@@ -46,6 +51,9 @@ interface StoredRow {
   received_at: Date | string;
 }
 
+/** A row the insert made, with its key. */
+type InsertedRow = StoredRow & { provider: string; event_key: string };
+
 /** What applying an event leaves on its row: done (processed_at) or why it waits (last_error). */
 interface EventResult {
   id: string;
@@ -66,27 +74,39 @@ const refuse = (reason: string) => (): never => {
 };
 
 /**
- * The ids of a vendor event that go into btree indexes (provider_event's unique event key, message.provider_message_id
- * on reconciliation, address blocks from an inbound STOP) must be at most INPUT_LIMITS.webhookIdBytes: a longer one is
- * no vendor's (Twilio SIDs are 34 characters) and PostgreSQL would refuse it with a 500, which vendors retry forever.
- * Throws WebhookFormatError (400) naming the field.
+ * The ids of a vendor event that go into btree indexes (message.provider_message_id on reconciliation, the message a
+ * Twilio callback names with `hm`, address blocks from an inbound STOP) must be at most INPUT_LIMITS.webhookIdBytes
+ * (MAX_EVENT_ID_BYTES, 256): a longer one is no vendor's (Twilio SIDs are 34 characters) and PostgreSQL would refuse
+ * it with a 500, which vendors retry forever. The event key, which the parsers build from a checked id plus a short
+ * suffix, is held to MAX_EVENT_KEY_BYTES. Throws WebhookFormatError (400) naming the field.
  */
 function assertIndexable(
   event: { eventKey: string; providerMessageId?: string; heraldMessageId?: string },
   addresses: Record<string, string> = {},
 ): void {
   const max = INPUT_LIMITS.webhookIdBytes.max;
-  const fields: Record<string, string | undefined> = {
-    eventKey: event.eventKey,
+  const ids: Record<string, string | undefined> = {
     providerMessageId: event.providerMessageId,
     heraldMessageId: event.heraldMessageId,
     ...addresses,
   };
-  for (const [field, value] of Object.entries(fields)) {
+  for (const [field, value] of Object.entries(ids)) {
     if (value !== undefined && Buffer.byteLength(value) > max) {
       throw new WebhookFormatError(`${field}: longer than ${max} bytes, which no vendor id is`);
     }
   }
+  if (Buffer.byteLength(event.eventKey) > MAX_EVENT_KEY_BYTES) {
+    throw new WebhookFormatError(`eventKey: longer than ${MAX_EVENT_KEY_BYTES} bytes`);
+  }
+}
+
+/**
+ * Which of `events` the insert stored (true) rather than found stored before (false): a row made for a key marks the
+ * first event with that key, so two copies of one event in a group count once.
+ */
+function freshness(events: Incoming[], rows: InsertedRow[]): boolean[] {
+  const made = new Set(rows.map((r) => `${r.provider}|${r.event_key}`));
+  return events.map((e) => made.delete(`${e.provider}|${e.eventKey}`));
 }
 
 /** Unprocessed events older than this are left alone (and visible to operators) rather than retried forever. */
@@ -127,8 +147,8 @@ export class WebhookIntakeService {
    * Inserts the events in one statement, skipping any whose (provider, eventKey) exists (a redelivery is a no-op);
    * returns the rows it made, in the order the events came.
    */
-  private async insertEvents(em: EntityManager, events: Incoming[]): Promise<StoredRow[]> {
-    const rows = await runRaw<StoredRow & { event_key: string; provider: string }>(
+  private async insertEvents(em: EntityManager, events: Incoming[]): Promise<InsertedRow[]> {
+    const rows = await runRaw<InsertedRow>(
       em,
       `insert into provider_event (id, tenant_id, provider, kind, event_key, payload, received_at, attempts)
        select id, '*', provider, kind, event_key, payload, ?, 0
@@ -154,22 +174,25 @@ export class WebhookIntakeService {
     );
   }
 
-  /** Stores the events on their own (autocommit); returns the ids of the rows it made. */
-  private async store(events: Incoming[]): Promise<string[]> {
-    return (await this.insertEvents(this.em(), events)).map((r) => r.id);
+  /** Stores the events on their own (autocommit); returns the rows it made. */
+  private async store(events: Incoming[]): Promise<InsertedRow[]> {
+    return this.insertEvents(this.em(), events);
   }
 
   /**
    * Stores and applies a group in one transaction: one commit, and the new rows are this transaction's until then
    * (nobody else can apply them). Should applying fail, storing is undone with it and the caller stores on its own.
    */
-  private async storeAndApply(events: Incoming[]): Promise<void> {
+  private async storeAndApply(events: Incoming[]): Promise<boolean[]> {
     let changes: StatusChange[] = [];
+    let fresh: boolean[] = [];
     await this.em().transactional(async (tx) => {
       const rows = await this.insertEvents(tx, events);
+      fresh = freshness(events, rows);
       ({ changes } = await this.applyRows(tx, rows));
     });
     changes.forEach((change) => this.deps.pubsub.publish(change));
+    return fresh;
   }
 
   private decode(row: StoredRow): ProviderStatusEvent | InboundReply {
@@ -275,13 +298,13 @@ export class WebhookIntakeService {
 
   /**
    * Concurrent webhooks are stored and applied together: one insert and one transaction for the whole group. Each
-   * request is answered once its event is stored and an attempt to apply it made.
+   * request is answered once its event is stored and an attempt to apply it made; its value says whether this
+   * request stored it (false for a redelivery).
    */
-  private readonly intake = new GroupCommit<Incoming, void>(
+  private readonly intake = new GroupCommit<Incoming, boolean>(
     async (_provider, events) => {
       try {
-        await this.storeAndApply(events);
-        return events.map(() => ({ ok: true, value: undefined }));
+        return (await this.storeAndApply(events)).map((value) => ({ ok: true, value }));
       } catch (error) {
         // Nothing of the group was kept: store the events first (each on its own should the group's insert fail
         // too, so one event the database refuses fails only its own request, which the provider delivers again),
@@ -296,10 +319,11 @@ export class WebhookIntakeService {
     { maxBatch: 500, inFlight: 2 },
   );
 
-  private async storeEach(events: Incoming[]): Promise<Settled<void>[]> {
+  private async storeEach(events: Incoming[]): Promise<Settled<boolean>[]> {
     try {
-      await this.processQuietly(await this.store(events));
-      return events.map(() => ({ ok: true, value: undefined }));
+      const rows = await this.store(events);
+      await this.processQuietly(rows.map((r) => r.id));
+      return freshness(events, rows).map((value) => ({ ok: true, value }));
     } catch (error) {
       if (events.length === 1) return [{ ok: false, error }];
       this.deps.logger.warn(
@@ -307,7 +331,14 @@ export class WebhookIntakeService {
         'storing a webhook group failed; one by one',
       );
       return Promise.all(
-        events.map((event) => settle(this.store([event]).then((ids) => this.processQuietly(ids)))),
+        events.map((event) =>
+          settle(
+            this.store([event]).then(async (rows) => {
+              await this.processQuietly(rows.map((r) => r.id));
+              return rows.length > 0;
+            }),
+          ),
+        ),
       );
     }
   }
@@ -315,8 +346,9 @@ export class WebhookIntakeService {
   /**
    * Vendors send what they send, and a verified event must not be lost: a NUL or a lone surrogate (which
    * PostgreSQL cannot store) is kept as U+FFFD rather than refused. The signature was checked on the raw bytes.
+   * Resolves true when this request stored the event, false when it was stored before (a redelivery).
    */
-  private submit(event: Incoming): Promise<void> {
+  private submit(event: Incoming): Promise<boolean> {
     return this.intake.submit(event.provider, {
       ...event,
       eventKey: toStorable(event.eventKey),
@@ -347,13 +379,14 @@ export class WebhookIntakeService {
     const params = this.verifyTwilio(req);
     const event = parseTwilioStatus(params, req.url, this.deps.clock.now());
     assertIndexable(event);
-    this.unknowns.report('twilio', event.unknowns ?? [], { eventKey: event.eventKey });
-    await this.submit({
+    const fresh = await this.submit({
       provider: 'twilio',
       kind: 'status',
       eventKey: event.eventKey,
       payload: { params, url: req.url },
     });
+    // Counted once per stored event: a redelivery of the same request is not a new unknown part.
+    if (fresh) this.unknowns.report('twilio', event.unknowns ?? [], { eventKey: event.eventKey });
   }
 
   /** Returns the TwiML to answer with (the help text for HELP/INFO, otherwise empty). */
@@ -361,13 +394,13 @@ export class WebhookIntakeService {
     const params = this.verifyTwilio(req);
     const reply = parseTwilioInbound(params);
     assertIndexable(reply, { from: reply.from, to: reply.to });
-    this.unknowns.report('twilio', reply.unknowns ?? [], { eventKey: reply.eventKey });
-    await this.submit({
+    const fresh = await this.submit({
       provider: 'twilio',
       kind: 'inbound',
       eventKey: reply.eventKey,
       payload: { params, url: req.url },
     });
+    if (fresh) this.unknowns.report('twilio', reply.unknowns ?? [], { eventKey: reply.eventKey });
     return twimlReply(reply.keyword === 'HELP' ? this.deps.config.inbound.helpText : undefined);
   }
 
@@ -377,31 +410,21 @@ export class WebhookIntakeService {
    */
   async sendgridEvents(req: RawWebhookRequest): Promise<number> {
     this.verifySendgrid(req);
-    const { events: parsed, skipped } = parseSendgridEvents(req.body, this.deps.clock.now());
+    // The parser skips (and reports) an element whose key or message ids cannot be stored rather than failing its
+    // batch: a 4xx or 5xx makes SendGrid retry the whole batch for 24 hours. Alone, that element answers 400.
+    const { events, skipped } = parseSendgridEvents(req.body, this.deps.clock.now());
+    // Skipped elements are not stored, so they are counted at this delivery (SendGrid does not redeliver a 2xx).
     this.unknowns.report('sendgrid', skipped);
-    // One event whose ids cannot be indexed is skipped (and logged) rather than failing its batch: a 4xx or 5xx makes
-    // SendGrid retry the whole batch for 24 hours. A request that is that one event alone answers 400.
-    const events = parsed.filter((event, i) => {
-      try {
-        assertIndexable(event);
-        return true;
-      } catch (error) {
-        if (parsed.length === 1) throw error;
-        this.deps.logger.warn({ index: i, reason: (error as Error).message }, 'SendGrid event skipped');
-        return false;
-      }
-    });
-    for (const event of events)
-      this.unknowns.report('sendgrid', event.unknowns ?? [], { eventKey: event.eventKey });
     await Promise.all(
-      events.map((event) =>
-        this.submit({
+      events.map(async (event) => {
+        const fresh = await this.submit({
           provider: 'sendgrid',
           kind: 'event',
           eventKey: event.eventKey,
           payload: { event: event.raw },
-        }),
-      ),
+        });
+        if (fresh) this.unknowns.report('sendgrid', event.unknowns ?? [], { eventKey: event.eventKey });
+      }),
     );
     return events.length;
   }

@@ -1,6 +1,16 @@
 import { Counter } from 'prom-client';
 import type { Logger } from '../config/logger';
-import type { UnknownPart } from '../providers/webhook.types';
+import type { UnknownKind, UnknownPart } from '../providers/webhook.types';
+
+/** Kinds that are batch elements left out: not stored, the rest of their batch is. */
+const SKIPPED: ReadonlySet<UnknownKind> = new Set(['malformed', 'unstorable']);
+
+/** The once-per-kind log line: what Herald did with the part. */
+function describe(provider: string, kind: UnknownKind): string {
+  return SKIPPED.has(kind)
+    ? `webhook: ${provider} sent a batch element Herald cannot store (${kind}); skipped, not stored, the rest of the batch stored (logged once per kind)`
+    : `webhook: ${provider} sent ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} Herald does not know; stored and ignored for status (logged once per kind)`;
+}
 
 /**
  * What vendors send that Herald does not know (a new event type, status or form field, an account event, a batch
@@ -12,7 +22,7 @@ export class WebhookUnknowns {
   /** Registered by the HTTP server on its /metrics registry. */
   readonly counter = new Counter({
     name: 'herald_webhook_unknown_events_total',
-    help: 'Webhook parts Herald does not know (stored, ignored for status), by provider and kind',
+    help: 'Webhook parts Herald does not know (stored and ignored for status; malformed and unstorable batch elements skipped), by provider and kind',
     labelNames: ['provider', 'kind'] as const,
     registers: [],
   });
@@ -21,7 +31,10 @@ export class WebhookUnknowns {
 
   constructor(private readonly logger: Logger) {}
 
-  /** Counts and logs the parts of one request; `context` (event key, path) goes into the log line. */
+  /**
+   * Counts and logs the unknown parts of one event; `context` (event key, path) goes into the log line. Callers
+   * report an event's parts once, when it is first stored, so a vendor's redelivery is not counted again.
+   */
   report(provider: string, parts: UnknownPart[], context: Record<string, unknown> = {}): void {
     for (const part of parts) {
       this.counter.inc({ provider, kind: part.kind });
@@ -33,10 +46,7 @@ export class WebhookUnknowns {
       const key = `${provider}|${part.kind}`;
       if (this.logged.has(key)) continue;
       this.logged.add(key);
-      this.logger.info(
-        line,
-        `webhook: ${provider} sent a ${part.kind} Herald does not know; stored and ignored for status (logged once per kind)`,
-      );
+      this.logger.info(line, describe(provider, part.kind));
     }
   }
 }

@@ -74,6 +74,12 @@ describe('opt-out replies through the signed Twilio inbound webhook', () => {
     ['ＳＴＯＰ', 'STOP'],
     ['STOP texting me', 'STOP TEXTING ME'],
     ['🛑 stop', 'STOP'],
+    // Invisible characters, combining marks and controls do not split or hide the word (break12 finding 1).
+    ['S\u200BTOP', 'STOP'],
+    ['S\u00ADTOP', 'STOP'],
+    ['S\u{E0054}TOP', 'STOP'],
+    ['S\u0336T\u0336O\u0336P\u0336', 'STOP'],
+    ['STOP\u0007', 'STOP'],
   ])('%j revokes SMS consent (checkConsent opted_out, ledger REVOKE by keyword)', async (body, reason) => {
     const { userId, phone } = await newUser();
     expect(await check(userId)).toEqual({ canSend: true, reason: 'transactional_allowed' });
@@ -118,6 +124,16 @@ describe('opt-out replies through the signed Twilio inbound webhook', () => {
     expect(await stored(sid)).toMatchObject([{ keyword: 'START', possible_opt_out: false }]);
     expect(await check(userId)).toEqual({ canSend: true, reason: 'transactional_allowed' });
     expect((await send()).status).toBe('QUEUED');
+  });
+
+  it('"S\\u200BTART" (zero-width space inside) opts back in after "STO\\u200DP"', async () => {
+    const { userId, phone } = await newUser();
+    await reply(phone, 'STO\u200DP');
+    expect(await check(userId)).toEqual({ canSend: false, reason: 'opted_out' });
+
+    const { sid } = await reply(phone, 'S\u200BTART');
+    expect(await stored(sid)).toMatchObject([{ keyword: 'START', possible_opt_out: false }]);
+    expect(await check(userId)).toEqual({ canSend: true, reason: 'transactional_allowed' });
   });
 
   it('"HELP?" is answered with the help text and changes no consent', async () => {

@@ -137,7 +137,54 @@ describe('webhook intake tolerates what vendors add', () => {
       expect(await unknownCount('twilio', 'status')).toBe(before + 1);
     });
 
-    it('only what cannot be keyed is refused: no MessageSid, or one longer than 255 bytes (400)', async () => {
+    it('the same signed status (unknown status and field) delivered 3 times is counted once (break12)', async () => {
+      const m = await sentSms();
+      const before = {
+        status: await unknownCount('twilio', 'status'),
+        field: await unknownCount('twilio', 'field'),
+      };
+      const form = {
+        MessageSid: m.providerMessageId!,
+        MessageStatus: 'brand_new_status',
+        BrandNewField: '1',
+      };
+      for (let i = 0; i < 3; i++) {
+        expect((await sender.twilio(`/webhooks/twilio/status?hm=${m.id}`, form)).status).toBe(204);
+      }
+      expect(await stored('twilio', `${m.providerMessageId}:brand_new_status`)).toHaveLength(1);
+      expect(await unknownCount('twilio', 'status')).toBe(before.status + 1);
+      expect(await unknownCount('twilio', 'field')).toBe(before.field + 1);
+    });
+
+    it('the same signed inbound message with an unknown field delivered 3 times is counted once', async () => {
+      const before = await unknownCount('twilio', 'field');
+      const form = {
+        MessageSid: `SM${'c'.repeat(32)}`,
+        From: '+14155550100',
+        To: '+14155238886',
+        Body: 'hello again',
+        AnotherNewField: 'x',
+      };
+      for (let i = 0; i < 3; i++) {
+        expect((await sender.twilio('/webhooks/twilio/inbound', form)).status).toBe(200);
+      }
+      expect(await unknownCount('twilio', 'field')).toBe(before + 1);
+    });
+
+    it('a MessageSid of 256 bytes (README: webhook ids are at most 256 bytes) is stored; 257 bytes is 400 naming 256', async () => {
+      const sid = `SM${'d'.repeat(254)}`;
+      const at = await sender.twilio('/webhooks/twilio/status', { MessageSid: sid, MessageStatus: 'sent' });
+      expect(at.status).toBe(204);
+      expect(await stored('twilio', `${sid}:sent`)).toHaveLength(1);
+      const over = await sender.twilio('/webhooks/twilio/status', {
+        MessageSid: `${sid}d`,
+        MessageStatus: 'sent',
+      });
+      expect(over.status).toBe(400);
+      expect(await over.json()).toEqual({ error: 'MessageSid is longer than 256 bytes' });
+    });
+
+    it('only what cannot be keyed is refused: no MessageSid, or one far over 256 bytes (400)', async () => {
       expect((await sender.twilio('/webhooks/twilio/status', { MessageStatus: 'sent' })).status).toBe(400);
       const long = `SM${'x'.repeat(9000)}`;
       const res = await sender.twilio('/webhooks/twilio/status', { MessageSid: long, MessageStatus: 'sent' });
@@ -186,6 +233,15 @@ describe('webhook intake tolerates what vendors add', () => {
       },
     );
 
+    it('the same signed batch with an unknown event type delivered 3 times is counted once (break12)', async () => {
+      const m = await sentEmail();
+      const before = await unknownCount('sendgrid', 'event');
+      const batch = [sendgridEvent(m, 'hologram_viewed', `holo-${m.id}`)];
+      for (let i = 0; i < 3; i++) expect((await sender.sendgrid(batch)).status).toBe(200);
+      expect(await stored('sendgrid', `holo-${m.id}`)).toHaveLength(1);
+      expect(await unknownCount('sendgrid', 'event')).toBe(before + 1);
+    });
+
     it('fields of unexpected types are tolerated (numeric sg_message_id, string or impossible timestamp, object reason)', async () => {
       const m = await sentEmail();
       const res = await sender.sendgrid([
@@ -210,5 +266,23 @@ describe('webhook intake tolerates what vendors add', () => {
       expect((await message(m.id)).status).toBe('DELIVERED');
       expect(await unknownCount('sendgrid', 'unstorable')).toBe(before + 1);
     });
+
+    it.each(['sg_message_id', 'herald_message_id'])(
+      'an event whose %s is too long to store is skipped inside a batch and counted "unstorable" (break12)',
+      async (field) => {
+        const m = await sentEmail();
+        const before = await unknownCount('sendgrid', 'unstorable');
+        const oversized = { ...sendgridEvent(m, 'click', `long-${field}-${m.id}`), [field]: 'x'.repeat(300) };
+        const res = await sender.sendgrid([sendgridEvent(m, 'delivered', `ok-${field}-${m.id}`), oversized]);
+        expect(res.status).toBe(200);
+        expect(await res.json()).toEqual({ accepted: 1 });
+        expect(await stored('sendgrid', `ok-${field}-${m.id}`)).toHaveLength(1);
+        expect(await stored('sendgrid', `long-${field}-${m.id}`)).toEqual([]);
+        expect(await unknownCount('sendgrid', 'unstorable')).toBe(before + 1);
+        const alone = await sender.sendgrid([oversized]);
+        expect(alone.status).toBe(400);
+        expect(await alone.json()).toEqual({ error: `[0].${field}: longer than 256 bytes` });
+      },
+    );
   });
 });

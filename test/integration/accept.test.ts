@@ -13,6 +13,7 @@ import {
 } from '../support/generated/graphql';
 import { execute, executeOk, waitFor } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
+import { CONTENT_SID } from '../support/whatsapp';
 
 describe('sendNotification: accept at the edge', () => {
   let stack: TestStack;
@@ -228,7 +229,41 @@ describe('sendNotification: accept at the edge', () => {
     const byChannel = Object.fromEntries(costs.data!.notification.messages.map((m) => [m.channel, m.cost]));
     // Defaults: $0.0079 per SMS segment ("*"), $0.0001 per email.
     expect(byChannel).toEqual({ SMS: 0.0158, EMAIL: 0.0001 });
-    expect(costs.data!.notification.cost).toBeCloseTo(0.0159, 6);
+    expect(costs.data!.notification.cost).toBe(0.0159);
+  });
+
+  it('a four-channel send costs 0.013 exactly, not 0.013000000000000001: sums of money are kept to the micro-dollar', async () => {
+    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+      input: {
+        userId: `u-${randomUUID()}`,
+        type: 'adhoc',
+        channels: ['SMS', 'WHATSAPP', 'EMAIL', 'PUSH'],
+        to: {
+          phone: '+14155552671',
+          whatsapp: '+14155552672',
+          email: 'four@example.com',
+          deviceTokens: ['tok-4'],
+        },
+        content: {
+          body: 'one segment',
+          subject: 's',
+          text: 't',
+          title: 'T',
+          whatsappTemplate: { contentSid: CONTENT_SID, contentVariables: { 1: 'x' } },
+        },
+      },
+    });
+    const costs = await execute<
+      { notification: { cost: number; messages: { channel: string; cost: number }[] } },
+      unknown
+    >(stack.url, 'query ($id: ID!) { notification(id: $id) { cost messages { channel cost } } }', {
+      id: sendNotification.notification.id,
+    });
+    const byChannel = Object.fromEntries(costs.data!.notification.messages.map((m) => [m.channel, m.cost]));
+    // Defaults: $0.0079 per SMS segment, $0.005 per WhatsApp message, $0.0001 per email, push free. In floating
+    // point their sum is 0.013000000000000001 in every order.
+    expect(byChannel).toEqual({ SMS: 0.0079, WHATSAPP: 0.005, EMAIL: 0.0001, PUSH: 0 });
+    expect(costs.data!.notification.cost).toBe(0.013);
   });
 
   it('scheduledAt in the future waits SCHEDULED in PostgreSQL', async () => {

@@ -113,6 +113,14 @@ describe('vendor limits: the emulator refuses what the vendor refuses (real SDKs
         },
       });
     });
+    it('a request over the emulator parser’s 1 MB is FCM’s 400 INVALID_ARGUMENT "Message is too big", not an HTML 413 (break12)', async () => {
+      const error = await rejection(push({ k: 'x'.repeat(1_100_000) }));
+      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', retryable: false });
+      expect(error.message).toMatch(/^Message is too big/);
+      expect(suite.running.emulator.recorded('fcm')).toMatchObject([
+        { status: 400, response: { error: { code: 400, status: 'INVALID_ARGUMENT' } } },
+      ]);
+    });
   });
 
   describe('Twilio (twilio SDK)', () => {
@@ -128,6 +136,24 @@ describe('vendor limits: the emulator refuses what the vendor refuses (real SDKs
       const error = await rejection(provider().send({ to: '+14155552671', body: 'a'.repeat(1_601) }, ctx));
       expect(error).toMatchObject({ code: '21617', retryable: false });
       expect(statuses('twilio')).toEqual([201, 400]);
+    });
+
+    it('a form over the emulator parser’s 1 MB (a 1.1 MB body) is Twilio’s 21617 JSON, not SendGrid’s HTML 413 (break12)', async () => {
+      const error = await rejection(
+        suite.twilioSms.send({ to: '+14155552671', body: 'a'.repeat(1_100_000) }, ctx),
+      );
+      expect(error).toMatchObject({ code: '21617', retryable: false });
+      expect(suite.running.emulator.recorded('twilio')).toMatchObject([
+        {
+          status: 400,
+          response: {
+            code: 21617,
+            message: 'The concatenated message body exceeds the 1600 character limit.',
+            more_info: 'https://www.twilio.com/docs/errors/21617',
+            status: 400,
+          },
+        },
+      ]);
     });
 
     it('10 MediaUrl are sent, 11 are 21623 "Number of media files exceeds allowed limit" (permanent)', async () => {
@@ -201,6 +227,172 @@ describe('vendor limits: the emulator refuses what the vendor refuses (real SDKs
             help: null,
           },
         ],
+      });
+    });
+
+    describe('malformed mail: SendGrid’s 400 and error body, never a 500 (break12)', () => {
+      /** The SDK's own HTTP client, which sends any body as JSON. */
+      const post = async (body: unknown) => {
+        const client = new Client();
+        client.setApiKey(SANDBOX.sendgrid.apiKey);
+        client.setDefaultRequest('baseUrl', `${suite.running.url}/sendgrid`);
+        return client.request({ method: 'POST', url: '/v3/mail/send', body: body as object }).then(
+          ([response]) => ({ status: response.statusCode, body: response.body }),
+          (e: { code?: number; response?: { body?: unknown } }) => ({
+            status: e.code,
+            body: e.response?.body,
+          }),
+        );
+      };
+      const good = {
+        personalizations: [{ to: [{ email: 'a@example.com' }] }],
+        from: { email: 'noreply@herald.dev' },
+        subject: 's',
+        content: [{ type: 'text/plain', value: 't' }],
+      };
+      const problem = (message: string, field: string | null) => ({ message, field, help: null });
+      const SUBJECT =
+        'The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.';
+
+      it.each([
+        [
+          'personalizations as an object',
+          { ...good, personalizations: { to: [{ email: 'a@example.com' }] } },
+          [problem('Invalid type. Expected: array, given: object.', 'personalizations')],
+        ],
+        [
+          '`to` not an array',
+          { ...good, personalizations: [{ to: { email: 'a@example.com' } }] },
+          [problem('Invalid type. Expected: array, given: object.', 'personalizations.0.to')],
+        ],
+        [
+          'an invalid `to` email',
+          { ...good, personalizations: [{ to: [{ email: 'not an email' }] }] },
+          [problem('Does not contain a valid address.', 'personalizations.0.to.0.email')],
+        ],
+        [
+          'a `to` entry without an email',
+          { ...good, personalizations: [{ to: [{ name: 'Ann' }] }] },
+          [
+            problem(
+              'Each to object must at least have an email address and may also contain a name. e.g. {"email": "example@example.com"} or {"email": "example@example.com", "name": "Example Recipient"}',
+              'personalizations.0.to.0.email',
+            ),
+          ],
+        ],
+        [
+          'no personalizations',
+          { ...good, personalizations: [] },
+          [
+            problem(
+              'The personalizations field is required and must have at least one personalization.',
+              'personalizations',
+            ),
+          ],
+        ],
+        [
+          'a personalization without `to`',
+          { ...good, personalizations: [{ cc: [{ email: 'c@example.com' }] }] },
+          [
+            problem(
+              'The to array is required for all personalization objects, and must have at least one email object with a valid email address.',
+              'personalizations.0.to',
+            ),
+          ],
+        ],
+        [
+          'the same address in to and cc',
+          {
+            ...good,
+            personalizations: [{ to: [{ email: 'a@example.com' }], cc: [{ email: 'A@example.com' }] }],
+          },
+          [
+            problem(
+              'Each email address in the personalization block should be unique between to, cc, and bcc. We found the first duplicate instance of [a@example.com] in the personalizations.0.cc field.',
+              'personalizations.0',
+            ),
+          ],
+        ],
+        [
+          'no content',
+          { ...good, content: undefined },
+          [
+            problem(
+              'Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block. We typically suggest both text/plain and text/html blocks are included, but only one block is required.',
+              'content',
+            ),
+          ],
+        ],
+        [
+          'an empty content value',
+          { ...good, content: [{ type: 'text/plain', value: '' }] },
+          [
+            problem(
+              'The content value must be a string at least one character in length.',
+              'content.0.value',
+            ),
+          ],
+        ],
+        ['an empty subject', { ...good, subject: '' }, [problem(SUBJECT, 'subject')]],
+        ['no subject', { ...good, subject: undefined }, [problem(SUBJECT, 'subject')]],
+        [
+          'no from',
+          { ...good, from: undefined },
+          [
+            problem(
+              'The from object must be provided for every email send. It is an object that requires the email parameter, but may also contain a name parameter.  e.g. {"email" : "example@example.com"}  or {"email" : "example@example.com", "name" : "Example Recipient"}.',
+              'from.email',
+            ),
+          ],
+        ],
+        [
+          'everything wrong at once',
+          { personalizations: 'x', subject: 7, content: {} },
+          [
+            problem('Invalid type. Expected: array, given: string.', 'personalizations'),
+            expect.objectContaining({ field: 'from.email' }),
+            problem('Invalid type. Expected: string, given: integer.', 'subject'),
+            problem('Invalid type. Expected: array, given: object.', 'content'),
+          ],
+        ],
+      ])('%s → 400 with SendGrid’s errors', async (_name, mail, errors) => {
+        expect(await post(mail)).toEqual({ status: 400, body: { errors } });
+        expect(statuses('sendgrid')).toEqual([400]);
+      });
+
+      it.each([
+        ['a whole request', good],
+        [
+          'a template without subject or content',
+          { ...good, subject: undefined, content: undefined, template_id: 'd-1' },
+        ],
+        [
+          'a subject in every personalization instead of the mail’s',
+          {
+            ...good,
+            subject: undefined,
+            personalizations: [{ to: [{ email: 'a@example.com' }], subject: 'p' }],
+          },
+        ],
+      ])('%s → 202', async (_name, mail) => {
+        expect((await post(mail)).status).toBe(202);
+      });
+
+      it('a body that is not JSON → 400 "Bad Request"', async () => {
+        const response = await fetch(`${suite.running.url}/sendgrid/v3/mail/send`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${SANDBOX.sendgrid.apiKey}`, 'content-type': 'application/json' },
+          body: '{"personalizations":',
+        });
+        expect(response.status).toBe(400);
+        expect(await response.json()).toEqual({ errors: [problem('Bad Request', null)] });
+      });
+
+      it('Herald’s adapter classifies an empty subject as permanent', async () => {
+        const error = await rejection(
+          suite.sendgrid.send({ to: 'a@example.com', subject: '', text: 't' }, ctx),
+        );
+        expect(error).toMatchObject({ code: '400', retryable: false, message: SUBJECT });
       });
     });
 

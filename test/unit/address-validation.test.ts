@@ -6,7 +6,7 @@ import {
   normalizeTimezone,
 } from '../../src/services/address-validation';
 import { BadUserInputError } from '../../src/services/errors';
-import { assertUrl } from '../../src/services/input-guard';
+import { normalizeUrl } from '../../src/services/input-guard';
 import { parseLocalTime } from '../../src/services/schedule-rules';
 
 /** Each rule with its source's own examples (issue 12, Kind 2 audit). */
@@ -112,13 +112,21 @@ describe('time zones: IANA names through Intl', () => {
   });
 });
 
-describe('URLs: absolute http(s) by the WHATWG URL Standard', () => {
-  it.each(['https://media.example.com/1.jpg', 'HTTP://Example.com/a?b=c#d', 'https://[2001:db8::1]/x.png'])(
-    '%j is accepted',
-    (url) => {
-      expect(() => assertUrl(url, 'content.imageUrl')).not.toThrow();
-    },
-  );
+describe('URLs: absolute http(s) by the WHATWG URL Standard, returned as it serialises them', () => {
+  it.each([
+    ['https://media.example.com/1.jpg', 'https://media.example.com/1.jpg'],
+    ['HTTP://Example.com/a?b=c#d', 'http://example.com/a?b=c#d'],
+    ['https://[2001:db8::1]/x.png', 'https://[2001:db8::1]/x.png'],
+    // What the parser repairs is what Herald stores and sends (break12 finding 2): the vendor fetches what was checked.
+    ['https://e.x/a b', 'https://e.x/a%20b'],
+    ['https://e.x\t/a', 'https://e.x/a'],
+    ['https://e.x/a\nb', 'https://e.x/ab'],
+    ['http://e.x\\@evil.com/', 'http://e.x/@evil.com/'],
+    ['https://e.x:443/./a/../b', 'https://e.x/b'],
+    ['https://bücher.example/ü', 'https://xn--bcher-kva.example/%C3%BC'],
+  ])('%j is accepted as %j', (url, href) => {
+    expect(normalizeUrl(url, 'content.imageUrl')).toBe(href);
+  });
   it.each([
     'ftp://example.com/x',
     'javascript:alert(1)',
@@ -129,8 +137,13 @@ describe('URLs: absolute http(s) by the WHATWG URL Standard', () => {
     '/relative/path.png',
     'https://%zz/',
   ])('%j is refused naming the field', (url) => {
-    expect(() => assertUrl(url, 'content.imageUrl')).toThrow(
+    expect(() => normalizeUrl(url, 'content.imageUrl')).toThrow(
       'content.imageUrl: must be an absolute http(s) URL (WHATWG URL Standard)',
+    );
+  });
+  it('a URL that percent-encoding takes past 2,048 characters is refused', () => {
+    expect(() => normalizeUrl(`https://e.x/${' '.repeat(1_000)}x`, 'content.mediaUrls[0]')).toThrow(
+      'content.mediaUrls[0]: must be at most 2048 characters once percent-encoded (WHATWG URL Standard)',
     );
   });
 });

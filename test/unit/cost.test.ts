@@ -2,7 +2,7 @@ import { SegmentedMessage } from 'sms-segments-calculator';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env';
 import { Channel } from '../../src/entities';
-import { estimateCost, smsSegments } from '../../src/services/cost';
+import { estimateCost, roundUsd, smsSegments, sumUsd } from '../../src/services/cost';
 
 describe('SMS segments (Twilio sms-segments-calculator)', () => {
   it.each([
@@ -68,5 +68,20 @@ describe('cost estimate', () => {
   it('rejects a malformed price table at startup', () => {
     expect(() => parseConfig({ SMS_PRICES: '{"usa": 1}' })).toThrow(/SMS_PRICES/);
     expect(() => parseConfig({ SMS_PRICES: 'not json' })).toThrow(/SMS_PRICES/);
+  });
+});
+
+describe('sums of money are kept to the micro-dollar (6 decimals)', () => {
+  it.each([
+    [[0.0079, 0.005, 0.0001, 0], 0.013],
+    [[0.1, 0.2], 0.3],
+    [[0.0083, 0.0083, 0.0083], 0.0249],
+    [[], 0],
+  ])('%j sums to %d', (amounts, sum) => {
+    expect(sumUsd(amounts)).toBe(sum);
+  });
+  it('rounds half away from zero at the seventh decimal', () => {
+    expect(roundUsd(0.0000015)).toBe(0.000002);
+    expect(roundUsd(0.00000149)).toBe(0.000001);
   });
 });

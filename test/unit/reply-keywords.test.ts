@@ -23,6 +23,32 @@ describe('normalizeReply: NFKC, case, punctuation and emoji, hyphens and spaces'
     ['STOP\n\ttexting   me', 'stop texting me'],
     ['🙂', ''],
     ['', ''],
+    // Invisible characters are deleted, not turned into spaces: they must not split a word (break12 finding 1).
+    ['S\u200BTOP', 'stop'], // zero-width space
+    ['ST\u200COP', 'stop'], // zero-width non-joiner
+    ['STO\u200DP', 'stop'], // zero-width joiner
+    ['S\u00ADTOP', 'stop'], // soft hyphen
+    ['ST\u2060OP', 'stop'], // word joiner
+    ['\uFEFFSTOP', 'stop'], // byte order mark
+    ['\u200FSTOP\u202E', 'stop'], // bidi marks and overrides
+    ['S\u{E0054}TOP', 'stop'], // tag character
+    ['ST\u034FOP', 'stop'], // combining grapheme joiner (default-ignorable)
+    ['S\u3164TOP', 'stop'], // Hangul filler (default-ignorable, looks like nothing)
+    // Combining marks are stripped after NFKD; controls other than white space are deleted.
+    ['S\u0336T\u0336O\u0336P\u0336', 'stop'], // strikethrough "S̶T̶O̶P̶"
+    ['stop\u0301', 'stop'],
+    ['STÖP', 'stop'],
+    ['\u0130', 'i'], // "İ" lower-cases to i + U+0307; the mark goes too
+    ['STOP\u0007', 'stop'],
+    ['unsubscribe\u0000', 'unsubscribe'],
+    ['ST\u007FOP', 'stop'],
+    ['stop\u0085please', 'stop please'], // NEL is a line break
+    ['stop\r\nplease', 'stop please'],
+    ['ſtop', 'stop'], // long s (NFKD)
+    ['𝐒𝐓𝐎𝐏', 'stop'], // mathematical bold (NFKD)
+    ['한국', '한국'], // Hangul decomposes and recomposes
+    // Look-alike letters from other scripts are not mapped (no confusables table; README).
+    ['ЅТОР', 'ѕтор'],
   ])('%j → %j', (body, normalized) => {
     expect(normalizeReply(body)).toBe(normalized);
   });
@@ -56,6 +82,18 @@ describe('classifyReply', () => {
     'Unsubscribe me now please',
     'opt out of this',
     'stop,please',
+    // Invisible characters, combining marks and controls inside or around the word.
+    'S\u200BTOP',
+    'ST\u200COP',
+    'STO\u200DP',
+    'S\u00ADTOP',
+    'ST\u2060OP',
+    'S\u{E0054}TOP',
+    'S\u0336T\u0336O\u0336P\u0336',
+    'stop\u0301',
+    'STOP\u0007',
+    'opt\u200B-\u200Bout',
+    'UN\u00ADSUB\u00ADSCRIBE',
   ])('%j is an opt-out', (body) => {
     expect(classifyReply(body)).toMatchObject({ keyword: 'STOP', possibleOptOut: false });
   });
@@ -71,6 +109,8 @@ describe('classifyReply', () => {
     'optout now please',
     'quit it',
     'it is the end',
+    'please don\u200Bt s\u200Btop',
+    'I want to c\u0336ancel my order',
   ])('%j is flagged possible_opt_out', (body) => {
     expect(classifyReply(body)).toMatchObject({ keyword: null, possibleOptOut: true });
   });
@@ -81,6 +121,9 @@ describe('classifyReply', () => {
     ['Yes!', 'START'],
     ['unstop', 'START'],
     ['ＳＴＡＲＴ', 'START'],
+    ['S\u200BTART', 'START'],
+    ['UN\u00ADSTOP', 'START'],
+    ['HE\u2060LP', 'HELP'],
     ['help', 'HELP'],
     ['HELP?', 'HELP'],
     ['INFO', 'HELP'],

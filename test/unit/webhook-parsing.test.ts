@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSendgridEvent } from '../../src/providers/sendgrid.webhook';
+import { parseSendgridEvent, parseSendgridEvents } from '../../src/providers/sendgrid.webhook';
 import { parseTwilioInbound, parseTwilioStatus } from '../../src/providers/twilio.webhook';
 import { movesForward } from '../../src/services/message-status';
 import { MessageStatus } from '../../src/entities';
@@ -112,6 +112,50 @@ describe('SendGrid event mapping', () => {
     expect(parseSendgridEvent({ ...base, event: 'open' }).eventKey).toBe(
       'abc123.filter0001.1:open:1900000000',
     );
+  });
+});
+
+describe('webhook ids: at most 256 bytes (MAX_EVENT_ID_BYTES), everywhere the same', () => {
+  const at = new Date('2030-01-01T00:00:00Z');
+  const id = (bytes: number) => `SM${'a'.repeat(bytes - 2)}`;
+
+  it('a Twilio MessageSid of 256 bytes is keyed; 257 bytes is refused naming 256', () => {
+    expect(
+      parseTwilioStatus({ MessageSid: id(256), MessageStatus: 'sent' }, 'https://h/x', at).eventKey,
+    ).toBe(`${id(256)}:sent`);
+    expect(() =>
+      parseTwilioStatus({ MessageSid: id(257), MessageStatus: 'sent' }, 'https://h/x', at),
+    ).toThrow('MessageSid is longer than 256 bytes');
+  });
+
+  it.each(['sg_event_id', 'sg_message_id', 'herald_message_id'])(
+    'a SendGrid %s of 256 bytes is stored; 257 bytes is skipped next to a good event, counted "unstorable"',
+    (field) => {
+      const event = (bytes: number) => ({
+        event: 'open',
+        timestamp: 1_900_000_000,
+        sg_event_id: 'e-1',
+        [field]: id(bytes),
+      });
+      expect(parseSendgridEvent(event(256))).toMatchObject({ eventType: 'open' });
+      const batch = parseSendgridEvents(
+        Buffer.from(JSON.stringify([{ ...event(34), sg_event_id: 'good' }, event(257)])),
+      );
+      expect(batch.events.map((e) => e.eventKey)).toEqual(['good']);
+      expect(batch.skipped).toEqual([{ kind: 'unstorable', detail: `[1].${field}: longer than 256 bytes` }]);
+      expect(() => parseSendgridEvents(Buffer.from(JSON.stringify([event(257)])))).toThrow(
+        `[0].${field}: longer than 256 bytes`,
+      );
+    },
+  );
+
+  it('the part of sg_message_id before the first dot is the id: a long filter suffix is fine', () => {
+    const event = parseSendgridEvent({
+      event: 'open',
+      sg_event_id: 'e-2',
+      sg_message_id: `abc.${'f'.repeat(300)}`,
+    });
+    expect(event.providerMessageId).toBe('abc');
   });
 });
 

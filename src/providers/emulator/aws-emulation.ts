@@ -123,3 +123,25 @@ export function snsPublish(req: Request, accessKeyId: string, fault?: AwsFault):
     `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${randomUUID()}</MessageId></PublishResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></PublishResponse>`,
   );
 }
+
+/**
+ * SES v2's answer to a SendEmail body the emulator's parser refused: past its 40 MB parser limit, SES's maximum
+ * message size ("40 MB", https://docs.aws.amazon.com/ses/latest/dg/quotas.html) is exceeded; a body that is not JSON
+ * is the REST-JSON protocol's SerializationException.
+ */
+export function sesUnparseable(error: { type?: string }): AwsAnswer {
+  return error.type === 'entity.too.large'
+    ? sesError(400, 'MessageRejected', 'Message length is more than 40 MB.')
+    : sesError(400, 'SerializationException', 'The request body could not be parsed.');
+}
+
+/**
+ * SNS's answer to a Publish form the emulator's parser refused: past its 1 MB parser limit the Message is far over
+ * SNS's 256 KB ("Invalid parameter: Message too long", https://docs.aws.amazon.com/sns/latest/api/API_Publish.html);
+ * anything else unreadable is the Query protocol's MalformedQueryString.
+ */
+export function snsUnparseable(error: { type?: string }): AwsAnswer {
+  return error.type === 'entity.too.large'
+    ? snsError(400, 'InvalidParameter', 'Invalid parameter: Message too long')
+    : snsError(400, 'MalformedQueryString', 'The query string could not be parsed.');
+}

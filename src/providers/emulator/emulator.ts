@@ -1,16 +1,20 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type RequestHandler, type Request, type Response, type Router } from 'express';
 import { SegmentedMessage } from 'sms-segments-calculator';
 import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
-import { sesSendEmail, snsPublish } from './aws-emulation';
+import { sesSendEmail, sesUnparseable, snsPublish, snsUnparseable } from './aws-emulation';
 import { EmulatorCallbacks, type CallbackOptions } from './callbacks';
+import { sendgridMailRefusal } from './sendgrid-mail';
 import {
   fcmLimitRefusal,
+  fcmUnparseable,
   mediaKept,
-  sendgridLimitRefusal,
-  sendgridTooLarge,
+  sendgridSizeRefusal,
+  sendgridUnparseable,
   twilioError,
   twilioLimitRefusal,
+  twilioUnparseable,
+  type ParserRefusal,
 } from './vendor-refusals';
 import { contentRefusal, WhatsappEmulation } from './twilio-whatsapp';
 
@@ -176,11 +180,28 @@ export class ProviderEmulator {
       const result = answer(req, fault);
       this.record(vendor, req, result);
       if (result.status < 300) this.report(vendor, req, result);
-      if (res.destroyed || req.socket.destroyed) return;
-      res.status(result.status).set(result.headers ?? {});
-      if (result.body === undefined) res.end();
-      else if (result.contentType) res.type(result.contentType).send(result.body);
-      else res.json(result.body);
+      answerWith(req, res, result);
+    };
+  }
+
+  /**
+   * The route's body parser, whose refusals (over its size limit, unparseable) are recorded and answered in the
+   * vendor's own shape: a body too large for the FCM route once got SendGrid's HTML 413.
+   */
+  private parsed(
+    vendor: EmulatedVendor,
+    parser: RequestHandler,
+    refusal: (error: ParserRefusal) => Answer,
+  ): RequestHandler {
+    return (req, res, next) => {
+      parser(req, res, (error?: unknown) => {
+        const status = (error as { status?: unknown } | undefined)?.status;
+        // Only the parser's client errors (4xx); anything else is the server's own failure.
+        if (!error || typeof status !== 'number' || status >= 500) return next(error);
+        const answer = refusal(error);
+        this.record(vendor, req, answer);
+        answerWith(req, res, answer);
+      });
     };
   }
 
@@ -355,29 +376,10 @@ export class ProviderEmulator {
         headers,
       };
     }
-    const body = req.body as
-      { personalizations?: { to?: { email?: string }[] }[]; from?: { email?: string } } | undefined;
-    const refused = sendgridLimitRefusal(body, (req as RawSized).rawBytes ?? 0);
+    // The front end's size limit first, then SendGrid's validation of the mail (sendgrid-mail.ts).
+    const refused =
+      sendgridSizeRefusal((req as RawSized).rawBytes ?? 0) ?? sendgridMailRefusal(req.body as unknown);
     if (refused) return refused;
-    const recipients = body?.personalizations?.flatMap((p) => p.to ?? []) ?? [];
-    if (recipients.length === 0) {
-      return {
-        status: 400,
-        body: {
-          errors: [
-            {
-              message: 'The to array is required for all personalization objects',
-              field: 'personalizations.0.to',
-            },
-          ],
-        },
-      };
-    }
-    if (!body?.from?.email)
-      return {
-        status: 400,
-        body: { errors: [{ message: 'The from object must be provided', field: 'from' }] },
-      };
     return { status: 202, body: undefined, headers: { 'X-Message-Id': hex(11) } };
   }
 
@@ -422,7 +424,7 @@ export class ProviderEmulator {
     const router = express.Router();
     router.post(
       '/twilio/2010-04-01/Accounts/:sid/Messages.json',
-      express.urlencoded({ extended: false, limit: '1mb' }),
+      this.parsed('twilio', express.urlencoded({ extended: false, limit: '1mb' }), twilioUnparseable),
       this.handle('twilio', (req, fault) => this.twilio(req, fault)),
     );
     router.get('/twilio/2010-04-01/Accounts/:sid/Messages/:messageSid.json', (req, res) => {
@@ -432,30 +434,24 @@ export class ProviderEmulator {
     router.post(
       '/sendgrid/v3/mail/send',
       // Parsed past SendGrid's 30 MB so the request's size is SendGrid's rule (vendor-refusals.ts), not the parser's.
-      express.json({ limit: '40mb', verify: noteRawBytes }),
+      this.parsed('sendgrid', express.json({ limit: '40mb', verify: noteRawBytes }), sendgridUnparseable),
       this.handle('sendgrid', (req, fault) => this.sendgrid(req, fault)),
     );
     router.post(
       '/fcm/v1/projects/:project/messages\\:send',
-      express.json({ limit: '1mb' }),
+      this.parsed('fcm', express.json({ limit: '1mb' }), fcmUnparseable),
       this.handle('fcm', (req, fault) => this.fcm(req, fault)),
     );
     router.post(
       '/ses/v2/email/outbound-emails',
-      express.json({ limit: '40mb' }),
+      this.parsed('ses', express.json({ limit: '40mb' }), sesUnparseable),
       this.handle('ses', (req, fault) => sesSendEmail(req, this.credentials.aws.accessKeyId, fault)),
     );
     router.post(
       '/sns',
-      express.urlencoded({ extended: false, limit: '1mb' }),
+      this.parsed('sns', express.urlencoded({ extended: false, limit: '1mb' }), snsUnparseable),
       this.handle('sns', (req, fault) => snsPublish(req, this.credentials.aws.accessKeyId, fault)),
     );
-    // A body over a parser's limit is what the vendors' front ends answer 413, without a JSON body.
-    router.use((error: { type?: string }, _req: Request, res: Response, next: (error: unknown) => void) => {
-      if (error?.type !== 'entity.too.large') return next(error);
-      const answer = sendgridTooLarge();
-      res.status(answer.status).type('html').send(answer.body);
-    });
     return router;
   }
 
@@ -528,6 +524,15 @@ export class ProviderEmulator {
     });
     return router;
   }
+}
+
+/** Sends an answer: JSON, or text with its content type, or nothing; not to a client that has gone. */
+function answerWith(req: Request, res: Response, answer: Answer): void {
+  if (res.destroyed || req.socket.destroyed) return;
+  res.status(answer.status).set(answer.headers ?? {});
+  if (answer.body === undefined) res.end();
+  else if (answer.contentType) res.type(answer.contentType).send(answer.body);
+  else res.json(answer.body);
 }
 
 /** A request whose body parser noted the raw body's size in bytes. */

@@ -7,6 +7,7 @@ import {
   TWILIO_LIMITS,
   type FcmTargetKind,
 } from '../vendor-limits';
+import { sendgridBadRequest } from './sendgrid-mail';
 
 /**
  * The emulator's copy of each vendor's documented refusals (limits and sources in ../vendor-limits.ts), answered in
@@ -58,6 +59,41 @@ export function mediaKept(form: Record<string, string | string[] | undefined>): 
   return String(form.To ?? '').startsWith('whatsapp:')
     ? Math.min(count, TWILIO_LIMITS.whatsappMediaUrls)
     : count;
+}
+
+/** What a body parser reports when it refuses a request: express's body-parser errors carry a `type`. */
+export interface ParserRefusal {
+  /** `entity.too.large` (over the parser's limit), `entity.parse.failed` (not JSON), … */
+  type?: string;
+}
+
+/**
+ * Twilio's answer to a create-message form the emulator's parser refused. A form over the parser's 1 MB can only be
+ * that large through `Body` (every other field is short), which Twilio refuses with 21617 (TWILIO_LIMITS.bodyChars);
+ * anything else unreadable is Twilio's generic 400 Bad Request (https://www.twilio.com/docs/api/errors/400).
+ */
+export function twilioUnparseable(error: ParserRefusal): Refusal {
+  return error.type === 'entity.too.large'
+    ? twilioError(
+        400,
+        TWILIO_LIMIT_ERRORS.bodyTooLong,
+        'The concatenated message body exceeds the 1600 character limit.',
+      )
+    : twilioError(400, 400, 'Bad Request');
+}
+
+/**
+ * FCM's answer to a `messages:send` body the emulator's parser refused: over the parser's 1 MB is far over FCM's
+ * 4,096-byte payload, "Message is too big" (INVALID_ARGUMENT, https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode);
+ * a body that is not JSON is Google's "Invalid JSON payload received." (INVALID_ARGUMENT).
+ */
+export function fcmUnparseable(error: ParserRefusal): Refusal {
+  if (error.type === 'entity.too.large')
+    return fcmBadRequest('message', 'Message is too big: the request is over 1 MB');
+  return {
+    status: 400,
+    body: { error: { code: 400, message: 'Invalid JSON payload received.', status: 'INVALID_ARGUMENT' } },
+  };
 }
 
 /**
@@ -122,47 +158,18 @@ export function fcmLimitRefusal(message: FcmMessageBody): Refusal | undefined {
   return undefined;
 }
 
-interface SendgridMail {
-  personalizations?: { to?: unknown[]; cc?: unknown[]; bcc?: unknown[] }[];
+/**
+ * SendGrid's front end answers a request of 30 MB or more 413 (SENDGRID_LIMITS.maxRequestBytes, with its source),
+ * before the mail is validated (sendgrid-mail.ts).
+ * @param requestBytes the request body's size in bytes
+ */
+export function sendgridSizeRefusal(requestBytes: number): Refusal | undefined {
+  return requestBytes > SENDGRID_LIMITS.maxRequestBytes ? sendgridTooLarge() : undefined;
 }
 
-/** SendGrid's error body (https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors). */
-const sendgridError = (status: number, message: string, field: string | null): Refusal => ({
-  status,
-  body: { errors: [{ message, field, help: null }] },
-});
-
-/**
- * SendGrid v3 mail send limits: at most 1,000 personalizations and 1,000 recipients (to + cc + bcc) per request
- * (HTTP 400 with SendGrid's messages), a request of 30 MB or more answered 413 by its front end.
- * @param requestBytes the request body's size in bytes
- * @returns the refusal, or undefined when SendGrid would take the request
- */
-export function sendgridLimitRefusal(
-  mail: SendgridMail | undefined,
-  requestBytes: number,
-): Refusal | undefined {
-  if (requestBytes > SENDGRID_LIMITS.maxRequestBytes) return sendgridTooLarge();
-  const personalizations = mail?.personalizations ?? [];
-  if (personalizations.length > SENDGRID_LIMITS.personalizations) {
-    return sendgridError(
-      400,
-      `The personalization block is limited to 1000 personalizations per API request. You have provided ${personalizations.length} personalizations. Please consider splitting this into multiple requests and resending your request.`,
-      'personalizations',
-    );
-  }
-  const recipients = personalizations.reduce(
-    (n, p) => n + (p.to?.length ?? 0) + (p.cc?.length ?? 0) + (p.bcc?.length ?? 0),
-    0,
-  );
-  if (recipients > SENDGRID_LIMITS.recipients) {
-    return sendgridError(
-      400,
-      'There is a limit of 1000 total recipients (to + cc + bcc) per request.',
-      'personalizations',
-    );
-  }
-  return undefined;
+/** SendGrid's answer to a mail send body the emulator's parser refused: 413 past its size, else 400 "Bad Request". */
+export function sendgridUnparseable(error: ParserRefusal): Refusal {
+  return error.type === 'entity.too.large' ? sendgridTooLarge() : sendgridBadRequest();
 }
 
 /** What SendGrid's front end answers a request over its size: 413 with an HTML page, not JSON. */
