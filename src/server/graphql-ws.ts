@@ -173,8 +173,19 @@ export function attachGraphqlWs(options: {
 
   return {
     wsServer,
-    dispose: async () => {
-      await cleanup.dispose();
+    /**
+     * Closes every socket with 1001 (going away) and waits for the closing handshakes; a client that does not answer
+     * within `graceMs` is cut (ws would otherwise wait 30 s for it).
+     */
+    dispose: async (graceMs: number) => {
+      const cut = setTimeout(() => {
+        for (const socket of wsServer.clients) socket.terminate();
+      }, graceMs);
+      try {
+        await cleanup.dispose();
+      } finally {
+        clearTimeout(cut);
+      }
     },
   };
 }
