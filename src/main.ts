@@ -55,7 +55,10 @@ async function main() {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'draining: HTTP and websockets, then in-flight jobs, queues and the database');
+    logger.info(
+      { signal },
+      'draining: the scheduler and job intake stop, then HTTP, websockets and in-flight jobs, then queues and the database',
+    );
     const force = setTimeout(() => {
       logger.error('shutdown timed out; exiting');
       process.exit(1);

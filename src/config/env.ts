@@ -200,6 +200,14 @@ const graphqlModel = z.object({
   WEBHOOK_JSON_MAX_DEPTH: intWithDefault(64, 8),
   /** Bytes a websocket may have queued unsent before the next result closes it with 1013 (client too slow). */
   WS_MAX_BUFFERED_BYTES: intWithDefault(16 * 1024 * 1024, 65_536),
+  /**
+   * Messages one websocket may send a second, sustained (a token bucket, src/server/token-bucket.ts); past it and its
+   * burst the socket is closed with 4429. A graphql-ws client sends a few a second at most (subscribe, complete,
+   * a ping every few seconds).
+   */
+  WS_MAX_MESSAGES_PER_SECOND: intWithDefault(100, 1),
+  /** Messages one websocket may send at once above that rate (the bucket's size; a client resubscribing many). */
+  WS_MESSAGE_BURST: intWithDefault(100, 1),
 });
 
 const priceTable = z.preprocess(
@@ -328,6 +336,10 @@ export interface Config {
     webhookJsonMaxDepth: number;
     /** WS_MAX_BUFFERED_BYTES: unsent bytes a websocket may have queued before it is closed with 1013. */
     wsMaxBufferedBytes: number;
+    /** WS_MAX_MESSAGES_PER_SECOND: messages a second one websocket may send, sustained, before it is closed with 4429. */
+    wsMaxMessagesPerSecond: number;
+    /** WS_MESSAGE_BURST: messages one websocket may send at once above that rate. */
+    wsMessageBurst: number;
   };
   dispatch: {
     maxAttempts: number;
@@ -584,6 +596,8 @@ export function parseConfig(source: Source): Config {
       jsonMaxDepth: graphql.JSON_MAX_DEPTH,
       webhookJsonMaxDepth: graphql.WEBHOOK_JSON_MAX_DEPTH,
       wsMaxBufferedBytes: graphql.WS_MAX_BUFFERED_BYTES,
+      wsMaxMessagesPerSecond: graphql.WS_MAX_MESSAGES_PER_SECOND,
+      wsMessageBurst: graphql.WS_MESSAGE_BURST,
     },
     dispatch: {
       maxAttempts: dispatch.DISPATCH_MAX_ATTEMPTS,

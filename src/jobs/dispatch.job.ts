@@ -86,7 +86,10 @@ export interface Enqueueable {
 }
 
 export interface DispatchQueues {
+  /** Producers: enqueue jobs and read queue state. They stay open until `close`, for the API's last requests. */
   lanes: Record<Lane, Queue<DispatchJob>>;
+  /** Worker queues that process the jobs (only where this process runs the worker); `stopWorkers` closes them. */
+  workers?: Record<Lane, Queue<DispatchJob>>;
   /** Resolves once every lane is connected and its scripts are loaded. */
   ready(): Promise<void>;
   /**
@@ -100,6 +103,13 @@ export interface DispatchQueues {
    * outage never undoes or hides a status PostgreSQL has recorded.
    */
   enqueueAfterCommit(messages: Enqueueable[], what: string): Promise<void>;
+  /**
+   * Shutdown, first step: the worker queues take no job from the moment this is called, and the promise resolves once
+   * the jobs they run have finished, or after `timeoutMs` (those left unfinished stay "active" in Redis: the next
+   * worker's stalled-job check hands them back, and their rows' leases expire). The producers stay open.
+   */
+  stopWorkers(timeoutMs: number): Promise<void>;
+  /** Shutdown, last step: stops the workers (if not yet) and closes the producers' connections. */
   close(timeoutMs: number): Promise<void>;
 }
 
@@ -107,7 +117,9 @@ export function createDispatchQueues(
   config: Config,
   options: { isWorker: boolean; logger: Logger },
 ): DispatchQueues {
-  const make = (lane: Lane) =>
+  // Producers and workers are separate Queue instances (bee-queue's own pattern): closing a worker queue stops its
+  // intake and waits for its jobs, then quits its connections, while the API may still be enqueueing.
+  const make = (lane: Lane, isWorker: boolean) =>
     new Queue<DispatchJob>(`dispatch:${lane}`, {
       prefix: `${config.redis.keyPrefix}:bq`,
       // bee-queue accepts only its own node-redis v3 client or its settings.
@@ -118,7 +130,7 @@ export function createDispatchQueues(
         retry_strategy: ({ attempt }: { attempt: number }) => Math.min(attempt * 100, 2_000),
         connect_timeout: MAX_TIMER_MS,
       },
-      isWorker: options.isWorker,
+      isWorker,
       getEvents: false,
       sendEvents: false,
       storeJobs: false,
@@ -128,14 +140,15 @@ export function createDispatchQueues(
       // Attempts and retries are counted in PostgreSQL; bee-queue only carries.
       stallInterval: STALL_CHECK_MS,
     });
-  const lanes = Object.fromEntries(LANES.map((lane) => [lane, make(lane)])) as Record<
-    Lane,
-    Queue<DispatchJob>
-  >;
+  const makeAll = (isWorker: boolean) =>
+    Object.fromEntries(LANES.map((lane) => [lane, make(lane, isWorker)])) as Record<Lane, Queue<DispatchJob>>;
+  const lanes = makeAll(false);
+  const workers = options.isWorker ? makeAll(true) : undefined;
+  const every = [...Object.entries(lanes), ...Object.entries(workers ?? {})];
   // Without a listener a connection error would crash the process; bee-queue reconnects by itself. Logged once per
   // outage and lane (every reconnect attempt of its three connections emits one), and again once it is back.
   const failing = new Set<Queue<DispatchJob>>();
-  for (const [lane, queue] of Object.entries(lanes)) {
+  for (const [lane, queue] of every) {
     queue.on('error', (error) => {
       clampRetryDelay(queue);
       if (failing.has(queue)) return options.logger.debug({ err: error, lane }, 'queue connection error');
@@ -184,9 +197,10 @@ export function createDispatchQueues(
 
   return {
     lanes,
+    workers,
     async ready() {
-      await Promise.all(Object.values(lanes).map((queue) => queue.ready()));
-      for (const [lane, queue] of Object.entries(lanes)) {
+      await Promise.all(every.map(([, queue]) => queue.ready()));
+      for (const [lane, queue] of every) {
         reloadScriptsOnReconnect(queue);
         onReconnect(queue, () => {
           if (failing.delete(queue)) options.logger.info({ lane }, 'queue connection back');
@@ -203,7 +217,12 @@ export function createDispatchQueues(
         ),
       );
     },
+    async stopWorkers(timeoutMs) {
+      // bee-queue's close: no new job at once, then the running ones up to the timeout, then its connections.
+      await Promise.all(Object.values(workers ?? {}).map((q) => q.close(timeoutMs).catch(() => undefined)));
+    },
     async close(timeoutMs) {
+      await this.stopWorkers(timeoutMs);
       await Promise.all(Object.values(lanes).map((q) => q.close(timeoutMs).catch(() => undefined)));
     },
   };

@@ -61,12 +61,14 @@ export async function startHerald(
 ): Promise<Herald> {
   const logger = options.logger ?? createLogger(config.server.logLevel);
   const clock = options.clock ?? systemClock;
+  // Connections and clients, closed last, in the reverse of their opening (see `shutdown` for what comes before).
   const closers: [string, () => Promise<void>][] = [];
+  const step = async (name: string, close: () => Promise<void>) => {
+    await close().catch((error: unknown) => logger.error({ err: error, name }, 'close failed'));
+    logger.debug({ name }, 'closed');
+  };
   const closeAll = async () => {
-    for (const [name, close] of closers.reverse()) {
-      await close().catch((error: unknown) => logger.error({ err: error, name }, 'close failed'));
-      logger.debug({ name }, 'closed');
-    }
+    for (const [name, close] of closers.reverse()) await step(name, close);
   };
   try {
     const redis = await connectRedis(config.redis.url);
@@ -88,7 +90,7 @@ export async function startHerald(
     const runsWorker = role !== 'api';
     const queues: DispatchQueues = createDispatchQueues(config, { isWorker: runsWorker, logger });
     await queues.ready();
-    // bee-queue's close waits for in-flight jobs up to the timeout; providers and the ORM close after it.
+    // Producers last but the clients: the API's last requests may still enqueue (the workers stop in `shutdown`).
     closers.push(['queues', () => queues.close(config.server.shutdownTimeoutMs)]);
 
     const redisReachable = () =>
@@ -131,11 +133,13 @@ export async function startHerald(
       const created = await services.types.seedStarterTypes('default');
       if (created > 0) logger.info({ created }, 'starter notification types created for tenant "default"');
     }
-    const herald: Herald = { role, config, services, close: closeAll };
-    if (runsWorker) {
-      herald.worker = startWorker(services, queues, config, logger);
-      closers.push(['scheduler', () => herald.worker!.close()]);
-    }
+    const herald: Herald = {
+      role,
+      config,
+      services,
+      close: () => shutdown(herald, queues, { step, closeAll, logger }),
+    };
+    if (runsWorker) herald.worker = startWorker(services, queues, config, logger);
     if (role !== 'worker') {
       const schema = await buildHeraldSchema();
       const http = await createHttpApp({
@@ -149,9 +153,8 @@ export async function startHerald(
         http.server.once('error', reject);
         http.server.listen(config.server.port, resolve);
       });
-      closers.push(['http', () => http.close()]);
-      const { port } = http.server.address() as AddressInfo;
       herald.http = http;
+      const { port } = http.server.address() as AddressInfo;
       herald.url = `http://127.0.0.1:${port}`;
     }
     return herald;
@@ -159,4 +162,38 @@ export async function startHerald(
     await closeAll();
     throw error;
   }
+}
+
+/**
+ * Drains a running Herald within SHUTDOWN_TIMEOUT_MS, in this order:
+ * 1. intake: the scheduler stops and its running pass ends at its next step (no more provider price look-ups, which
+ *    in the sandbox would go to this very server), and the worker queues take no new job;
+ * 2. in flight: HTTP requests and websockets (no new connection; idle keep-alive connections closed at once,
+ *    websockets closed with 1001; requests still running after HTTP_GRACE are cut) and the running jobs (up to the
+ *    timeout), side by side. When this server hosts the sandbox emulator, the jobs' vendor is this server: HTTP
+ *    waits for them first, or their last requests would find it closed;
+ * 3. the producers, providers, pub/sub, PostgreSQL and Redis.
+ */
+async function shutdown(
+  herald: Herald,
+  queues: DispatchQueues,
+  helpers: {
+    step: (name: string, close: () => Promise<void>) => Promise<void>;
+    closeAll: () => Promise<void>;
+    logger: Logger;
+  },
+): Promise<void> {
+  const { step, closeAll } = helpers;
+  const timeoutMs = herald.config.server.shutdownTimeoutMs;
+  // bee-queue's close: from this call on no job is taken; it resolves when the running ones end (or the timeout).
+  const jobsDone = herald.worker ? queues.stopWorkers(timeoutMs) : Promise.resolve();
+  if (herald.worker) await step('scheduler', () => herald.worker!.close());
+  const http = herald.http;
+  if (http && !(http.emulator && herald.worker))
+    await Promise.all([step('http', () => http.close()), step('jobs', () => jobsDone)]);
+  else {
+    await step('jobs', () => jobsDone);
+    if (http) await step('http', () => http.close());
+  }
+  await closeAll();
 }

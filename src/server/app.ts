@@ -58,6 +58,8 @@ export async function createHttpApp(options: {
   const authenticate = createAuthenticator(config.auth);
   const formatError = withTokenLimitErrors(createFormatError(logger), config.graphql);
   const limiter = new ApiRateLimiter(config, services.deps.redis, logger);
+  /** How long a shutdown lets running HTTP requests and websocket closing handshakes finish. */
+  const httpGraceMs = Math.floor(config.server.shutdownTimeoutMs / 2);
   const ws = attachGraphqlWs({
     httpServer,
     schema,
@@ -77,11 +79,14 @@ export async function createHttpApp(options: {
     // Apollo's own lines (e.g. "Enabling inline tracing for this subgraph") go through pino as JSON like the rest.
     logger: logger.child({ component: 'apollo' }),
     parseOptions: { maxTokens: config.graphql.maxTokens },
-    // main.ts owns SIGTERM: it drains HTTP, websockets, jobs, queues and the ORM in order.
+    // main.ts owns SIGTERM: it drains HTTP, websockets, jobs, queues and the ORM in order (runtime/herald.ts).
     stopOnTerminationSignals: false,
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer }),
-      { serverWillStart: () => Promise.resolve({ drainServer: () => ws.dispose() }) },
+      // On stop: no new connection; idle keep-alive connections are ended at once, busy ones after their request;
+      // whatever still runs after the grace is destroyed. Half the shutdown budget, so jobs and the database close
+      // within SHUTDOWN_TIMEOUT_MS.
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: httpGraceMs }),
+      { serverWillStart: () => Promise.resolve({ drainServer: () => ws.dispose(httpGraceMs) }) },
       queryLimitsPlugin(schema, config.graphql),
       rateLimitPlugin(limiter),
       responseSizePlugin(config.graphql.maxResponseBytes),

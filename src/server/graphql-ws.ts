@@ -3,8 +3,6 @@ import {
   getOperationAST,
   GraphQLError,
   OperationTypeNode,
-  parse,
-  validate,
   type DocumentNode,
   type ExecutionResult,
   type GraphQLFormattedError,
@@ -20,6 +18,7 @@ import type { Caller, Services } from '../services';
 import type { Authenticate } from './auth';
 import type { ApiRateLimiter } from './rate-limit';
 import { checkQueryLimits, type QueryLimits } from './query-limits';
+import { DocumentCache } from './document-cache';
 import { checkResponseSize } from './response-size';
 import { guardWebsockets } from './ws-guard';
 
@@ -41,6 +40,8 @@ export function attachGraphqlWs(options: {
     wsMaxPayloadBytes: number;
     jsonMaxDepth: number;
     wsMaxBufferedBytes: number;
+    wsMaxMessagesPerSecond: number;
+    wsMessageBurst: number;
   };
   limiter: ApiRateLimiter;
 }) {
@@ -55,9 +56,15 @@ export function attachGraphqlWs(options: {
   // Before useServer: its 'connection' listener must find every socket already guarded.
   guardWebsockets(
     wsServer,
-    { maxDepth: limits.jsonMaxDepth, maxBufferedBytes: limits.wsMaxBufferedBytes },
+    {
+      maxDepth: limits.jsonMaxDepth,
+      maxBufferedBytes: limits.wsMaxBufferedBytes,
+      maxMessagesPerSecond: limits.wsMaxMessagesPerSecond,
+      messageBurst: limits.wsMessageBurst,
+    },
     logger,
   );
+  const documents = new DocumentCache(schema, limits.maxTokens);
   const callers = new WeakMap<Context, Caller>();
   const expiryTimers = new WeakMap<Context, { cancel(): void }>();
   const format = (errors: readonly GraphQLError[]) =>
@@ -100,13 +107,17 @@ export function attachGraphqlWs(options: {
       onSubscribe: async (ctx, _id, payload) => {
         let document: DocumentNode;
         try {
-          document = parse(payload.query, { maxTokens: limits.maxTokens });
+          document = documents.parse(payload.query);
         } catch (error) {
           return format([
             new GraphQLError((error as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } }),
           ]);
         }
-        const errors = validate(schema, document);
+        // A caller whose budget is known spent is refused before validation, the costly step (a third of a
+        // millisecond each): a socket churning subscribe/complete past its budget costs a parse and a lookup each.
+        const spent = limiter.refuseIfSpent(callers.get(ctx)!, document, payload.operationName);
+        if (spent) return format([spent]);
+        const errors = documents.validate(document);
         if (errors.length > 0) {
           return format(
             errors.map(
@@ -132,7 +143,14 @@ export function attachGraphqlWs(options: {
           payload.operationName,
         );
         if (limited) return format([limited]);
-        return undefined;
+        // Handed over as parsed and validated: otherwise graphql-ws would parse (without the token limit) and
+        // validate the document a second time.
+        return {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+        };
       },
       onNext: (_ctx, _id, _payload, args, result) => {
         // The same response size limit as over HTTP, before graphql-ws serializes the message.
@@ -155,8 +173,19 @@ export function attachGraphqlWs(options: {
 
   return {
     wsServer,
-    dispose: async () => {
-      await cleanup.dispose();
+    /**
+     * Closes every socket with 1001 (going away) and waits for the closing handshakes; a client that does not answer
+     * within `graceMs` is cut (ws would otherwise wait 30 s for it).
+     */
+    dispose: async (graceMs: number) => {
+      const cut = setTimeout(() => {
+        for (const socket of wsServer.clients) socket.terminate();
+      }, graceMs);
+      try {
+        await cleanup.dispose();
+      } finally {
+        clearTimeout(cut);
+      }
     },
   };
 }

@@ -43,6 +43,9 @@ const WINDOW_SECONDS = 60;
 /** A Redis that hangs (rather than refuses) must not hold requests: past this, the request goes through uncounted. */
 const REDIS_TIMEOUT_MS = 500;
 
+/** Budgets remembered as spent, at most: past it, expired ones are swept, then the oldest forgotten. */
+const MAX_SPENT_ENTRIES = 10_000;
+
 /** Requests an operation is charged, per class: one per root field it runs. */
 export type OperationCharges = Map<OperationClass, number>;
 
@@ -129,6 +132,9 @@ export function rateLimitedError(decision: RateDecision, http?: { status: number
  * A caller with the `service` scope has one budget per tenant; any other caller one per tenant, `sub` and class.
  * When Redis cannot count (down, not ready, or slower than 500 ms) the request is let through and
  * `herald_rate_limit_unavailable_total` counts it: losing Redis must not turn into refusing every caller.
+ * A budget found spent is remembered in memory until its window resets, and refused from there without asking
+ * Redis again: a caller flooding past its budget (over HTTP, or a websocket's subscribe/complete churn) costs a map
+ * lookup per refusal, not a round trip.
  */
 export class ApiRateLimiter {
   /** Requests let through uncounted because Redis could not be reached. */
@@ -146,6 +152,8 @@ export class ApiRateLimiter {
   });
   private readonly limiters = new Map<Budget, { limiter: RLWrapperTimeouts; points: number }>();
   private redisDown = false;
+  /** Spent budgets by `budget \n key`: when their window resets (ms since epoch) and the refusal they gave. */
+  private readonly spent = new Map<string, { until: number; decision: RateDecision }>();
 
   private readonly settings: Config['rateLimit'];
 
@@ -179,11 +187,12 @@ export class ApiRateLimiter {
    */
   async check(caller: Caller, operation: OperationCharges): Promise<RateDecision | undefined> {
     if (!this.settings.enabled) return undefined;
-    const tenant = encodeURIComponent(caller.tenantId);
-    const total = [...operation.values()].reduce((sum, n) => sum + n, 0);
-    const charges: [Budget, string, number][] = caller.scopes.includes(SERVICE_SCOPE)
-      ? [['service', tenant, total]]
-      : [...operation].map(([c, n]) => [c, `${tenant}:${encodeURIComponent(caller.subject)}`, n]);
+    const charges = this.chargesOf(caller, operation);
+    const known = this.knownSpent(charges);
+    if (known) {
+      this.refusedTotal.inc({ budget: known.budget });
+      return known;
+    }
     const decisions = await Promise.all(
       charges.map(([budget, key, points]) => this.charge(budget, key, points)),
     );
@@ -192,6 +201,68 @@ export class ApiRateLimiter {
     const worst = refused[0] ?? counted.sort((a, b) => a.remaining - b.remaining)[0];
     if (worst && !worst.allowed) this.refusedTotal.inc({ budget: worst.budget });
     return worst;
+  }
+
+  /**
+   * The refusal an operation gets without asking Redis, when a budget it would be charged to is known spent (see
+   * the class comment); undefined otherwise, or when limits are off. Synchronous, and safe on a document not yet
+   * validated: graphql-ws calls it right after parsing, so a socket past its budget is not validated again and again.
+   */
+  refuseIfSpent(
+    caller: Caller,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+  ): RateLimitedError | undefined {
+    if (!this.settings.enabled || this.spent.size === 0) return undefined;
+    const operation = getOperationAST(document, operationName);
+    if (!operation) return undefined;
+    const known = this.knownSpent(this.chargesOf(caller, operationCharges(document, operation)));
+    if (!known) return undefined;
+    this.refusedTotal.inc({ budget: known.budget });
+    return rateLimitedError(known);
+  }
+
+  private chargesOf(caller: Caller, operation: OperationCharges): [Budget, string, number][] {
+    const tenant = encodeURIComponent(caller.tenantId);
+    if (caller.scopes.includes(SERVICE_SCOPE)) {
+      const total = [...operation.values()].reduce((sum, n) => sum + n, 0);
+      return [['service', tenant, total]];
+    }
+    return [...operation].map(([c, n]) => [c, `${tenant}:${encodeURIComponent(caller.subject)}`, n]);
+  }
+
+  /** The remembered refusal of the first of `charges` still spent, its reset counted from now. */
+  private knownSpent(charges: [Budget, string, number][]): RateDecision | undefined {
+    if (this.spent.size === 0) return undefined;
+    const now = Date.now();
+    for (const [budget, key] of charges) {
+      const name = `${budget}\n${key}`;
+      const entry = this.spent.get(name);
+      if (!entry) continue;
+      if (entry.until <= now) {
+        this.spent.delete(name);
+        continue;
+      }
+      return {
+        ...entry.decision,
+        remaining: 0,
+        resetSeconds: Math.max(1, Math.ceil((entry.until - now) / 1000)),
+      };
+    }
+    return undefined;
+  }
+
+  private rememberSpent(budget: Budget, key: string, msBeforeNext: number, decision: RateDecision) {
+    const now = Date.now();
+    if (this.spent.size >= MAX_SPENT_ENTRIES) {
+      for (const [name, entry] of this.spent) if (entry.until <= now) this.spent.delete(name);
+      // Still full: forget the oldest (Map keeps insertion order); they are asked of Redis again, never let through.
+      for (const name of this.spent.keys()) {
+        if (this.spent.size < MAX_SPENT_ENTRIES) break;
+        this.spent.delete(name);
+      }
+    }
+    this.spent.set(`${budget}\n${key}`, { until: now + msBeforeNext, decision });
   }
 
   /**
@@ -233,7 +304,9 @@ export class ApiRateLimiter {
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) {
         this.markRedis(false);
-        return decide(rejection, false);
+        const decision = decide(rejection, false);
+        this.rememberSpent(budget, key, rejection.msBeforeNext, decision);
+        return decision;
       }
       this.unavailableTotal.inc();
       this.markRedis(true, rejection);

@@ -31,8 +31,12 @@ export class ProviderPriceService {
     message.priceCheckDueAt = new Date(at.getTime() + prices.providerDelayMs);
   }
 
-  /** One pass over due price checks; returns how many prices were recorded. */
-  async settleDue(): Promise<number> {
+  /**
+   * One pass over due price checks; returns how many prices were recorded. `signal` (shutdown) stops it between two
+   * provider calls: the rows it claimed but did not ask about are given back as they were (due now, the check not
+   * counted), so the next pass, of this process or another, asks at once.
+   */
+  async settleDue(signal?: AbortSignal): Promise<number> {
     const now = this.deps.clock.now();
     const em = this.deps.orm.em.fork() as EntityManager;
     // Claim a batch (push their due time ahead) in a short transaction, then ask the provider outside it.
@@ -47,7 +51,15 @@ export class ProviderPriceService {
       ),
     );
     let settled = 0;
-    for (const row of rows) {
+    for (const [index, row] of rows.entries()) {
+      if (signal?.aborted) {
+        await this.giveBack(
+          em,
+          rows.slice(index).map((r) => r.id),
+          now,
+        );
+        break;
+      }
       const provider = row.provider ? this.deps.providers.byId(row.provider) : undefined;
       let price: ProviderPrice | undefined;
       let permanent = false;
@@ -96,5 +108,16 @@ export class ProviderPriceService {
       if (usable) settled += 1;
     }
     return settled;
+  }
+
+  /** Undoes the claim of rows not asked about: due at `dueAt` again, their check not counted. */
+  private async giveBack(em: EntityManager, ids: string[], dueAt: Date): Promise<void> {
+    await em
+      .getConnection()
+      .execute(
+        `update message set price_check_due_at = ?, price_checks = price_checks - 1 where id in (${ids.map(() => '?').join(', ')})`,
+        [dueAt, ...ids],
+        'run',
+      );
   }
 }

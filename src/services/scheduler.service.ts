@@ -34,8 +34,11 @@ export class SchedulerService {
     return rows.map((r) => r.id);
   }
 
-  /** One pass; returns how many messages it released, failed or re-enqueued. */
-  async tick(): Promise<{
+  /**
+   * One pass; returns how many messages it released, failed or re-enqueued. `signal` (shutdown) ends the pass early,
+   * between its steps and between the provider calls of its price step, never inside a transaction.
+   */
+  async tick(signal?: AbortSignal): Promise<{
     released: number;
     expired: number;
     requeued: number;
@@ -43,9 +46,11 @@ export class SchedulerService {
     prices: number;
   }> {
     const counts = await this.releaseMessages();
+    if (signal?.aborted) return { ...counts, events: 0, prices: 0 };
     // Provider events that arrived before their message was recorded SENT, or whose processing was interrupted.
-    const events = await this.webhooks.processPending();
-    const prices = await this.prices.settleDue();
+    const events = await this.webhooks.processPending(undefined, signal);
+    if (signal?.aborted) return { ...counts, events, prices: 0 };
+    const prices = await this.prices.settleDue(signal);
     return { ...counts, events, prices };
   }
 

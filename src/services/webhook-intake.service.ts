@@ -430,7 +430,7 @@ export class WebhookIntakeService {
   }
 
   /** The scheduler's pass over stored events still waiting (message not yet SENT, or a crash after the 2xx). */
-  async processPending(limit = 200): Promise<number> {
+  async processPending(limit = 200, signal?: AbortSignal): Promise<number> {
     const since = new Date(this.deps.clock.now().getTime() - GIVE_UP_AFTER_MS);
     const rows = await this.em()
       .getConnection()
@@ -441,6 +441,8 @@ export class WebhookIntakeService {
       );
     let processed = 0;
     for (const { id } of rows) {
+      // Shutdown: the rest stay unprocessed for the next pass (of this process or another).
+      if (signal?.aborted) break;
       if (await this.process(id, 'skip').catch(() => false)) processed += 1;
     }
     return processed;

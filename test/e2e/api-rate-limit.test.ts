@@ -1,4 +1,5 @@
 import { print } from 'graphql';
+import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env';
@@ -11,7 +12,13 @@ import {
   SendNotificationDocument,
   type MessageStatusChangedSubscription,
 } from '../support/generated/graphql';
-import { collect, waitForSubscribers, wsClient, type GraphQLResponse } from '../support/graphql';
+import {
+  collect,
+  overWebsocket,
+  waitForSubscribers,
+  wsClient,
+  type GraphQLResponse,
+} from '../support/graphql';
 import { startOwnRedis, type OwnRedis } from '../support/own-services';
 import {
   dropStack,
@@ -179,6 +186,30 @@ describe('GraphQL rate limits (auth on, Redis)', () => {
     });
     expect(JSON.stringify(result)).toMatch(/RATE_LIMITED/);
     expect(JSON.stringify(result)).toMatch(/10 sending requests per minute/);
+    await client.dispose();
+  });
+
+  it('a spent budget is refused from memory until its window resets: no Redis round trip, over websockets before validation', async () => {
+    const grace = await token('acme', 'grace');
+    for (let i = 0; i < 10; i += 1) expect((await send(stack.url, grace)).body).toMatchObject({ data: {} });
+    expect((await send(stack.url, grace)).status).toBe(429);
+    // Redis forgets the count; this process does not ask it again until the window it was told of has passed.
+    const redis = new Redis(stack.env.vars.REDIS_URL);
+    expect(await redis.del(`${stack.env.keyPrefix}:api-rate:sending:acme:grace`)).toBe(1);
+    redis.disconnect();
+    const again = await send(stack.url, grace);
+    expect(again.status).toBe(429);
+    expect(again.body.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Over a websocket, a sending operation of the spent caller is refused before its document is validated (a
+    // flood of them costs a parse and a lookup each): an invalid one gets RATE_LIMITED, not a validation error.
+    const client = wsClient(stack.url, `Bearer ${grace}`);
+    const refused = await overWebsocket(client, 'mutation { sendNotification(bogus: 1) { nothing } }');
+    expect(refused.errors?.map((e) => e.extensions?.code)).toEqual(['RATE_LIMITED']);
+    // Its other classes are not spent: queries go on, validated as usual.
+    expect((await overWebsocket(client, '{ nope }')).errors?.[0]?.extensions?.code).toBe(
+      'GRAPHQL_VALIDATION_FAILED',
+    );
     await client.dispose();
   });
 

@@ -4,7 +4,11 @@ import type { Services } from '../../services';
 import { LANES, STALL_CHECK_MS, type DispatchQueues } from '../dispatch.job';
 
 export interface RunningWorker {
-  /** Stops the scheduler loop; the queues (and their in-flight jobs) are closed by the caller. */
+  /**
+   * Stops the scheduler loop and ends its running pass at its next step (no more provider price look-ups, event
+   * replays or releases); resolves once that pass has returned. The worker queues (and their in-flight jobs) are
+   * closed by the caller (DispatchQueues.stopWorkers).
+   */
   close(): Promise<void>;
 }
 
@@ -15,18 +19,20 @@ export function startWorker(
   config: Config,
   logger: Logger,
 ): RunningWorker {
+  const workers = queues.workers;
+  if (!workers) throw new Error('startWorker needs queues created with isWorker: true');
   for (const lane of LANES) {
-    queues.lanes[lane].process(config.dispatch.concurrency, async (job) => {
+    workers[lane].process(config.dispatch.concurrency, async (job) => {
       // The CRITICAL lane claims in its own groups, apart from the bulk lanes' (DispatchService.claims).
       return services.dispatch.dispatch(job.data, lane === 'critical' ? 'critical' : 'bulk');
     });
     // A worker that died holding jobs leaves them "active" in Redis: give them back to the queue. (Its claimed rows
     // come back through their expired leases; re-enqueueing under the same job id could not, while the job lingers.)
-    queues.lanes[lane]
+    workers[lane]
       .checkStalledJobs(STALL_CHECK_MS)
       .catch((error: unknown) => logger.warn({ err: error, lane }, 'stalled job check failed'));
     // The row stays SENDING under its lease; the scheduler makes it claimable again when the lease expires.
-    queues.lanes[lane].on('failed', (job, error) =>
+    workers[lane].on('failed', (job, error) =>
       logger.error(
         { err: error, lane, messageId: job.data.messageId },
         'dispatch job failed; the lease expiry will retry it',
@@ -36,9 +42,10 @@ export function startWorker(
 
   let stopped = false;
   let running: Promise<void> | undefined;
+  const stopping = new AbortController();
   const tick = async () => {
     try {
-      const counts = await services.scheduler.tick();
+      const counts = await services.scheduler.tick(stopping.signal);
       if (counts.released + counts.expired + counts.requeued + counts.events > 0)
         logger.debug(counts, 'scheduler pass');
     } catch (error) {
@@ -57,6 +64,7 @@ export function startWorker(
     close: async () => {
       stopped = true;
       clearInterval(timer);
+      stopping.abort();
       await running;
     },
   };

@@ -4,6 +4,7 @@ import { SegmentedMessage } from 'sms-segments-calculator';
 import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
 import { sesSendEmail, sesUnparseable, snsPublish, snsUnparseable } from './aws-emulation';
 import { EmulatorCallbacks, type CallbackOptions } from './callbacks';
+import { forRecording, MAX_RECORDED_BYTES } from './recording-budget';
 import { sendgridMailRefusal } from './sendgrid-mail';
 import {
   fcmLimitRefusal,
@@ -33,7 +34,10 @@ export interface RecordedRequest {
   method: string;
   path: string;
   headers: Record<string, string>;
-  /** Parsed body: form fields for Twilio, JSON for SendGrid and FCM. */
+  /**
+   * Parsed body: form fields for Twilio, JSON for SendGrid and FCM. Strings over 16 KiB are kept cut, with a marker
+   * giving their original length (recording-budget.ts).
+   */
   body: unknown;
   status: number;
   response: unknown;
@@ -68,6 +72,7 @@ export const SANDBOX_EMULATOR_CREDENTIALS: EmulatorCredentials = {
   aws: { accessKeyId: SANDBOX.aws.accessKeyId },
 };
 
+/** Recordings kept at most (and Twilio messages kept for price look-ups); MAX_RECORDED_BYTES caps them too. */
 const MAX_RECORDINGS = 10_000;
 
 /**
@@ -93,7 +98,11 @@ interface Answer {
  * Sandbox mode mounts it under /sandbox/ on the API server; tests run it standalone (emulator-server.ts).
  */
 export class ProviderEmulator {
-  readonly requests: RecordedRequest[] = [];
+  /** Recorded requests, oldest first (read them through `recorded`). */
+  private readonly requests: RecordedRequest[] = [];
+  /** Estimated bytes of each recording, in step with `requests`, and their sum. */
+  private readonly requestBytes: number[] = [];
+  private recordedBytes = 0;
   private faults: Fault[] = [];
   /** Accepted Twilio messages by sid, for the message resource (GET …/Messages/{sid}.json). */
   private readonly twilioMessages = new Map<string, Record<string, unknown>>();
@@ -129,8 +138,14 @@ export class ProviderEmulator {
     this.faults = [];
   }
 
-  reset(): void {
+  private clearRecordings(): void {
     this.requests.length = 0;
+    this.requestBytes.length = 0;
+    this.recordedBytes = 0;
+  }
+
+  reset(): void {
+    this.clearRecordings();
     this.twilioLookups = 0;
     this.clearFaults();
   }
@@ -153,19 +168,36 @@ export class ProviderEmulator {
     for (const [key, value] of Object.entries(req.headers)) {
       if (typeof value === 'string') headers[key] = value;
     }
+    const body = forRecording(req.body);
+    const response = forRecording(answer.body);
+    const bytes = body.bytes + response.bytes + forRecording(headers).bytes;
     this.requests.push({
       id: randomUUID(),
       vendor,
       method: req.method,
       path: req.originalUrl,
       headers,
-      body: req.body as unknown,
+      body: body.value,
       status: answer.status,
-      response: answer.body,
+      response: response.value,
       responseHeaders: answer.headers,
       receivedAt: new Date().toISOString(),
     });
-    if (this.requests.length > MAX_RECORDINGS) this.requests.splice(0, this.requests.length - MAX_RECORDINGS);
+    this.requestBytes.push(bytes);
+    this.recordedBytes += bytes;
+    // Oldest first, by count and by bytes; the newest recording is always kept.
+    while (
+      this.requests.length > 1 &&
+      (this.requests.length > MAX_RECORDINGS || this.recordedBytes > MAX_RECORDED_BYTES)
+    ) {
+      this.requests.shift();
+      this.recordedBytes -= this.requestBytes.shift()!;
+    }
+  }
+
+  /** Estimated bytes the recordings hold (recording-budget.ts), at most MAX_RECORDED_BYTES plus the newest one. */
+  recordingBytes(): number {
+    return this.recordedBytes;
   }
 
   private handle(vendor: EmulatedVendor, answer: (req: Request, fault?: Fault) => Answer) {
@@ -463,7 +495,7 @@ export class ProviderEmulator {
       res.json(this.recorded(vendor));
     });
     router.delete('/requests', (_req, res) => {
-      this.requests.length = 0;
+      this.clearRecordings();
       res.status(204).end();
     });
     router.post('/faults', express.json(), (req, res) => {
