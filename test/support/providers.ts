@@ -39,7 +39,9 @@ export function useEmulatorProviders(): EmulatorProviders {
       apiKey: SANDBOX.sendgrid.apiKey,
       from: 'noreply@herald.dev',
       apiUrl: `${suite.running.url}/sendgrid`,
-      timeoutMs: 500,
+      // Suites post emails of 2 to 31 MB: on a loaded CI machine that alone can take seconds. (Twilio keeps 500 ms:
+      // provider-adapters' timeout test injects a 1.5 s delay.)
+      timeoutMs: 10_000,
     });
     suite.fcm = new FcmProvider({
       mode: 'sandbox',
