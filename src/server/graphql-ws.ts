@@ -38,6 +38,9 @@ export function attachGraphqlWs(options: {
   limits: QueryLimits & {
     maxResponseBytes: number;
     wsMaxPayloadBytes: number;
+    wsMaxInitBytes: number;
+    wsInflightBytes: number;
+    wsMaxConnections: number;
     jsonMaxDepth: number;
     wsMaxBufferedBytes: number;
     wsMaxMessagesPerSecond: number;
@@ -54,13 +57,16 @@ export function attachGraphqlWs(options: {
     maxPayload: limits.wsMaxPayloadBytes,
   });
   // Before useServer: its 'connection' listener must find every socket already guarded.
-  guardWebsockets(
+  const guard = guardWebsockets(
     wsServer,
     {
       maxDepth: limits.jsonMaxDepth,
       maxBufferedBytes: limits.wsMaxBufferedBytes,
       maxMessagesPerSecond: limits.wsMaxMessagesPerSecond,
       messageBurst: limits.wsMessageBurst,
+      maxInitBytes: limits.wsMaxInitBytes,
+      inflightBytes: limits.wsInflightBytes,
+      maxConnections: limits.wsMaxConnections,
     },
     logger,
   );
@@ -86,9 +92,11 @@ export function attachGraphqlWs(options: {
           return false;
         }
         callers.set(ctx, caller);
+        const socket = (ctx.extra as Extra).socket;
+        // From now on its messages are bounded by WS_MAX_PAYLOAD_BYTES, no longer by WS_MAX_INIT_PAYLOAD_BYTES.
+        guard.acknowledge(socket);
         if (caller.expiresAt !== undefined) {
           // The token was checked once, at connect: the socket may not outlive it (4403 as graphql-ws's Forbidden).
-          const socket = (ctx.extra as Extra).socket;
           expiryTimers.set(
             ctx,
             atTime(caller.expiresAt, () => socket.close(4403, 'Forbidden: token expired')),
