@@ -29,6 +29,7 @@ import { bodyBudget } from './body-budget';
 /** Largest GraphQL request body (2 MiB): one email's html and text at their 1 MB caps, with room for the rest. */
 const GRAPHQL_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
 import { responseSizePlugin } from './response-size';
+import { responseBudgetPlugin } from './response-budget';
 
 export interface HealthChecks {
   postgres(): Promise<boolean>;
@@ -89,6 +90,7 @@ export async function createHttpApp(options: {
       { serverWillStart: () => Promise.resolve({ drainServer: () => ws.dispose(httpGraceMs) }) },
       queryLimitsPlugin(schema, config.graphql),
       rateLimitPlugin(limiter),
+      responseBudgetPlugin(),
       responseSizePlugin(config.graphql.maxResponseBytes),
     ],
   });
@@ -207,10 +209,13 @@ export async function createHttpApp(options: {
     // Depth is measured on the raw bytes before JSON.parse, which runs before authentication (json-depth.ts).
     express.json({ limit: GRAPHQL_BODY_LIMIT_BYTES, verify: verifyJsonDepth(config.graphql.jsonMaxDepth) }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
+      context: async ({ req, res }) => {
         try {
           const caller = await authenticate(req.headers.authorization);
-          return { caller, services, loaders: createLoaders(caller, services) };
+          const loaders = createLoaders(caller, services);
+          // The content this response reserved (GRAPHQL_INFLIGHT_RESPONSE_BYTES) is held until it is written.
+          res.once('close', () => loaders.release());
+          return { caller, services, loaders };
         } catch (error) {
           // Thrown from context, Apollo answers with this status instead of 500.
           (error as { extensions: Record<string, unknown> }).extensions.http = { status: 401 };

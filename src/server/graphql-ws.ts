@@ -13,13 +13,14 @@ import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../config/logger';
 import type { GraphQLContext } from '../resolvers';
-import { createLoaders } from '../resolvers/loaders';
+import { createLoaders, type Loaders } from '../resolvers/loaders';
 import type { Caller, Services } from '../services';
 import type { Authenticate } from './auth';
 import type { ApiRateLimiter } from './rate-limit';
 import { checkQueryLimits, type QueryLimits } from './query-limits';
 import { DocumentCache } from './document-cache';
 import { checkResponseSize } from './response-size';
+import { responseBudgetRefusal } from './response-budget';
 import { guardWebsockets } from './ws-guard';
 
 type FormatError = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
@@ -73,6 +74,12 @@ export function attachGraphqlWs(options: {
   const documents = new DocumentCache(schema, limits.maxTokens);
   const callers = new WeakMap<Context, Caller>();
   const expiryTimers = new WeakMap<Context, { cancel(): void }>();
+  /** Each operation's loaders, whose content reservations are given back when it completes or the socket closes. */
+  const operations = new WeakMap<Context, Map<string, Loaders>>();
+  const releaseOperation = (ctx: Context, id: string) => {
+    operations.get(ctx)?.get(id)?.release();
+    operations.get(ctx)?.delete(id);
+  };
   const format = (errors: readonly GraphQLError[]) =>
     errors.map((error) => {
       const formatted = formatError(error.toJSON(), error);
@@ -107,11 +114,16 @@ export function attachGraphqlWs(options: {
       onClose: (ctx) => {
         expiryTimers.get(ctx)?.cancel();
         expiryTimers.delete(ctx);
+        for (const id of operations.get(ctx)?.keys() ?? []) releaseOperation(ctx, id);
       },
-      context: (ctx): GraphQLContext => {
+      context: (ctx, id): GraphQLContext => {
         const caller = callers.get(ctx)!;
-        return { caller, services, loaders: createLoaders(caller, services, { cache: false }) };
+        const loaders = createLoaders(caller, services, { cache: false });
+        if (!operations.has(ctx)) operations.set(ctx, new Map());
+        operations.get(ctx)!.set(id, loaders);
+        return { caller, services, loaders };
       },
+      onComplete: (ctx, id) => releaseOperation(ctx, id),
       onSubscribe: async (ctx, _id, payload) => {
         let document: DocumentNode;
         try {
@@ -161,6 +173,12 @@ export function attachGraphqlWs(options: {
         };
       },
       onNext: (_ctx, _id, _payload, args, result) => {
+        // graphql-ws serializes and sends the result right after this returns, in the same turn of the event loop:
+        // its content reservations are given back after that (a subscription reserves anew for its next event).
+        const loaders = (args.contextValue as GraphQLContext).loaders;
+        setImmediate(() => loaders.release());
+        const busy = responseBudgetRefusal(result);
+        if (busy) return { errors: [new GraphQLError(busy.message, { extensions: busy.extensions })] };
         // The same response size limit as over HTTP, before graphql-ws serializes the message.
         const tooLarge = checkResponseSize(
           result,
