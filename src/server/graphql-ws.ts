@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import {
   getOperationAST,
   GraphQLError,
@@ -101,7 +102,8 @@ export function attachGraphqlWs(options: {
         expiryTimers.delete(ctx);
       },
       context: (ctx): GraphQLContext => {
-        const caller = callers.get(ctx)!;
+        // One id per operation: a socket carries many, each its own request in the audit trail.
+        const caller = { ...callers.get(ctx)!, requestId: randomUUID() };
         return { caller, services, loaders: createLoaders(caller, services, { cache: false }) };
       },
       onSubscribe: async (ctx, _id, payload) => {

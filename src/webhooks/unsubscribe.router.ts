@@ -23,7 +23,7 @@ export function createUnsubscribeRouter(services: Services, logger: Logger): Rou
   });
   router.post('/:token', express.urlencoded({ extended: false, limit: '4kb' }), (req, res, next) => {
     services.consents
-      .unsubscribe(req.params.token)
+      .unsubscribe(req.params.token, 'one_click', res.getHeader('x-request-id')?.toString() ?? null)
       .then((done) => {
         if (!done) {
           res
