@@ -72,7 +72,8 @@ export function checkAuditFilter(filter: AuditFilterCommand, prefix = 'filter.')
   return filter;
 }
 
-const COLUMNS = `id, actor, occurred_at as "occurredAt", entity, entity_id as "entityId", action, before, after,
+/** occurred_at as ISO 8601 UTC text to the millisecond: MikroORM's type parsers hand timestamptz back as text. */
+const COLUMNS = `id, actor, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "occurredAt", entity, entity_id as "entityId", action, before, after,
   request_id as "requestId", seq::text as seq`;
 
 /** `where` text and bindings for a tenant's rows under a filter, older than `beforeSeq` when given. */
@@ -102,11 +103,12 @@ export class AuditQueryService {
 
   private async read(tenantId: string, filter: AuditFilterCommand, limit: number, beforeSeq?: string) {
     const where = whereOf(tenantId, filter, beforeSeq);
-    return runRaw<AuditRow>(
+    const rows = await runRaw<AuditRow & { occurredAt: Date | string }>(
       this.em(),
       `select ${COLUMNS} from audit_log where ${where.sql} order by seq desc limit ?`,
       [...where.bindings, limit],
     );
+    return rows.map((row) => ({ ...row, occurredAt: new Date(row.occurredAt) }));
   }
 
   /**
