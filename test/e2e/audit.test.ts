@@ -320,6 +320,130 @@ describe('audit trail', () => {
     });
   });
 
+  describe('changes nobody made through the API, and batches: one row per change', () => {
+    const SEND = `mutation ($input: SendNotificationInput!) { sendNotification(input: $input) { notification { id messages { id } } } }`;
+    /** Sends as tenant acme and waits until the message reaches one of `statuses`; returns its id. */
+    async function sendAndWait(input: Record<string, unknown>, statuses: string[]) {
+      const sent = await ok<{ sendNotification: { notification: { messages: { id: string }[] } } }>(SEND, {
+        input,
+      });
+      const id = sent.data.sendNotification.notification.messages[0].id;
+      await waitFor(async () => {
+        const { rows } = await suite.db.query<{ status: string }>(
+          'select status from message where id = $1',
+          [id],
+        );
+        return statuses.includes(rows[0]?.status);
+      });
+      return id;
+    }
+    const rowsAbout = async (userId: string) =>
+      (
+        await suite.db.query<AuditRow>(`select * from audit_log where after->>'userId' = $1 order by seq`, [
+          userId,
+        ])
+      ).rows;
+
+    it('a grant of two types writes two rows, one per consent', async () => {
+      const userId = `u-${randomUUID()}`;
+      const keys = [`a_${randomUUID().slice(0, 6)}`, `b_${randomUUID().slice(0, 6)}`];
+      for (const key of keys)
+        await ok(
+          `mutation ($input: NotificationTypeInput!) { upsertNotificationType(input: $input) { key } }`,
+          {
+            input: { key, category: 'MARKETING' },
+          },
+        );
+      const granted = await ok<{ grantConsent: { id: string }[] }>(GRANT, {
+        input: { userId, channel: 'EMAIL', types: keys, address: 'two@example.com', source: 'web_form' },
+      });
+      const rows = await rowsOf(granted.requestId);
+      expect(rows.map((r) => [r.entity_id, r.action, (r.after as { type: string }).type]).sort()).toEqual(
+        granted.data.grantConsent.map((c, i) => [c.id, 'grant', keys[i]]).sort(),
+      );
+    });
+
+    it('a STOP from a number two tenants know writes one row in each tenant', async () => {
+      const phone = newPhone();
+      const users = { acme: `u-${randomUUID()}`, globex: `u-${randomUUID()}` };
+      for (const [tenant, userId] of Object.entries(users))
+        await ok(UPDATE_CONTACT, { userId, input: { phone } }, { tenant });
+      const sid = `SM${randomUUID().replace(/-/g, '')}`;
+      await suite.sender.twilio('/webhooks/twilio/inbound', {
+        MessageSid: sid,
+        From: phone,
+        To: '+15005550006',
+        Body: 'STOP',
+        NumMedia: '0',
+      });
+      await waitFor(async () => (await rowsOf(`${sid}:inbound`)).length >= 2, 20_000, 'two STOP rows');
+      const rows = await rowsOf(`${sid}:inbound`);
+      expect(rows.map((r) => [r.tenant_id, (r.after as { userId: string }).userId, r.actor]).sort()).toEqual([
+        ['acme', users.acme, 'webhook:twilio'],
+        ['globex', users.globex, 'webhook:twilio'],
+      ]);
+    });
+
+    it('Twilio 21610 at send revokes consent as provider:twilio', async () => {
+      const userId = `u-${randomUUID()}`;
+      suite.stack.emulator.emulator.injectFault({ vendor: 'twilio', count: 1, status: 400, code: 21610 });
+      await sendAndWait(
+        { userId, type: 'adhoc', channels: ['SMS'], to: { phone: newPhone() }, content: { body: 'x' } },
+        ['FAILED'],
+      );
+      const rows = await rowsAbout(userId);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({
+        actor: 'provider:twilio',
+        entity: 'consent',
+        action: 'revoke',
+        request_id: null,
+      });
+    });
+
+    it('a SendGrid unsubscribe event revokes consent as webhook:sendgrid, keyed by sg_event_id', async () => {
+      const userId = `u-${randomUUID()}`;
+      const messageId = await sendAndWait(
+        {
+          userId,
+          type: 'adhoc',
+          channels: ['EMAIL'],
+          to: { email: 'leaver@example.com' },
+          content: { subject: 's', text: 't' },
+        },
+        ['SENT'],
+      );
+      const eventId = `unsub-${messageId}`;
+      const response = await suite.sender.sendgrid([
+        {
+          email: 'leaver@example.com',
+          event: 'unsubscribe',
+          timestamp: Math.floor(Date.now() / 1000),
+          sg_event_id: eventId,
+          herald_message_id: messageId,
+        },
+      ]);
+      expect(response.status).toBe(200);
+      await waitFor(async () => (await rowsOf(eventId)).length > 0, 20_000, 'the unsubscribe audit row');
+      const row = await oneRowOf(eventId, 'webhook:sendgrid');
+      expect(row).toMatchObject({ entity: 'consent', action: 'revoke' });
+      expect(row.after).toMatchObject({ userId, channel: 'EMAIL', status: 'REVOKED' });
+    });
+
+    it('starter types seeded by Herald itself have actor null, one row per type', async () => {
+      const tenant = `seed-${randomUUID().slice(0, 8)}`;
+      const created = await suite.stack.herald.services.types.seedStarterTypes(tenant);
+      const { rows } = await suite.db.query<AuditRow>('select * from audit_log where tenant_id = $1', [
+        tenant,
+      ]);
+      expect(created).toBeGreaterThan(0);
+      expect(rows).toHaveLength(created);
+      expect(
+        rows.every((r) => r.actor === null && r.entity === 'notificationType' && r.action === 'create'),
+      ).toBe(true);
+    });
+  });
+
   it('request ids: a sane x-request-id is kept and echoed; an unsafe one is replaced by a UUID', async () => {
     const post = (requestId: string) =>
       fetch(suite.stack.url, {
