@@ -1,4 +1,5 @@
 import { AddressBlock } from './address-block.entity';
+import { AuditEntry } from './audit-entry.entity';
 import { Consent, ConsentEvent, ConsentVerification } from './consent.entity';
 import { ContactInfo } from './contact-info.entity';
 import { DeliveryEvent } from './delivery-event.entity';
@@ -14,6 +15,7 @@ import { TenantSettings } from './tenant-settings.entity';
 export * from './enums';
 export {
   AddressBlock,
+  AuditEntry,
   ContactInfo,
   DeliveryEvent,
   Device,
@@ -34,7 +36,7 @@ export {
 } from './notification-preferences.entity';
 export { CapAction, CapPeriod, FrequencyCap } from './notification-type.entity';
 export { SERVICE_WIDE } from './provider-event.entity';
-export { TenantSettings } from './tenant-settings.entity';
+export { TenantSettings, type DefaultSenders } from './tenant-settings.entity';
 export { RenderedContent } from './message.entity';
 export { Template } from './notification-type.entity';
 export { WhatsappTemplate } from './whatsapp-template';
@@ -55,4 +57,5 @@ export const ENTITIES = [
   ConsentVerification,
   NotificationPreferences,
   TenantSettings,
+  AuditEntry,
 ];

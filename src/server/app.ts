@@ -25,6 +25,8 @@ import { jsonErrorHandler } from './http-errors';
 import { verifyJsonDepth } from '../services/json-depth';
 import { queryLimitsPlugin, withTokenLimitErrors } from './query-limits';
 import { bodyBudget } from './body-budget';
+import { requestIdMiddleware, requestIdOf } from './request-id';
+import { auditExportHandler } from './audit-export';
 
 /** Largest GraphQL request body (2 MiB): one email's html and text at their 1 MB caps, with room for the rest. */
 const GRAPHQL_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
@@ -55,6 +57,8 @@ export async function createHttpApp(options: {
   const { config, logger, schema, services, checks } = options;
   const app = express();
   app.disable('x-powered-by');
+  // First: every route (GraphQL, webhooks, unsubscribe links, the audit export) knows its request's id.
+  app.use(requestIdMiddleware());
   const httpServer = createServer(app);
   const authenticate = createAuthenticator(config.auth);
   const formatError = withTokenLimitErrors(createFormatError(logger), config.graphql);
@@ -162,6 +166,8 @@ export async function createHttpApp(options: {
     res.set('Content-Type', metrics.contentType).send(await metrics.metrics());
   });
 
+  app.get('/admin/audit.jsonl', auditExportHandler(authenticate, services, logger));
+
   app.use('/webhooks', createWebhooksRouter(config, services, logger));
   app.use('/unsubscribe', createUnsubscribeRouter(services, logger));
 
@@ -211,7 +217,7 @@ export async function createHttpApp(options: {
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         try {
-          const caller = await authenticate(req.headers.authorization);
+          const caller = { ...(await authenticate(req.headers.authorization)), requestId: requestIdOf(req) };
           const loaders = createLoaders(caller, services);
           // The content this response reserved (GRAPHQL_INFLIGHT_RESPONSE_BYTES) is held until it is written.
           res.once('close', () => loaders.release());

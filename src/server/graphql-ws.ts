@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import {
   getOperationAST,
   GraphQLError,
@@ -117,7 +118,8 @@ export function attachGraphqlWs(options: {
         for (const id of operations.get(ctx)?.keys() ?? []) releaseOperation(ctx, id);
       },
       context: (ctx, id): GraphQLContext => {
-        const caller = callers.get(ctx)!;
+        // One id per operation: a socket carries many, each its own request in the audit trail.
+        const caller = { ...callers.get(ctx)!, requestId: randomUUID() };
         const loaders = createLoaders(caller, services, { cache: false });
         if (!operations.has(ctx)) operations.set(ctx, new Map());
         operations.get(ctx)!.set(id, loaders);

@@ -1,3 +1,4 @@
+import { AuditQueryService } from './audit-query.service';
 import { BudgetService } from './budget.service';
 import { ConsentService } from './consent.service';
 import { ContactService } from './contact.service';
@@ -14,6 +15,7 @@ import { QueryService } from './query.service';
 import { SchedulerService } from './scheduler.service';
 import { StatusBufferRegistry } from './status-buffer';
 import { TemplateService } from './template.service';
+import { TenantSettingsService } from './tenant-settings.service';
 import { WebhookIntakeService } from './webhook-intake.service';
 
 export type { Caller, ServiceDeps } from './deps';
@@ -25,6 +27,8 @@ export interface Services {
   scheduler: SchedulerService;
   policy: PolicyService;
   budgets: BudgetService;
+  tenantSettings: TenantSettingsService;
+  audit: AuditQueryService;
   consents: ConsentService;
   preferences: PreferencesService;
   contacts: ContactService;
@@ -65,6 +69,8 @@ export function createServices(deps: ServiceDeps): Services {
     scheduler: new SchedulerService(deps, webhooks, prices),
     policy,
     budgets,
+    tenantSettings: new TenantSettingsService(deps, budgets),
+    audit: new AuditQueryService(deps),
     contacts: new ContactService(deps),
     types: new NotificationTypeService(deps, templates),
     queries: new QueryService(deps, circuits),

@@ -55,6 +55,7 @@ const SCOPE_TABLE: Record<string, string[]> = {
   'Mutation.upsertNotificationType': ['admin'],
   'Query.tenantSettings': ['admin'],
   'Mutation.updateTenantSettings': ['admin'],
+  'Query.auditLog': ['admin'],
 };
 
 // ---- schema.graphql → one minimal valid document per field -------------------------------------------------------
