@@ -18,7 +18,13 @@ import {
   type RecipientValue,
   SENT_STATUSES,
 } from '../entities';
-import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
+import {
+  normalizeEmail,
+  normalizeFcmCondition,
+  normalizeFcmTopic,
+  normalizePhone,
+  requireNonEmpty,
+} from './address-validation';
 import { contactAddress } from './contact-address';
 import { bulkInsert } from '../db/bulk-insert';
 import type { Config } from '../config/env';
@@ -216,8 +222,8 @@ export class NotificationService {
         to.deviceTokens?.map((t, i) =>
           requireNonEmpty(t, `to.deviceTokens[${i}]`, 4096, INPUT_LIMITS.deviceTokenBytes.max),
         ) ?? null,
-      topic: to.topic ? requireNonEmpty(to.topic, 'to.topic') : null,
-      condition: to.condition ? requireNonEmpty(to.condition, 'to.condition', 1000) : null,
+      topic: to.topic ? normalizeFcmTopic(to.topic, 'to.topic') : null,
+      condition: to.condition ? normalizeFcmCondition(to.condition, 'to.condition') : null,
     };
   }
 
