@@ -2,6 +2,7 @@ import { Client } from '@sendgrid/client';
 import { MailService } from '@sendgrid/mail';
 import { describe, expect, it } from 'vitest';
 import { SANDBOX } from '../../src/config/sandbox';
+import { checkFcmTopic } from '../../src/providers/fcm-target';
 import { SENDGRID_LIMITS } from '../../src/providers/vendor-limits';
 import { providerRejection as rejection } from '../support/rejection';
 import { TEST_SEND_CONTEXT as ctx, useEmulatorProviders } from '../support/providers';
@@ -189,6 +190,30 @@ describe('vendor limits: the emulator refuses what the vendor refuses (real SDKs
           return;
         }
         expect(answer).toEqual(refusedOn('message.topic', `Invalid topic name: ${JSON.stringify(topic)}.`));
+      },
+    );
+
+    it.each(['news', '/topics/news', 'A-Z_a.z~0%9', 'a b/c', 'news/sport', 'café', '/topics/', "it's"])(
+      'topic %j: Herald’s accept rule and firebase-admin agree; what firebase-admin refuses is permanent INVALID_PAYLOAD, never sent',
+      async (topic) => {
+        const herald = checkFcmTopic(topic);
+        const outcome = await suite.fcm.send({ target: { topic }, title: 'T' }, ctx).then(
+          () => 'sent' as const,
+          (error: unknown) => error,
+        );
+        if ('value' in herald) {
+          expect(outcome).toBe('sent');
+          expect(suite.running.emulator.recorded('fcm')).toMatchObject([
+            { status: 200, body: { message: { topic: herald.value } } },
+          ]);
+        } else {
+          expect(outcome).toMatchObject({
+            code: 'INVALID_PAYLOAD',
+            retryable: false,
+            message: 'Malformed topic name',
+          });
+          expect(suite.running.emulator.recorded('fcm')).toEqual([]);
+        }
       },
     );
 
