@@ -1054,6 +1054,12 @@ export class NotificationService {
     const changes: StatusChange[] = [];
     const events: DeliveryEvent[] = [];
     const messages = planned.map((p) => {
+      // Counted against the tenant's budget while it waits; replaced by the rendered estimate once sent. The SMS
+      // segments it was counted from are stored with it (explicit content's body, else one segment for a template
+      // not rendered yet), so Message.segments and Message.cost agree from accept on.
+      const estimate = p.suppressedReason
+        ? null
+        : estimateCost(this.deps.config.prices, p.channel, p.to, plan.content ?? {});
       const message = Object.assign(new Message(), {
         tenantId: caller.tenantId,
         notificationId: notification.id,
@@ -1063,10 +1069,8 @@ export class NotificationService {
         to: p.to,
         typeKey: plan.type,
         category,
-        // Counted against the tenant's budget while it waits; replaced by the rendered estimate once sent.
-        cost: p.suppressedReason
-          ? null
-          : estimateCost(this.deps.config.prices, p.channel, p.to, plan.content ?? {}).cost,
+        cost: estimate?.cost ?? null,
+        segments: estimate?.segments ?? null,
         status: MessageStatus.QUEUED,
         attempt: 0,
         fallbackUsed: p.fallbackUsed ?? false,
