@@ -134,7 +134,11 @@ export class Message {
   @Property({ type: 'integer' })
   priceChecks: number & Opt = 0;
 
-  @Field(() => Int, { nullable: true })
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      'SMS segments: at accept those the estimated cost was counted from (one for a template not rendered yet), once sent the provider’s count; null when no provider accepted the message',
+  })
   @Property({ type: 'integer', nullable: true })
   segments?: number | null;
 

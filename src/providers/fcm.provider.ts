@@ -14,38 +14,75 @@ export interface FcmOptions {
   apiUrl?: string;
 }
 
-/** FCM error codes (v1 API) that will not succeed on retry. */
-const PERMANENT = new Map<string, string>([
-  ['messaging/registration-token-not-registered', 'UNREGISTERED'],
+/**
+ * Every error code firebase-admin 13.10.0 gives a messaging send, classified once (ARCHITECTURE "Errors from vendors
+ * are classified once, in the adapter"). The list is `MessagingClientErrorCode` in
+ * firebase-admin/lib/utils/error.js (19 codes, each prefixed `messaging/`), with the server codes it maps to them
+ * (`MESSAGING_SERVER_TO_CLIENT_CODE`), plus the `app/` codes its HTTP client and credential raise
+ * (`AppErrorCodes`); test/unit/fcm-errors.test.ts fails when an upgrade adds a code this table does not name.
+ * Herald's code (Message.error.code) is FCM's v1 ErrorCode where there is one
+ * (https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode).
+ *
+ * Permanent: the same request gets the same answer. This includes every code firebase-admin raises itself before
+ * anything is sent (`invalid-payload`: a malformed topic name, several targets; `invalid-argument`, `invalid-options`,
+ * `invalid-data-payload-key`, `payload-size-limit-exceeded`, `invalid-recipient`), and the server's refusals of the
+ * message, its token or Herald's sender (`INVALID_ARGUMENT`, `UNREGISTERED`, `SENDER_ID_MISMATCH`,
+ * `THIRD_PARTY_AUTH_ERROR`, a 401/403 that is not JSON).
+ */
+export const FCM_PERMANENT_ERRORS: ReadonlyMap<string, string> = new Map([
   ['messaging/invalid-argument', 'INVALID_ARGUMENT'],
-  ['messaging/invalid-registration-token', 'INVALID_ARGUMENT'],
-  ['messaging/mismatched-credential', 'SENDER_ID_MISMATCH'],
-  ['messaging/sender-id-mismatch', 'SENDER_ID_MISMATCH'],
-  ['messaging/third-party-auth-error', 'THIRD_PARTY_AUTH_ERROR'],
   ['messaging/invalid-recipient', 'INVALID_ARGUMENT'],
+  ['messaging/invalid-payload', 'INVALID_PAYLOAD'],
+  ['messaging/invalid-data-payload-key', 'INVALID_ARGUMENT'],
   ['messaging/payload-size-limit-exceeded', 'INVALID_ARGUMENT'],
+  ['messaging/invalid-options', 'INVALID_ARGUMENT'],
+  ['messaging/invalid-registration-token', 'INVALID_ARGUMENT'],
+  ['messaging/registration-token-not-registered', 'UNREGISTERED'],
+  ['messaging/mismatched-credential', 'SENDER_ID_MISMATCH'],
+  ['messaging/invalid-package-name', 'INVALID_ARGUMENT'],
+  ['messaging/third-party-auth-error', 'THIRD_PARTY_AUTH_ERROR'],
+  // Topic management only (subscribeToTopic), which Herald does not call; a refusal of the request all the same.
+  ['messaging/too-many-topics', 'TOO_MANY_TOPICS'],
+  // A 401/403 without FCM's JSON error: Herald's credentials are refused, and will be on every retry.
+  ['messaging/authentication-error', 'AUTHENTICATION_ERROR'],
 ]);
-const RETRYABLE = new Map<string, string>([
+
+/**
+ * Retryable: quotas (429 QUOTA_EXCEEDED, with Retry-After where FCM gives one), the server's 500 and 503, a response
+ * firebase-admin could not read, and the network. `messaging/unknown-error` is what firebase-admin gives a non-JSON
+ * answer of any other status (a proxy's 502 or 504) and FCM's UNSPECIFIED_ERROR, so it is retried within
+ * DISPATCH_MAX_ATTEMPTS. `app/invalid-credential` is also raised when the OAuth token cannot be fetched over the
+ * network ("Error fetching access token"), so it is retried too. `app/app-deleted` is this provider closing during
+ * shutdown: the message is retried by the next worker.
+ */
+export const FCM_RETRYABLE_ERRORS: ReadonlyMap<string, string> = new Map([
   ['messaging/server-unavailable', 'UNAVAILABLE'],
   ['messaging/internal-error', 'INTERNAL'],
   ['messaging/message-rate-exceeded', 'QUOTA_EXCEEDED'],
   ['messaging/device-message-rate-exceeded', 'QUOTA_EXCEEDED'],
   ['messaging/topics-message-rate-exceeded', 'QUOTA_EXCEEDED'],
-  ['messaging/quota-exceeded', 'QUOTA_EXCEEDED'],
   ['messaging/unknown-error', 'UNKNOWN'],
   ['app/network-error', 'NETWORK'],
   ['app/network-timeout', 'TIMEOUT'],
+  ['app/unable-to-parse-response', 'UNPARSEABLE_RESPONSE'],
+  ['app/invalid-credential', 'CREDENTIAL'],
+  ['app/app-deleted', 'APP_DELETED'],
 ]);
 
+/**
+ * A send's error as a ProviderError: FCM_PERMANENT_ERRORS are `retryable: false` (UNREGISTERED also marks the address
+ * invalid, so the device is deactivated); FCM_RETRYABLE_ERRORS and anything unnamed (an error that is not
+ * firebase-admin's) are retryable, bounded by DISPATCH_MAX_ATTEMPTS.
+ */
 export function classifyFcmError(error: unknown): ProviderError {
   const network = networkError(error);
   if (network) return network;
   const code = (error as { code?: string }).code ?? '';
   const message = (error as Error)?.message ?? 'FCM error';
-  const permanent = PERMANENT.get(code);
+  const permanent = FCM_PERMANENT_ERRORS.get(code);
   if (permanent)
     return new ProviderError(message, permanent, false, { invalidAddress: permanent === 'UNREGISTERED' });
-  return new ProviderError(message, RETRYABLE.get(code) ?? (code || 'UNKNOWN'), true);
+  return new ProviderError(message, FCM_RETRYABLE_ERRORS.get(code) ?? (code || 'UNKNOWN'), true);
 }
 
 /** The minimal credential firebase-admin accepts: a fixed token, as the sandbox emulator expects. */

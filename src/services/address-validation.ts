@@ -1,5 +1,6 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { domainToASCII } from 'node:url';
+import { checkFcmCondition, checkFcmTopic } from '../providers/fcm-target';
 import { BadUserInputError } from './errors';
 import { assertKeyBytes, quote } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
@@ -124,4 +125,40 @@ export function requireNonEmpty(
   if (trimmed.length > max) throw new BadUserInputError(`${field}: must be at most ${max} characters`, field);
   assertKeyBytes(trimmed, field, maxBytes);
   return trimmed;
+}
+
+/**
+ * An FCM topic name by FCM's documented rule and firebase-admin's check (providers/fcm-target.ts, checkFcmTopic):
+ * `[a-zA-Z0-9-_.~%]+`, an optional `/topics/` prefix dropped. Trimmed and held to requireNonEmpty's 200 characters
+ * first (a Herald index key; FCM documents no length).
+ * @returns the bare name (`/topics/news` → `news`), as firebase-admin sends it.
+ * @throws BadUserInputError naming `field` and the rule (`to.topic: "a b/c" is not a valid FCM topic name: " " at
+ *   character 2 is not allowed; FCM topic names match …`).
+ */
+export function normalizeFcmTopic(value: string, field: string): string {
+  const checked = checkFcmTopic(requireNonEmpty(value, field));
+  if ('problem' in checked) {
+    throw new BadUserInputError(
+      `${field}: ${quote(value)} is not a valid FCM topic name: ${checked.problem}`,
+      field,
+    );
+  }
+  return checked.value;
+}
+
+/**
+ * An FCM topic condition by FCM's grammar (providers/fcm-target.ts, checkFcmCondition): `'topic' in topics` terms
+ * joined by && and ||, ! and parentheses, at most 5 topics. Trimmed and held to 1,000 characters first.
+ * @returns the condition trimmed.
+ * @throws BadUserInputError naming `field`, the token and its position, and the rule.
+ */
+export function normalizeFcmCondition(value: string, field: string): string {
+  const checked = checkFcmCondition(requireNonEmpty(value, field, 1000));
+  if ('problem' in checked) {
+    throw new BadUserInputError(
+      `${field}: ${quote(value)} is not a valid FCM condition: ${checked.problem}`,
+      field,
+    );
+  }
+  return checked.value;
 }

@@ -143,6 +143,8 @@ export function transition(
     // toward no budget (README "Cost"). The estimate held while it waited is dropped.
     message.cost = null;
     message.costSource = null;
+    // The segments were the estimate's; with no cost they describe nothing billed.
+    message.segments = null;
   }
   (message as unknown as Record<string, Date>)[TIMESTAMP_OF[status] as string] = at;
   message.updatedAt = at;

@@ -19,7 +19,13 @@ import {
   type RecipientValue,
   SENT_STATUSES,
 } from '../entities';
-import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
+import {
+  normalizeEmail,
+  normalizeFcmCondition,
+  normalizeFcmTopic,
+  normalizePhone,
+  requireNonEmpty,
+} from './address-validation';
 import { contactAddress } from './contact-address';
 import { bulkInsert } from '../db/bulk-insert';
 import type { Config } from '../config/env';
@@ -217,8 +223,8 @@ export class NotificationService {
         to.deviceTokens?.map((t, i) =>
           requireNonEmpty(t, `to.deviceTokens[${i}]`, 4096, INPUT_LIMITS.deviceTokenBytes.max),
         ) ?? null,
-      topic: to.topic ? requireNonEmpty(to.topic, 'to.topic') : null,
-      condition: to.condition ? requireNonEmpty(to.condition, 'to.condition', 1000) : null,
+      topic: to.topic ? normalizeFcmTopic(to.topic, 'to.topic') : null,
+      condition: to.condition ? normalizeFcmCondition(to.condition, 'to.condition') : null,
     };
   }
 
@@ -1070,6 +1076,12 @@ export class NotificationService {
     const changes: StatusChange[] = [];
     const events: DeliveryEvent[] = [];
     const messages = planned.map((p) => {
+      // Counted against the tenant's budget while it waits; replaced by the rendered estimate once sent. The SMS
+      // segments it was counted from are stored with it (explicit content's body, else one segment for a template
+      // not rendered yet), so Message.segments and Message.cost agree from accept on.
+      const estimate = p.suppressedReason
+        ? null
+        : estimateCost(this.deps.config.prices, p.channel, p.to, plan.content ?? {});
       const message = Object.assign(new Message(), {
         tenantId: caller.tenantId,
         notificationId: notification.id,
@@ -1079,10 +1091,8 @@ export class NotificationService {
         to: p.to,
         typeKey: plan.type,
         category,
-        // Counted against the tenant's budget while it waits; replaced by the rendered estimate once sent.
-        cost: p.suppressedReason
-          ? null
-          : estimateCost(this.deps.config.prices, p.channel, p.to, plan.content ?? {}).cost,
+        cost: estimate?.cost ?? null,
+        segments: estimate?.segments ?? null,
         status: MessageStatus.QUEUED,
         attempt: 0,
         fallbackUsed: p.fallbackUsed ?? false,

@@ -131,6 +131,36 @@ describe('vendor limits at accept (issue 12, kind 2)', () => {
     },
   );
 
+  it('FCM targets: topic "a b/c", a 6-topic condition and "drop table" are BAD_USER_INPUT naming the field and rule; /topics/news and 5 topics are sent (break round, finding 5)', async () => {
+    const userId = `u-fcm-target-${randomUUID()}`;
+    const five = ['a', 'b', 'c', 'd', 'e'].map((t) => `'${t}' in topics`).join(' || ');
+    const refused = [
+      [{ topic: 'a b/c' }, 'to.topic', 'to.topic: "a b/c" is not a valid FCM topic name: " " at character 2'],
+      [{ condition: `${five} || 'f' in topics` }, 'to.condition', 'is topic 6;'],
+      [{ condition: 'drop table' }, 'to.condition', 'expected \'topic\' in topics, ( or ! but found "drop"'],
+    ] as const;
+    for (const [to, field, message] of refused) {
+      const answer = await execute(suite.stack.url, SendNotificationDocument, { input: push(userId, to) });
+      expect(answer.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field } });
+      expect(answer.errors?.[0].message).toContain(message);
+    }
+    expect(await statusOf(userId)).toEqual([]);
+
+    await executeOk(suite.stack.url, SendNotificationDocument, {
+      input: push(userId, { topic: '/topics/news' }),
+    });
+    await executeOk(suite.stack.url, SendNotificationDocument, { input: push(userId, { condition: five }) });
+    expect(await settled(userId)).toEqual([
+      { status: 'SENT', error_code: null },
+      { status: 'SENT', error_code: null },
+    ]);
+    const stored = await suite.db.query<{ to: string }>(
+      'select "to" from message where user_id = $1 order by created_at',
+      [userId],
+    );
+    expect(stored.rows.map((r) => r.to)).toEqual(['topic:news', `condition:${five}`]);
+  });
+
   it('the issue’s 5,000-byte push is refused whether it is data or the body', async () => {
     const userId = `u-5000-${randomUUID()}`;
     const data = await execute(suite.stack.url, SendNotificationDocument, {

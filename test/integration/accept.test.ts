@@ -232,6 +232,51 @@ describe('sendNotification: accept at the edge', () => {
     expect(costs.data!.notification.cost).toBe(0.0159);
   });
 
+  it('at accept an SMS stores the segments its estimated cost was counted from (break round, finding 6); a failed one keeps neither', async () => {
+    const send = (userId: string, body: string, phone = '+14155552671', scheduled = true) =>
+      executeOk(stack.url, SendNotificationDocument, {
+        input: {
+          userId,
+          type: 'adhoc',
+          channels: ['SMS'],
+          to: { phone },
+          content: { body },
+          // Waiting SCHEDULED, so the answer and the row show the estimate made at accept.
+          ...(scheduled ? { scheduledAt: new Date(Date.now() + 3_600_000).toISOString() } : {}),
+        },
+      });
+    // GSM-7 160 / 161 characters, UCS-2 70 / 71 (Twilio's calculator, as in test/unit/cost.test.ts).
+    const cases = [
+      ['a'.repeat(160), 1],
+      ['a'.repeat(161), 2],
+      ['ж'.repeat(70), 1],
+      ['ж'.repeat(71), 2],
+    ] as const;
+    for (const [body, segments] of cases) {
+      const { sendNotification } = await send(`u-seg-${randomUUID()}`, body);
+      const [message] = sendNotification.notification.messages;
+      const { rows } = await db.query<{ segments: number | null; cost: number | null }>(
+        'select segments, cost from message where id = $1',
+        [message.id],
+      );
+      // Defaults: $0.0079 per SMS segment.
+      const cost = Math.round(segments * 0.0079 * 1e6) / 1e6;
+      expect(rows[0]).toEqual({ segments, cost });
+      expect(message).toMatchObject({ status: 'SCHEDULED', segments, cost });
+    }
+    // Never handed to a provider (Twilio 21211 at send): no cost, and no segments either.
+    const failed = await send(`u-seg-${randomUUID()}`, 'a'.repeat(161), '+15005550001', false);
+    const id = failed.sendNotification.notification.messages[0].id;
+    const settled = await waitFor(async () => {
+      const { rows } = await db.query<{ status: string; segments: number | null; cost: number | null }>(
+        'select status, segments, cost from message where id = $1',
+        [id],
+      );
+      return rows[0]?.status === 'FAILED' && rows[0];
+    });
+    expect(settled).toEqual({ status: 'FAILED', segments: null, cost: null });
+  });
+
   it('a four-channel send costs 0.013 exactly, not 0.013000000000000001: sums of money are kept to the micro-dollar', async () => {
     const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
       input: {

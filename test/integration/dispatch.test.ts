@@ -254,6 +254,37 @@ describe('the row claim under concurrency (API role only: no worker takes the jo
     expect(requests.map((r) => r.status)).toEqual([400]);
   });
 
+  it('a push to a malformed topic (accepted before accept knew the rule) ends FAILED INVALID_PAYLOAD after one attempt, nothing sent (break round, finding 5)', async () => {
+    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+      input: {
+        userId: 'u-fcm-topic',
+        type: 'notice',
+        channels: ['PUSH'],
+        to: { topic: 'news' },
+        content: { title: 'T' },
+      },
+    });
+    const id = sendNotification.notification.messages[0].id;
+    // As the break round's "a b/c" was stored by the release before this rule.
+    const db = new pg.Client({ connectionString: stack.env.databaseUrl });
+    await db.connect();
+    await db.query(`update message set "to" = 'topic:a b/c' where id = $1`, [id]);
+    await db.end();
+    const before = stack.emulator.emulator.recorded('fcm').length;
+    const job = { messageId: id, tenantId: 'default', attempt: 1 };
+    expect(await stack.herald.services.dispatch.dispatch(job)).toBe('failed');
+    const { message } = await executeOk(stack.url, MessageDocument, { id });
+    expect(message).toMatchObject({
+      status: 'FAILED',
+      attempt: 1,
+      error: { code: 'INVALID_PAYLOAD', message: 'Malformed topic name' },
+    });
+    expect(message!.events.map((e) => e.status)).toEqual(['QUEUED', 'SENDING', 'FAILED']);
+    // firebase-admin refuses it before any request; a second dispatch of the same job finds it final.
+    expect(stack.emulator.emulator.recorded('fcm')).toHaveLength(before);
+    expect(await stack.herald.services.dispatch.dispatch(job)).toBe('skipped');
+  });
+
   it('a push template that renders past FCM’s 4,096 bytes with the send’s data ends FAILED TEMPLATE_LIMIT, nothing sent', async () => {
     await executeOk(stack.url, UpsertNotificationTypeDocument, {
       input: {

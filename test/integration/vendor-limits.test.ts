@@ -2,6 +2,7 @@ import { Client } from '@sendgrid/client';
 import { MailService } from '@sendgrid/mail';
 import { describe, expect, it } from 'vitest';
 import { SANDBOX } from '../../src/config/sandbox';
+import { checkFcmTopic } from '../../src/providers/fcm-target';
 import { SENDGRID_LIMITS } from '../../src/providers/vendor-limits';
 import { providerRejection as rejection } from '../support/rejection';
 import { TEST_SEND_CONTEXT as ctx, useEmulatorProviders } from '../support/providers';
@@ -120,6 +121,109 @@ describe('vendor limits: the emulator refuses what the vendor refuses (real SDKs
       expect(suite.running.emulator.recorded('fcm')).toMatchObject([
         { status: 400, response: { error: { code: 400, status: 'INVALID_ARGUMENT' } } },
       ]);
+    });
+  });
+
+  describe('FCM targets: topics and conditions (src/providers/fcm-target.ts)', () => {
+    const five = ['a', 'b', 'c', 'd', 'e'].map((t) => `'${t}' in topics`).join(' || ');
+    /** A raw v1 send, as a client that is not firebase-admin (which checks topics itself) would make it. */
+    const raw = async (message: object) => {
+      const response = await fetch(`${suite.running.url}/fcm/v1/projects/herald-test/messages:send`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${SANDBOX.fcm.accessToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: { notification: { title: 'T' }, ...message } }),
+      });
+      return { status: response.status, body: (await response.json()) as { error?: object } };
+    };
+    const refusedOn = (field: string, description: string) => ({
+      status: 400,
+      body: {
+        error: {
+          code: 400,
+          status: 'INVALID_ARGUMENT',
+          message: 'Request contains an invalid argument.',
+          details: [
+            {
+              '@type': 'type.googleapis.com/google.rpc.BadRequest',
+              fieldViolations: [{ field, description }],
+            },
+          ],
+        },
+      },
+    });
+
+    it.each([
+      "'TopicA' in topics && ('TopicB' in topics || 'TopicC' in topics)",
+      "'stock-GOOG' in topics || 'industry-tech' in topics",
+      "!('TopicA' in topics)",
+      five,
+    ])('the guide’s condition %j is sent through firebase-admin', async (condition) => {
+      await suite.fcm.send({ target: { condition }, title: 'T' }, ctx);
+      expect(statuses('fcm')).toEqual([200]);
+    });
+
+    it.each([
+      `${five} || 'f' in topics`,
+      'drop table',
+      "'a' in topics &&",
+      "('a' in topics",
+      '"a" in topics',
+      "'a b' in topics",
+    ])(
+      'condition %j: firebase-admin sends it, FCM answers 400 "Invalid condition expression provided.", permanent',
+      async (condition) => {
+        const error = await rejection(suite.fcm.send({ target: { condition }, title: 'T' }, ctx));
+        expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', retryable: false });
+        expect(suite.running.emulator.recorded('fcm')).toMatchObject([
+          { response: refusedOn('message.condition', 'Invalid condition expression provided.').body },
+        ]);
+      },
+    );
+
+    it.each(['a b/c', '/topics/news', 'café', ''])(
+      'a raw send to topic %j is 400 INVALID_ARGUMENT on message.topic',
+      async (topic) => {
+        const answer = await raw({ topic });
+        if (topic === '') {
+          // An empty topic is no target at all.
+          expect(answer).toMatchObject({ status: 400, body: { error: { status: 'INVALID_ARGUMENT' } } });
+          return;
+        }
+        expect(answer).toEqual(refusedOn('message.topic', `Invalid topic name: ${JSON.stringify(topic)}.`));
+      },
+    );
+
+    it.each(['news', '/topics/news', 'A-Z_a.z~0%9', 'a b/c', 'news/sport', 'café', '/topics/', "it's"])(
+      'topic %j: Herald’s accept rule and firebase-admin agree; what firebase-admin refuses is permanent INVALID_PAYLOAD, never sent',
+      async (topic) => {
+        const herald = checkFcmTopic(topic);
+        const outcome = await suite.fcm.send({ target: { topic }, title: 'T' }, ctx).then(
+          () => 'sent' as const,
+          (error: unknown) => error,
+        );
+        if ('value' in herald) {
+          expect(outcome).toBe('sent');
+          expect(suite.running.emulator.recorded('fcm')).toMatchObject([
+            { status: 200, body: { message: { topic: herald.value } } },
+          ]);
+        } else {
+          expect(outcome).toMatchObject({
+            code: 'INVALID_PAYLOAD',
+            retryable: false,
+            message: 'Malformed topic name',
+          });
+          expect(suite.running.emulator.recorded('fcm')).toEqual([]);
+        }
+      },
+    );
+
+    it('a raw send naming two targets is 400 INVALID_ARGUMENT (Message.target is a oneof); one is sent', async () => {
+      expect(await raw({ topic: 'news', condition: "'news' in topics" })).toEqual(
+        refusedOn('message', 'Exactly one of token, topic or condition may be set.'),
+      );
+      expect(await raw({ token: 'tok', topic: 'news' })).toMatchObject({ status: 400 });
+      expect((await raw({ topic: 'news' })).status).toBe(200);
+      expect((await raw({ condition: "'news' in topics" })).status).toBe(200);
     });
   });
 

@@ -8,6 +8,7 @@ import { forRecording, MAX_RECORDED_BYTES } from './recording-budget';
 import { sendgridMailRefusal } from './sendgrid-mail';
 import {
   fcmLimitRefusal,
+  fcmTargetRefusal,
   fcmUnparseable,
   mediaKept,
   sendgridSizeRefusal,
@@ -440,7 +441,7 @@ export class ProviderEmulator {
     if (!message || !(message.token || message.topic || message.condition)) {
       return fcmError(400, 'INVALID_ARGUMENT', 'Request contains an invalid argument.', 'INVALID_ARGUMENT');
     }
-    const refused = fcmLimitRefusal(message);
+    const refused = fcmTargetRefusal(message) ?? fcmLimitRefusal(message);
     if (refused) return refused;
     if (message.token?.startsWith(SANDBOX_ADDRESSES.unregisteredTokenPrefix)) {
       return fcmError(404, 'NOT_FOUND', 'Requested entity was not found.', 'UNREGISTERED');
