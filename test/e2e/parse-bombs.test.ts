@@ -1,9 +1,11 @@
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { expectAlive, PRODUCTION_NODE_ARGS, startStack, type TestStack } from '../support/stack';
 import { waitFor } from '../support/graphql';
 import { WebhookSender } from '../support/webhooks';
 
+const JWT_SECRET = 'parse-bombs-secret-that-is-long-enough-for-hs256';
 const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
 const deepObject = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
 
@@ -27,7 +29,7 @@ describe('bodies shaped to cost parse time, refused before parsing (no token, no
     stack = await startStack({
       role: 'worker',
       extraEnv: {
-        JWT_SECRET: 'parse-bombs-secret-that-is-long-enough-for-hs256',
+        JWT_SECRET,
         SENDGRID_WEBHOOK_PUBLIC_KEY: sender.sendgridPublicKey,
       },
     });
@@ -52,16 +54,45 @@ describe('bodies shaped to cost parse time, refused before parsing (no token, no
     await expectAlive(herald);
   });
 
-  it('4 websockets whose connection_init nests a million levels deep are closed with 4400 before graphql-ws parses it', async () => {
+  it('4 websockets whose connection_init nests a million levels deep are closed with 1009 before anything parses it', async () => {
+    // 2 MB before connection_ack: past WS_MAX_INIT_PAYLOAD_BYTES (16 KiB), so ws's frame is never handed on.
     const init = `{"type":"connection_init","payload":{"a":${nested(1_000_000)}}}`;
     const closes = await Promise.all(Array.from({ length: 4 }, () => closeAfter(herald.url, init)));
-    for (const close of closes) {
-      expect(close).toEqual({ code: 4400, reason: 'Bad request: message nests deeper than 8192 levels' });
-    }
+    for (const close of closes) expect(close.code).toBe(1009);
     // A binary frame is no graphql-transport-ws message either.
     expect(await closeAfter(herald.url, Buffer.from('{}') as unknown as string)).toMatchObject({
       code: 4400,
     });
+    await expectAlive(herald);
+  });
+
+  it('4 signed-in websockets whose subscribe nests 100,000 levels deep (200 KB, under WS_MAX_PAYLOAD_BYTES) are closed with 4400 before graphql-ws parses it', async () => {
+    const token = await new SignJWT({ tenant: 'bombs', scope: 'communication:read' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('bomber')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(JWT_SECRET));
+    const subscribe = `{"id":"1","type":"subscribe","payload":{"query":"{ __typename }","variables":{"v":${nested(100_000)}}}}`;
+    const closeAfterAck = () =>
+      new Promise<{ code: number; reason: string }>((resolve) => {
+        const socket = new WebSocket(herald.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+        socket.on('open', () =>
+          socket.send(
+            JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }),
+          ),
+        );
+        socket.on('message', (data: Buffer) => {
+          if ((JSON.parse(data.toString()) as { type: string }).type === 'connection_ack')
+            socket.send(subscribe);
+        });
+        socket.on('error', () => undefined);
+        socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+      });
+    const closes = await Promise.all(Array.from({ length: 4 }, closeAfterAck));
+    for (const close of closes) {
+      expect(close).toEqual({ code: 4400, reason: 'Bad request: message nests deeper than 8192 levels' });
+    }
     await expectAlive(herald);
   });
 
