@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseConfigKeyring, type ConfigKeyring } from './encryption-keys';
 import { awsAndRouting, routingModel, type AwsSettings, type RoutingSettings } from './routing';
 import { SANDBOX } from './sandbox';
 import {
@@ -290,6 +291,8 @@ export interface Config {
   };
   twilio: TwilioSettings;
   sendgrid: SendgridSettings;
+  /** CONFIG_ENCRYPTION_KEY (encryption-keys.ts): encrypts tenants' channel-config credentials. */
+  channelConfigs: { keyring: ConfigKeyring };
   /** What verifies provider webhooks; a vendor absent here has no webhook routes. */
   webhooks: WebhookCredentials;
   fcm: FcmSettings;
@@ -434,6 +437,7 @@ export function parseConfig(source: Source): Config {
   }
 
   const production = server.NODE_ENV === 'production';
+  const keyring = parseConfigKeyring(source.CONFIG_ENCRYPTION_KEY, problems);
   const publicUrl = (server.PUBLIC_URL ?? `http://localhost:${server.PORT}`).replace(/\/$/, '');
   const authEnabled = Boolean(auth.JWT_SECRET ?? auth.JWT_JWKS_URL);
   if (production && !authEnabled)
@@ -542,6 +546,7 @@ export function parseConfig(source: Source): Config {
             apiUrl: sendgrid.SENDGRID_API_URL ?? sandboxUrl(publicUrl, 'sendgrid'),
           },
     webhooks,
+    channelConfigs: { keyring },
     fcm:
       fcmMode === 'live'
         ? { mode: 'live', projectId: fcmProjectId, serviceAccount, apiUrl: fcm.FCM_API_URL }

@@ -1,4 +1,5 @@
 import { AddressBlock } from './address-block.entity';
+import { ChannelConfig } from './channel-config.entity';
 import { Consent, ConsentEvent, ConsentVerification } from './consent.entity';
 import { ContactInfo } from './contact-info.entity';
 import { DeliveryEvent } from './delivery-event.entity';
@@ -14,6 +15,7 @@ import { TenantSettings } from './tenant-settings.entity';
 export * from './enums';
 export {
   AddressBlock,
+  ChannelConfig,
   ContactInfo,
   DeliveryEvent,
   Device,
@@ -24,6 +26,15 @@ export {
   ProviderEvent,
 };
 export { BlockKind } from './address-block.entity';
+export {
+  CHANNEL_CONFIG_PROVIDERS,
+  SECRET_FIELDS,
+  type ChannelConfigIdentifiers,
+  type ChannelConfigProvider,
+  type ChannelConfigSecrets,
+  type ChannelConfigSenders,
+  type SecretField,
+} from './channel-config.entity';
 export { Consent, ConsentEvent, ConsentStatus, ConsentVerification, WHOLE_CHANNEL } from './consent.entity';
 export {
   ChannelPreference,
@@ -55,4 +66,5 @@ export const ENTITIES = [
   ConsentVerification,
   NotificationPreferences,
   TenantSettings,
+  ChannelConfig,
 ];

@@ -1,4 +1,4 @@
-import { Entity, PrimaryKey, Property, Unique } from '@mikro-orm/core';
+import { Entity, PrimaryKey, Property, Unique, type Opt } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
 
 /** Per-tenant overrides of service-wide defaults (budgets so far). A missing row or null field = the default. */
@@ -21,6 +21,13 @@ export class TenantSettings {
 
   @Property({ type: 'boolean', nullable: true })
   criticalBypassesBudget?: boolean | null;
+
+  /**
+   * false = the tenant's sends use only its own channel configs, never the service-wide provider accounts.
+   * (Issue 13; the tenant-settings work owns its GraphQL field.)
+   */
+  @Property({ type: 'boolean', default: true })
+  useSharedProviders: Opt<boolean> = true;
 
   @Property({ type: 'timestamptz' })
   updatedAt!: Date;

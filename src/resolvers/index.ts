@@ -1,3 +1,4 @@
+import { ChannelConfigResolver } from './channel-config.resolver';
 import { ConsentEventResolver, ConsentResolver } from './consent.resolver';
 import { ContactResolver } from './contact.resolver';
 import { MessageResolver } from './message.resolver';
@@ -22,4 +23,5 @@ export const RESOLVERS = [
   ConsentEventResolver,
   PreferencesResolver,
   TenantSettingsResolver,
+  ChannelConfigResolver,
 ] as const;

@@ -1,4 +1,5 @@
 import { BudgetService } from './budget.service';
+import { ChannelConfigService } from './channel-config.service';
 import { ConsentService } from './consent.service';
 import { ContactService } from './contact.service';
 import { DeliveryStatusService } from './delivery-status.service';
@@ -25,6 +26,8 @@ export interface Services {
   scheduler: SchedulerService;
   policy: PolicyService;
   budgets: BudgetService;
+  /** Tenants' own provider accounts (issue 13). */
+  channelConfigs: ChannelConfigService;
   consents: ConsentService;
   preferences: PreferencesService;
   contacts: ContactService;
@@ -65,6 +68,7 @@ export function createServices(deps: ServiceDeps): Services {
     scheduler: new SchedulerService(deps, webhooks, prices),
     policy,
     budgets,
+    channelConfigs: new ChannelConfigService(deps),
     contacts: new ContactService(deps),
     types: new NotificationTypeService(deps, templates),
     queries: new QueryService(deps, circuits),
