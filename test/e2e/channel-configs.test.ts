@@ -5,9 +5,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env';
 import { createLogger } from '../../src/config/logger';
+import { Channel } from '../../src/entities';
 import { ChannelConfigService } from '../../src/services/channel-config.service';
 import { reencryptChannelConfigs } from '../../src/services/reencrypt-configs';
 import { SecretBox } from '../../src/services/secret-box';
+import { TenantRoutes } from '../../src/services/tenant-routes';
 import { execute, type GraphQLResponse } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 
@@ -276,6 +278,44 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
     ).rejects.toMatchObject({ extensions: { code: 'PROVIDER_NOT_CONFIGURED' } });
     const { rows } = await db.query(`select 1 from channel_config where tenant_id = 'tenant-nokey'`);
     expect(rows).toHaveLength(0);
+  });
+
+  it('routes (building block of point 4): own active configs by position, then shared; adapters rebuilt on a new version', async () => {
+    const deps = stack.herald.services.deps;
+    const routes = new TenantRoutes(deps, stack.herald.services.channelConfigs);
+    const chain = await routes.chain('tenant-a', Channel.SMS);
+    const own = chain.filter((entry) => entry.channelConfigId !== null);
+    expect(own.length).toBeGreaterThanOrEqual(2);
+    expect(own.every((entry) => entry.key === `config:${entry.channelConfigId}`)).toBe(true);
+    expect(chain.slice(own.length).map((entry) => entry.key)).toEqual(['twilio-sms']);
+
+    // A send through tenant A's adapter reaches the vendor with A's account and the config's own callback path.
+    const first = own[0];
+    stack.emulator.emulator.reset();
+    await first.provider.send({ to: '+14155552671', body: 'hello from A' } as never, {
+      messageId: '00000000-0000-4000-8000-000000000001',
+      tenantId: 'tenant-a',
+      attempt: 1,
+    });
+    const [request] = stack.emulator.emulator.recorded('twilio');
+    expect(request.path).toContain(`/Accounts/${A.accountSid}/Messages.json`);
+    expect((request.body as { StatusCallback: string }).StatusCallback).toContain(
+      `/webhooks/twilio/${first.channelConfigId}/status`,
+    );
+
+    // Same version: the cached adapter; a change (version + 1): a new one.
+    expect((await routes.chain('tenant-a', Channel.SMS))[0].provider).toBe(first.provider);
+    await update(first.channelConfigId!, { position: 5 });
+    const after = await routes.chain('tenant-a', Channel.SMS);
+    expect(after.find((e) => e.channelConfigId === first.channelConfigId)!.provider).not.toBe(first.provider);
+
+    // useSharedProviders = false: only the tenant's own.
+    await db.query(
+      `insert into tenant_settings (id, tenant_id, updated_at, use_shared_providers) values (gen_random_uuid(), 'tenant-a', now(), false)`,
+    );
+    const ownOnly = await routes.chain('tenant-a', Channel.SMS);
+    expect(ownOnly.every((entry) => entry.channelConfigId !== null)).toBe(true);
+    await routes.close();
   });
 
   it('rotation: the old key still reads until re-encryption rewrites every row under the new key, idempotently', async () => {
