@@ -86,7 +86,11 @@ export class TenantRoutes {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.adapters.values()].map(({ provider }) => provider.close?.()));
+    await Promise.all(
+      [...this.adapters.values()].map(({ provider }) =>
+        provider.close ? provider.close() : Promise.resolve(),
+      ),
+    );
     this.adapters.clear();
   }
 }

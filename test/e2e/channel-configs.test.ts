@@ -292,11 +292,14 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
     // A send through tenant A's adapter reaches the vendor with A's account and the config's own callback path.
     const first = own[0];
     stack.emulator.emulator.reset();
-    await first.provider.send({ to: '+14155552671', body: 'hello from A' } as never, {
-      messageId: '00000000-0000-4000-8000-000000000001',
-      tenantId: 'tenant-a',
-      attempt: 1,
-    });
+    await first.provider.send(
+      { to: '+14155552671', body: 'hello from A' },
+      {
+        messageId: '00000000-0000-4000-8000-000000000001',
+        tenantId: 'tenant-a',
+        attempt: 1,
+      },
+    );
     const [request] = stack.emulator.emulator.recorded('twilio');
     expect(request.path).toContain(`/Accounts/${A.accountSid}/Messages.json`);
     expect((request.body as { StatusCallback: string }).StatusCallback).toContain(
