@@ -188,8 +188,31 @@ const graphqlModel = z.object({
   GRAPHQL_MAX_RESPONSE_BYTES: intWithDefault(8 * 1024 * 1024, 1_024),
   /** Bytes of GraphQL request bodies held at once per process; past it a request waits, then answers 503. */
   GRAPHQL_INFLIGHT_BODY_BYTES: intWithDefault(8 * 1024 * 1024, 64 * 1024),
-  /** Largest websocket message on /graphql, `connection_init` included (ws closes the socket with 1009 past it). */
-  WS_MAX_PAYLOAD_BYTES: intWithDefault(2 * 1024 * 1024, 1_024),
+  /**
+   * Content bytes (Message.content, as stored) that the responses of one process may hold at once, reserved from
+   * their sizes before the contents are read and given back once the response is written; past it a request waits,
+   * then answers 503 (src/server/response-budget.ts).
+   */
+  GRAPHQL_INFLIGHT_RESPONSE_BYTES: intWithDefault(16 * 1024 * 1024, 64 * 1024),
+  /**
+   * Largest websocket message on /graphql (ws closes the socket with 1009 past it). A subscribe carries a document
+   * of at most GRAPHQL_MAX_TOKENS (2,000) tokens, about 32 KB at 16 bytes a token, and its variables; 256 KiB
+   * leaves room for long documents and large variables, not for a 1 MB email: large sends go over HTTP.
+   */
+  WS_MAX_PAYLOAD_BYTES: intWithDefault(256 * 1024, 1_024),
+  /**
+   * Bytes a websocket may send before its connection is acknowledged (connection_init: a token of a few KB;
+   * graphql-ws keeps its payload for the socket's life); past it the socket is closed with 1009. 16 KiB, Node's
+   * default limit for all of an HTTP request's headers, where the same token travels over HTTP.
+   */
+  WS_MAX_INIT_PAYLOAD_BYTES: intWithDefault(16 * 1024, 1_024),
+  /**
+   * Bytes of websocket messages being received or parsed at once per process (src/server/ws-inflight.ts); the
+   * socket whose chunk passes it is closed with 1013 (try again later).
+   */
+  WS_INFLIGHT_BYTES: intWithDefault(8 * 1024 * 1024, 64 * 1024),
+  /** Websockets open at once on /graphql per process; one more is closed with 1013 as soon as it connects. */
+  WS_MAX_CONNECTIONS: intWithDefault(1_000, 1),
   /**
    * Deepest nesting of arrays/objects in a /graphql body or websocket message (src/services/json-depth.ts), measured
    * before parsing: deeper gets 400 / close 4400. Far above the input guard's 32 levels for `data`, so a send with
@@ -331,8 +354,16 @@ export interface Config {
     inflightBodyBytes: number;
     /** GRAPHQL_MAX_RESPONSE_BYTES: estimated bytes of one response (src/server/response-size.ts). */
     maxResponseBytes: number;
+    /** GRAPHQL_INFLIGHT_RESPONSE_BYTES: stored content bytes responses hold at once per process. */
+    inflightResponseBytes: number;
     /** WS_MAX_PAYLOAD_BYTES: largest websocket message on /graphql, in bytes. */
     wsMaxPayloadBytes: number;
+    /** WS_MAX_INIT_PAYLOAD_BYTES: bytes a websocket may send before connection_ack. */
+    wsMaxInitBytes: number;
+    /** WS_INFLIGHT_BYTES: websocket message bytes being received or parsed at once per process. */
+    wsInflightBytes: number;
+    /** WS_MAX_CONNECTIONS: websockets open at once per process. */
+    wsMaxConnections: number;
     /** JSON_MAX_DEPTH: deepest array/object nesting of a /graphql body or websocket message. */
     jsonMaxDepth: number;
     /** WEBHOOK_JSON_MAX_DEPTH: the same for SendGrid webhook bodies. */
@@ -597,7 +628,11 @@ export function parseConfig(source: Source): Config {
       maxCost: graphql.GRAPHQL_MAX_COST,
       maxResponseBytes: graphql.GRAPHQL_MAX_RESPONSE_BYTES,
       inflightBodyBytes: graphql.GRAPHQL_INFLIGHT_BODY_BYTES,
+      inflightResponseBytes: graphql.GRAPHQL_INFLIGHT_RESPONSE_BYTES,
       wsMaxPayloadBytes: graphql.WS_MAX_PAYLOAD_BYTES,
+      wsMaxInitBytes: graphql.WS_MAX_INIT_PAYLOAD_BYTES,
+      wsInflightBytes: graphql.WS_INFLIGHT_BYTES,
+      wsMaxConnections: graphql.WS_MAX_CONNECTIONS,
       jsonMaxDepth: graphql.JSON_MAX_DEPTH,
       webhookJsonMaxDepth: graphql.WEBHOOK_JSON_MAX_DEPTH,
       wsMaxBufferedBytes: graphql.WS_MAX_BUFFERED_BYTES,

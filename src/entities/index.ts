@@ -1,5 +1,6 @@
 import { AddressBlock } from './address-block.entity';
 import { ChannelConfig } from './channel-config.entity';
+import { AuditEntry } from './audit-entry.entity';
 import { Consent, ConsentEvent, ConsentVerification } from './consent.entity';
 import { ContactInfo } from './contact-info.entity';
 import { DeliveryEvent } from './delivery-event.entity';
@@ -16,6 +17,7 @@ export * from './enums';
 export {
   AddressBlock,
   ChannelConfig,
+  AuditEntry,
   ContactInfo,
   DeliveryEvent,
   Device,
@@ -45,7 +47,7 @@ export {
 } from './notification-preferences.entity';
 export { CapAction, CapPeriod, FrequencyCap } from './notification-type.entity';
 export { SERVICE_WIDE } from './provider-event.entity';
-export { TenantSettings } from './tenant-settings.entity';
+export { TenantSettings, type DefaultSenders } from './tenant-settings.entity';
 export { RenderedContent } from './message.entity';
 export { Template } from './notification-type.entity';
 export { WhatsappTemplate } from './whatsapp-template';
@@ -67,4 +69,5 @@ export const ENTITIES = [
   NotificationPreferences,
   TenantSettings,
   ChannelConfig,
+  AuditEntry,
 ];

@@ -1,4 +1,5 @@
 import { ChannelConfigResolver } from './channel-config.resolver';
+import { AuditResolver } from './audit.resolver';
 import { ConsentEventResolver, ConsentResolver } from './consent.resolver';
 import { ContactResolver } from './contact.resolver';
 import { MessageResolver } from './message.resolver';
@@ -24,4 +25,5 @@ export const RESOLVERS = [
   PreferencesResolver,
   TenantSettingsResolver,
   ChannelConfigResolver,
+  AuditResolver,
 ] as const;

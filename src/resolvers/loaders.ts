@@ -11,6 +11,11 @@ export interface Loaders {
   eventsOfMessage: DataLoader<string, DeliveryEvent[]>;
   /** Message.content, a lazy column: read only for the messages whose content a query selects. */
   contentOfMessage: DataLoader<string, RenderedContent | null>;
+  /**
+   * Gives back what the content reads reserved in GRAPHQL_INFLIGHT_RESPONSE_BYTES; call once the response is written
+   * (more than once is harmless).
+   */
+  release(): void;
 }
 
 /**
@@ -48,5 +53,6 @@ export function createLoaders(
       },
       options,
     ),
+    release: () => contentBudget.release(),
   };
 }

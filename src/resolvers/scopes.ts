@@ -74,6 +74,7 @@ export const OPERATION_SCOPES: Readonly<Record<string, ScopeRule>> = {
   'Mutation.createChannelConfig': ADMIN,
   'Mutation.updateChannelConfig': ADMIN,
   'Mutation.deleteChannelConfig': ADMIN,
+  'Query.auditLog': ADMIN,
 
   // A User reference carries only the id the gateway sent; its comms fields are guarded one by one above.
   'User.__resolveReference': TOKEN_ONLY,

@@ -25,10 +25,13 @@ import { jsonErrorHandler } from './http-errors';
 import { verifyJsonDepth } from '../services/json-depth';
 import { queryLimitsPlugin, withTokenLimitErrors } from './query-limits';
 import { bodyBudget } from './body-budget';
+import { requestIdMiddleware, requestIdOf } from './request-id';
+import { auditExportHandler } from './audit-export';
 
 /** Largest GraphQL request body (2 MiB): one email's html and text at their 1 MB caps, with room for the rest. */
 const GRAPHQL_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
 import { responseSizePlugin } from './response-size';
+import { responseBudgetPlugin } from './response-budget';
 
 export interface HealthChecks {
   postgres(): Promise<boolean>;
@@ -54,6 +57,8 @@ export async function createHttpApp(options: {
   const { config, logger, schema, services, checks } = options;
   const app = express();
   app.disable('x-powered-by');
+  // First: every route (GraphQL, webhooks, unsubscribe links, the audit export) knows its request's id.
+  app.use(requestIdMiddleware());
   const httpServer = createServer(app);
   const authenticate = createAuthenticator(config.auth);
   const formatError = withTokenLimitErrors(createFormatError(logger), config.graphql);
@@ -89,6 +94,7 @@ export async function createHttpApp(options: {
       { serverWillStart: () => Promise.resolve({ drainServer: () => ws.dispose(httpGraceMs) }) },
       queryLimitsPlugin(schema, config.graphql),
       rateLimitPlugin(limiter),
+      responseBudgetPlugin(),
       responseSizePlugin(config.graphql.maxResponseBytes),
     ],
   });
@@ -160,6 +166,8 @@ export async function createHttpApp(options: {
     res.set('Content-Type', metrics.contentType).send(await metrics.metrics());
   });
 
+  app.get('/admin/audit.jsonl', auditExportHandler(authenticate, services, logger));
+
   app.use('/webhooks', createWebhooksRouter(config, services, logger));
   app.use('/unsubscribe', createUnsubscribeRouter(services, logger));
 
@@ -207,10 +215,13 @@ export async function createHttpApp(options: {
     // Depth is measured on the raw bytes before JSON.parse, which runs before authentication (json-depth.ts).
     express.json({ limit: GRAPHQL_BODY_LIMIT_BYTES, verify: verifyJsonDepth(config.graphql.jsonMaxDepth) }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
+      context: async ({ req, res }) => {
         try {
-          const caller = await authenticate(req.headers.authorization);
-          return { caller, services, loaders: createLoaders(caller, services) };
+          const caller = { ...(await authenticate(req.headers.authorization)), requestId: requestIdOf(req) };
+          const loaders = createLoaders(caller, services);
+          // The content this response reserved (GRAPHQL_INFLIGHT_RESPONSE_BYTES) is held until it is written.
+          res.once('close', () => loaders.release());
+          return { caller, services, loaders };
         } catch (error) {
           // Thrown from context, Apollo answers with this status instead of 500.
           (error as { extensions: Record<string, unknown> }).extensions.http = { status: 401 };

@@ -15,6 +15,7 @@ export const DEVELOPMENT_CALLER: Caller = {
   tenantId: 'default',
   subject: 'anonymous',
   scopes: [...ALL_SCOPES, 'service'],
+  anonymous: true,
 };
 
 export type Authenticate = (authorization: string | undefined) => Promise<Caller>;

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import {
   getOperationAST,
   GraphQLError,
@@ -13,13 +14,14 @@ import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../config/logger';
 import type { GraphQLContext } from '../resolvers';
-import { createLoaders } from '../resolvers/loaders';
+import { createLoaders, type Loaders } from '../resolvers/loaders';
 import type { Caller, Services } from '../services';
 import type { Authenticate } from './auth';
 import type { ApiRateLimiter } from './rate-limit';
 import { checkQueryLimits, type QueryLimits } from './query-limits';
 import { DocumentCache } from './document-cache';
 import { checkResponseSize } from './response-size';
+import { responseBudgetRefusal } from './response-budget';
 import { guardWebsockets } from './ws-guard';
 
 type FormatError = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
@@ -38,6 +40,9 @@ export function attachGraphqlWs(options: {
   limits: QueryLimits & {
     maxResponseBytes: number;
     wsMaxPayloadBytes: number;
+    wsMaxInitBytes: number;
+    wsInflightBytes: number;
+    wsMaxConnections: number;
     jsonMaxDepth: number;
     wsMaxBufferedBytes: number;
     wsMaxMessagesPerSecond: number;
@@ -54,19 +59,28 @@ export function attachGraphqlWs(options: {
     maxPayload: limits.wsMaxPayloadBytes,
   });
   // Before useServer: its 'connection' listener must find every socket already guarded.
-  guardWebsockets(
+  const guard = guardWebsockets(
     wsServer,
     {
       maxDepth: limits.jsonMaxDepth,
       maxBufferedBytes: limits.wsMaxBufferedBytes,
       maxMessagesPerSecond: limits.wsMaxMessagesPerSecond,
       messageBurst: limits.wsMessageBurst,
+      maxInitBytes: limits.wsMaxInitBytes,
+      inflightBytes: limits.wsInflightBytes,
+      maxConnections: limits.wsMaxConnections,
     },
     logger,
   );
   const documents = new DocumentCache(schema, limits.maxTokens);
   const callers = new WeakMap<Context, Caller>();
   const expiryTimers = new WeakMap<Context, { cancel(): void }>();
+  /** Each operation's loaders, whose content reservations are given back when it completes or the socket closes. */
+  const operations = new WeakMap<Context, Map<string, Loaders>>();
+  const releaseOperation = (ctx: Context, id: string) => {
+    operations.get(ctx)?.get(id)?.release();
+    operations.get(ctx)?.delete(id);
+  };
   const format = (errors: readonly GraphQLError[]) =>
     errors.map((error) => {
       const formatted = formatError(error.toJSON(), error);
@@ -86,9 +100,11 @@ export function attachGraphqlWs(options: {
           return false;
         }
         callers.set(ctx, caller);
+        const socket = (ctx.extra as Extra).socket;
+        // From now on its messages are bounded by WS_MAX_PAYLOAD_BYTES, no longer by WS_MAX_INIT_PAYLOAD_BYTES.
+        guard.acknowledge(socket);
         if (caller.expiresAt !== undefined) {
           // The token was checked once, at connect: the socket may not outlive it (4403 as graphql-ws's Forbidden).
-          const socket = (ctx.extra as Extra).socket;
           expiryTimers.set(
             ctx,
             atTime(caller.expiresAt, () => socket.close(4403, 'Forbidden: token expired')),
@@ -99,11 +115,17 @@ export function attachGraphqlWs(options: {
       onClose: (ctx) => {
         expiryTimers.get(ctx)?.cancel();
         expiryTimers.delete(ctx);
+        for (const id of operations.get(ctx)?.keys() ?? []) releaseOperation(ctx, id);
       },
-      context: (ctx): GraphQLContext => {
-        const caller = callers.get(ctx)!;
-        return { caller, services, loaders: createLoaders(caller, services, { cache: false }) };
+      context: (ctx, id): GraphQLContext => {
+        // One id per operation: a socket carries many, each its own request in the audit trail.
+        const caller = { ...callers.get(ctx)!, requestId: randomUUID() };
+        const loaders = createLoaders(caller, services, { cache: false });
+        if (!operations.has(ctx)) operations.set(ctx, new Map());
+        operations.get(ctx)!.set(id, loaders);
+        return { caller, services, loaders };
       },
+      onComplete: (ctx, id) => releaseOperation(ctx, id),
       onSubscribe: async (ctx, _id, payload) => {
         let document: DocumentNode;
         try {
@@ -153,6 +175,12 @@ export function attachGraphqlWs(options: {
         };
       },
       onNext: (_ctx, _id, _payload, args, result) => {
+        // graphql-ws serializes and sends the result right after this returns, in the same turn of the event loop:
+        // its content reservations are given back after that (a subscription reserves anew for its next event).
+        const loaders = (args.contextValue as GraphQLContext).loaders;
+        setImmediate(() => loaders.release());
+        const busy = responseBudgetRefusal(result);
+        if (busy) return { errors: [new GraphQLError(busy.message, { extensions: busy.extensions })] };
         // The same response size limit as over HTTP, before graphql-ws serializes the message.
         const tooLarge = checkResponseSize(
           result,

@@ -18,6 +18,7 @@ import {
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { QueryLimitError } from '../services/errors';
 import { MAX_PAGE } from '../services/query.service';
+import { MAX_AUDIT_PAGE } from '../services/audit-query.service';
 
 /** The limits of config.graphql (GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_ALIASES, GRAPHQL_MAX_TOKENS, GRAPHQL_MAX_COST). */
 export interface QueryLimits {
@@ -42,6 +43,9 @@ export type ListSize =
 export const LIST_SIZES: Readonly<Record<string, ListSize>> = {
   'Query.notifications': { page: 'first', default: 20, max: MAX_PAGE },
   'User.notifications': { page: 'first', default: 20, max: MAX_PAGE },
+  'Query.auditLog': { page: 'first', default: 20, max: MAX_AUDIT_PAGE },
+  'AuditLogConnection.nodes': { estimate: 1 },
+  'AuditLogConnection.edges': { estimate: 1 },
   // The page size is counted once, at the connection's field.
   'NotificationConnection.nodes': { estimate: 1 },
   'NotificationConnection.edges': { estimate: 1 },

@@ -1,10 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { randomUUID } from 'node:crypto';
 import { TenantSettings } from '../entities';
 import { lockTenantSpend } from './advisory-locks';
 import type { Caller, ServiceDeps } from './deps';
 import { roundUsd } from './cost';
-import { BadUserInputError, BudgetExceededError } from './errors';
+import { BudgetExceededError } from './errors';
 
 export interface Budgets {
   daily?: number;
@@ -138,35 +137,5 @@ export class BudgetService {
       spentToday: spend.today,
       spentThisMonth: spend.month,
     };
-  }
-
-  /** A field left out is kept; null returns it to the service default. */
-  async update(
-    caller: Caller,
-    input: {
-      dailyBudget?: number | null;
-      monthlyBudget?: number | null;
-      criticalBypassesBudget?: boolean | null;
-    },
-  ) {
-    for (const field of ['dailyBudget', 'monthlyBudget'] as const) {
-      const value = input[field];
-      if (value !== undefined && value !== null && !(value > 0))
-        throw new BadUserInputError(`input.${field}: must be a positive amount in USD`, `input.${field}`);
-    }
-    const em = this.deps.orm.em.fork() as EntityManager;
-    const row =
-      (await em.findOne(TenantSettings, { tenantId: caller.tenantId })) ??
-      em.create(TenantSettings, {
-        id: randomUUID(),
-        tenantId: caller.tenantId,
-        updatedAt: this.deps.clock.now(),
-      });
-    if (input.dailyBudget !== undefined) row.dailyBudget = input.dailyBudget;
-    if (input.monthlyBudget !== undefined) row.monthlyBudget = input.monthlyBudget;
-    if (input.criticalBypassesBudget !== undefined) row.criticalBypassesBudget = input.criticalBypassesBudget;
-    row.updatedAt = this.deps.clock.now();
-    await em.flush();
-    return this.view(caller);
   }
 }

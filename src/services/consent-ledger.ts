@@ -2,6 +2,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import type { Channel } from '../entities';
 import { Consent, ConsentEvent, ConsentStatus, WHOLE_CHANNEL } from '../entities';
+import { runRaw } from '../db/raw';
+import { recordAudit, type AuditAction, type AuditSource } from './audit.service';
 
 export interface LedgerEntry {
   tenantId: string;
@@ -18,11 +20,51 @@ export interface LedgerEntry {
   proof?: Record<string, unknown> | null;
   address?: string | null;
   at: Date;
+  /** Who made the change and through which request: every state change writes one audit row with it. */
+  audit: AuditSource;
 }
+
+/** The consent row as the audit trail keeps it. */
+interface ConsentRow {
+  id: string;
+  user_id: string;
+  channel: string;
+  type_key: string;
+  status: string;
+  source: string | null;
+  address: string | null;
+  granted_at: Date | null;
+  revoked_at: Date | null;
+}
+
+const consentSnapshot = (row: ConsentRow | undefined) =>
+  row
+    ? {
+        userId: row.user_id,
+        channel: row.channel,
+        type: row.type_key === WHOLE_CHANNEL ? null : row.type_key,
+        status: row.status,
+        source: row.source,
+        address: row.address,
+        grantedAt: row.granted_at,
+        revokedAt: row.revoked_at,
+      }
+    : null;
+
+const auditAction = (entry: LedgerEntry): AuditAction => {
+  if (entry.status === ConsentStatus.REVOKED) return 'revoke';
+  if (entry.status === ConsentStatus.PENDING_VERIFICATION) return 'request';
+  return entry.action === 'VERIFY' ? 'verify' : 'grant';
+};
+
+const CONSENT_COLUMNS = 'id, user_id, channel, type_key, status, source, address, granted_at, revoked_at';
 
 /**
  * Appends to the consent ledger and moves the current state with it, in the caller's transaction. Every writer —
- * grantConsent, verifyConsent, revokeConsent, STOP/START replies, SendGrid unsubscribes, Twilio 21610 — comes here.
+ * grantConsent, verifyConsent, revokeConsent, STOP/START replies, SendGrid unsubscribes, Twilio 21610, one-click
+ * unsubscribes — comes here. A state change (an entry with `status`) also writes one audit row (entity `consent`,
+ * action grant / request / verify / revoke) with the row before and after; events that change no state (a wrong code)
+ * stay in the ledger only.
  */
 export async function recordConsent(em: EntityManager, entry: LedgerEntry): Promise<void> {
   const typeKey = entry.typeKey ?? WHOLE_CHANNEL;
@@ -44,7 +86,15 @@ export async function recordConsent(em: EntityManager, entry: LedgerEntry): Prom
   if (!entry.status) return;
   const granted = entry.status === ConsentStatus.GRANTED;
   const revoked = entry.status === ConsentStatus.REVOKED;
-  await em.getConnection().execute(
+  // Locked so `before` is the state this change replaced, whatever runs beside it.
+  const [before] = await runRaw<ConsentRow>(
+    em,
+    `select ${CONSENT_COLUMNS} from consent
+      where tenant_id = ? and user_id = ? and channel = ? and type_key = ? for update`,
+    [entry.tenantId, entry.userId, entry.channel, typeKey],
+  );
+  const [after] = await runRaw<ConsentRow>(
+    em,
     `insert into consent (id, tenant_id, user_id, channel, type_key, status, source, address, granted_at, revoked_at, updated_at)
      values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      on conflict (tenant_id, user_id, channel, type_key) do update set
@@ -53,7 +103,8 @@ export async function recordConsent(em: EntityManager, entry: LedgerEntry): Prom
        address = coalesce(excluded.address, consent.address),
        granted_at = case when excluded.status = 'GRANTED' then excluded.granted_at else consent.granted_at end,
        revoked_at = case when excluded.status = 'REVOKED' then excluded.revoked_at else consent.revoked_at end,
-       updated_at = excluded.updated_at`,
+       updated_at = excluded.updated_at
+     returning ${CONSENT_COLUMNS}`,
     [
       randomUUID(),
       entry.tenantId,
@@ -67,9 +118,17 @@ export async function recordConsent(em: EntityManager, entry: LedgerEntry): Prom
       revoked ? entry.at : null,
       entry.at,
     ],
-    'run',
-    em.getTransactionContext(),
   );
+  await recordAudit(em, {
+    tenantId: entry.tenantId,
+    ...entry.audit,
+    entity: 'consent',
+    entityId: after.id,
+    action: auditAction(entry),
+    before: consentSnapshot(before),
+    after: consentSnapshot(after),
+    at: entry.at,
+  });
 }
 
 /** The current consents of one user on one channel: the whole-channel one (if any) and per type. */

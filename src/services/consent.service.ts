@@ -13,6 +13,7 @@ import {
   WHOLE_CHANNEL,
 } from '../entities';
 import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
+import { auditSourceOf } from './audit.service';
 import { recordConsent } from './consent-ledger';
 import { contactAddress } from './contact-address';
 import type { Caller, ServiceDeps } from './deps';
@@ -144,6 +145,7 @@ export class ConsentService {
           proof,
           address,
           at: now,
+          audit: auditSourceOf(caller),
         });
       }
       if (!pending) return;
@@ -235,6 +237,7 @@ export class ConsentService {
             reason,
             address: verification.address,
             at: now,
+            audit: auditSourceOf(caller),
           });
         if (verification.expiresAt <= now) {
           verification.state = 'EXPIRED';
@@ -275,6 +278,7 @@ export class ConsentService {
             proof: verification.proof,
             address: verification.address,
             at: now,
+            audit: auditSourceOf(caller),
           });
         }
         return { verified: verification };
@@ -312,14 +316,18 @@ export class ConsentService {
           source: 'api',
           reason: input.reason ?? null,
           at: now,
+          audit: auditSourceOf(caller),
         });
       }
     });
     return this.current(this.em(), caller.tenantId, userId, input.channel, keys);
   }
 
-  /** The one-click unsubscribe of a marketing email: revokes consent for its type. False for a bad token. */
-  async unsubscribe(token: string, source = 'one_click'): Promise<boolean> {
+  /**
+   * The one-click unsubscribe of a marketing email: revokes consent for its type. False for a bad token. Audited with
+   * actor `unsubscribe-link` and the HTTP request's id.
+   */
+  async unsubscribe(token: string, source = 'one_click', requestId: string | null = null): Promise<boolean> {
     const claim = readUnsubscribeToken(this.deps.config.auth.unsubscribeSecret, token);
     if (!claim) return false;
     const em = this.em();
@@ -335,6 +343,7 @@ export class ConsentService {
         reason: `List-Unsubscribe (message ${claim.messageId})`,
         address: claim.address,
         at: this.deps.clock.now(),
+        audit: { actor: 'unsubscribe-link', requestId },
       }),
     );
     return true;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DevicePlatform } from '../entities';
 import { ContactInfo, Device } from '../entities';
@@ -9,6 +10,8 @@ import {
   normalizeTimezone,
   requireNonEmpty,
 } from './address-validation';
+import { auditSourceOf, recordAudit } from './audit.service';
+import { contactSnapshot, deviceSnapshot } from './audit-snapshots';
 import type { Caller, ServiceDeps } from './deps';
 import { assertStorable } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
@@ -21,7 +24,11 @@ export interface ContactCommand {
   timezone?: string | null;
 }
 
-/** A user's contact points and devices. A field left out is kept; a field set to null is cleared. */
+/**
+ * A user's contact points and devices. A field left out is kept; a field set to null is cleared. Every change writes
+ * an audit row in its transaction: entity `contact` (id = user id), `device` (id = device id; the token only by its
+ * last 8 characters).
+ */
 export class ContactService {
   constructor(private readonly deps: ServiceDeps) {}
 
@@ -44,18 +51,40 @@ export class ContactService {
     set('whatsapp', normalizePhone);
     set('locale', normalizeLocale);
     set('timezone', normalizeTimezone);
-    const em = this.em();
     const now = this.deps.clock.now();
-    await em.upsert(
-      ContactInfo,
-      { id: randomUUID(), tenantId: caller.tenantId, userId, ...changes, createdAt: now, updatedAt: now },
-      {
-        onConflictFields: ['tenantId', 'userId'],
-        onConflictAction: 'merge',
-        onConflictMergeFields: [...(Object.keys(changes) as (keyof ContactInfo)[]), 'updatedAt'],
-      },
-    );
-    return em.findOneOrFail(ContactInfo, { tenantId: caller.tenantId, userId }, { refresh: true });
+    return this.em().transactional(async (tx) => {
+      const existing = await tx.findOne(
+        ContactInfo,
+        { tenantId: caller.tenantId, userId },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
+      const before = contactSnapshot(existing);
+      await tx.upsert(
+        ContactInfo,
+        { id: randomUUID(), tenantId: caller.tenantId, userId, ...changes, createdAt: now, updatedAt: now },
+        {
+          onConflictFields: ['tenantId', 'userId'],
+          onConflictAction: 'merge',
+          onConflictMergeFields: [...(Object.keys(changes) as (keyof ContactInfo)[]), 'updatedAt'],
+        },
+      );
+      const saved = await tx.findOneOrFail(
+        ContactInfo,
+        { tenantId: caller.tenantId, userId },
+        { refresh: true },
+      );
+      await recordAudit(tx, {
+        tenantId: caller.tenantId,
+        ...auditSourceOf(caller),
+        entity: 'contact',
+        entityId: userId,
+        action: before ? 'update' : 'create',
+        before,
+        after: contactSnapshot(saved),
+        at: now,
+      });
+      return saved;
+    });
   }
 
   getContact(caller: Caller, userId: string): Promise<ContactInfo | null> {
@@ -80,29 +109,47 @@ export class ContactService {
     assertStorable({ input }, '');
     const userId = requireNonEmpty(input.userId, 'input.userId');
     const token = requireNonEmpty(input.token, 'input.token', 4096, INPUT_LIMITS.deviceTokenBytes.max);
-    const em = this.em();
     const now = this.deps.clock.now();
-    await em.upsert(
-      Device,
-      {
-        id: randomUUID(),
+    return this.em().transactional(async (tx) => {
+      const existing = await tx.findOne(
+        Device,
+        { tenantId: caller.tenantId, token },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
+      const before = deviceSnapshot(existing);
+      await tx.upsert(
+        Device,
+        {
+          id: randomUUID(),
+          tenantId: caller.tenantId,
+          userId,
+          token,
+          platform: input.platform ?? null,
+          active: true,
+          deactivatedReason: null,
+          createdAt: now,
+          updatedAt: now,
+        },
+        {
+          onConflictFields: ['tenantId', 'token'],
+          onConflictAction: 'merge',
+          onConflictMergeFields: ['userId', 'platform', 'active', 'deactivatedReason', 'updatedAt'],
+        },
+      );
+      const saved = await tx.findOneOrFail(Device, { tenantId: caller.tenantId, token }, { refresh: true });
+      await recordAudit(tx, {
         tenantId: caller.tenantId,
-        userId,
-        token,
-        platform: input.platform ?? null,
-        active: true,
-        deactivatedReason: null,
-        createdAt: now,
-        updatedAt: now,
-      },
-      {
-        onConflictFields: ['tenantId', 'token'],
-        onConflictAction: 'merge',
-        onConflictMergeFields: ['userId', 'platform', 'active', 'deactivatedReason', 'updatedAt'],
-      },
-    );
-    await this.retireBeyondLimit(em, caller.tenantId, userId, token);
-    return em.findOneOrFail(Device, { tenantId: caller.tenantId, token }, { refresh: true });
+        ...auditSourceOf(caller),
+        entity: 'device',
+        entityId: saved.id,
+        action: 'register',
+        before,
+        after: deviceSnapshot(saved),
+        at: now,
+      });
+      await this.retireBeyondLimit(tx, caller, userId, token);
+      return saved;
+    });
   }
 
   /**
@@ -111,38 +158,59 @@ export class ContactService {
    * the likely one to go (apps get new tokens on reinstall), and the user's new device always works.
    */
   private async retireBeyondLimit(
-    em: EntityManager,
-    tenantId: string,
+    tx: EntityManager,
+    caller: Caller,
     userId: string,
     keep: string,
   ): Promise<void> {
     // The device just registered is kept whatever the clock says (equal timestamps under a fixed clock).
-    const beyond = await em.find(
+    const beyond = await tx.find(
       Device,
-      { tenantId, userId, active: true, token: { $ne: keep } },
+      { tenantId: caller.tenantId, userId, active: true, token: { $ne: keep } },
       {
-        fields: ['id'],
         orderBy: { updatedAt: 'desc', id: 'desc' },
         offset: INPUT_LIMITS.activeDevicesPerUser.max - 1,
         limit: 1_000,
+        lockMode: LockMode.PESSIMISTIC_WRITE,
       },
     );
     if (beyond.length === 0) return;
-    await em.nativeUpdate(
+    const now = this.deps.clock.now();
+    for (const device of beyond) await this.deactivate(tx, caller, device, 'device_limit', now);
+  }
+
+  /** Marks one device inactive with `reason` and writes its audit row (`unregister` or `deactivate`). */
+  private async deactivate(tx: EntityManager, caller: Caller, device: Device, reason: string, now: Date) {
+    const before = deviceSnapshot(device);
+    await tx.nativeUpdate(
       Device,
-      { tenantId, id: { $in: beyond.map((d) => d.id) }, active: true },
-      { active: false, deactivatedReason: 'device_limit', updatedAt: this.deps.clock.now() },
+      { tenantId: caller.tenantId, id: device.id },
+      { active: false, deactivatedReason: reason, updatedAt: now },
     );
+    await recordAudit(tx, {
+      tenantId: caller.tenantId,
+      ...auditSourceOf(caller),
+      entity: 'device',
+      entityId: device.id,
+      action: reason === 'unregistered' ? 'unregister' : 'deactivate',
+      before,
+      after: { ...before, active: false, deactivatedReason: reason },
+      at: now,
+    });
   }
 
   async unregisterDevice(caller: Caller, tokenInput: string): Promise<boolean> {
     assertStorable({ token: tokenInput }, '');
     const token = requireNonEmpty(tokenInput, 'token', 4096, INPUT_LIMITS.deviceTokenBytes.max);
-    const changed = await this.em().nativeUpdate(
-      Device,
-      { tenantId: caller.tenantId, token, active: true },
-      { active: false, deactivatedReason: 'unregistered', updatedAt: this.deps.clock.now() },
-    );
-    return changed > 0;
+    return this.em().transactional(async (tx) => {
+      const device = await tx.findOne(
+        Device,
+        { tenantId: caller.tenantId, token, active: true },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
+      if (!device) return false;
+      await this.deactivate(tx, caller, device, 'unregistered', this.deps.clock.now());
+      return true;
+    });
   }
 }

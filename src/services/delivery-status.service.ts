@@ -219,6 +219,8 @@ export class DeliveryStatusService {
         reason: event.optOut,
         address,
         at: recordedAt,
+        // The vendor's signed webhook made this change; its event key ties the row to the stored raw event.
+        audit: { actor: `webhook:${event.provider}`, requestId: event.eventKey },
       });
       await addBlock(tx, {
         channel: message.channel,
@@ -271,6 +273,8 @@ export class DeliveryStatusService {
           reason: normalizeReply(reply.body).toUpperCase(),
           address: reply.from,
           at,
+          // The recipient's reply, through the vendor's signed webhook: one audit row per tenant's user it touches.
+          audit: { actor: `webhook:${reply.provider}`, requestId: reply.eventKey },
         });
       }
     }

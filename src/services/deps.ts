@@ -37,4 +37,11 @@ export interface Caller {
   scopes: string[];
   /** When the caller's token expires (ms since epoch); absent with auth off. Open websockets close then. */
   expiresAt?: number;
+  /**
+   * Not a token holder: the development caller (auth off) or Herald itself (starter types). The audit trail records
+   * such changes with actor null instead of the placeholder `subject`.
+   */
+  anonymous?: boolean;
+  /** The id of the request this call serves (x-request-id or a fresh UUID; one per websocket operation). */
+  requestId?: string;
 }

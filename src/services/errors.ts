@@ -140,6 +140,20 @@ export class ContentTooLargeError extends GraphQLError {
 }
 
 /**
+ * Stored content this process could not read now: the responses in flight already hold GRAPHQL_INFLIGHT_RESPONSE_BYTES
+ * and none gave room within 5 s. `extensions`: `{ code: 'SERVICE_UNAVAILABLE', limit: 'GRAPHQL_INFLIGHT_RESPONSE_BYTES' }`.
+ * The response-budget plugin (server/response-budget.ts) turns the whole response into this one error, HTTP 503
+ * with Retry-After.
+ */
+export class ResponseBudgetError extends GraphQLError {
+  constructor() {
+    super('this process holds its most response content in flight; retry shortly', {
+      extensions: { code: 'SERVICE_UNAVAILABLE', limit: 'GRAPHQL_INFLIGHT_RESPONSE_BYTES' },
+    });
+  }
+}
+
+/**
  * A GraphQL document refused before execution because it exceeds one of the query limits (depth, aliases, tokens,
  * cost). `extensions`: `{ code: 'BAD_USER_INPUT', limit: 'GRAPHQL_MAX_COST', max, found? }`.
  */

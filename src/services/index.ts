@@ -1,3 +1,4 @@
+import { AuditQueryService } from './audit-query.service';
 import { BudgetService } from './budget.service';
 import { ChannelConfigService } from './channel-config.service';
 import { ConsentService } from './consent.service';
@@ -15,6 +16,7 @@ import { QueryService } from './query.service';
 import { SchedulerService } from './scheduler.service';
 import { StatusBufferRegistry } from './status-buffer';
 import { TemplateService } from './template.service';
+import { TenantSettingsService } from './tenant-settings.service';
 import { WebhookIntakeService } from './webhook-intake.service';
 
 export type { Caller, ServiceDeps } from './deps';
@@ -28,6 +30,8 @@ export interface Services {
   budgets: BudgetService;
   /** Tenants' own provider accounts (issue 13). */
   channelConfigs: ChannelConfigService;
+  tenantSettings: TenantSettingsService;
+  audit: AuditQueryService;
   consents: ConsentService;
   preferences: PreferencesService;
   contacts: ContactService;
@@ -69,6 +73,8 @@ export function createServices(deps: ServiceDeps): Services {
     policy,
     budgets,
     channelConfigs: new ChannelConfigService(deps),
+    tenantSettings: new TenantSettingsService(deps, budgets),
+    audit: new AuditQueryService(deps),
     contacts: new ContactService(deps),
     types: new NotificationTypeService(deps, templates),
     queries: new QueryService(deps, circuits),

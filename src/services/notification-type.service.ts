@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { STARTER_TYPES } from './starter-types';
 import {
   Channel,
@@ -13,6 +13,8 @@ import {
 } from '../entities';
 import { checkWhatsappTemplate } from './whatsapp-template';
 import { normalizeLocale, requireNonEmpty } from './address-validation';
+import { auditSourceOf, recordAudit } from './audit.service';
+import { notificationTypeSnapshot } from './audit-snapshots';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
 import { pickTemplate, TemplateError, TemplateLimitError, type TemplateService } from './template.service';
@@ -134,46 +136,60 @@ export class NotificationTypeService {
       seen.add(id);
     });
 
-    const em = this.deps.orm.em.fork() as EntityManager;
     const now = this.deps.clock.now();
-    const existing = await em.findOne(NotificationType, { tenantId: caller.tenantId, key });
-    const type =
-      existing ??
-      em.create(NotificationType, {
-        tenantId: caller.tenantId,
-        key,
-        name: input.name ?? key,
-        category: NotificationCategory.TRANSACTIONAL,
-        defaultChannels: [],
-        defaultPriority: Priority.MEDIUM,
-        templates: [],
-        fallbackChannels: [],
-        createdAt: now,
-        updatedAt: now,
-      });
-    if (input.name !== undefined && input.name !== null)
-      type.name = requireNonEmpty(input.name, 'input.name');
-    if (input.description !== undefined) type.description = input.description;
-    if (input.category) type.category = input.category;
-    if (input.defaultChannels) type.defaultChannels = [...new Set(input.defaultChannels)];
-    if (input.defaultPriority) type.defaultPriority = input.defaultPriority;
-    if (input.templates) type.templates = templates;
-    if (input.fallbackChannels) type.fallbackChannels = [...new Set(input.fallbackChannels)];
-    if (input.frequencyCap !== undefined) {
-      if (
-        input.frequencyCap &&
-        (!Number.isInteger(input.frequencyCap.limit) || input.frequencyCap.limit < 1)
-      ) {
-        throw new BadUserInputError(
-          'input.frequencyCap.limit: must be a positive integer',
-          'input.frequencyCap.limit',
-        );
-      }
-      type.frequencyCap = input.frequencyCap ?? null;
+    const name =
+      input.name !== undefined && input.name !== null ? requireNonEmpty(input.name, 'input.name') : undefined;
+    if (input.frequencyCap && (!Number.isInteger(input.frequencyCap.limit) || input.frequencyCap.limit < 1)) {
+      throw new BadUserInputError(
+        'input.frequencyCap.limit: must be a positive integer',
+        'input.frequencyCap.limit',
+      );
     }
-    type.updatedAt = now;
-    await em.flush();
-    return type;
+    const em = this.deps.orm.em.fork() as EntityManager;
+    return em.transactional(async (tx) => {
+      const existing = await tx.findOne(
+        NotificationType,
+        { tenantId: caller.tenantId, key },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
+      const before = notificationTypeSnapshot(existing);
+      const type =
+        existing ??
+        tx.create(NotificationType, {
+          tenantId: caller.tenantId,
+          key,
+          name: input.name ?? key,
+          category: NotificationCategory.TRANSACTIONAL,
+          defaultChannels: [],
+          defaultPriority: Priority.MEDIUM,
+          templates: [],
+          fallbackChannels: [],
+          createdAt: now,
+          updatedAt: now,
+        });
+      if (name !== undefined) type.name = name;
+      if (input.description !== undefined) type.description = input.description;
+      if (input.category) type.category = input.category;
+      if (input.defaultChannels) type.defaultChannels = [...new Set(input.defaultChannels)];
+      if (input.defaultPriority) type.defaultPriority = input.defaultPriority;
+      if (input.templates) type.templates = templates;
+      if (input.fallbackChannels) type.fallbackChannels = [...new Set(input.fallbackChannels)];
+      if (input.frequencyCap !== undefined) type.frequencyCap = input.frequencyCap ?? null;
+      type.updatedAt = now;
+      await tx.flush();
+      // Templates included: a template change is a type change.
+      await recordAudit(tx, {
+        tenantId: caller.tenantId,
+        ...auditSourceOf(caller),
+        entity: 'notificationType',
+        entityId: key,
+        action: existing ? 'update' : 'create',
+        before,
+        after: notificationTypeSnapshot(type),
+        at: now,
+      });
+      return type;
+    });
   }
 
   /**
@@ -215,7 +231,7 @@ export class NotificationTypeService {
 
   /** Creates the starter types a tenant lacks; existing ones (and concurrent starts) are left alone. */
   async seedStarterTypes(tenantId: string): Promise<number> {
-    const caller: Caller = { tenantId, subject: 'herald', scopes: [] };
+    const caller: Caller = { tenantId, subject: 'herald', scopes: [], anonymous: true };
     const existing = new Set((await this.list(caller)).map((t) => t.key));
     let created = 0;
     for (const definition of STARTER_TYPES.filter((t) => !existing.has(t.key))) {

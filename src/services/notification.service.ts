@@ -1,3 +1,4 @@
+import { auditSourceOf, recordAudit } from './audit.service';
 import { GraphQLError } from 'graphql';
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -944,6 +945,10 @@ export class NotificationService {
         { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { createdAt: 'asc', id: 'asc' } },
       );
       const now = this.deps.clock.now();
+      const before = {
+        status: found.status,
+        messages: messages.map((m) => ({ id: m.id, channel: m.channel, status: m.status })),
+      };
       for (const message of messages) {
         if (message.status !== MessageStatus.QUEUED && message.status !== MessageStatus.SCHEDULED) continue;
         message.dueAt = null;
@@ -956,6 +961,23 @@ export class NotificationService {
       }
       found.status = rollup(messages);
       found.updatedAt = now;
+      // Only a cancellation that cancelled something is a change (a repeat, or one with every message already
+      // handed to a provider, changes nothing).
+      if (changes.length > 0) {
+        await recordAudit(tx, {
+          tenantId: caller.tenantId,
+          ...auditSourceOf(caller),
+          entity: 'notification',
+          entityId: found.id,
+          action: 'cancel',
+          before,
+          after: {
+            status: found.status,
+            messages: messages.map((m) => ({ id: m.id, channel: m.channel, status: m.status })),
+          },
+          at: now,
+        });
+      }
       const handedIds = messages
         .filter((m) => m.status === MessageStatus.SENDING || SENT_STATUSES.has(m.status))
         .map((m) => m.id);

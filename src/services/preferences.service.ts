@@ -1,3 +1,4 @@
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import {
@@ -11,6 +12,8 @@ import {
   type TypePreference,
 } from '../entities';
 import { requireNonEmpty } from './address-validation';
+import { auditSourceOf, recordAudit } from './audit.service';
+import { preferencesSnapshot } from './audit-snapshots';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
 import { nextAllowedMoment, parseLocalTime } from './schedule-rules';
@@ -95,22 +98,51 @@ export class PreferencesService {
     input.types?.forEach((t, i) => requireNonEmpty(t.type, `input.types[${i}].type`, 100));
   }
 
-  private async save(em: EntityManager, prefs: NotificationPreferences): Promise<NotificationPreferences> {
-    prefs.updatedAt = this.deps.clock.now();
-    await em.upsert(
-      NotificationPreferences,
-      { ...prefs, id: prefs.id ?? randomUUID() },
-      {
-        onConflictFields: ['tenantId', 'userId'],
-        onConflictAction: 'merge',
-        onConflictExcludeFields: ['id'],
-      },
-    );
-    return (await em.findOne(
-      NotificationPreferences,
-      { tenantId: prefs.tenantId, userId: prefs.userId },
-      { refresh: true },
-    ))!;
+  /**
+   * Reads the user's preferences locked (or the defaults), lets `change` edit them, stores them and writes one audit
+   * row (entity `preferences`, id = user id) with the document before and after, in one transaction.
+   */
+  private async change(
+    caller: Caller,
+    userId: string,
+    action: 'update' | 'reset',
+    change: (em: EntityManager, current: NotificationPreferences) => Promise<NotificationPreferences>,
+  ): Promise<NotificationPreferences> {
+    return this.em().transactional(async (tx) => {
+      const existing = await tx.findOne(
+        NotificationPreferences,
+        { tenantId: caller.tenantId, userId },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
+      const before = preferencesSnapshot(existing);
+      const prefs = await change(tx, existing ?? (await this.defaults(tx, caller.tenantId, userId)));
+      prefs.updatedAt = this.deps.clock.now();
+      await tx.upsert(
+        NotificationPreferences,
+        { ...prefs, id: prefs.id ?? randomUUID() },
+        {
+          onConflictFields: ['tenantId', 'userId'],
+          onConflictAction: 'merge',
+          onConflictExcludeFields: ['id'],
+        },
+      );
+      const saved = (await tx.findOne(
+        NotificationPreferences,
+        { tenantId: caller.tenantId, userId },
+        { refresh: true },
+      ))!;
+      await recordAudit(tx, {
+        tenantId: caller.tenantId,
+        ...auditSourceOf(caller),
+        entity: 'preferences',
+        entityId: userId,
+        action,
+        before,
+        after: preferencesSnapshot(saved),
+        at: prefs.updatedAt,
+      });
+      return saved;
+    });
   }
 
   /** Only what the input names changes; channels and type entries merge by key. */
@@ -122,28 +154,26 @@ export class PreferencesService {
     assertStorable({ userId: userIdInput, input }, '');
     const userId = requireNonEmpty(userIdInput, 'userId');
     this.validate(input);
-    const em = this.em();
-    const prefs =
-      (await em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId })) ??
-      (await this.defaults(em, caller.tenantId, userId));
-    if (input.channels) prefs.channels = merge(prefs.channels, input.channels, (c) => c.channel);
-    if (input.types) prefs.types = merge(prefs.types, input.types, (t) => `${t.type}:${t.channel}`);
-    if (input.quietHours !== undefined) prefs.quietHours = input.quietHours;
-    if (input.frequency) prefs.frequency = input.frequency;
-    if (input.preferredSmsTime !== undefined) prefs.preferredSmsTime = input.preferredSmsTime;
-    if (input.preferredEmailDay !== undefined) prefs.preferredEmailDay = input.preferredEmailDay;
-    if (input.segment !== undefined) prefs.segment = input.segment;
-    return this.save(em, prefs);
+    return this.change(caller, userId, 'update', (_tx, prefs) => {
+      if (input.channels) prefs.channels = merge(prefs.channels, input.channels, (c) => c.channel);
+      if (input.types) prefs.types = merge(prefs.types, input.types, (t) => `${t.type}:${t.channel}`);
+      if (input.quietHours !== undefined) prefs.quietHours = input.quietHours;
+      if (input.frequency) prefs.frequency = input.frequency;
+      if (input.preferredSmsTime !== undefined) prefs.preferredSmsTime = input.preferredSmsTime;
+      if (input.preferredEmailDay !== undefined) prefs.preferredEmailDay = input.preferredEmailDay;
+      if (input.segment !== undefined) prefs.segment = input.segment;
+      return Promise.resolve(prefs);
+    });
   }
 
   async reset(caller: Caller, userIdInput: string): Promise<NotificationPreferences> {
     assertStorable({ userId: userIdInput }, '');
     const userId = requireNonEmpty(userIdInput, 'userId');
-    const em = this.em();
-    const defaults = await this.defaults(em, caller.tenantId, userId);
-    const existing = await em.findOne(NotificationPreferences, { tenantId: caller.tenantId, userId });
-    if (existing) defaults.id = existing.id;
-    return this.save(em, defaults);
+    return this.change(caller, userId, 'reset', async (tx, current) => {
+      const defaults = await this.defaults(tx, caller.tenantId, userId);
+      if (current.id) defaults.id = current.id;
+      return defaults;
+    });
   }
 
   /** The next allowed moment to reach the user on a channel (rule in schedule-rules.ts nextAllowedMoment). */

@@ -1,7 +1,10 @@
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BlockKind, Channel, ConsentStatus, Device, type Message } from '../entities';
 import { ProviderError } from '../providers/provider.types';
 import { addBlock } from './address-block';
+import { recordAudit } from './audit.service';
+import { deviceSnapshot } from './audit-snapshots';
 import { recordConsent } from './consent-ledger';
 
 /**
@@ -34,13 +37,34 @@ export async function applyFailureEffects(
       reason: '21610',
       address: message.to,
       at: now,
+      // Twilio refused the send because the number had replied STOP: the change is the vendor's, found at send.
+      audit: { actor: 'provider:twilio', requestId: null },
     });
   }
   if (error.code === 'UNREGISTERED' && message.channel === Channel.PUSH) {
-    await tx.nativeUpdate(
+    const device = await tx.findOne(
       Device,
       { tenantId: message.tenantId, token: message.to },
+      { lockMode: LockMode.PESSIMISTIC_WRITE },
+    );
+    if (!device) return;
+    const before = deviceSnapshot(device);
+    await tx.nativeUpdate(
+      Device,
+      { tenantId: message.tenantId, id: device.id },
       { active: false, deactivatedReason: 'UNREGISTERED', updatedAt: now },
     );
+    // FCM said the app is gone from the device: the change is the vendor's, found at send.
+    await recordAudit(tx, {
+      tenantId: message.tenantId,
+      actor: 'provider:fcm',
+      requestId: null,
+      entity: 'device',
+      entityId: device.id,
+      action: 'deactivate',
+      before,
+      after: { ...before, active: false, deactivatedReason: 'UNREGISTERED' },
+      at: now,
+    });
   }
 }

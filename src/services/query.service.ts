@@ -3,7 +3,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Channel, NotificationStatus, RenderedContent } from '../entities';
 import { DeliveryEvent, Message, Notification } from '../entities';
 import type { Caller, ServiceDeps } from './deps';
-import { BadUserInputError, ContentTooLargeError } from './errors';
+import { ContentBudget, type ContentLease } from './content-budget';
+import { BadUserInputError, ContentTooLargeError, ResponseBudgetError } from './errors';
 import type { ProviderCircuits } from './provider-circuit';
 import { assertStorable } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
@@ -51,18 +52,42 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
  */
 const PAGE_EXCLUDED_PROPERTIES = new Set(['content', 'recipient']);
 
-/** Reads, always scoped to the caller's tenant. */
-/** Stored content one request may still read, and how much it asked for in all (bytes of the content's JSON). */
+/**
+ * How long a read of stored content waits for room in GRAPHQL_INFLIGHT_RESPONSE_BYTES before it is answered 503:
+ * as long as a request body waits for GRAPHQL_INFLIGHT_BODY_BYTES.
+ */
+const RESPONSE_BUDGET_WAIT_MS = 5_000;
+
+/**
+ * Stored content one request may still read, and how much it asked for in all (bytes of the content's JSON); the
+ * reservations it holds in the process's GRAPHQL_INFLIGHT_RESPONSE_BYTES, given back by `release` once the response
+ * is written (HTTP: the response's 'close'; graphql-ws: after the result is sent).
+ */
 export interface ContentReadBudget {
   bytesLeft: number;
   bytesAsked: number;
+  leases: ContentLease[];
+  /** Gives back every reservation held so far; later reads reserve anew. Safe to call more than once. */
+  release(): void;
 }
 
+/** Reads, always scoped to the caller's tenant. */
+
 export class QueryService {
+  /**
+   * Content bytes all responses of this process hold at once (GRAPHQL_INFLIGHT_RESPONSE_BYTES). A read of stored
+   * content becomes several copies before it is written (the row's text, the parsed JSON, the serialized response):
+   * 30 concurrent reads of 7.6 MB each ran a 192 MB API out of memory in JSON.stringify, although each was under
+   * GRAPHQL_MAX_RESPONSE_BYTES.
+   */
+  readonly responseBudget: ContentBudget;
+
   constructor(
     private readonly deps: ServiceDeps,
     private readonly circuits: ProviderCircuits,
-  ) {}
+  ) {
+    this.responseBudget = new ContentBudget(deps.config.graphql.inflightResponseBytes);
+  }
 
   private em() {
     return this.deps.orm.em.fork() as EntityManager;
@@ -118,19 +143,28 @@ export class QueryService {
   /**
    * The stored content of many messages in one query (the column is lazy: only a query that selects it reads it),
    * within what is left of the request's `budget` (bytes of the content's JSON, decremented here).
-   * @returns id → content, or ContentTooLargeError for a message whose content no longer fits the budget; a message
-   *   of another tenant or without content is absent.
+   * @returns id → content, or ContentTooLargeError for a message whose content no longer fits the budget, or
+   *   ResponseBudgetError for every content of a batch that found no room in GRAPHQL_INFLIGHT_RESPONSE_BYTES within
+   *   5 s; a message of another tenant or without content is absent.
    */
   /** Bytes of stored content one request may read (its share of GRAPHQL_MAX_RESPONSE_BYTES). */
   contentBudget(): ContentReadBudget {
-    return { bytesLeft: this.deps.config.graphql.maxResponseBytes, bytesAsked: 0 };
+    const leases: ContentLease[] = [];
+    return {
+      bytesLeft: this.deps.config.graphql.maxResponseBytes,
+      bytesAsked: 0,
+      leases,
+      release: () => {
+        for (const lease of leases.splice(0)) lease.release();
+      },
+    };
   }
 
   async contentOfMany(
     tenantId: string,
     messageIds: string[],
     budget: ContentReadBudget,
-  ): Promise<Map<string, RenderedContent | ContentTooLargeError>> {
+  ): Promise<Map<string, RenderedContent | ContentTooLargeError | ResponseBudgetError>> {
     // Sizes first: a page of 100 emails of 2 MB each would be 200 MB read into memory before the response-size check
     // could refuse it. What fits in the request's budget is read; the rest answers an error per field.
     const sizes = await this.em()
@@ -139,8 +173,9 @@ export class QueryService {
         'select id, octet_length(content::text) as bytes from message where tenant_id = ? and id in (?)',
         [tenantId, messageIds],
       );
-    const result = new Map<string, RenderedContent | ContentTooLargeError>();
+    const result = new Map<string, RenderedContent | ContentTooLargeError | ResponseBudgetError>();
     const wanted: string[] = [];
+    let wantedBytes = 0;
     const refused: string[] = [];
     for (const { id, bytes } of sizes) {
       if (!bytes) continue;
@@ -150,12 +185,21 @@ export class QueryService {
         continue;
       }
       budget.bytesLeft -= bytes;
+      wantedBytes += Number(bytes);
       wanted.push(id);
     }
     for (const id of refused) {
       result.set(id, new ContentTooLargeError(this.deps.config.graphql.maxResponseBytes, budget.bytesAsked));
     }
     if (wanted.length === 0) return result;
+    // Reserved from the sizes, before any content is read; the request gives it back once its response is written.
+    const lease = await this.responseBudget.acquire(wantedBytes, RESPONSE_BUDGET_WAIT_MS);
+    if (!lease) {
+      const busy = new ResponseBudgetError();
+      for (const id of wanted) result.set(id, busy);
+      return result;
+    }
+    budget.leases.push(lease);
     const rows = await this.em().find(
       Message,
       { tenantId, id: { $in: wanted } },

@@ -22,8 +22,10 @@ export function createUnsubscribeRouter(services: Services, logger: Logger): Rou
       );
   });
   router.post('/:token', express.urlencoded({ extended: false, limit: '4kb' }), (req, res, next) => {
+    // The request's id, as the server's request-id middleware set it on the response: the audit row carries it.
+    const requestId = res.getHeader('x-request-id');
     services.consents
-      .unsubscribe(req.params.token)
+      .unsubscribe(req.params.token, 'one_click', typeof requestId === 'string' ? requestId : null)
       .then((done) => {
         if (!done) {
           res

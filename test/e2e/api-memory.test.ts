@@ -122,4 +122,66 @@ describe('API memory under large content', () => {
     ]);
     await waitFor(async () => (await fetch(api.url.replace(/\/graphql$/, '/health'))).ok, 5_000, 'health');
   }, 180_000);
+
+  it('30 concurrent reads of 7.6 MB of stored content each: each answered whole or 503 SERVICE_UNAVAILABLE with Retry-After, small queries served meanwhile, and the API stays up', async () => {
+    const ids = await Promise.all(
+      Array.from({ length: 2 }, async (_, i) => {
+        const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
+          input: {
+            userId: 'bulk-reader',
+            type: 'adhoc',
+            channels: ['SMS'],
+            to: { phone: '+14155552671' },
+            content: { body: `b${i}` },
+          },
+        });
+        return sendNotification.notification.messages[0].id;
+      }),
+    );
+    // 3.8 MB per message, two per response: 7.6 MB, under GRAPHQL_MAX_RESPONSE_BYTES (8 MiB), as the break-it round.
+    await db.query(
+      `update message set content = jsonb_build_object('html', repeat('h', 1900000), 'text', repeat('t', 1900000)) where id = any($1)`,
+      [ids],
+    );
+    const query =
+      '{ notifications(filter: { userId: "bulk-reader" }, first: 2) { nodes { messages { content { html text } } } } }';
+    const read = async () => {
+      const response = await fetch(api.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query }),
+      });
+      const body = (await response.json()) as {
+        data?: { notifications: { nodes: { messages: { content: { html: string; text: string } }[] }[] } };
+        errors?: { extensions?: Record<string, unknown> }[];
+      };
+      return { status: response.status, retryAfter: response.headers.get('retry-after'), body };
+    };
+    const reads = Array.from({ length: 30 }, read);
+    // An ordinary query, reading no content, while the large ones are in flight.
+    const small = await execute<{ __typename: string }, unknown>(api.url, '{ __typename }');
+    const answers = await Promise.all(reads);
+    expect(api.child.exitCode, `the API died:\n${stderr}`).toBeNull();
+    await expectAlive(api);
+    expect(small).toEqual({ data: { __typename: 'Query' } });
+    for (const answer of answers) {
+      if (answer.status === 200) {
+        expect(answer.body.errors).toBeUndefined();
+        const lengths = answer.body.data!.notifications.nodes.map((n) => n.messages[0].content.html.length);
+        expect(lengths).toEqual([1_900_000, 1_900_000]);
+      } else {
+        expect(answer.status).toBe(503);
+        expect(answer.retryAfter).toBe('1');
+        expect(answer.body).toEqual({
+          errors: [
+            {
+              message: 'this process holds its most response content in flight; retry shortly',
+              extensions: { code: 'SERVICE_UNAVAILABLE', limit: 'GRAPHQL_INFLIGHT_RESPONSE_BYTES' },
+            },
+          ],
+        });
+      }
+    }
+    expect(answers.filter((a) => a.status === 200).length).toBeGreaterThan(0);
+  }, 180_000);
 });

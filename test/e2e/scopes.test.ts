@@ -60,6 +60,7 @@ const SCOPE_TABLE: Record<string, string[]> = {
   'Mutation.createChannelConfig': ['admin'],
   'Mutation.updateChannelConfig': ['admin'],
   'Mutation.deleteChannelConfig': ['admin'],
+  'Query.auditLog': ['admin'],
 };
 
 // ---- schema.graphql → one minimal valid document per field -------------------------------------------------------
