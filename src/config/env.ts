@@ -124,6 +124,11 @@ const dispatchModel = z.object({
   /** A QUEUED row older than this with no job (Redis lost it, or the enqueue after commit failed) is enqueued again. */
   REQUEUE_AFTER_MS: intWithDefault(60_000, 100),
   PROVIDER_TIMEOUT_MS: intWithDefault(10_000, 100),
+  /**
+   * How long a worker keeps a tenant's provider order (its active channel configs and useSharedProviders) before
+   * reading it again; a config change reaches every worker within this time. 0 = read before every send.
+   */
+  CHANNEL_CONFIG_ROUTES_TTL_MS: intWithDefault(2_000, 0),
   /** A send's scheduledAt may be at most this many days ahead; further is refused (BAD_USER_INPUT). */
   SCHEDULE_MAX_AHEAD_DAYS: intWithDefault(365, 1),
   /** Sends per second per provider across every worker, e.g. "twilio-sms=1,sendgrid=100"; unlisted = unlimited. */
@@ -386,6 +391,8 @@ export interface Config {
     schedulerIntervalMs: number;
     requeueAfterMs: number;
     providerTimeoutMs: number;
+    /** CHANNEL_CONFIG_ROUTES_TTL_MS: how long a tenant's provider order is cached per process (ms). */
+    routesTtlMs: number;
     /** Horizon of scheduledAt, in days from now. */
     scheduleMaxAheadDays: number;
     /** Sends per second by provider id, shared by every worker process. */
@@ -649,6 +656,7 @@ export function parseConfig(source: Source): Config {
       schedulerIntervalMs: dispatch.SCHEDULER_INTERVAL_MS,
       requeueAfterMs: dispatch.REQUEUE_AFTER_MS,
       providerTimeoutMs: dispatch.PROVIDER_TIMEOUT_MS,
+      routesTtlMs: dispatch.CHANNEL_CONFIG_ROUTES_TTL_MS,
       scheduleMaxAheadDays: dispatch.SCHEDULE_MAX_AHEAD_DAYS,
       rateLimits: Object.fromEntries(
         (dispatch.PROVIDER_RATE_LIMITS ?? '')

@@ -134,6 +134,8 @@ export async function startHerald(
       redis,
       redisReachable,
     });
+    // Tenants' own provider adapters (their HTTP agents), with the service-wide ones.
+    closers.push(['channel config adapters', () => services.routes.close()]);
 
     const sandbox = [config.twilio.mode, config.sendgrid.mode, config.fcm.mode].includes('sandbox');
     if (sandbox && config.server.nodeEnv === 'development') {

@@ -19,41 +19,130 @@ export interface RouteEntry {
 
 export const configRouteKey = (configId: string) => `config:${configId}`;
 
+/** A tenant's active configs (all channels, by position) and whether it also uses the service-wide accounts. */
+interface TenantOrder {
+  readAt: number;
+  rows: ChannelConfig[];
+  useShared: boolean;
+  /** Chains already built from these rows, by channel. */
+  chains: Map<Channel, RouteEntry[]>;
+}
+
+/** The orders of a set of tenants, read once: `chain` answers without a query (claim and record groups use it). */
+export interface RouteBook {
+  chain(tenantId: string, channel: Channel): RouteEntry[];
+}
+
 /**
  * The provider order for a tenant's message: its active configs for the channel by position, then the service-wide
- * providers unless the tenant's `useSharedProviders` is false. Adapters are built from decrypted credentials once and
- * cached by config id with the row's `version`: every worker process reads the versions with the order (one indexed
- * query), so an update or delete made through any API process takes effect at the next send everywhere.
+ * providers unless the tenant's `useSharedProviders` is false.
+ *
+ * Hot path: a tenant's order (every channel) is read once and kept for `ttlMs` (CHANNEL_CONFIG_ROUTES_TTL_MS,
+ * default 2 s), so a worker makes at most one read per tenant per TTL however many messages it sends (a tenant with no
+ * configs included), and concurrent readers of the same tenant share that read. A change made through any API process
+ * therefore reaches every worker within the TTL. Adapters are built from decrypted credentials once and cached by
+ * config id with the row's `version`, rebuilt when a newer version is read.
  */
 export class TenantRoutes {
   private readonly adapters = new Map<string, { version: number; provider: ChannelProvider }>();
+  private readonly orders = new Map<string, TenantOrder>();
+  private readonly loading = new Map<string, Promise<TenantOrder>>();
+  private readonly ttlMs: number;
 
   constructor(
     private readonly deps: ServiceDeps,
     private readonly configs: ChannelConfigService,
-  ) {}
+    options: { ttlMs?: number } = {},
+  ) {
+    this.ttlMs = options.ttlMs ?? deps.config.dispatch.routesTtlMs;
+  }
 
   async chain(tenantId: string, channel: Channel): Promise<RouteEntry[]> {
+    return (await this.load([tenantId])).chain(tenantId, channel);
+  }
+
+  /** Reads the orders of the tenants not read within the TTL (two queries for all of them), then answers from memory. */
+  async load(tenantIds: Iterable<string>): Promise<RouteBook> {
+    const wanted = [...new Set(tenantIds)];
+    const now = Date.now();
+    const stale = wanted.filter((t) => {
+      const order = this.orders.get(t);
+      return (!order || now - order.readAt >= this.ttlMs) && !this.loading.has(t);
+    });
+    if (stale.length > 0) {
+      const read = this.read(stale);
+      for (const tenantId of stale) {
+        const one = read.then((orders) => orders.get(tenantId)!);
+        this.loading.set(tenantId, one);
+        // Forgotten once settled; a failed read is retried by the next caller.
+        void one
+          .catch(() => undefined)
+          .finally(() => {
+            if (this.loading.get(tenantId) === one) this.loading.delete(tenantId);
+          });
+      }
+    }
+    const orders = new Map<string, TenantOrder>();
+    await Promise.all(
+      wanted.map(async (tenantId) => {
+        const pending = this.loading.get(tenantId);
+        orders.set(tenantId, pending ? await pending : this.orders.get(tenantId)!);
+      }),
+    );
+    return { chain: (tenantId, channel) => this.chainOf(orders.get(tenantId), channel) };
+  }
+
+  /** Drops this process's copy of a tenant's order (after a change made here); other processes wait out the TTL. */
+  forget(tenantId: string): void {
+    this.orders.delete(tenantId);
+  }
+
+  private async read(tenantIds: string[]): Promise<Map<string, TenantOrder>> {
+    const em = this.deps.orm.em.fork() as EntityManager;
+    const readAt = Date.now();
+    // Sequential: the fork's one connection; both are indexed reads by tenant.
+    const rows = await em.find(
+      ChannelConfig,
+      { tenantId: { $in: tenantIds }, active: true },
+      { orderBy: { position: 'asc', createdAt: 'asc' } },
+    );
+    const settings = await em.find(
+      TenantSettings,
+      { tenantId: { $in: tenantIds } },
+      { fields: ['tenantId', 'useSharedProviders'] },
+    );
+    const shared = new Map(settings.map((s) => [s.tenantId, s.useSharedProviders]));
+    const orders = new Map<string, TenantOrder>();
+    for (const tenantId of tenantIds) {
+      const order: TenantOrder = {
+        readAt,
+        rows: rows.filter((row) => row.tenantId === tenantId),
+        useShared: shared.get(tenantId) ?? true,
+        chains: new Map(),
+      };
+      orders.set(tenantId, order);
+      this.orders.set(tenantId, order);
+    }
+    return orders;
+  }
+
+  private chainOf(order: TenantOrder | undefined, channel: Channel): RouteEntry[] {
     const shared = (): RouteEntry[] =>
       this.deps.providers
         .forChannel(channel)
         .map((provider) => ({ key: provider.id, provider, channelConfigId: null }));
-    const em = this.deps.orm.em.fork() as EntityManager;
-    const [rows, settings] = await Promise.all([
-      em.find(
-        ChannelConfig,
-        { tenantId, channel, active: true },
-        { orderBy: { position: 'asc', createdAt: 'asc' } },
-      ),
-      em.findOne(TenantSettings, { tenantId }, { fields: ['useSharedProviders'] }),
-    ]);
+    if (!order) return shared();
+    let chain = order.chains.get(channel);
+    if (chain) return chain;
     const own: RouteEntry[] = [];
-    for (const row of rows) {
+    for (const row of order.rows) {
+      if (row.channel !== channel) continue;
       const provider = this.adapter(row);
       if (provider) own.push({ key: configRouteKey(row.id), provider, channelConfigId: row.id });
     }
-    const useShared = settings?.useSharedProviders ?? true;
-    return useShared ? [...own, ...shared()] : own;
+    chain = order.useShared ? [...own, ...shared()] : own;
+    order.chains.set(channel, chain);
+    return chain;
   }
 
   /** The cached adapter of a config at its current version; undefined (logged) when it cannot be decrypted. */
@@ -92,5 +181,6 @@ export class TenantRoutes {
       ),
     );
     this.adapters.clear();
+    this.orders.clear();
   }
 }

@@ -282,7 +282,7 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
 
   it('routes (building block of point 4): own active configs by position, then shared; adapters rebuilt on a new version', async () => {
     const deps = stack.herald.services.deps;
-    const routes = new TenantRoutes(deps, stack.herald.services.channelConfigs);
+    const routes = new TenantRoutes(deps, stack.herald.services.channelConfigs, { ttlMs: 0 });
     const chain = await routes.chain('tenant-a', Channel.SMS);
     const own = chain.filter((entry) => entry.channelConfigId !== null);
     expect(own.length).toBeGreaterThanOrEqual(2);
