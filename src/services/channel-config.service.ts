@@ -8,6 +8,7 @@ import {
   type ChannelConfigSenders,
   type SecretField,
 } from '../entities';
+import { LockMode } from '@mikro-orm/core';
 import { checkAccount, type AccountCheck, type TenantAccount } from '../providers/account-check';
 import {
   checkCommon,
@@ -18,9 +19,12 @@ import {
   type ChannelConfigChange,
   type ChannelConfigCreate,
 } from './channel-config-input';
+import { auditSourceOf, recordAudit, type AuditAction } from './audit.service';
+import { channelConfigSnapshot } from './audit-snapshots';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError, ConflictError, NotFoundError } from './errors';
 import { isUuid } from './query.service';
+import { runRaw } from '../db/raw';
 import { channelConfigAad, reencryptChannelConfigs } from './reencrypt-configs';
 import { SecretBox } from './secret-box';
 
@@ -124,8 +128,8 @@ export class ChannelConfigService {
     });
     this.seal(row, account.secrets);
     await this.validate(row, account.secrets);
-    await this.flushNamed(em, row.name);
     // audit: channelConfig create
+    await this.audited(em, caller, 'create', row, null);
     return this.view(row);
   }
 
@@ -134,6 +138,7 @@ export class ChannelConfigService {
     const em = this.em();
     const row = await this.find(em, caller, id);
     if (!row) throw new NotFoundError(`no channel config ${JSON.stringify(id.slice(0, 100))}`);
+    const before = channelConfigSnapshot(row);
     const newSecrets = givenSecrets(input.credentials);
     if (Object.keys(newSecrets).length > 0 && !this.box.canEncrypt) throw new EncryptionKeyMissingError();
     const secrets = { ...this.secretsOf(row), ...newSecrets };
@@ -158,17 +163,78 @@ export class ChannelConfigService {
     if (accountChanged || activating) await this.validate(row, secrets);
     row.version += 1;
     row.updatedAt = this.deps.clock.now();
-    await this.flushNamed(em, row.name);
     // audit: channelConfig update
+    await this.audited(em, caller, 'update', row, before);
     return this.view(row);
   }
 
   async delete(caller: Caller, id: string): Promise<boolean> {
     if (!isUuid(id)) throw new NotFoundError(`no channel config ${JSON.stringify(id.slice(0, 100))}`);
-    const deleted = await this.em().nativeDelete(ChannelConfig, { id, tenantId: caller.tenantId });
-    if (deleted === 0) throw new NotFoundError(`no channel config ${JSON.stringify(id)}`);
-    // audit: channelConfig delete
+    await this.em().transactional(async (tx) => {
+      const row = await tx.findOne(
+        ChannelConfig,
+        { id, tenantId: caller.tenantId },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
+      if (!row) throw new NotFoundError(`no channel config ${JSON.stringify(id)}`);
+      await tx.nativeDelete(ChannelConfig, { id, tenantId: caller.tenantId });
+      // audit: channelConfig delete
+      await recordAudit(tx, {
+        tenantId: caller.tenantId,
+        ...auditSourceOf(caller),
+        entity: 'channelConfig',
+        entityId: id,
+        action: 'delete',
+        before: channelConfigSnapshot(row),
+        after: null,
+      });
+    });
     return true;
+  }
+
+  /**
+   * Writes a created or changed row and its audit row in one transaction (the vendor was asked before it, so no lock
+   * is held across the vendor's answer). An update checks inside the transaction that the row is still at the version
+   * `before` was read at: a concurrent change in between answers CONFLICT rather than record a wrong `before`.
+   */
+  private async audited(
+    em: EntityManager,
+    caller: Caller,
+    action: Extract<AuditAction, 'create' | 'update'>,
+    row: ChannelConfig,
+    before: ReturnType<typeof channelConfigSnapshot>,
+  ): Promise<void> {
+    await em.begin();
+    try {
+      if (before) {
+        const [current] = await runRaw<{ version: number }>(
+          em,
+          'select version from channel_config where id = ? and tenant_id = ? for update',
+          [row.id, caller.tenantId],
+        );
+        if (!current) throw new NotFoundError(`no channel config ${JSON.stringify(row.id)}`);
+        if (current.version !== before.version)
+          throw new ConflictError(
+            'id: this channel config was changed by another request meanwhile; read it again and retry',
+            'id',
+          );
+      }
+      await this.flushNamed(em, row.name);
+      await recordAudit(em, {
+        tenantId: caller.tenantId,
+        ...auditSourceOf(caller),
+        entity: 'channelConfig',
+        entityId: row.id,
+        action,
+        before,
+        after: channelConfigSnapshot(row),
+        at: row.updatedAt,
+      });
+      await em.commit();
+    } catch (error) {
+      await em.rollback();
+      throw error;
+    }
   }
 
   /** The decrypted secrets of a row (adapters, validation, webhook verification); never logged or returned. */
