@@ -56,6 +56,11 @@ export interface Fault {
   /** Delay before answering: longer than the client's timeout emulates a timeout. */
   delayMs?: number;
   retryAfterSeconds?: number;
+  /**
+   * Only requests of this account: a Twilio account SID (in the request path) or a SendGrid API key (the bearer), so
+   * one tenant's own account can fail while the others answer (issue 13). Omitted = every account.
+   */
+  account?: string;
 }
 
 export interface EmulatorCredentials {
@@ -199,8 +204,14 @@ export class ProviderEmulator {
     return vendor ? this.requests.filter((r) => r.vendor === vendor) : [...this.requests];
   }
 
-  private takeFault(vendor: EmulatedVendor): Fault | undefined {
-    const index = this.faults.findIndex((f) => (f.vendor === vendor || f.vendor === '*') && f.count > 0);
+  private takeFault(vendor: EmulatedVendor, req: Request): Fault | undefined {
+    const ofAccount = (f: Fault) =>
+      !f.account ||
+      req.originalUrl.includes(`/Accounts/${f.account}/`) ||
+      req.headers.authorization === `Bearer ${f.account}`;
+    const index = this.faults.findIndex(
+      (f) => (f.vendor === vendor || f.vendor === '*') && f.count > 0 && ofAccount(f),
+    );
     if (index < 0) return undefined;
     const fault = this.faults[index];
     fault.count -= 1;
@@ -247,7 +258,7 @@ export class ProviderEmulator {
 
   private handle(vendor: EmulatedVendor, answer: (req: Request, fault?: Fault) => Answer) {
     return async (req: Request, res: Response) => {
-      const fault = this.takeFault(vendor);
+      const fault = this.takeFault(vendor, req);
       this.inFlight += 1;
       try {
         if (fault?.delayMs) await sleep(fault.delayMs);
@@ -575,7 +586,7 @@ export class ProviderEmulator {
       const fault = req.body as Fault;
       if (!fault || !VENDORS.includes(fault.vendor) || !(fault.count > 0)) {
         res.status(400).json({
-          error: `expected { vendor: ${VENDORS.join('|')}, count > 0, status?, code?, delayMs?, retryAfterSeconds? }`,
+          error: `expected { vendor: ${VENDORS.join('|')}, count > 0, status?, code?, delayMs?, retryAfterSeconds?, account? }`,
         });
         return;
       }
