@@ -86,7 +86,15 @@ export class TenantRoutes {
     await Promise.all(
       wanted.map(async (tenantId) => {
         const pending = this.loading.get(tenantId);
-        orders.set(tenantId, pending ? await pending : this.orders.get(tenantId)!);
+        const known = this.orders.get(tenantId);
+        if (!pending) return void orders.set(tenantId, known!);
+        try {
+          orders.set(tenantId, await pending);
+        } catch (error) {
+          // A failed re-read keeps the last order known: a PostgreSQL blip should not stop sends the cache can route.
+          if (!known) throw error;
+          orders.set(tenantId, known);
+        }
       }),
     );
     return { chain: (tenantId, channel) => this.chainOf(orders.get(tenantId), channel) };
