@@ -44,7 +44,10 @@ export interface RouteBook {
  * config id with the row's `version`, rebuilt when a newer version is read.
  */
 export class TenantRoutes {
-  private readonly adapters = new Map<string, { version: number; provider: ChannelProvider }>();
+  private readonly adapters = new Map<
+    string,
+    { tenantId: string; version: number; provider: ChannelProvider }
+  >();
   private readonly orders = new Map<string, TenantOrder>();
   private readonly loading = new Map<string, Promise<TenantOrder>>();
   private readonly ttlMs: number;
@@ -120,6 +123,15 @@ export class TenantRoutes {
       { fields: ['tenantId', 'useSharedProviders'] },
     );
     const shared = new Map(settings.map((s) => [s.tenantId, s.useSharedProviders]));
+    // Adapters of configs these tenants no longer have active (deleted or deactivated) are closed and dropped.
+    const active = new Set(rows.map((row) => row.id));
+    const read = new Set(tenantIds);
+    for (const [id, cached] of this.adapters) {
+      if (read.has(cached.tenantId) && !active.has(id)) {
+        this.adapters.delete(id);
+        this.retire(cached.provider);
+      }
+    }
     const orders = new Map<string, TenantOrder>();
     for (const tenantId of tenantIds) {
       const order: TenantOrder = {
@@ -157,7 +169,7 @@ export class TenantRoutes {
   private adapter(row: ChannelConfig): ChannelProvider | undefined {
     const cached = this.adapters.get(row.id);
     if (cached && cached.version === row.version) return cached.provider;
-    if (cached) void cached.provider.close?.().catch(() => undefined);
+    if (cached) this.retire(cached.provider);
     try {
       const { config } = this.deps;
       const provider = buildTenantAdapter(this.configs.accountOf(row), {
@@ -170,7 +182,7 @@ export class TenantRoutes {
         snsApiUrl: config.aws.snsApiUrl,
         timeoutMs: config.dispatch.providerTimeoutMs,
       });
-      this.adapters.set(row.id, { version: row.version, provider });
+      this.adapters.set(row.id, { tenantId: row.tenantId, version: row.version, provider });
       return provider;
     } catch (error) {
       this.deps.logger.error(
@@ -180,6 +192,18 @@ export class TenantRoutes {
       this.adapters.delete(row.id);
       return undefined;
     }
+  }
+
+  /**
+   * Closes a replaced or dropped adapter once any send already handed to it is over (a send lasts at most
+   * PROVIDER_TIMEOUT_MS), so a config change never cuts a request in flight.
+   */
+  private retire(provider: ChannelProvider): void {
+    if (!provider.close) return;
+    setTimeout(
+      () => void provider.close!().catch(() => undefined),
+      this.deps.config.dispatch.providerTimeoutMs + 1_000,
+    ).unref();
   }
 
   async close(): Promise<void> {
