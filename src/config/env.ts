@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseConfigKeyring, type ConfigKeyring } from './encryption-keys';
 import { awsAndRouting, routingModel, type AwsSettings, type RoutingSettings } from './routing';
 import { SANDBOX } from './sandbox';
 import {
@@ -123,6 +124,11 @@ const dispatchModel = z.object({
   /** A QUEUED row older than this with no job (Redis lost it, or the enqueue after commit failed) is enqueued again. */
   REQUEUE_AFTER_MS: intWithDefault(60_000, 100),
   PROVIDER_TIMEOUT_MS: intWithDefault(10_000, 100),
+  /**
+   * How long a worker keeps a tenant's provider order (its active channel configs and useSharedProviders) before
+   * reading it again; a config change reaches every worker within this time. 0 = read before every send.
+   */
+  CHANNEL_CONFIG_ROUTES_TTL_MS: intWithDefault(2_000, 0),
   /** A send's scheduledAt may be at most this many days ahead; further is refused (BAD_USER_INPUT). */
   SCHEDULE_MAX_AHEAD_DAYS: intWithDefault(365, 1),
   /** Sends per second per provider across every worker, e.g. "twilio-sms=1,sendgrid=100"; unlisted = unlimited. */
@@ -313,6 +319,8 @@ export interface Config {
   };
   twilio: TwilioSettings;
   sendgrid: SendgridSettings;
+  /** CONFIG_ENCRYPTION_KEY (encryption-keys.ts): encrypts tenants' channel-config credentials. */
+  channelConfigs: { keyring: ConfigKeyring };
   /** What verifies provider webhooks; a vendor absent here has no webhook routes. */
   webhooks: WebhookCredentials;
   fcm: FcmSettings;
@@ -383,6 +391,8 @@ export interface Config {
     schedulerIntervalMs: number;
     requeueAfterMs: number;
     providerTimeoutMs: number;
+    /** CHANNEL_CONFIG_ROUTES_TTL_MS: how long a tenant's provider order is cached per process (ms). */
+    routesTtlMs: number;
     /** Horizon of scheduledAt, in days from now. */
     scheduleMaxAheadDays: number;
     /** Sends per second by provider id, shared by every worker process. */
@@ -465,6 +475,7 @@ export function parseConfig(source: Source): Config {
   }
 
   const production = server.NODE_ENV === 'production';
+  const keyring = parseConfigKeyring(source.CONFIG_ENCRYPTION_KEY, problems);
   const publicUrl = (server.PUBLIC_URL ?? `http://localhost:${server.PORT}`).replace(/\/$/, '');
   const authEnabled = Boolean(auth.JWT_SECRET ?? auth.JWT_JWKS_URL);
   if (production && !authEnabled)
@@ -573,6 +584,7 @@ export function parseConfig(source: Source): Config {
             apiUrl: sendgrid.SENDGRID_API_URL ?? sandboxUrl(publicUrl, 'sendgrid'),
           },
     webhooks,
+    channelConfigs: { keyring },
     fcm:
       fcmMode === 'live'
         ? { mode: 'live', projectId: fcmProjectId, serviceAccount, apiUrl: fcm.FCM_API_URL }
@@ -644,6 +656,7 @@ export function parseConfig(source: Source): Config {
       schedulerIntervalMs: dispatch.SCHEDULER_INTERVAL_MS,
       requeueAfterMs: dispatch.REQUEUE_AFTER_MS,
       providerTimeoutMs: dispatch.PROVIDER_TIMEOUT_MS,
+      routesTtlMs: dispatch.CHANNEL_CONFIG_ROUTES_TTL_MS,
       scheduleMaxAheadDays: dispatch.SCHEDULE_MAX_AHEAD_DAYS,
       rateLimits: Object.fromEntries(
         (dispatch.PROVIDER_RATE_LIMITS ?? '')

@@ -1,4 +1,5 @@
 import { AddressBlock } from './address-block.entity';
+import { ChannelConfig } from './channel-config.entity';
 import { AuditEntry } from './audit-entry.entity';
 import { Consent, ConsentEvent, ConsentVerification } from './consent.entity';
 import { ContactInfo } from './contact-info.entity';
@@ -15,6 +16,7 @@ import { TenantSettings } from './tenant-settings.entity';
 export * from './enums';
 export {
   AddressBlock,
+  ChannelConfig,
   AuditEntry,
   ContactInfo,
   DeliveryEvent,
@@ -26,6 +28,15 @@ export {
   ProviderEvent,
 };
 export { BlockKind } from './address-block.entity';
+export {
+  CHANNEL_CONFIG_PROVIDERS,
+  SECRET_FIELDS,
+  type ChannelConfigIdentifiers,
+  type ChannelConfigProvider,
+  type ChannelConfigSecrets,
+  type ChannelConfigSenders,
+  type SecretField,
+} from './channel-config.entity';
 export { Consent, ConsentEvent, ConsentStatus, ConsentVerification, WHOLE_CHANNEL } from './consent.entity';
 export {
   ChannelPreference,
@@ -57,5 +68,6 @@ export const ENTITIES = [
   ConsentVerification,
   NotificationPreferences,
   TenantSettings,
+  ChannelConfig,
   AuditEntry,
 ];

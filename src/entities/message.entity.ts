@@ -84,6 +84,14 @@ export class Message {
   @Property({ type: 'text', nullable: true })
   provider?: string | null;
 
+  /** The tenant's channel config that sent it; null = the service-wide provider accounts (or not sent yet). */
+  @Field(() => ID, {
+    nullable: true,
+    description: "The tenant's channel config that sent it; null = the service-wide provider accounts",
+  })
+  @Property({ type: 'uuid', nullable: true })
+  channelConfigId?: string | null;
+
   @Field({ description: 'Address: email, E.164 phone, device token, topic:<name> or condition:<expr>' })
   @Property({ type: 'text' })
   to!: string;

@@ -75,7 +75,16 @@ export function classifyTwilioError(error: unknown, retryAfter?: unknown): Provi
 
 type TwilioClient = ReturnType<typeof twilio>;
 
-function createClient(options: TwilioOptions): TwilioClient {
+/** A Twilio SDK client with Herald's HTTP client (endpoint override, timeout, no SDK retries). */
+export function createTwilioClient(
+  options: Pick<TwilioOptions, 'accountSid' | 'authToken' | 'apiUrl' | 'timeoutMs' | 'maxSockets'>,
+): TwilioClient {
+  return createClient(options);
+}
+
+function createClient(
+  options: Pick<TwilioOptions, 'accountSid' | 'authToken' | 'apiUrl' | 'timeoutMs' | 'maxSockets'>,
+): TwilioClient {
   return twilio(options.accountSid, options.authToken, {
     httpClient: new HeraldRequestClient(options.apiUrl, options.timeoutMs, options.maxSockets),
     autoRetry: false,

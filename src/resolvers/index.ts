@@ -1,3 +1,4 @@
+import { ChannelConfigResolver } from './channel-config.resolver';
 import { AuditResolver } from './audit.resolver';
 import { ConsentEventResolver, ConsentResolver } from './consent.resolver';
 import { ContactResolver } from './contact.resolver';
@@ -23,5 +24,6 @@ export const RESOLVERS = [
   ConsentEventResolver,
   PreferencesResolver,
   TenantSettingsResolver,
+  ChannelConfigResolver,
   AuditResolver,
 ] as const;

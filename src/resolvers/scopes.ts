@@ -69,6 +69,11 @@ export const OPERATION_SCOPES: Readonly<Record<string, ScopeRule>> = {
   'Mutation.upsertNotificationType': ADMIN,
   'Query.tenantSettings': ADMIN,
   'Mutation.updateTenantSettings': ADMIN,
+  'Query.channelConfigs': ADMIN,
+  'Query.channelConfig': ADMIN,
+  'Mutation.createChannelConfig': ADMIN,
+  'Mutation.updateChannelConfig': ADMIN,
+  'Mutation.deleteChannelConfig': ADMIN,
   'Query.auditLog': ADMIN,
 
   // A User reference carries only the id the gateway sent; its comms fields are guarded one by one above.

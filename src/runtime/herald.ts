@@ -12,6 +12,7 @@ import { createHttpApp, type HttpApp } from '../server/app';
 import { buildHeraldSchema } from '../server/schema';
 import { createServices, type Services } from '../services';
 import { systemClock, type Clock } from '../services/clock';
+import { missingConfigKeys } from '../services/config-keys-check';
 
 export type Role = 'all' | 'api' | 'worker';
 
@@ -83,6 +84,13 @@ export async function startHerald(
       throw error;
     }
     closers.push(['postgres', () => orm.close()]);
+    const missingKeys = await missingConfigKeys(orm.em.fork(), config.channelConfigs.keyring);
+    if (missingKeys.length > 0) {
+      const problem = `channel configs are encrypted with key(s) ${missingKeys.map((k) => `"${k}"`).join(', ')} that CONFIG_ENCRYPTION_KEY does not hold: their sends would fail`;
+      if (config.server.nodeEnv === 'production')
+        throw new DependencyUnavailableError(`Refusing to start: ${problem}`);
+      logger.warn(problem);
+    }
     const pubsub: StatusPubSub = await createStatusPubSub(config.redis.url, config.redis.keyPrefix, logger);
     closers.push(['pubsub', () => pubsub.close()]);
     const providers: ProviderRegistry = createProviderRegistry(config);
@@ -126,6 +134,8 @@ export async function startHerald(
       redis,
       redisReachable,
     });
+    // Tenants' own provider adapters (their HTTP agents), with the service-wide ones.
+    closers.push(['channel config adapters', () => services.routes.close()]);
 
     const sandbox = [config.twilio.mode, config.sendgrid.mode, config.fcm.mode].includes('sandbox');
     if (sandbox && config.server.nodeEnv === 'development') {

@@ -69,6 +69,8 @@ export const LIST_SIZES: Readonly<Record<string, ListSize>> = {
   'Query.notificationTypes': { estimate: 50 },
   'NotificationType.templates': { estimate: 8 },
   'Query.providers': { estimate: 6 },
+  // A tenant's own accounts: a handful per channel.
+  'Query.channelConfigs': { estimate: 20 },
 };
 
 /** For a list that somehow has no row above (the schema test prevents it). */

@@ -1,4 +1,5 @@
 import type {
+  ChannelConfig,
   ContactInfo,
   Device,
   NotificationPreferences,
@@ -81,5 +82,26 @@ export const tenantSettingsSnapshot = (s: TenantSettings | null | undefined) =>
         dataRetentionDays: s.dataRetentionDays ?? null,
         auditRetentionDays: s.auditRetentionDays ?? null,
         useSharedProviders: s.useSharedProviders,
+      }
+    : null;
+
+/**
+ * A tenant's channel config: senders and identifiers in clear, each set secret as exactly `***` (never the secret,
+ * never its ciphertext), the vendor's last validation verdict.
+ */
+export const channelConfigSnapshot = (c: ChannelConfig | null | undefined) =>
+  c
+    ? {
+        name: c.name,
+        channel: c.channel,
+        provider: c.provider,
+        active: c.active,
+        position: c.position,
+        senders: { ...c.senders },
+        identifiers: { ...c.identifiers },
+        credentials: Object.fromEntries(c.secretFields.map((field) => [field, '***'])),
+        validationOk: c.validationOk ?? null,
+        validationError: c.validationError ?? null,
+        version: c.version,
       }
     : null;

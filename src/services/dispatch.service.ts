@@ -15,7 +15,7 @@ import {
   type RecipientValue,
   type RenderedContent,
 } from '../entities';
-import type { ChannelProvider, SendResult } from '../providers/provider.types';
+import type { SendResult } from '../providers/provider.types';
 import { ProviderError } from '../providers/provider.types';
 import { estimateCost } from './cost';
 import { payloadFor } from './provider-payload';
@@ -41,6 +41,7 @@ import {
 import { payloadSizeProblem, pushData, pushTargetKind } from './push-payload';
 import { insideWindow, ServiceWindows } from './service-window';
 import { capCounterKey, lockCapCounters, lockFallback } from './advisory-locks';
+import type { RouteBook, RouteEntry, TenantRoutes } from './tenant-routes';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
 
@@ -77,7 +78,8 @@ interface RecordInput {
 
 interface SendOutcome {
   result?: SendResult;
-  provider?: string;
+  /** The entry of the tenant's order the attempt went through (provider, route key, channel config). */
+  route?: RouteEntry;
   content?: RenderedContent;
   error?: ProviderError | TemplateError | Error;
 }
@@ -118,6 +120,8 @@ export class DispatchService {
     private readonly deps: DomainDeps,
     private readonly templates: TemplateService,
     private readonly circuits: ProviderCircuits,
+    /** Each tenant's provider order (its own channel configs, then the service-wide providers). */
+    private readonly routes: TenantRoutes,
   ) {
     this.throttle = new ProviderThrottle(
       deps.redis,
@@ -193,11 +197,9 @@ export class DispatchService {
     return outcome;
   }
 
-  /** Attempts a message may take in all: DISPATCH_MAX_ATTEMPTS on each provider of its channel. */
-  private attemptBound(channel: Channel): number {
-    return (
-      this.deps.config.dispatch.maxAttempts * Math.max(1, this.deps.providers.forChannel(channel).length)
-    );
+  /** Attempts a message may take in all: DISPATCH_MAX_ATTEMPTS on each entry of its tenant's order for the channel. */
+  private attemptBound(chain: RouteEntry[]): number {
+    return this.deps.config.dispatch.maxAttempts * Math.max(1, chain.length);
   }
 
   private publish(changes: StatusChange[]) {
@@ -242,6 +244,9 @@ export class DispatchService {
   private async claimMany(jobs: ClaimJob[]): Promise<(Claimed | undefined)[]> {
     const effects: GroupEffects = { changes: [], fallbacks: [], events: [] };
     const { changes, fallbacks } = effects;
+    // A group mixes tenants: each message's attempt bound is its own tenant's order. Read (usually from the cache)
+    // before the transaction, so no query for it runs while the rows are locked.
+    const book = await this.routes.load(jobs.map((j) => j.tenantId));
     const em = this.deps.orm.em.fork() as EntityManager;
     const claimed = await em.transactional(async (tx) => {
       const locked = await tx.find(
@@ -265,7 +270,7 @@ export class DispatchService {
       // In turn: a job repeated in the group finds its message already SENDING.
       for (const job of jobs) {
         const message = ours(job);
-        results.push(message ? await this.claimOne(tx, message, reads, now, effects) : undefined);
+        results.push(message ? await this.claimOne(tx, message, reads, book, now, effects) : undefined);
       }
       const sending = results.filter((c): c is Claimed => !!c).map((c) => c.message);
       if (sending.length > 0) {
@@ -342,11 +347,12 @@ export class DispatchService {
     tx: EntityManager,
     message: Message,
     reads: ClaimReads,
+    book: RouteBook,
     now: Date,
     effects: GroupEffects,
   ): Promise<Claimed | undefined> {
     const { changes, fallbacks } = effects;
-    if (message.attempt >= this.attemptBound(message.channel)) {
+    if (message.attempt >= this.attemptBound(book.chain(message.tenantId, message.channel))) {
       changes.push(
         applyStatus(tx, message, MessageStatus.FAILED, now, {
           errorCode: 'MAX_ATTEMPTS',
@@ -614,6 +620,8 @@ export class DispatchService {
   private async recordMany(items: RecordInput[]): Promise<DispatchOutcome[]> {
     const effects: GroupEffects = { changes: [], fallbacks: [], events: [] };
     const { changes, fallbacks } = effects;
+    // Failover needs each message's tenant order; read before the rows are locked, as claims do.
+    const book = await this.routes.load(items.map((i) => i.claimed.tenantId));
     const em = this.deps.orm.em.fork() as EntityManager;
     const verdicts = await em.transactional(async (tx) => {
       const locked = await tx.find(
@@ -640,7 +648,16 @@ export class DispatchService {
           results.push('skipped');
           continue;
         }
-        results.push(await this.recordOne(tx, message, outcome, now, effects));
+        results.push(
+          await this.recordOne(
+            tx,
+            message,
+            outcome,
+            book.chain(message.tenantId, message.channel),
+            now,
+            effects,
+          ),
+        );
         recorded.push(message);
       }
       await bulkInsert(tx, DeliveryEvent, effects.events);
@@ -657,14 +674,18 @@ export class DispatchService {
     tx: EntityManager,
     message: Message,
     outcome: SendOutcome,
+    chain: RouteEntry[],
     now: Date,
     effects: GroupEffects,
   ): Promise<DispatchOutcome> {
     const { changes, fallbacks } = effects;
     const { config } = this.deps;
-    const chain = this.deps.providers.forChannel(message.channel);
     message.leaseUntil = null;
-    if (outcome.provider) message.provider = outcome.provider;
+    if (outcome.route) {
+      message.provider = outcome.route.provider.id;
+      // Which account sent it: webhooks per config may only touch the messages sent through that config.
+      message.channelConfigId = outcome.route.channelConfigId;
+    }
     if (outcome.content) message.content = outcome.content;
     let verdict: DispatchOutcome;
     if (outcome.result) {
@@ -687,7 +708,8 @@ export class DispatchService {
       const error = outcome.error!;
       const retryable = error instanceof ProviderError && error.retryable;
       const code = error instanceof ProviderError || error instanceof TemplateError ? error.code : 'INTERNAL';
-      const providerId = outcome.provider;
+      // Counted per route key: a tenant config's failures are its own, never the shared provider's.
+      const providerId = outcome.route?.key;
       if (retryable && providerId) {
         message.providerFailures = {
           ...message.providerFailures,
@@ -695,11 +717,11 @@ export class DispatchService {
         };
       }
       const left = remainingProviders(chain, message.providerFailures, config.dispatch.maxAttempts);
-      if (retryable && left.length > 0 && message.attempt < this.attemptBound(message.channel)) {
+      if (retryable && left.length > 0 && message.attempt < this.attemptBound(chain)) {
         // Failing over (this provider used its attempts, or its circuit just opened) goes at once; a retry on
         // the same provider backs off.
-        const next = left.find((p) => !this.circuits.openHere(p.id)) ?? left[0];
-        const failover = next.id !== providerId;
+        const next = left.find((p) => !this.circuits.openHere(p.key)) ?? left[0];
+        const failover = next.key !== providerId;
         const wait = failover
           ? 0
           : backoffMs(
@@ -713,7 +735,7 @@ export class DispatchService {
           applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
             errorCode: code,
             errorMessage: failover
-              ? `${error.message}; failing over from ${providerId} to ${next.id}`
+              ? `${error.message}; failing over from ${providerId} to ${next.key}`
               : error.message,
           }),
         );
@@ -751,11 +773,11 @@ export class DispatchService {
     const claim = await this.claim(job.messageId, job.tenantId, sendClass);
     if (!claim) return 'skipped';
     const claimed = claim.message;
-    const chain = this.deps.providers.forChannel(claimed.channel);
+    const chain = await this.routes.chain(claimed.tenantId, claimed.channel);
     if (chain.length === 0) {
       return this.record(claimed, {
         error: new ProviderError(
-          `no provider is configured for ${claimed.channel}`,
+          `no provider is configured for ${claimed.channel}${this.deps.providers.forChannel(claimed.channel).length > 0 ? ' among this tenant’s channel configs (useSharedProviders is false)' : ''}`,
           'PROVIDER_NOT_CONFIGURED',
           false,
         ),
@@ -770,7 +792,7 @@ export class DispatchService {
     if (route.kind === 'wait') {
       return this.recordNotSent(
         claimed,
-        { code: 'CIRCUIT_OPEN', message: `circuit open for ${route.providerIds.join(', ')}` },
+        { code: 'CIRCUIT_OPEN', message: `circuit open for ${route.keys.join(', ')}` },
         route.retryInMs,
         { channelFallback: true },
       );
@@ -781,7 +803,7 @@ export class DispatchService {
         error: new ProviderError('every provider used its attempts', 'PROVIDERS_EXHAUSTED', false),
       });
     }
-    const provider = route.provider;
+    const entry = route.entry;
     // Waiting longer than a quarter of the lease for room would risk the lease; the message goes back instead.
     const budget = await this.contentBudget.acquire(
       this.worstCaseChars(claimed, claim.known),
@@ -796,45 +818,49 @@ export class DispatchService {
       );
     }
     try {
-      return await this.renderAndSend(claimed, claim.known, provider, (chars) => budget.resize(chars));
+      return await this.renderAndSend(claimed, claim.known, entry, (chars) => budget.resize(chars));
     } finally {
       budget.release();
     }
   }
 
-  /** Renders, sends through `provider` and records the outcome of a claimed message. */
+  /**
+   * Renders, sends through the entry's provider and records the outcome of a claimed message. Throttle and circuit
+   * are the entry's key: a tenant config's own (`config:<id>`, at its vendor's rate), or the shared provider's.
+   */
   private async renderAndSend(
     claimed: Message,
     known: Known,
-    provider: ChannelProvider,
+    entry: RouteEntry,
     rendered: (chars: number) => void,
   ): Promise<DispatchOutcome> {
+    const { provider, key } = entry;
     let content: RenderedContent;
     try {
       content = await this.render(this.deps.orm.em.fork(), claimed, known);
       rendered(contentChars(content));
     } catch (error) {
       // A template problem is permanent; anything else (database gone) is left to the lease expiry to retry.
-      if (error instanceof TemplateError) return this.record(claimed, { provider: provider.id, error });
+      if (error instanceof TemplateError) return this.record(claimed, { route: entry, error });
       throw error;
     }
-    const slot = await this.throttle.acquire(provider.id, sendClassOf(claimed));
+    const slot = await this.throttle.acquire(key, sendClassOf(claimed), provider.id);
     if (!slot.ok) {
       return this.recordNotSent(
         claimed,
-        { code: 'RATE_LIMITED', message: `${provider.id} send rate reached` },
+        { code: 'RATE_LIMITED', message: `${key} send rate reached` },
         slot.retryInMs,
       );
     }
     try {
-      const result = await this.circuits.execute(provider.id, () =>
+      const result = await this.circuits.execute(key, () =>
         provider.send(payloadFor(claimed.channel, claimed.to, content, this.unsubscribeHeaders(claimed)), {
           messageId: claimed.id,
           tenantId: claimed.tenantId,
           attempt: claimed.attempt,
         }),
       );
-      return await this.record(claimed, { result, provider: provider.id, content });
+      return await this.record(claimed, { result, route: entry, content });
     } catch (error) {
       if (error instanceof CircuitOpenError) {
         // Another send opened the circuit between the choice and the call: nothing was sent, choose again soon.
@@ -848,7 +874,7 @@ export class DispatchService {
         { messageId: claimed.id, code: classified.code, retryable: classified.retryable },
         'provider send failed',
       );
-      return this.record(claimed, { provider: provider.id, content, error: classified });
+      return this.record(claimed, { route: entry, content, error: classified });
     }
   }
 }

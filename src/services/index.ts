@@ -1,5 +1,6 @@
 import { AuditQueryService } from './audit-query.service';
 import { BudgetService } from './budget.service';
+import { ChannelConfigService } from './channel-config.service';
 import { ConsentService } from './consent.service';
 import { ContactService } from './contact.service';
 import { DeliveryStatusService } from './delivery-status.service';
@@ -16,6 +17,7 @@ import { SchedulerService } from './scheduler.service';
 import { StatusBufferRegistry } from './status-buffer';
 import { TemplateService } from './template.service';
 import { TenantSettingsService } from './tenant-settings.service';
+import { TenantRoutes } from './tenant-routes';
 import { WebhookIntakeService } from './webhook-intake.service';
 
 export type { Caller, ServiceDeps } from './deps';
@@ -27,6 +29,8 @@ export interface Services {
   scheduler: SchedulerService;
   policy: PolicyService;
   budgets: BudgetService;
+  /** Tenants' own provider accounts (issue 13). */
+  channelConfigs: ChannelConfigService;
   tenantSettings: TenantSettingsService;
   audit: AuditQueryService;
   consents: ConsentService;
@@ -40,6 +44,8 @@ export interface Services {
   subscriptions: StatusBufferRegistry;
   /** Per-provider circuit breakers, shared through Redis. */
   circuits: ProviderCircuits;
+  /** Each tenant's provider order and its configs' adapters (close them at shutdown). */
+  routes: TenantRoutes;
 }
 
 export function createServices(deps: ServiceDeps): Services {
@@ -60,15 +66,19 @@ export function createServices(deps: ServiceDeps): Services {
     },
     deps.logger,
   );
+  const channelConfigs = new ChannelConfigService(deps);
+  const routes = new TenantRoutes(deps, channelConfigs);
   return {
     deps,
     notifications,
     consents: new ConsentService(deps, notifications),
     preferences: new PreferencesService(deps),
-    dispatch: new DispatchService(domain, templates, circuits),
+    dispatch: new DispatchService(domain, templates, circuits, routes),
     scheduler: new SchedulerService(deps, webhooks, prices),
     policy,
     budgets,
+    channelConfigs,
+    routes,
     tenantSettings: new TenantSettingsService(deps, budgets),
     audit: new AuditQueryService(deps),
     contacts: new ContactService(deps),

@@ -1,28 +1,32 @@
-import type { ChannelProvider } from '../providers/provider.types';
 import type { ProviderCircuits } from './provider-circuit';
+import type { RouteEntry } from './tenant-routes';
 
 export type Route =
-  | { kind: 'send'; provider: ChannelProvider; failover: boolean }
-  /** Every remaining provider's circuit is open: try again when the first one lets a request through. */
-  | { kind: 'wait'; retryInMs: number; providerIds: string[] }
-  /** Every provider of the channel has used its attempts on this message. */
+  | { kind: 'send'; entry: RouteEntry; failover: boolean }
+  /** Every remaining entry's circuit is open: try again when the first one lets a request through. */
+  | { kind: 'wait'; retryInMs: number; keys: string[] }
+  /** Every entry of the message's order has used its attempts on this message. */
   | { kind: 'exhausted' };
 
-/** Providers of the chain that still have attempts left for this message, in the channel's order. */
+/**
+ * Entries of the order that still have attempts left for this message, in order. `failures` is the message's
+ * providerFailures, keyed by route key (provider id for the service-wide accounts, `config:<id>` for a tenant's).
+ */
 export function remainingProviders(
-  chain: ChannelProvider[],
+  chain: RouteEntry[],
   failures: Record<string, number>,
   attemptsPerProvider: number,
-): ChannelProvider[] {
-  return chain.filter((provider) => (failures[provider.id] ?? 0) < attemptsPerProvider);
+): RouteEntry[] {
+  return chain.filter((entry) => (failures[entry.key] ?? 0) < attemptsPerProvider);
 }
 
 /**
- * Picks the provider for one attempt: the first in the channel's order that has attempts left for this message and
- * whose circuit lets a request through. `failover` says it is not the primary, for the record.
+ * Picks the entry for one attempt: the first in the message's order (tenant-routes.ts) that has attempts left for
+ * this message and whose circuit (keyed by route key) lets a request through. `failover` says it is not the first,
+ * for the record.
  */
 export async function chooseProvider(
-  chain: ChannelProvider[],
+  chain: RouteEntry[],
   failures: Record<string, number>,
   attemptsPerProvider: number,
   circuits: ProviderCircuits,
@@ -30,10 +34,10 @@ export async function chooseProvider(
   const remaining = remainingProviders(chain, failures, attemptsPerProvider);
   if (remaining.length === 0) return { kind: 'exhausted' };
   let retryInMs = Number.POSITIVE_INFINITY;
-  for (const provider of remaining) {
-    const availability = await circuits.availability(provider.id);
-    if (availability.ok) return { kind: 'send', provider, failover: provider !== chain[0] };
+  for (const entry of remaining) {
+    const availability = await circuits.availability(entry.key);
+    if (availability.ok) return { kind: 'send', entry, failover: entry !== chain[0] };
     retryInMs = Math.min(retryInMs, availability.retryInMs);
   }
-  return { kind: 'wait', retryInMs, providerIds: remaining.map((p) => p.id) };
+  return { kind: 'wait', retryInMs, keys: remaining.map((e) => e.key) };
 }

@@ -36,37 +36,49 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.
  */
 export class ProviderThrottle {
   private readonly limiters = new Map<string, RateLimiterRedis>();
-  /** CRITICAL sends of this process waiting for a token, per provider. */
+  /** CRITICAL sends of this process waiting for a token, per throttle key. */
   private readonly waitingHere = new Map<string, number>();
 
   constructor(
     private readonly redis: Redis,
     private readonly keyPrefix: string,
-    limits: Record<string, number>,
+    private readonly limits: Record<string, number>,
   ) {
-    for (const [providerId, perSecond] of Object.entries(limits)) {
-      if (!(perSecond > 0)) continue;
-      this.limiters.set(
-        providerId,
-        new RateLimiterRedis({
-          storeClient: redis,
-          keyPrefix: `${keyPrefix}:rate:${providerId}`,
-          points: perSecond,
-          duration: 1,
-          // While Redis is unreachable each process counts on its own (rate-limiter-flexible's insurance limiter)
-          // instead of failing the send: the provider's rate holds per process, not across them, until Redis returns.
-          insuranceLimiter: new RateLimiterMemory({ points: perSecond, duration: 1 }),
-        }),
-      );
-    }
+    for (const providerId of Object.keys(limits)) this.limiterFor(providerId, providerId);
   }
 
   /**
-   * Takes one send slot of the provider's rate, waiting up to MAX_WAIT_MS per try. Resolves `{ ok: false,
-   * retryInMs }` when the rate is used up for longer; never rejects for Redis trouble (see the class comment).
+   * The limiter of a throttle key at the rate of `rateOf` (a provider id in PROVIDER_RATE_LIMITS); undefined when
+   * that provider is unlimited. A tenant's channel config has no rate setting of its own: it is throttled at its
+   * vendor's rate (the one the service-wide provider of the same id uses), counted under its own key, since its
+   * account's rate is its own and not shared with the service-wide one.
    */
-  async acquire(providerId: string, sendClass: SendClass = 'bulk'): Promise<Slot> {
-    const limiter = this.limiters.get(providerId);
+  private limiterFor(key: string, rateOf: string): RateLimiterRedis | undefined {
+    const existing = this.limiters.get(key);
+    if (existing) return existing;
+    const perSecond = this.limits[rateOf];
+    if (!(perSecond > 0)) return undefined;
+    const limiter = new RateLimiterRedis({
+      storeClient: this.redis,
+      keyPrefix: `${this.keyPrefix}:rate:${key}`,
+      points: perSecond,
+      duration: 1,
+      // While Redis is unreachable each process counts on its own (rate-limiter-flexible's insurance limiter)
+      // instead of failing the send: the provider's rate holds per process, not across them, until Redis returns.
+      insuranceLimiter: new RateLimiterMemory({ points: perSecond, duration: 1 }),
+    });
+    this.limiters.set(key, limiter);
+    return limiter;
+  }
+
+  /**
+   * Takes one send slot of the key's rate, waiting up to MAX_WAIT_MS per try. `providerId` is the throttle key: a
+   * provider id, or a tenant config's route key (`config:<id>`) with `rateOf` its vendor's provider id. Resolves
+   * `{ ok: false, retryInMs }` when the rate is used up for longer; never rejects for Redis trouble (see the class
+   * comment).
+   */
+  async acquire(providerId: string, sendClass: SendClass = 'bulk', rateOf = providerId): Promise<Slot> {
+    const limiter = this.limiterFor(providerId, rateOf);
     if (!limiter) return { ok: true };
     if (sendClass === 'critical') return this.acquireCritical(providerId, limiter);
     for (;;) {

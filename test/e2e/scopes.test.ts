@@ -55,6 +55,11 @@ const SCOPE_TABLE: Record<string, string[]> = {
   'Mutation.upsertNotificationType': ['admin'],
   'Query.tenantSettings': ['admin'],
   'Mutation.updateTenantSettings': ['admin'],
+  'Query.channelConfigs': ['admin'],
+  'Query.channelConfig': ['admin'],
+  'Mutation.createChannelConfig': ['admin'],
+  'Mutation.updateChannelConfig': ['admin'],
+  'Mutation.deleteChannelConfig': ['admin'],
   'Query.auditLog': ['admin'],
 };
 

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { expect } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/env';
 import { SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../../src/config/sandbox';
-import { createLogger } from '../../src/config/logger';
+import { createLogger, type Logger } from '../../src/config/logger';
 import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
 import { startHerald, type Herald, type Role } from '../../src/runtime/herald';
 import type { Clock } from '../../src/services/clock';
@@ -161,6 +161,8 @@ export async function startStack(
     role?: Role;
     extraEnv?: Record<string, string>;
     clock?: Clock;
+    /** Herald's logger (default: at LOG_LEVEL, to stdout). */
+    logger?: Logger;
     /** Let the emulator report delivery back to this Herald's webhooks, after this delay (ms). */
     callbacksDelayMs?: number;
   } = {},
@@ -185,7 +187,7 @@ export async function startStack(
   });
   const config = parseConfig(env.vars);
   const herald = await startHerald(config, options.role ?? 'all', {
-    logger: createLogger(config.server.logLevel),
+    logger: options.logger ?? createLogger(config.server.logLevel),
     clock: options.clock,
   });
   const children: ChildProcess[] = [];

@@ -7,6 +7,8 @@ export interface CallbackOptions {
   delayMs: number;
   /** Twilio status callbacks are signed with this auth token (the account's, as Twilio does). */
   twilioAuthToken: string;
+  /** The token of the account that sent a message (an added account signs its own callbacks). */
+  twilioTokenFor?: (accountSid: string) => string | undefined;
   /** Where SendGrid events go; without it the emulator sends none. */
   sendgridEventsUrl?: string;
   /** ECDSA P-256 private key (PEM) SendGrid events are signed with. */
@@ -61,7 +63,9 @@ export class EmulatorCallbacks {
   }
 
   twilioStatus(url: string, params: Record<string, string>): Promise<void> {
-    const signature = twilio.getExpectedTwilioSignature(this.options.twilioAuthToken, url, params);
+    const token =
+      (params.AccountSid && this.options.twilioTokenFor?.(params.AccountSid)) || this.options.twilioAuthToken;
+    const signature = twilio.getExpectedTwilioSignature(token, url, params);
     return this.post(
       { vendor: 'twilio', url, event: params.MessageStatus ?? '' },
       new URLSearchParams(params).toString(),

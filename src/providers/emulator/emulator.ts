@@ -57,6 +57,11 @@ export interface Fault {
   /** Delay before answering: longer than the client's timeout emulates a timeout. */
   delayMs?: number;
   retryAfterSeconds?: number;
+  /**
+   * Only requests of this account: a Twilio account SID (in the request path) or a SendGrid API key (the bearer), so
+   * one tenant's own account can fail while the others answer (issue 13). Omitted = every account.
+   */
+  account?: string;
 }
 
 export interface EmulatorCredentials {
@@ -118,6 +123,13 @@ export class ProviderEmulator {
   /** Customer messages and WhatsApp's 24-hour window, as Twilio keeps them. */
   readonly whatsapp: WhatsappEmulation;
 
+  /**
+   * Further vendor accounts the emulator answers for (tenants' own channel configs, issue 13), beside the primary
+   * `credentials`: Twilio auth token by account SID, and SendGrid API keys with their scopes.
+   */
+  private readonly twilioAccounts = new Map<string, string>();
+  private readonly sendgridKeys = new Map<string, string[]>();
+
   constructor(
     private readonly credentials: EmulatorCredentials = SANDBOX_EMULATOR_CREDENTIALS,
     callbacks?: Omit<CallbackOptions, 'twilioAuthToken'>,
@@ -127,8 +139,46 @@ export class ProviderEmulator {
     } = {},
   ) {
     if (callbacks)
-      this.callbacks = new EmulatorCallbacks({ ...callbacks, twilioAuthToken: credentials.twilio.authToken });
+      this.callbacks = new EmulatorCallbacks({
+        ...callbacks,
+        twilioAuthToken: credentials.twilio.authToken,
+        // Twilio signs each account's callbacks with that account's own token.
+        twilioTokenFor: (accountSid) => this.twilioToken(accountSid),
+      });
     this.whatsapp = new WhatsappEmulation(credentials.twilio, options.twilioInboundUrl);
+  }
+
+  /** Registers another account (a tenant's own), answered like the primary one. */
+  addAccount(account: {
+    twilio?: { accountSid: string; authToken: string };
+    sendgrid?: { apiKey: string; scopes?: string[] };
+  }): void {
+    if (account.twilio) this.twilioAccounts.set(account.twilio.accountSid, account.twilio.authToken);
+    if (account.sendgrid)
+      this.sendgridKeys.set(account.sendgrid.apiKey, account.sendgrid.scopes ?? ['mail.send', 'scopes.read']);
+  }
+
+  /** The auth token of a known Twilio account, primary or added. */
+  twilioToken(accountSid: string): string | undefined {
+    return accountSid === this.credentials.twilio.accountSid
+      ? this.credentials.twilio.authToken
+      : this.twilioAccounts.get(accountSid);
+  }
+
+  /** Basic auth of a known account whose SID is also the one in the path. */
+  private twilioAuthorized(req: Request): string | undefined {
+    const auth = parseBasic(req.headers.authorization);
+    if (!auth || auth.user !== req.params.sid) return undefined;
+    const token = this.twilioToken(auth.user);
+    return token !== undefined && token === auth.password ? auth.user : undefined;
+  }
+
+  /** The scopes of a known SendGrid key from its Bearer header; undefined for an unknown key. */
+  private sendgridScopes(req: Request): string[] | undefined {
+    const header = req.headers.authorization ?? '';
+    const key = header.startsWith('Bearer ') ? header.slice(7) : '';
+    if (key === this.credentials.sendgrid.apiKey) return ['mail.send', 'scopes.read'];
+    return this.sendgridKeys.get(key);
   }
 
   injectFault(fault: Fault): void {
@@ -155,8 +205,14 @@ export class ProviderEmulator {
     return vendor ? this.requests.filter((r) => r.vendor === vendor) : [...this.requests];
   }
 
-  private takeFault(vendor: EmulatedVendor): Fault | undefined {
-    const index = this.faults.findIndex((f) => (f.vendor === vendor || f.vendor === '*') && f.count > 0);
+  private takeFault(vendor: EmulatedVendor, req: Request): Fault | undefined {
+    const ofAccount = (f: Fault) =>
+      !f.account ||
+      req.originalUrl.includes(`/Accounts/${f.account}/`) ||
+      req.headers.authorization === `Bearer ${f.account}`;
+    const index = this.faults.findIndex(
+      (f) => (f.vendor === vendor || f.vendor === '*') && f.count > 0 && ofAccount(f),
+    );
     if (index < 0) return undefined;
     const fault = this.faults[index];
     fault.count -= 1;
@@ -203,7 +259,7 @@ export class ProviderEmulator {
 
   private handle(vendor: EmulatedVendor, answer: (req: Request, fault?: Fault) => Answer) {
     return async (req: Request, res: Response) => {
-      const fault = this.takeFault(vendor);
+      const fault = this.takeFault(vendor, req);
       this.inFlight += 1;
       try {
         if (fault?.delayMs) await sleep(fault.delayMs);
@@ -298,11 +354,8 @@ export class ProviderEmulator {
   }
 
   private twilio(req: Request, fault?: Fault): Answer {
-    const auth = parseBasic(req.headers.authorization);
-    const { accountSid, authToken } = this.credentials.twilio;
-    if (!auth || auth.user !== accountSid || auth.password !== authToken || req.params.sid !== accountSid) {
-      return twilioError(401, 20003, 'Authenticate');
-    }
+    const accountSid = this.twilioAuthorized(req);
+    if (!accountSid) return twilioError(401, 20003, 'Authenticate');
     if (fault?.status) {
       const headers = fault.retryAfterSeconds
         ? { 'Retry-After': String(fault.retryAfterSeconds) }
@@ -367,14 +420,13 @@ export class ProviderEmulator {
 
   /** The message resource as Twilio reports it after the final status: settled, with its (negative) price. */
   private twilioMessage(req: Request): Answer {
-    const auth = parseBasic(req.headers.authorization);
-    const { accountSid, authToken } = this.credentials.twilio;
-    if (!auth || auth.user !== accountSid || auth.password !== authToken) {
-      return twilioError(401, 20003, 'Authenticate');
-    }
+    const accountSid = this.twilioAuthorized(req);
+    if (!accountSid) return twilioError(401, 20003, 'Authenticate');
     this.twilioLookups += 1;
     const message = this.twilioMessages.get(String(req.params.messageSid));
-    if (!message) return twilioError(404, 20404, 'The requested resource was not found');
+    // Another account's message is not found, as at Twilio.
+    if (!message || message.account_sid !== accountSid)
+      return twilioError(404, 20404, 'The requested resource was not found');
     const undelivered = String(message.to).replace(/^whatsapp:/, '') === SANDBOX_ADDRESSES.undeliveredPhone;
     const segments = Number(message.num_segments);
     return {
@@ -388,15 +440,39 @@ export class ProviderEmulator {
     };
   }
 
+  /** Twilio's Account resource (GET /2010-04-01/Accounts/{sid}.json): what validating a tenant's account reads. */
+  private twilioAccount(req: Request): Answer {
+    const accountSid = this.twilioAuthorized(req);
+    if (!accountSid) return twilioError(401, 20003, 'Authenticate');
+    const now = new Date().toUTCString();
+    return {
+      status: 200,
+      body: {
+        sid: accountSid,
+        owner_account_sid: accountSid,
+        friendly_name: `Emulated account ${accountSid}`,
+        status: 'active',
+        type: 'Full',
+        date_created: now,
+        date_updated: now,
+        uri: `/2010-04-01/Accounts/${accountSid}.json`,
+      },
+    };
+  }
+
+  /** SendGrid's GET /v3/scopes: the key's permissions (validation checks that `mail.send` is among them). */
+  private sendgridScopeList(req: Request): Answer {
+    const scopes = this.sendgridScopes(req);
+    return scopes ? { status: 200, body: { scopes } } : sendgridUnauthorized();
+  }
+
   private sendgrid(req: Request, fault?: Fault): Answer {
-    if (req.headers.authorization !== `Bearer ${this.credentials.sendgrid.apiKey}`) {
+    const scopes = this.sendgridScopes(req);
+    if (!scopes) return sendgridUnauthorized();
+    if (!scopes.includes('mail.send')) {
       return {
-        status: 401,
-        body: {
-          errors: [
-            { message: 'The provided authorization grant is invalid, expired, or revoked', field: null },
-          ],
-        },
+        status: 403,
+        body: { errors: [{ message: 'access forbidden', field: null }] },
       };
     }
     if (fault?.status) {
@@ -460,6 +536,14 @@ export class ProviderEmulator {
       this.parsed('twilio', express.urlencoded({ extended: false, limit: '1mb' }), twilioUnparseable),
       this.handle('twilio', (req, fault) => this.twilio(req, fault)),
     );
+    router.get('/twilio/2010-04-01/Accounts/:sid.json', (req, res) => {
+      const answer = this.twilioAccount(req);
+      res.status(answer.status).json(answer.body);
+    });
+    router.get('/sendgrid/v3/scopes', (req, res) => {
+      const answer = this.sendgridScopeList(req);
+      res.status(answer.status).json(answer.body);
+    });
     router.get('/twilio/2010-04-01/Accounts/:sid/Messages/:messageSid.json', (req, res) => {
       const answer = this.twilioMessage(req);
       res.status(answer.status).json(answer.body);
@@ -503,7 +587,7 @@ export class ProviderEmulator {
       const fault = req.body as Fault;
       if (!fault || !VENDORS.includes(fault.vendor) || !(fault.count > 0)) {
         res.status(400).json({
-          error: `expected { vendor: ${VENDORS.join('|')}, count > 0, status?, code?, delayMs?, retryAfterSeconds? }`,
+          error: `expected { vendor: ${VENDORS.join('|')}, count > 0, status?, code?, delayMs?, retryAfterSeconds?, account? }`,
         });
         return;
       }
@@ -536,6 +620,22 @@ export class ProviderEmulator {
     });
     router.get('/twilio/inbound', (_req, res) => {
       res.json(this.whatsapp.received);
+    });
+    // A tenant's own vendor account (channel configs): { twilio?: { accountSid, authToken }, sendgrid?: { apiKey, scopes? } }.
+    router.post('/accounts', express.json(), (req, res) => {
+      const body = req.body as Parameters<ProviderEmulator['addAccount']>[0] | undefined;
+      const twilioOk =
+        !body?.twilio ||
+        (typeof body.twilio.accountSid === 'string' && typeof body.twilio.authToken === 'string');
+      const sendgridOk = !body?.sendgrid || typeof body.sendgrid.apiKey === 'string';
+      if (!body || !twilioOk || !sendgridOk || (!body.twilio && !body.sendgrid)) {
+        res.status(400).json({
+          error: 'expected { twilio?: { accountSid, authToken }, sendgrid?: { apiKey, scopes? } }',
+        });
+        return;
+      }
+      this.addAccount(body);
+      res.status(201).json({ added: true });
     });
     router.get('/callbacks', (_req, res) => {
       res.json(this.callbacks?.sent ?? []);
@@ -580,6 +680,15 @@ function parseBasic(header: string | undefined): { user: string; password: strin
   const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon < 0 ? undefined : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function sendgridUnauthorized(): Answer {
+  return {
+    status: 401,
+    body: {
+      errors: [{ message: 'The provided authorization grant is invalid, expired, or revoked', field: null }],
+    },
+  };
 }
 
 function fcmError(status: number, grpcStatus: string, message: string, errorCode?: string): Answer {

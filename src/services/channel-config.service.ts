@@ -1,0 +1,349 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { GraphQLError } from 'graphql';
+import {
+  ChannelConfig,
+  SECRET_FIELDS,
+  type ChannelConfigIdentifiers,
+  type ChannelConfigSecrets,
+  type ChannelConfigSenders,
+  type SecretField,
+} from '../entities';
+import { LockMode } from '@mikro-orm/core';
+import { checkAccount, type AccountCheck, type TenantAccount } from '../providers/account-check';
+import {
+  checkCommon,
+  givenSecrets,
+  normalizeAccount,
+  parseProvider,
+  PROVIDER_CHANNEL,
+  type ChannelConfigChange,
+  type ChannelConfigCreate,
+} from './channel-config-input';
+import { auditSourceOf, recordAudit, type AuditAction } from './audit.service';
+import { channelConfigSnapshot } from './audit-snapshots';
+import type { Caller, ServiceDeps } from './deps';
+import { BadUserInputError, ConflictError, NotFoundError } from './errors';
+import { isUuid } from './query.service';
+import { runRaw } from '../db/raw';
+import { channelConfigAad, reencryptChannelConfigs } from './reencrypt-configs';
+import { SecretBox } from './secret-box';
+
+/** What every response shows of a config: identifiers and senders in clear, each set secret as exactly `***`. */
+export interface ChannelConfigView {
+  id: string;
+  name: string;
+  channel: ChannelConfig['channel'];
+  provider: string;
+  active: boolean;
+  position: number;
+  senders: ChannelConfigSenders;
+  identifiers: ChannelConfigIdentifiers;
+  credentials: Record<SecretField, '***' | null>;
+  /** Where the vendor posts this config's callbacks (PUBLIC_URL + /webhooks/…/:configId/…). */
+  webhookUrls: string[];
+  validation: { ok: boolean | null; checkedAt: Date | null; error: string | null };
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const MASK = '***';
+
+/** CONFIG_ENCRYPTION_KEY is unset: nothing secret can be stored. */
+export class EncryptionKeyMissingError extends GraphQLError {
+  constructor() {
+    super(
+      'channel configs need CONFIG_ENCRYPTION_KEY (kid:base64 32-byte key) to encrypt their credentials; it is not set on this server',
+      { extensions: { code: 'PROVIDER_NOT_CONFIGURED' } },
+    );
+  }
+}
+
+const aadOf = channelConfigAad;
+
+/**
+ * A tenant's own provider accounts (issue 13): create, read, change and delete them, credentials encrypted at rest
+ * and never shown. Create and update ask the vendor whether the account works (providers/account-check.ts); a config
+ * that fails is stored **inactive** with the vendor's answer in `validation`, so a typo costs no re-entry of the
+ * secrets and nothing is sent through an account that does not work. Activating it later re-checks it.
+ */
+export class ChannelConfigService {
+  readonly box: SecretBox;
+
+  constructor(private readonly deps: ServiceDeps) {
+    this.box = new SecretBox(deps.config.channelConfigs.keyring);
+  }
+
+  private em() {
+    return this.deps.orm.em.fork() as EntityManager;
+  }
+
+  async list(caller: Caller): Promise<ChannelConfigView[]> {
+    const rows = await this.em().find(
+      ChannelConfig,
+      { tenantId: caller.tenantId },
+      { orderBy: { channel: 'asc', position: 'asc', createdAt: 'asc' } },
+    );
+    return rows.map((row) => this.view(row));
+  }
+
+  /** Null for an id that is not the caller's (another tenant's id reads as absent). */
+  async get(caller: Caller, id: string): Promise<ChannelConfigView | null> {
+    const row = await this.find(this.em(), caller, id);
+    return row ? this.view(row) : null;
+  }
+
+  async create(caller: Caller, input: ChannelConfigCreate): Promise<ChannelConfigView> {
+    if (!this.box.canEncrypt) throw new EncryptionKeyMissingError();
+    checkCommon(input);
+    const provider = parseProvider(input.provider);
+    if (PROVIDER_CHANNEL[provider] !== input.channel) {
+      throw new BadUserInputError(
+        `input.channel: ${provider} sends ${PROVIDER_CHANNEL[provider]}, not ${input.channel}`,
+        'input.channel',
+      );
+    }
+    const account = normalizeAccount(
+      provider,
+      input.senders ?? {},
+      input.identifiers ?? {},
+      givenSecrets(input.credentials),
+    );
+    const em = this.em();
+    const now = this.deps.clock.now();
+    const row = em.create(ChannelConfig, {
+      tenantId: caller.tenantId,
+      name: input.name.trim(),
+      channel: input.channel,
+      provider,
+      active: input.active ?? true,
+      position: input.position ?? 0,
+      senders: account.senders,
+      identifiers: account.identifiers,
+      credentials: '',
+      secretFields: [],
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    });
+    this.seal(row, account.secrets);
+    await this.validate(row, account.secrets);
+    // audit: channelConfig create
+    await this.audited(em, caller, 'create', row, null);
+    return this.view(row);
+  }
+
+  async update(caller: Caller, id: string, input: ChannelConfigChange): Promise<ChannelConfigView> {
+    checkCommon(input);
+    const em = this.em();
+    const row = await this.find(em, caller, id);
+    if (!row) throw new NotFoundError(`no channel config ${JSON.stringify(id.slice(0, 100))}`);
+    const before = channelConfigSnapshot(row);
+    const newSecrets = givenSecrets(input.credentials);
+    if (Object.keys(newSecrets).length > 0 && !this.box.canEncrypt) throw new EncryptionKeyMissingError();
+    const secrets = { ...this.secretsOf(row), ...newSecrets };
+    const account = normalizeAccount(
+      row.provider,
+      { ...row.senders, ...definedOnly(input.senders) },
+      { ...row.identifiers, ...definedOnly(input.identifiers) },
+      secrets,
+    );
+    const accountChanged =
+      Object.keys(newSecrets).length > 0 ||
+      JSON.stringify(account.senders) !== JSON.stringify(row.senders) ||
+      JSON.stringify(account.identifiers) !== JSON.stringify(row.identifiers);
+    if (input.name !== undefined && input.name !== null) row.name = input.name.trim();
+    if (input.position !== undefined && input.position !== null) row.position = input.position;
+    const activating = input.active === true && !row.active;
+    if (input.active !== undefined && input.active !== null) row.active = input.active;
+    row.senders = account.senders;
+    row.identifiers = account.identifiers;
+    if (Object.keys(newSecrets).length > 0) this.seal(row, secrets);
+    // The vendor is asked again when what it checks changed, or before an inactive config goes live.
+    if (accountChanged || activating) await this.validate(row, secrets);
+    row.version += 1;
+    row.updatedAt = this.deps.clock.now();
+    // audit: channelConfig update
+    await this.audited(em, caller, 'update', row, before);
+    return this.view(row);
+  }
+
+  async delete(caller: Caller, id: string): Promise<boolean> {
+    if (!isUuid(id)) throw new NotFoundError(`no channel config ${JSON.stringify(id.slice(0, 100))}`);
+    await this.em().transactional(async (tx) => {
+      const row = await tx.findOne(
+        ChannelConfig,
+        { id, tenantId: caller.tenantId },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
+      if (!row) throw new NotFoundError(`no channel config ${JSON.stringify(id)}`);
+      await tx.nativeDelete(ChannelConfig, { id, tenantId: caller.tenantId });
+      // audit: channelConfig delete
+      await recordAudit(tx, {
+        tenantId: caller.tenantId,
+        ...auditSourceOf(caller),
+        entity: 'channelConfig',
+        entityId: id,
+        action: 'delete',
+        before: channelConfigSnapshot(row),
+        after: null,
+      });
+    });
+    return true;
+  }
+
+  /**
+   * Writes a created or changed row and its audit row in one transaction (the vendor was asked before it, so no lock
+   * is held across the vendor's answer). An update checks inside the transaction that the row is still at the version
+   * `before` was read at: a concurrent change in between answers CONFLICT rather than record a wrong `before`.
+   */
+  private async audited(
+    em: EntityManager,
+    caller: Caller,
+    action: Extract<AuditAction, 'create' | 'update'>,
+    row: ChannelConfig,
+    before: ReturnType<typeof channelConfigSnapshot>,
+  ): Promise<void> {
+    await em.begin();
+    try {
+      if (before) {
+        const [current] = await runRaw<{ version: number }>(
+          em,
+          'select version from channel_config where id = ? and tenant_id = ? for update',
+          [row.id, caller.tenantId],
+        );
+        if (!current) throw new NotFoundError(`no channel config ${JSON.stringify(row.id)}`);
+        if (current.version !== before.version)
+          throw new ConflictError(
+            'id: this channel config was changed by another request meanwhile; read it again and retry',
+            'id',
+          );
+      }
+      await this.flushNamed(em, row.name);
+      await recordAudit(em, {
+        tenantId: caller.tenantId,
+        ...auditSourceOf(caller),
+        entity: 'channelConfig',
+        entityId: row.id,
+        action,
+        before,
+        after: channelConfigSnapshot(row),
+        at: row.updatedAt,
+      });
+      await em.commit();
+    } catch (error) {
+      await em.rollback();
+      throw error;
+    }
+  }
+
+  /** The decrypted secrets of a row (adapters, validation, webhook verification); never logged or returned. */
+  secretsOf(row: ChannelConfig): ChannelConfigSecrets {
+    return JSON.parse(this.box.open(row.credentials, aadOf(row))) as ChannelConfigSecrets;
+  }
+
+  /** The row as the provider adapters take it. */
+  accountOf(row: ChannelConfig): TenantAccount {
+    return {
+      provider: row.provider,
+      senders: row.senders,
+      identifiers: row.identifiers,
+      secrets: this.secretsOf(row),
+    };
+  }
+
+  /** Rewrites every ciphertext with the current key (reencrypt-configs.ts); returns how many rows changed. */
+  reencryptAll(batchSize = 100): Promise<number> {
+    return reencryptChannelConfigs(this.deps.orm, this.box, batchSize);
+  }
+
+  private async find(em: EntityManager, caller: Caller, id: string): Promise<ChannelConfig | null> {
+    if (!isUuid(id)) return null;
+    return em.findOne(ChannelConfig, { id, tenantId: caller.tenantId });
+  }
+
+  private seal(row: ChannelConfig, secrets: ChannelConfigSecrets): void {
+    row.credentials = this.box.seal(JSON.stringify(secrets), aadOf(row));
+    row.secretFields = SECRET_FIELDS.filter((field) => Boolean(secrets[field]));
+  }
+
+  /** Asks the vendor; a config that fails is kept inactive. */
+  private async validate(row: ChannelConfig, secrets: ChannelConfigSecrets): Promise<AccountCheck> {
+    const { twilio, sendgrid, dispatch } = this.deps.config;
+    const result = await checkAccount(
+      { provider: row.provider, senders: row.senders, identifiers: row.identifiers, secrets },
+      { twilioApiUrl: twilio.apiUrl, sendgridApiUrl: sendgrid.apiUrl, timeoutMs: dispatch.providerTimeoutMs },
+    );
+    row.validationOk = result.ok;
+    row.validationError = result.error;
+    row.validationCheckedAt = this.deps.clock.now();
+    if (!result.ok) row.active = false;
+    this.deps.logger.info(
+      {
+        channelConfigId: row.id,
+        tenantId: row.tenantId,
+        provider: row.provider,
+        ok: result.ok,
+        checkedWith: result.checkedWith,
+      },
+      'channel config validated',
+    );
+    return result;
+  }
+
+  /** Flushes; a name the tenant already uses answers CONFLICT naming `input.name`. */
+  private async flushNamed(em: EntityManager, name: string): Promise<void> {
+    try {
+      await em.flush();
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505')
+        throw new ConflictError(
+          `input.name: this tenant already has a channel config named ${JSON.stringify(name)}`,
+          'input.name',
+        );
+      throw error;
+    }
+  }
+
+  private view(row: ChannelConfig): ChannelConfigView {
+    const base = this.deps.config.server.publicUrl;
+    const vendor = row.provider.startsWith('twilio')
+      ? 'twilio'
+      : row.provider === 'sendgrid'
+        ? 'sendgrid'
+        : undefined;
+    const webhookUrls =
+      vendor === 'twilio'
+        ? [`${base}/webhooks/twilio/${row.id}/status`, `${base}/webhooks/twilio/${row.id}/inbound`]
+        : vendor === 'sendgrid'
+          ? [`${base}/webhooks/sendgrid/${row.id}/events`]
+          : [];
+    return {
+      id: row.id,
+      name: row.name,
+      channel: row.channel,
+      provider: row.provider,
+      active: row.active,
+      position: row.position,
+      senders: row.senders,
+      identifiers: row.identifiers,
+      credentials: Object.fromEntries(
+        SECRET_FIELDS.map((field) => [field, row.secretFields.includes(field) ? MASK : null]),
+      ) as Record<SecretField, '***' | null>,
+      webhookUrls,
+      validation: {
+        ok: row.validationOk ?? null,
+        checkedAt: row.validationCheckedAt ?? null,
+        error: row.validationError ?? null,
+      },
+      version: row.version,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+    };
+  }
+}
+
+/** The fields of a partial input that were given (null clears an optional field, undefined keeps it). */
+function definedOnly<T extends object>(value: T | null | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
