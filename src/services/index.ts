@@ -52,7 +52,8 @@ export function createServices(deps: ServiceDeps): Services {
   const domain = { ...deps, policy, budgets };
   const prices = new ProviderPriceService(deps);
   const delivery = new DeliveryStatusService(deps, prices);
-  const webhooks = new WebhookIntakeService(deps, delivery);
+  const channelConfigs = new ChannelConfigService(deps);
+  const webhooks = new WebhookIntakeService(deps, delivery, channelConfigs);
   const notifications = new NotificationService(domain);
   const circuits = new ProviderCircuits(
     deps.redis,
@@ -72,7 +73,7 @@ export function createServices(deps: ServiceDeps): Services {
     scheduler: new SchedulerService(deps, webhooks, prices),
     policy,
     budgets,
-    channelConfigs: new ChannelConfigService(deps),
+    channelConfigs,
     tenantSettings: new TenantSettingsService(deps, budgets),
     audit: new AuditQueryService(deps),
     contacts: new ContactService(deps),
