@@ -26,6 +26,11 @@ export interface WebhookCredentials {
   twilio?: { authToken: string; origin: SecretOrigin };
   /** SendGrid Event Webhook verification key (base64 DER or PEM), and the accepted timestamp window. */
   sendgrid?: { publicKey: string; origin: SecretOrigin; maxAgeSeconds: number; maxSkewSeconds: number };
+  /**
+   * The SendGrid timestamp window (seconds) for every SendGrid verification, the service-wide key's and each tenant
+   * channel config's own key (POST /webhooks/sendgrid/:configId/events).
+   */
+  sendgridWindow: { maxAgeSeconds: number; maxSkewSeconds: number };
 }
 
 interface ConfiguredSecrets {
@@ -95,7 +100,7 @@ export function productionWebhookCredentials(
   secrets: ConfiguredSecrets,
   problems: string[],
 ): WebhookCredentials {
-  const credentials: WebhookCredentials = {};
+  const credentials: WebhookCredentials = { sendgridWindow: windowSeconds(secrets.window) };
   // Whitespace around a pasted token is no other token.
   const twilioToken = secrets.twilioAuthToken?.trim();
   if (twilioToken === SANDBOX.twilio.authToken) {
@@ -126,7 +131,7 @@ export function developmentWebhookCredentials(
   sandbox: { twilio: boolean; sendgrid: boolean },
   problems: string[],
 ): WebhookCredentials {
-  const credentials: WebhookCredentials = {};
+  const credentials: WebhookCredentials = { sendgridWindow: windowSeconds(secrets.window) };
   const twilioToken = secrets.twilioAuthToken?.trim();
   if (twilioToken) credentials.twilio = { authToken: twilioToken, origin: 'configured' };
   else if (sandbox.twilio) credentials.twilio = { authToken: SANDBOX.twilio.authToken, origin: 'sandbox' };

@@ -50,6 +50,10 @@ export class InboundMessage {
   @Property({ type: 'text' })
   providerMessageId!: string;
 
+  /** The tenant channel config the reply came through (its own inbound path); null = the service-wide number. */
+  @Property({ type: 'uuid', nullable: true })
+  channelConfigId?: string | null;
+
   @Property({ type: 'timestamptz' })
   receivedAt!: Date;
 }

@@ -11,6 +11,7 @@ import { Migration20261210000000 } from './Migration20261210000000';
 import { Migration20261212090000 } from './Migration20261212090000';
 import { Migration20261220130000 } from './Migration20261220130000';
 import { Migration20261220140000 } from './Migration20261220140000';
+import { Migration20261221090000 } from './Migration20261221090000';
 
 /** Every migration, in order. Listed explicitly so src (vitest) and dist (npm start) run the same set. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -26,4 +27,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261212090000', class: Migration20261212090000 },
   { name: 'Migration20261220130000', class: Migration20261220130000 },
   { name: 'Migration20261220140000', class: Migration20261220140000 },
+  { name: 'Migration20261221090000', class: Migration20261221090000 },
 ];

@@ -43,9 +43,11 @@ export interface ProviderStatusEvent {
  * Kinds of vendor input Herald does not know, the `kind` label of herald_webhook_unknown_events_total (a fixed set,
  * so the series stay few): an event type, a status value, a form field, an account event (SendGrid
  * account_status_change), a batch element that is not an event object (`malformed`) or whose key cannot be stored
- * (`unstorable`; both skipped).
+ * (`unstorable`; both skipped), or an event naming a message sent through another account than the one it came
+ * through (`foreign`: a per-config webhook about another config's message, or a service-wide one about a tenant
+ * config's; recorded, nothing changed).
  */
-export type UnknownKind = 'event' | 'status' | 'field' | 'account' | 'malformed' | 'unstorable';
+export type UnknownKind = 'event' | 'status' | 'field' | 'account' | 'malformed' | 'unstorable' | 'foreign';
 
 export interface UnknownPart {
   kind: UnknownKind;

@@ -18,20 +18,27 @@ export const normalizeAddress = (channel: Channel, address: string) =>
   channel === Channel.EMAIL ? address.trim().toLowerCase() : address.trim().replace(/^whatsapp:/, '');
 
 /**
- * Blocks on these addresses for the sending identity. With service-wide credentials (the only kind so far) that is
- * SERVICE_WIDE, so a bounce or a STOP seen through any tenant protects the address for all of them.
+ * Blocks on these addresses that bind `tenantId` (CONTRACT.md "Messages and their statuses", issue 13): those kept
+ * under SERVICE_WIDE (a bounce, or a STOP / unsubscribe / complaint received through the service-wide accounts, which
+ * every tenant shares and the vendor itself enforces) and those kept under the tenant (received through one of its
+ * own channel configs). Another tenant's own blocks never apply. Without `tenantId`, SERVICE_WIDE only.
  */
 export async function findBlocks(
   em: EntityManager,
   channel: Channel,
   addresses: string[],
+  tenantId?: string,
 ): Promise<Map<string, Block>> {
   const wanted = [...new Set(addresses.filter(Boolean).map((a) => normalizeAddress(channel, a)))];
   const found = new Map<string, Block>();
   if (wanted.length === 0 || channel === Channel.PUSH) return found;
   const rows = await em.find(
     AddressBlock,
-    { identity: SERVICE_WIDE, channel, address: { $in: wanted } },
+    {
+      identity: tenantId && tenantId !== SERVICE_WIDE ? { $in: [SERVICE_WIDE, tenantId] } : SERVICE_WIDE,
+      channel,
+      address: { $in: wanted },
+    },
     { orderBy: { createdAt: 'asc' } },
   );
   for (const row of rows) {
@@ -45,9 +52,15 @@ export async function findBlocks(
   return found;
 }
 
+/**
+ * Records a block under `identity`: SERVICE_WIDE (the default: every tenant) or a tenant id (that tenant only, for what
+ * arrived through its own channel config). Hard bounces are always SERVICE_WIDE: the address does not exist for anyone.
+ */
 export async function addBlock(
   em: EntityManager,
   block: {
+    /** SERVICE_WIDE (default) or the tenant whose own channel config reported it. */
+    identity?: string;
     channel: Channel;
     address: string;
     kind: BlockKind;
@@ -61,7 +74,7 @@ export async function addBlock(
      values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (identity, channel, address, kind) do nothing`,
     [
       randomUUID(),
-      SERVICE_WIDE,
+      block.identity ?? SERVICE_WIDE,
       block.channel,
       normalizeAddress(block.channel, block.address),
       block.kind,
@@ -79,9 +92,10 @@ export async function removeBlock(
   channel: Channel,
   address: string,
   kind: BlockKind,
+  identity: string = SERVICE_WIDE,
 ): Promise<number> {
   return em.nativeDelete(AddressBlock, {
-    identity: SERVICE_WIDE,
+    identity,
     channel,
     address: normalizeAddress(channel, address),
     kind,

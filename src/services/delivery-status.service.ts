@@ -17,6 +17,7 @@ import { addBlock, removeBlock } from './address-block';
 import { recordConsent } from './consent-ledger';
 import type { ServiceDeps } from './deps';
 import type { ProviderPriceService } from './provider-price.service';
+import { blockIdentity, type WebhookScope } from './webhook-scope';
 import {
   applyStatus,
   changesRollup,
@@ -32,7 +33,29 @@ const NOT_YET_SENT = new Set([MessageStatus.QUEUED, MessageStatus.SCHEDULED, Mes
 const UUID = /^[0-9a-f-]{36}$/i;
 
 export type EventOutcome =
-  { kind: 'applied'; message: Message; changes: StatusChange[] } | { kind: 'pending'; reason: string };
+  | { kind: 'applied'; message: Message; changes: StatusChange[] }
+  | { kind: 'pending'; reason: string }
+  /** The message was sent through another account than the event came through: recorded, nothing changed. */
+  | { kind: 'foreign'; reason: string };
+
+/** SendGrid drops that repeat this account's own list (its unsubscribes, its spam reports): per sending identity. */
+const ACCOUNT_LIST_DROP = /unsubscribed address|spam reporting address/i;
+
+/**
+ * Why an event may not touch a message (issue 13: a webhook touches only messages sent through the config it names,
+ * and the service-wide routes none sent through a tenant's config), or undefined when it may. A message not yet
+ * recorded as sent has no config recorded either: its own tenant's config may report it (and reconcile records it).
+ */
+function foreignReason(message: Message, scope: WebhookScope): string | undefined {
+  const sentThrough = message.channelConfigId ?? null;
+  const cameThrough = scope?.configId ?? null;
+  if (sentThrough === cameThrough) return undefined;
+  if (NOT_YET_SENT.has(message.status) && sentThrough === null && scope?.tenantId === message.tenantId)
+    return undefined;
+  return cameThrough
+    ? `message was not sent through channel config ${cameThrough}; recorded only`
+    : 'message was sent through a tenant channel config, not the service-wide account; recorded only';
+}
 
 /**
  * Applies what providers report to the delivery record: a one-way status machine after SENT, every event kept in the
@@ -70,6 +93,7 @@ export class DeliveryStatusService {
     message: Message,
     event: ProviderStatusEvent,
     at: Date,
+    scope: WebhookScope,
   ): StatusChange | undefined {
     const leaseRunning =
       message.status === MessageStatus.SENDING && (message.leaseUntil?.getTime() ?? 0) > at.getTime();
@@ -89,6 +113,8 @@ export class DeliveryStatusService {
           ? 'twilio-whatsapp'
           : 'twilio-sms';
     message.providerMessageId = event.providerMessageId;
+    // The config whose signed webhook proved the hand-over is the one that sent it.
+    if (scope) message.channelConfigId = scope.configId;
     message.leaseUntil = null;
     message.dueAt = null;
     return applyStatus(tx, message, MessageStatus.SENT, at, {
@@ -99,23 +125,32 @@ export class DeliveryStatusService {
   }
 
   /** Inside the caller's transaction. 'pending' leaves the event for a later pass (message unknown or not yet SENT). */
-  async applyStatusEvent(tx: EntityManager, event: ProviderStatusEvent): Promise<EventOutcome> {
-    const [outcome] = await this.applyStatusEvents(tx, [event]);
+  async applyStatusEvent(
+    tx: EntityManager,
+    event: ProviderStatusEvent,
+    scope: WebhookScope = null,
+  ): Promise<EventOutcome> {
+    const [outcome] = await this.applyStatusEvents(tx, [event], [scope]);
     return outcome;
   }
 
   /**
    * Many events in the caller's transaction, in order: the messages they name are locked (in id order) and read in
    * one query, and the notifications' roll-ups refreshed once at the end. Two events of one message apply in turn.
+   * `scopes[i]` is the account event i came through (null or absent: service-wide).
    */
-  async applyStatusEvents(tx: EntityManager, events: ProviderStatusEvent[]): Promise<EventOutcome[]> {
+  async applyStatusEvents(
+    tx: EntityManager,
+    events: ProviderStatusEvent[],
+    scopes: WebhookScope[] = [],
+  ): Promise<EventOutcome[]> {
     const byId = await this.lockNamedMessages(tx, events);
     const outcomes: EventOutcome[] = [];
-    for (const event of events) {
+    for (const [i, event] of events.entries()) {
       const message =
         (event.heraldMessageId ? byId.get(event.heraldMessageId) : undefined) ??
         (await this.findMessage(tx, event));
-      outcomes.push(await this.applyToMessage(tx, event, message));
+      outcomes.push(await this.applyToMessage(tx, event, message, scopes[i] ?? null));
     }
     const changed = outcomes.flatMap((o) =>
       o.kind === 'applied' && o.changes.some(changesRollup) ? [o.message] : [],
@@ -142,12 +177,15 @@ export class DeliveryStatusService {
     tx: EntityManager,
     event: ProviderStatusEvent,
     message: Message | null,
+    scope: WebhookScope,
   ): Promise<EventOutcome> {
     if (!message) return { kind: 'pending', reason: 'no message matches this event yet' };
+    const foreign = foreignReason(message, scope);
+    if (foreign) return { kind: 'foreign', reason: foreign };
     const recordedAt = this.deps.clock.now();
     const changes: StatusChange[] = [];
     if (NOT_YET_SENT.has(message.status)) {
-      const reconciled = this.reconcile(tx, message, event, recordedAt);
+      const reconciled = this.reconcile(tx, message, event, recordedAt, scope);
       if (!reconciled) return { kind: 'pending', reason: `message is ${message.status}; waiting for SENT` };
       changes.push(reconciled);
     }
@@ -195,8 +233,15 @@ export class DeliveryStatusService {
     // The message's own address: the body's `email`/`To` is the provider's say-so and may name anyone. An event that
     // names no message Herald knows stays pending above and blocks nothing.
     const address = message.to;
+    // Blocks follow the sending identity (CONTRACT.md, issue 13): what the person said to a tenant's own account (an
+    // unsubscribe, a spam complaint, a STOP that Twilio reports as 21610) binds that tenant only; through the
+    // service-wide accounts, every tenant. A hard bounce (the address does not exist) is shared whatever the account.
+    const personal =
+      event.suppress === 'spamreport' ||
+      (event.suppress === 'dropped' && ACCOUNT_LIST_DROP.test(event.errorMessage ?? ''));
     if (event.suppress) {
       await addBlock(tx, {
+        identity: personal ? blockIdentity(scope) : SERVICE_WIDE,
         channel: message.channel,
         address,
         kind: BlockKind.SUPPRESSION,
@@ -223,6 +268,7 @@ export class DeliveryStatusService {
         audit: { actor: `webhook:${event.provider}`, requestId: event.eventKey },
       });
       await addBlock(tx, {
+        identity: blockIdentity(scope),
         channel: message.channel,
         address,
         kind: BlockKind.OPT_OUT,
@@ -238,12 +284,18 @@ export class DeliveryStatusService {
    * STOP opts the number out of that channel, START opts it back in (keywords by src/domain/reply-keywords.ts);
    * every reply is kept for the inbox, and one that only mentions an opt-out word is stored with `possibleOptOut`
    * (consent untouched) for a person to act on.
+   *
+   * Through a tenant's own config (`scope`) the reply belongs to that tenant: its block, its contacts' consent and
+   * the stored reply are that tenant's alone. Through the service-wide number, STOP and START apply to every tenant
+   * sharing it (the vendor blocks the shared sender for all of them).
    */
-  async applyInbound(tx: EntityManager, reply: InboundReply): Promise<void> {
+  async applyInbound(tx: EntityManager, reply: InboundReply, scope: WebhookScope = null): Promise<void> {
     const channel = reply.channel === 'WHATSAPP' ? Channel.WHATSAPP : Channel.SMS;
     const at = this.deps.clock.now();
+    const identity = blockIdentity(scope);
     if (reply.keyword === 'STOP') {
       await addBlock(tx, {
+        identity,
         channel,
         address: reply.from,
         kind: BlockKind.OPT_OUT,
@@ -252,13 +304,15 @@ export class DeliveryStatusService {
         at,
       });
     } else if (reply.keyword === 'START') {
-      await removeBlock(tx, channel, reply.from, BlockKind.OPT_OUT);
+      await removeBlock(tx, channel, reply.from, BlockKind.OPT_OUT, identity);
     }
-    const contacts = await tx.find(
-      ContactInfo,
+    const byNumber =
       channel === Channel.WHATSAPP
         ? { $or: [{ whatsapp: reply.from }, { phone: reply.from }] }
-        : { phone: reply.from },
+        : { phone: reply.from };
+    const contacts = await tx.find(
+      ContactInfo,
+      scope ? { $and: [{ tenantId: scope.tenantId }, byNumber] } : byNumber,
     );
     if (reply.keyword === 'STOP' || reply.keyword === 'START') {
       for (const contact of contacts) {
@@ -281,7 +335,7 @@ export class DeliveryStatusService {
     const owners =
       contacts.length > 0
         ? contacts.map((c) => ({ tenantId: c.tenantId, userId: c.userId }))
-        : [{ tenantId: SERVICE_WIDE, userId: null }];
+        : [{ tenantId: scope?.tenantId ?? SERVICE_WIDE, userId: null }];
     for (const owner of owners) {
       tx.persist(
         tx.create(InboundMessage, {
@@ -295,6 +349,7 @@ export class DeliveryStatusService {
           keyword: reply.keyword,
           possibleOptOut: reply.possibleOptOut,
           providerMessageId: reply.providerMessageId,
+          channelConfigId: scope?.configId ?? null,
           receivedAt: at,
         }),
       );

@@ -55,7 +55,8 @@ export function createServices(deps: ServiceDeps): Services {
   const domain = { ...deps, policy, budgets };
   const prices = new ProviderPriceService(deps);
   const delivery = new DeliveryStatusService(deps, prices);
-  const webhooks = new WebhookIntakeService(deps, delivery);
+  const channelConfigs = new ChannelConfigService(deps);
+  const webhooks = new WebhookIntakeService(deps, delivery, channelConfigs);
   const notifications = new NotificationService(domain);
   const circuits = new ProviderCircuits(
     deps.redis,
@@ -66,7 +67,6 @@ export function createServices(deps: ServiceDeps): Services {
     },
     deps.logger,
   );
-  const channelConfigs = new ChannelConfigService(deps);
   const routes = new TenantRoutes(deps, channelConfigs);
   return {
     deps,

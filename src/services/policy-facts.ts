@@ -47,7 +47,7 @@ export class PolicyFacts {
       const addresses = sends
         .map((s) => contactAddress(s.to, channel) ?? contactAddress(contacts.get(s.userId), channel))
         .filter((a): a is string => typeof a === 'string' && a !== '');
-      const found = await findBlocks(em, channel, addresses);
+      const found = await findBlocks(em, channel, addresses, tenantId);
       blocks.set(channel, { looked: new Set(addresses.map((a) => normalizeAddress(channel, a))), found });
     }
     return new PolicyFacts(contacts, blocks, consents, preferences);

@@ -128,7 +128,9 @@ export class PolicyService {
 
     const block = (
       facts?.block(input.channel, address) ?? {
-        value: (await findBlocks(em, input.channel, [address])).get(normalizeAddress(input.channel, address)),
+        value: (await findBlocks(em, input.channel, [address], input.tenantId)).get(
+          normalizeAddress(input.channel, address),
+        ),
       }
     ).value;
     if (block) return { action: 'suppress', reason: block.code, message: block.message };

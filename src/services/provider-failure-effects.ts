@@ -1,6 +1,6 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { BlockKind, Channel, ConsentStatus, Device, type Message } from '../entities';
+import { BlockKind, Channel, ConsentStatus, Device, SERVICE_WIDE, type Message } from '../entities';
 import { ProviderError } from '../providers/provider.types';
 import { addBlock } from './address-block';
 import { recordAudit } from './audit.service';
@@ -20,6 +20,8 @@ export async function applyFailureEffects(
   if (!(error instanceof ProviderError)) return;
   if (error.code === '21610') {
     await addBlock(tx, {
+      // Twilio keeps a STOP per sending account: through a tenant's own config it binds that tenant only (issue 13).
+      identity: message.channelConfigId ? message.tenantId : SERVICE_WIDE,
       channel: message.channel,
       address: message.to,
       kind: BlockKind.OPT_OUT,

@@ -27,11 +27,13 @@ import {
 } from '../providers/webhook.types';
 import { WebhookUnknowns } from './webhook-unknowns';
 import { WebhookFormatError, WebhookSignatureError } from '../providers/webhook.types';
+import type { ChannelConfigService } from './channel-config.service';
 import type { DeliveryStatusService } from './delivery-status.service';
 import type { ServiceDeps } from './deps';
 import type { StatusChange } from './message-status';
+import { ConfigWebhookVerifiers, WebhookConfigNotFoundError, type WebhookScope } from './webhook-scope';
 
-export { WebhookFormatError, WebhookSignatureError };
+export { WebhookConfigNotFoundError, WebhookFormatError, WebhookSignatureError };
 
 type Kind = 'status' | 'inbound' | 'event';
 
@@ -67,7 +69,17 @@ interface StoredPayload {
   params?: TwilioForm;
   url?: string;
   event?: SendgridEvent;
+  /** The tenant channel config the event came through (its own path and secret); absent = service-wide. */
+  scope?: NonNullable<WebhookScope>;
 }
+
+/**
+ * The provider_event.provider an event is stored under: the vendor for the service-wide accounts, `<vendor>:<configId>`
+ * for a tenant's config. Event keys are unique per provider, so a tenant who signs events for its own config (it
+ * holds that secret) cannot take the key of another account's event and have the real one dropped as a redelivery.
+ */
+const storedProvider = (vendor: 'twilio' | 'sendgrid', scope: WebhookScope) =>
+  scope ? `${vendor}:${scope.configId}` : vendor;
 
 const refuse = (reason: string) => (): never => {
   throw new WebhookSignatureError(reason);
@@ -122,11 +134,15 @@ export class WebhookIntakeService {
   private readonly verifyTwilio: TwilioVerifier;
   /** Unknown vendor parts: herald_webhook_unknown_events_total (the server registers `unknowns.counter`). */
   readonly unknowns: WebhookUnknowns;
+  /** Tenants' channel configs: each verified with its own secret (webhook-scope.ts). */
+  private readonly configVerifiers: ConfigWebhookVerifiers;
 
   constructor(
     private readonly deps: ServiceDeps,
     private readonly status: DeliveryStatusService,
+    configs: ChannelConfigService,
   ) {
+    this.configVerifiers = new ConfigWebhookVerifiers(configs, deps.config.webhooks.sendgridWindow);
     // Only from config.webhooks, which in production holds configured secrets alone (src/config/webhook-credentials.ts).
     // A vendor without credentials has no routes; should a request reach here anyway, nothing verifies it.
     this.unknowns = new WebhookUnknowns(deps.logger);
@@ -244,7 +260,7 @@ export class WebhookIntakeService {
   ): Promise<{ changes: StatusChange[]; done: number }> {
     const now = this.deps.clock.now();
     const results: EventResult[] = [];
-    const statuses: { id: string; event: ProviderStatusEvent }[] = [];
+    const statuses: { id: string; event: ProviderStatusEvent; scope: WebhookScope }[] = [];
     let changes: StatusChange[] = [];
     for (const row of rows) {
       let decoded: ProviderStatusEvent | InboundReply;
@@ -255,22 +271,34 @@ export class WebhookIntakeService {
         results.push({ id: row.id, processed_at: now, last_error: `cannot be read: ${String(error)}` });
         continue;
       }
+      const scope = row.payload.scope ?? null;
       if ('keyword' in decoded) {
-        await this.status.applyInbound(tx, decoded);
-        results.push({ id: row.id, processed_at: now });
+        await this.status.applyInbound(tx, decoded, scope);
+        results.push({ id: row.id, processed_at: now, tenant_id: scope?.tenantId });
       } else if (!decoded.heraldMessageId && !decoded.providerMessageId) {
         // Names no message (an account event, say): recorded, nothing to apply, nothing to wait for.
         results.push({ id: row.id, processed_at: now, last_error: 'names no message; recorded only' });
-      } else statuses.push({ id: row.id, event: decoded });
+      } else statuses.push({ id: row.id, event: decoded, scope });
     }
     const outcomes = await this.status.applyStatusEvents(
       tx,
       statuses.map((s) => s.event),
+      statuses.map((s) => s.scope),
     );
     outcomes.forEach((outcome, i) => {
-      const { id } = statuses[i];
+      const { id, event, scope } = statuses[i];
       if (outcome.kind === 'pending') {
         results.push({ id, last_error: outcome.reason });
+        return;
+      }
+      if (outcome.kind === 'foreign') {
+        // A webhook touches only messages sent through the account it came through (issue 13): kept, counted and
+        // logged like an unknown part, nothing changed.
+        results.push({ id, processed_at: now, last_error: outcome.reason });
+        this.unknowns.report(event.provider, [{ kind: 'foreign', detail: outcome.reason }], {
+          eventKey: event.eventKey,
+          channelConfigId: scope?.configId ?? null,
+        });
         return;
       }
       results.push({
@@ -376,32 +404,12 @@ export class WebhookIntakeService {
   }
 
   async twilioStatus(req: RawWebhookRequest): Promise<void> {
-    const params = this.verifyTwilio(req);
-    const event = parseTwilioStatus(params, req.url, this.deps.clock.now());
-    assertIndexable(event);
-    const fresh = await this.submit({
-      provider: 'twilio',
-      kind: 'status',
-      eventKey: event.eventKey,
-      payload: { params, url: req.url },
-    });
-    // Counted once per stored event: a redelivery of the same request is not a new unknown part.
-    if (fresh) this.unknowns.report('twilio', event.unknowns ?? [], { eventKey: event.eventKey });
+    await this.intakeTwilioStatus(this.verifyTwilio(req), req, null);
   }
 
   /** Returns the TwiML to answer with (the help text for HELP/INFO, otherwise empty). */
   async twilioInbound(req: RawWebhookRequest): Promise<string> {
-    const params = this.verifyTwilio(req);
-    const reply = parseTwilioInbound(params);
-    assertIndexable(reply, { from: reply.from, to: reply.to });
-    const fresh = await this.submit({
-      provider: 'twilio',
-      kind: 'inbound',
-      eventKey: reply.eventKey,
-      payload: { params, url: req.url },
-    });
-    if (fresh) this.unknowns.report('twilio', reply.unknowns ?? [], { eventKey: reply.eventKey });
-    return twimlReply(reply.keyword === 'HELP' ? this.deps.config.inbound.helpText : undefined);
+    return this.intakeTwilioInbound(this.verifyTwilio(req), req, null);
   }
 
   /**
@@ -410,6 +418,59 @@ export class WebhookIntakeService {
    */
   async sendgridEvents(req: RawWebhookRequest): Promise<number> {
     this.verifySendgrid(req);
+    return this.intakeSendgrid(req, null);
+  }
+
+  /**
+   * POST /webhooks/twilio/:configId/status: verified with that config's auth token over the per-config URL; the
+   * event may touch only messages sent through that config. WebhookConfigNotFoundError (404) for no such Twilio
+   * config, WebhookSignatureError (403) for any other secret (another tenant's, the service-wide token).
+   */
+  async twilioStatusFor(configId: string, req: RawWebhookRequest): Promise<void> {
+    const { verify, scope } = await this.configVerifiers.forTwilio(this.em(), configId);
+    await this.intakeTwilioStatus(verify(req), req, scope);
+  }
+
+  /** POST /webhooks/twilio/:configId/inbound: a reply to that config's sender belongs to the config's tenant. */
+  async twilioInboundFor(configId: string, req: RawWebhookRequest): Promise<string> {
+    const { verify, scope } = await this.configVerifiers.forTwilio(this.em(), configId);
+    return this.intakeTwilioInbound(verify(req), req, scope);
+  }
+
+  /** POST /webhooks/sendgrid/:configId/events: ECDSA with that config's `webhookPublicKey`. */
+  async sendgridEventsFor(configId: string, req: RawWebhookRequest): Promise<number> {
+    const { verify, scope } = await this.configVerifiers.forSendgrid(this.em(), configId);
+    verify(req);
+    return this.intakeSendgrid(req, scope);
+  }
+
+  private async intakeTwilioStatus(params: TwilioForm, req: RawWebhookRequest, scope: WebhookScope) {
+    const event = parseTwilioStatus(params, req.url, this.deps.clock.now());
+    assertIndexable(event);
+    const fresh = await this.submit({
+      provider: storedProvider('twilio', scope),
+      kind: 'status',
+      eventKey: event.eventKey,
+      payload: { params, url: req.url, ...(scope ? { scope } : {}) },
+    });
+    // Counted once per stored event: a redelivery of the same request is not a new unknown part.
+    if (fresh) this.unknowns.report('twilio', event.unknowns ?? [], { eventKey: event.eventKey });
+  }
+
+  private async intakeTwilioInbound(params: TwilioForm, req: RawWebhookRequest, scope: WebhookScope) {
+    const reply = parseTwilioInbound(params);
+    assertIndexable(reply, { from: reply.from, to: reply.to });
+    const fresh = await this.submit({
+      provider: storedProvider('twilio', scope),
+      kind: 'inbound',
+      eventKey: reply.eventKey,
+      payload: { params, url: req.url, ...(scope ? { scope } : {}) },
+    });
+    if (fresh) this.unknowns.report('twilio', reply.unknowns ?? [], { eventKey: reply.eventKey });
+    return twimlReply(reply.keyword === 'HELP' ? this.deps.config.inbound.helpText : undefined);
+  }
+
+  private async intakeSendgrid(req: RawWebhookRequest, scope: WebhookScope): Promise<number> {
     // The parser skips (and reports) an element whose key or message ids cannot be stored rather than failing its
     // batch: a 4xx or 5xx makes SendGrid retry the whole batch for 24 hours. Alone, that element answers 400.
     const { events, skipped } = parseSendgridEvents(req.body, this.deps.clock.now());
@@ -418,10 +479,10 @@ export class WebhookIntakeService {
     await Promise.all(
       events.map(async (event) => {
         const fresh = await this.submit({
-          provider: 'sendgrid',
+          provider: storedProvider('sendgrid', scope),
           kind: 'event',
           eventKey: event.eventKey,
-          payload: { event: event.raw },
+          payload: { event: event.raw, ...(scope ? { scope } : {}) },
         });
         if (fresh) this.unknowns.report('sendgrid', event.unknowns ?? [], { eventKey: event.eventKey });
       }),

@@ -7,6 +7,8 @@ const SKIPPED: ReadonlySet<UnknownKind> = new Set(['malformed', 'unstorable']);
 
 /** The once-per-kind log line: what Herald did with the part. */
 function describe(provider: string, kind: UnknownKind): string {
+  if (kind === 'foreign')
+    return `webhook: ${provider} reported a message sent through another account than the one it came through; stored, nothing changed (logged once per kind)`;
   return SKIPPED.has(kind)
     ? `webhook: ${provider} sent a batch element Herald cannot store (${kind}); skipped, not stored, the rest of the batch stored (logged once per kind)`
     : `webhook: ${provider} sent ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} Herald does not know; stored and ignored for status (logged once per kind)`;

@@ -4,7 +4,11 @@ import type { Logger } from '../config/logger';
 import type { Services } from '../services';
 import { exceedsJsonDepth } from '../services/json-depth';
 import { isConnectionError } from '../services/errors';
-import { WebhookFormatError, WebhookSignatureError } from '../services/webhook-intake.service';
+import {
+  WebhookConfigNotFoundError,
+  WebhookFormatError,
+  WebhookSignatureError,
+} from '../services/webhook-intake.service';
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 
@@ -83,7 +87,44 @@ export function createWebhooksRouter(config: Config, services: Services, logger:
     );
   }
 
+  // A tenant's own channel config (issue 13): its own paths, verified with its own secret whatever the service-wide
+  // vendors are. 404 for an id that is not a UUID, unknown, deleted, or another vendor's config; 403 for any other
+  // secret (another tenant's, the service-wide one). An inactive config still verifies and accepts: the vendor keeps
+  // reporting on messages sent before it was switched off.
+  const configId = (req: Request) => String(req.params.configId);
+  router.post(
+    '/twilio/:configId/status',
+    raw,
+    tooManyFields,
+    handle(async (req, res) => {
+      await services.webhooks.twilioStatusFor(configId(req), request(req));
+      res.status(204).end();
+    }),
+  );
+  router.post(
+    '/twilio/:configId/inbound',
+    raw,
+    tooManyFields,
+    handle(async (req, res) => {
+      const twiml = await services.webhooks.twilioInboundFor(configId(req), request(req));
+      res.status(200).type('text/xml').send(twiml);
+    }),
+  );
+  router.post(
+    '/sendgrid/:configId/events',
+    raw,
+    tooDeep,
+    handle(async (req, res) => {
+      const count = await services.webhooks.sendgridEventsFor(configId(req), request(req));
+      res.status(200).json({ accepted: count });
+    }),
+  );
+
   router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (error instanceof WebhookConfigNotFoundError) {
+      res.status(404).json({ error: 'no such channel config' });
+      return;
+    }
     if (error instanceof WebhookSignatureError) {
       logger.warn({ path: req.path, reason: error.message }, 'webhook refused: bad signature');
       res.status(403).json({ error: 'invalid signature' });

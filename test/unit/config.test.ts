@@ -135,7 +135,8 @@ describe('configuration', () => {
 
     it('production without vendor credentials has nothing to verify webhooks with (no routes)', () => {
       const config = parseConfig(production);
-      expect(config.webhooks).toEqual({});
+      // No vendor to verify; only the SendGrid window, which tenants' own configs use too.
+      expect(config.webhooks).toEqual({ sendgridWindow: { maxAgeSeconds: 72 * 3600, maxSkewSeconds: 300 } });
       expect(config.twilio.authToken).toBe('');
       expect(describeConfig(config, 'api')).toMatch(
         /Twilio not served \(404.*SendGrid events not served \(404/,
@@ -193,6 +194,7 @@ describe('configuration', () => {
         SENDGRID_WEBHOOK_MAX_SKEW_SECONDS: '60',
       });
       expect(config.webhooks).toEqual({
+        sendgridWindow: { maxAgeSeconds: 172800, maxSkewSeconds: 60 },
         twilio: { authToken: SANDBOX.twilio.authToken, origin: 'sandbox' },
         sendgrid: {
           publicKey: SANDBOX_SENDGRID_WEBHOOK_KEYS.publicKeyBase64,

@@ -25,6 +25,12 @@ export interface CallbackRecord {
 
 type SendgridEvent = Record<string, unknown>;
 
+/** Where one SendGrid account's Event Webhook posts and the key it signs with (each account has its own). */
+export interface SendgridEventTarget {
+  url: string;
+  privateKeyPem: string;
+}
+
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
 /**
@@ -110,8 +116,10 @@ export class EmulatorCallbacks {
     );
   }
 
-  async sendgridEvents(events: SendgridEvent[]): Promise<void> {
-    const { sendgridEventsUrl: url, sendgridPrivateKeyPem: key } = this.options;
+  /** Posts events signed as SendGrid does; `target` is an added account's own webhook (else the primary one). */
+  async sendgridEvents(events: SendgridEvent[], target?: SendgridEventTarget): Promise<void> {
+    const url = target?.url ?? this.options.sendgridEventsUrl;
+    const key = target?.privateKeyPem ?? this.options.sendgridPrivateKeyPem;
     if (!url || !key) return;
     const body = JSON.stringify(events);
     const timestamp = String(Math.floor(Date.now() / 1000));
@@ -145,11 +153,21 @@ export class EmulatorCallbacks {
   }
 
   /** After SendGrid accepted a send: processed, then delivered (or bounce for the reserved address), per recipient. */
-  afterSendgridSend(recipients: string[], xMessageId: string, customArgs: Record<string, string>) {
-    if (!this.options.sendgridEventsUrl) return;
+  afterSendgridSend(
+    recipients: string[],
+    xMessageId: string,
+    customArgs: Record<string, string>,
+    target?: SendgridEventTarget,
+  ) {
+    if (!target && !this.options.sendgridEventsUrl) return;
     const event = (recipient: string, type: string, extra?: SendgridEvent) =>
       EmulatorCallbacks.sendgridEvent(recipient, xMessageId, customArgs, type, extra);
-    this.later(1, () => this.sendgridEvents(recipients.map((r) => event(r, 'processed'))));
+    this.later(1, () =>
+      this.sendgridEvents(
+        recipients.map((r) => event(r, 'processed')),
+        target,
+      ),
+    );
     this.later(2, () =>
       this.sendgridEvents(
         recipients.map((r) =>
@@ -161,6 +179,7 @@ export class EmulatorCallbacks {
               })
             : event(r, 'delivered', { response: '250 OK' }),
         ),
+        target,
       ),
     );
   }

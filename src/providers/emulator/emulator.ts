@@ -1,9 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import express, { type RequestHandler, type Request, type Response, type Router } from 'express';
 import { SegmentedMessage } from 'sms-segments-calculator';
 import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
 import { sesSendEmail, sesUnparseable, snsPublish, snsUnparseable } from './aws-emulation';
-import { EmulatorCallbacks, type CallbackOptions } from './callbacks';
+import { EmulatorCallbacks, type CallbackOptions, type SendgridEventTarget } from './callbacks';
 import { forRecording, MAX_RECORDED_BYTES } from './recording-budget';
 import { sendgridMailRefusal } from './sendgrid-mail';
 import {
@@ -129,6 +129,8 @@ export class ProviderEmulator {
    */
   private readonly twilioAccounts = new Map<string, string>();
   private readonly sendgridKeys = new Map<string, string[]>();
+  /** An added SendGrid account's own Event Webhook: its URL and signing key, as each real account has its own. */
+  private readonly sendgridWebhooks = new Map<string, SendgridEventTarget>();
 
   constructor(
     private readonly credentials: EmulatorCredentials = SANDBOX_EMULATOR_CREDENTIALS,
@@ -148,14 +150,34 @@ export class ProviderEmulator {
     this.whatsapp = new WhatsappEmulation(credentials.twilio, options.twilioInboundUrl);
   }
 
-  /** Registers another account (a tenant's own), answered like the primary one. */
+  /**
+   * Registers another account (a tenant's own), answered like the primary one. Its Twilio callbacks are signed with
+   * its own auth token; a SendGrid account with `eventWebhookUrl` gets its own ECDSA P-256 key pair, posts its events
+   * there signed with it, and the public key (base64 DER, as SendGrid shows it) is returned for the channel config's
+   * `webhookPublicKey`.
+   */
   addAccount(account: {
     twilio?: { accountSid: string; authToken: string };
-    sendgrid?: { apiKey: string; scopes?: string[] };
-  }): void {
+    sendgrid?: { apiKey: string; scopes?: string[]; eventWebhookUrl?: string };
+  }): { sendgridWebhookPublicKey?: string } {
     if (account.twilio) this.twilioAccounts.set(account.twilio.accountSid, account.twilio.authToken);
-    if (account.sendgrid)
-      this.sendgridKeys.set(account.sendgrid.apiKey, account.sendgrid.scopes ?? ['mail.send', 'scopes.read']);
+    if (!account.sendgrid) return {};
+    this.sendgridKeys.set(account.sendgrid.apiKey, account.sendgrid.scopes ?? ['mail.send', 'scopes.read']);
+    if (!account.sendgrid.eventWebhookUrl) return {};
+    const pair = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    this.sendgridWebhooks.set(account.sendgrid.apiKey, {
+      url: account.sendgrid.eventWebhookUrl,
+      privateKeyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    });
+    return {
+      sendgridWebhookPublicKey: pair.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+    };
+  }
+
+  /** The Bearer key of a SendGrid request. */
+  private static sendgridKeyOf(req: Request): string {
+    const header = req.headers.authorization ?? '';
+    return header.startsWith('Bearer ') ? header.slice(7) : '';
   }
 
   /** The auth token of a known Twilio account, primary or added. */
@@ -310,6 +332,8 @@ export class ProviderEmulator {
         recipients.filter(Boolean),
         answer.headers?.['X-Message-Id'] ?? '',
         body.custom_args ?? {},
+        // An added account reports to its own webhook, signed with its own key.
+        this.sendgridWebhooks.get(ProviderEmulator.sendgridKeyOf(req)),
       );
     }
   }
@@ -621,21 +645,25 @@ export class ProviderEmulator {
     router.get('/twilio/inbound', (_req, res) => {
       res.json(this.whatsapp.received);
     });
-    // A tenant's own vendor account (channel configs): { twilio?: { accountSid, authToken }, sendgrid?: { apiKey, scopes? } }.
+    // A tenant's own vendor account (channel configs): { twilio?: { accountSid, authToken }, sendgrid?: { apiKey,
+    // scopes?, eventWebhookUrl? } }; answers { added, sendgridWebhookPublicKey? }.
     router.post('/accounts', express.json(), (req, res) => {
       const body = req.body as Parameters<ProviderEmulator['addAccount']>[0] | undefined;
       const twilioOk =
         !body?.twilio ||
         (typeof body.twilio.accountSid === 'string' && typeof body.twilio.authToken === 'string');
-      const sendgridOk = !body?.sendgrid || typeof body.sendgrid.apiKey === 'string';
+      const sendgridOk =
+        !body?.sendgrid ||
+        (typeof body.sendgrid.apiKey === 'string' &&
+          (body.sendgrid.eventWebhookUrl === undefined || typeof body.sendgrid.eventWebhookUrl === 'string'));
       if (!body || !twilioOk || !sendgridOk || (!body.twilio && !body.sendgrid)) {
         res.status(400).json({
-          error: 'expected { twilio?: { accountSid, authToken }, sendgrid?: { apiKey, scopes? } }',
+          error:
+            'expected { twilio?: { accountSid, authToken }, sendgrid?: { apiKey, scopes?, eventWebhookUrl? } }',
         });
         return;
       }
-      this.addAccount(body);
-      res.status(201).json({ added: true });
+      res.status(201).json({ added: true, ...this.addAccount(body) });
     });
     router.get('/callbacks', (_req, res) => {
       res.json(this.callbacks?.sent ?? []);
