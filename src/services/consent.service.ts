@@ -17,6 +17,7 @@ import { recordConsent } from './consent-ledger';
 import { contactAddress } from './contact-address';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
+import { LIST_LIMITS } from './list-limits';
 import type { NotificationService } from './notification.service';
 import { pickTemplate } from './template.service';
 import { readUnsubscribeToken } from './unsubscribe-token';
@@ -349,12 +350,14 @@ export class ConsentService {
     );
   }
 
-  history(caller: Caller, userId: string): Promise<ConsentEvent[]> {
+  /** The newest LIST_LIMITS.consentHistoryListed ledger entries, oldest first (the ledger only grows). */
+  async history(caller: Caller, userId: string): Promise<ConsentEvent[]> {
     assertStorable({ userId }, '');
-    return this.em().find(
+    const newest = await this.em().find(
       ConsentEvent,
       { tenantId: caller.tenantId, userId },
-      { orderBy: { occurredAt: 'asc', recordedAt: 'asc' } },
+      { orderBy: { occurredAt: 'desc', recordedAt: 'desc' }, limit: LIST_LIMITS.consentHistoryListed.max },
     );
+    return newest.reverse();
   }
 }

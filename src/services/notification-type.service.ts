@@ -18,6 +18,7 @@ import { BadUserInputError } from './errors';
 import { pickTemplate, TemplateError, TemplateLimitError, type TemplateService } from './template.service';
 import { assertJson, assertMaxLength, assertStorable, quote } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
+import { LIST_LIMITS, TYPES_PER_TENANT } from './list-limits';
 
 export interface NotificationTypeCommand {
   key: string;
@@ -80,6 +81,12 @@ export class NotificationTypeService {
         'input.key',
       );
     }
+    if ((input.templates?.length ?? 0) > LIST_LIMITS.templatesPerType.max) {
+      throw new BadUserInputError(
+        `input.templates: at most ${LIST_LIMITS.templatesPerType.max} templates per type (got ${input.templates?.length})`,
+        'input.templates',
+      );
+    }
     const templates = (input.templates ?? []).map((t, i) => {
       const template: Template = {
         channel: t.channel,
@@ -137,6 +144,13 @@ export class NotificationTypeService {
     const em = this.deps.orm.em.fork() as EntityManager;
     const now = this.deps.clock.now();
     const existing = await em.findOne(NotificationType, { tenantId: caller.tenantId, key });
+    // notificationTypes and every per-type list (consents, preferences) are priced at this bound (list-limits.ts).
+    if (!existing && (await em.count(NotificationType, { tenantId: caller.tenantId })) >= TYPES_PER_TENANT) {
+      throw new BadUserInputError(
+        `input.key: a tenant has at most ${TYPES_PER_TENANT} notification types; update an existing one`,
+        'input.key',
+      );
+    }
     const type =
       existing ??
       em.create(NotificationType, {
