@@ -89,6 +89,23 @@ describe('query limits and GraphQL edge errors (auth off)', () => {
     });
   });
 
+  it.each(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'PROPFIND'])(
+    'answers an unknown route with JSON 404 NOT_FOUND for %s, not Express HTML',
+    async (method) => {
+      for (const path of ['/nope', '/webhooks/nope', `/x${'a'.repeat(2_000)}`]) {
+        const response = await fetch(`${base}${path}`, { method });
+        expect(response.status).toBe(404);
+        expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+        const body = (await response.json()) as GraphQLResponse<unknown>;
+        expect(body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+        expect(body.errors?.[0]?.message).not.toContain('aaaa');
+      }
+      const head = await fetch(`${base}/nope`, { method: 'HEAD' });
+      expect(head.status).toBe(404);
+      expect(await health()).toBe(200);
+    },
+  );
+
   it('lets legitimate queries through: a few aliases, introspection, the gateway’s _service and _entities', async () => {
     const legit = `{
       recent: notifications(first: 10) { nodes { id messages { id status } } }
