@@ -350,13 +350,19 @@ export class ConsentService {
     );
   }
 
-  /** The newest LIST_LIMITS.consentHistoryListed ledger entries, oldest first (the ledger only grows). */
+  /** The newest LIST_LIMITS.consentHistoryListed ledger entries in the order they were applied (the ledger only grows). */
   async history(caller: Caller, userId: string): Promise<ConsentEvent[]> {
     assertStorable({ userId }, '');
     const newest = await this.em().find(
       ConsentEvent,
       { tenantId: caller.tenantId, userId },
-      { orderBy: { occurredAt: 'desc', recordedAt: 'desc' }, limit: LIST_LIMITS.consentHistoryListed.max },
+      // Applied order (finding 4): recorded_at is clock_timestamp() at the insert, which recordConsent's flush makes
+      // after the consent row's upsert took its lock; occurredAt is read before the lock, so a grant and a revoke
+      // racing could list in the other order than the one that left the current status.
+      {
+        orderBy: { recordedAt: 'desc', occurredAt: 'desc' },
+        limit: LIST_LIMITS.consentHistoryListed.max,
+      },
     );
     return newest.reverse();
   }
