@@ -9,6 +9,7 @@ import { Migration20261122083000 } from './Migration20261122083000';
 import { Migration20261201000000 } from './Migration20261201000000';
 import { Migration20261210000000 } from './Migration20261210000000';
 import { Migration20261212090000 } from './Migration20261212090000';
+import { Migration20261221090000 } from './Migration20261221090000';
 
 /** Every migration, in order. Listed explicitly so src (vitest) and dist (npm start) run the same set. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -22,4 +23,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261201000000', class: Migration20261201000000 },
   { name: 'Migration20261210000000', class: Migration20261210000000 },
   { name: 'Migration20261212090000', class: Migration20261212090000 },
+  { name: 'Migration20261221090000', class: Migration20261221090000 },
 ];

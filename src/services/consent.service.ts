@@ -356,11 +356,11 @@ export class ConsentService {
     const newest = await this.em().find(
       ConsentEvent,
       { tenantId: caller.tenantId, userId },
-      // Applied order (finding 4): recorded_at is clock_timestamp() at the insert, which recordConsent's flush makes
-      // after the consent row's upsert took its lock; occurredAt is read before the lock, so a grant and a revoke
-      // racing could list in the other order than the one that left the current status.
+      // Applied order (finding 4): seq is taken at the insert, which recordConsent's flush makes after the consent
+      // row's upsert took its lock; occurredAt is read before the lock, so a grant and a revoke racing listed in the
+      // other order than the one that left the current status. recordedAt could tie within one flush.
       {
-        orderBy: { recordedAt: 'desc', occurredAt: 'desc' },
+        orderBy: { seq: 'desc' },
         limit: LIST_LIMITS.consentHistoryListed.max,
       },
     );
