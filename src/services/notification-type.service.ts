@@ -18,6 +18,7 @@ import { BadUserInputError } from './errors';
 import { pickTemplate, TemplateError, TemplateLimitError, type TemplateService } from './template.service';
 import { assertJson, assertMaxLength, assertStorable, quote } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
+import { lockTenantTypes } from './advisory-locks';
 import { LIST_LIMITS, TYPES_PER_TENANT } from './list-limits';
 
 export interface NotificationTypeCommand {
@@ -143,51 +144,59 @@ export class NotificationTypeService {
 
     const em = this.deps.orm.em.fork() as EntityManager;
     const now = this.deps.clock.now();
-    const existing = await em.findOne(NotificationType, { tenantId: caller.tenantId, key });
-    // notificationTypes and every per-type list (consents, preferences) are priced at this bound (list-limits.ts).
-    if (!existing && (await em.count(NotificationType, { tenantId: caller.tenantId })) >= TYPES_PER_TENANT) {
-      throw new BadUserInputError(
-        `input.key: a tenant has at most ${TYPES_PER_TENANT} notification types; update an existing one`,
-        'input.key',
-      );
-    }
-    const type =
-      existing ??
-      em.create(NotificationType, {
-        tenantId: caller.tenantId,
-        key,
-        name: input.name ?? key,
-        category: NotificationCategory.TRANSACTIONAL,
-        defaultChannels: [],
-        defaultPriority: Priority.MEDIUM,
-        templates: [],
-        fallbackChannels: [],
-        createdAt: now,
-        updatedAt: now,
-      });
-    if (input.name !== undefined && input.name !== null)
-      type.name = requireNonEmpty(input.name, 'input.name');
-    if (input.description !== undefined) type.description = input.description;
-    if (input.category) type.category = input.category;
-    if (input.defaultChannels) type.defaultChannels = [...new Set(input.defaultChannels)];
-    if (input.defaultPriority) type.defaultPriority = input.defaultPriority;
-    if (input.templates) type.templates = templates;
-    if (input.fallbackChannels) type.fallbackChannels = [...new Set(input.fallbackChannels)];
-    if (input.frequencyCap !== undefined) {
+    // Under the tenant's type lock: two upserts of new keys at once would otherwise both count 199 and both insert,
+    // past TYPES_PER_TENANT (the bound notificationTypes and every per-type list are priced at); the transaction's
+    // flush commits the new row before the lock is released.
+    return em.transactional(async (tx) => {
+      await lockTenantTypes(tx, caller.tenantId);
+      const existing = await tx.findOne(NotificationType, { tenantId: caller.tenantId, key });
+      // notificationTypes and every per-type list (consents, preferences) are priced at this bound (list-limits.ts).
       if (
-        input.frequencyCap &&
-        (!Number.isInteger(input.frequencyCap.limit) || input.frequencyCap.limit < 1)
+        !existing &&
+        (await tx.count(NotificationType, { tenantId: caller.tenantId })) >= TYPES_PER_TENANT
       ) {
         throw new BadUserInputError(
-          'input.frequencyCap.limit: must be a positive integer',
-          'input.frequencyCap.limit',
+          `input.key: a tenant has at most ${TYPES_PER_TENANT} notification types; update an existing one`,
+          'input.key',
         );
       }
-      type.frequencyCap = input.frequencyCap ?? null;
-    }
-    type.updatedAt = now;
-    await em.flush();
-    return type;
+      const type =
+        existing ??
+        tx.create(NotificationType, {
+          tenantId: caller.tenantId,
+          key,
+          name: input.name ?? key,
+          category: NotificationCategory.TRANSACTIONAL,
+          defaultChannels: [],
+          defaultPriority: Priority.MEDIUM,
+          templates: [],
+          fallbackChannels: [],
+          createdAt: now,
+          updatedAt: now,
+        });
+      if (input.name !== undefined && input.name !== null)
+        type.name = requireNonEmpty(input.name, 'input.name');
+      if (input.description !== undefined) type.description = input.description;
+      if (input.category) type.category = input.category;
+      if (input.defaultChannels) type.defaultChannels = [...new Set(input.defaultChannels)];
+      if (input.defaultPriority) type.defaultPriority = input.defaultPriority;
+      if (input.templates) type.templates = templates;
+      if (input.fallbackChannels) type.fallbackChannels = [...new Set(input.fallbackChannels)];
+      if (input.frequencyCap !== undefined) {
+        if (
+          input.frequencyCap &&
+          (!Number.isInteger(input.frequencyCap.limit) || input.frequencyCap.limit < 1)
+        ) {
+          throw new BadUserInputError(
+            'input.frequencyCap.limit: must be a positive integer',
+            'input.frequencyCap.limit',
+          );
+        }
+        type.frequencyCap = input.frequencyCap ?? null;
+      }
+      type.updatedAt = now;
+      return type;
+    });
   }
 
   /**

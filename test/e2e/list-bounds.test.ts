@@ -127,18 +127,34 @@ describe('list bounds: every list the cost prices is bounded where it is read or
         { input },
       );
 
-    it('a tenant has at most 200 notification types: the 201st key is BAD_USER_INPUT naming input.key; existing ones still update', async () => {
+    it('a tenant has at most 200 notification types, under concurrency too: past it a new key is BAD_USER_INPUT naming input.key; existing ones still update', async () => {
       await db.query(
         `insert into notification_type (id, tenant_id, key, name, default_channels, templates, created_at, updated_at)
          select gen_random_uuid(), 'default', 'seeded_' || g, 'seeded ' || g, '[]', '[]', now(), now()
-         from generate_series(1, 199) g`,
+         from generate_series(1, 190) g`,
       );
-      expect((await upsertType({ key: 'the_200th' })).errors).toBeUndefined();
+      // 30 new keys at once, spread over two API processes, for the last 10 places: the count and the insert are one
+      // step under the tenant's advisory lock, so exactly 10 get in.
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          execute<{ upsertNotificationType: { key: string } }, unknown>(
+            i % 2 === 0 ? api.url : stack.url,
+            'mutation ($input: NotificationTypeInput!) { upsertNotificationType(input: $input) { key } }',
+            { input: { key: `racing_${i}` } },
+          ),
+        ),
+      );
+      const refusals = answers.flatMap((a) => a.errors ?? []);
+      expect(answers.filter((a) => !a.errors)).toHaveLength(10);
+      expect(refusals).toHaveLength(20);
+      for (const refusal of refusals) {
+        expect(refusal).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'input.key' } });
+        expect(refusal.message).toMatch(/at most 200 notification types/);
+      }
       const refused = await upsertType({ key: 'the_201st' });
       expect(refused.errors?.[0]).toMatchObject({
         extensions: { code: 'BAD_USER_INPUT', field: 'input.key' },
       });
-      expect(refused.errors?.[0]?.message).toMatch(/at most 200 notification types/);
       expect((await upsertType({ key: 'seeded_7', name: 'renamed' })).errors).toBeUndefined();
       const { rows } = await db.query<{ n: number }>(
         `select count(*)::int n from notification_type where tenant_id = 'default'`,
