@@ -1,13 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import {
-  getIntrospectionQuery,
-  getNullableType,
-  isListType,
-  isObjectType,
-  parse,
-} from 'graphql';
+import { getIntrospectionQuery, getNullableType, isListType, isObjectType, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { Channel } from '../../src/entities/enums';
 import { checkQueryLimits, LIST_SIZES, operationCost } from '../../src/server/query-limits';
