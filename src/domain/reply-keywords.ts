@@ -20,6 +20,9 @@
  * no word list decides alone.
  */
 
+// A reply of single letters separated by spaces ("S T O P", "s.t.o.p" after normalisation) is read as the word the
+// letters spell: a whole opt-out keyword is an opt-out, one containing an opt-out word ("S T O P P L S") is flagged.
+
 export type ReplyKeyword = 'STOP' | 'START' | 'HELP';
 
 export interface ReplyClassification {
@@ -107,8 +110,12 @@ const mentionsOptOut = (words: string[]) =>
 export function classifyReply(body: string): ReplyClassification {
   const normalized = normalizeReply(body);
   const words = normalized === '' ? [] : normalized.split(' ');
+  // A reply spelled out letter by letter ("S T O P", "s.t.o.p") is read as the word it spells: the FCC counts any
+  // reasonable means of revoking, and a spelled-out STOP is unmistakable; letters are never a word of their own.
+  const spelled = words.length >= 2 && words.every((w) => [...w].length === 1) ? words.join('') : null;
   const optOut =
     OPT_OUT_WHOLE.has(normalized) ||
+    (spelled !== null && OPT_OUT_WHOLE.has(spelled)) ||
     (words.length <= MAX_LEADING_WORDS && OPT_OUT_LEADING.some((lead) => startsWith(words, lead)));
   if (optOut) return { keyword: 'STOP', possibleOptOut: false, normalized };
   const keyword: ReplyKeyword | null = OPT_IN_WHOLE.has(normalized)
@@ -116,5 +123,6 @@ export function classifyReply(body: string): ReplyClassification {
     : HELP_WHOLE.has(normalized)
       ? 'HELP'
       : null;
-  return { keyword, possibleOptOut: mentionsOptOut(words), normalized };
+  const spelledMention = spelled !== null && [...OPT_OUT_WORDS].some((w) => spelled.includes(w));
+  return { keyword, possibleOptOut: mentionsOptOut(words) || spelledMention, normalized };
 }

@@ -70,6 +70,7 @@ export class Consent {
 @ObjectType()
 @Entity({ tableName: 'consent_event' })
 @Index({ properties: ['tenantId', 'userId', 'occurredAt'] })
+@Index({ properties: ['tenantId', 'userId', 'seq'] })
 export class ConsentEvent {
   @Field(() => ID)
   @PrimaryKey({ type: 'uuid' })
@@ -121,9 +122,23 @@ export class ConsentEvent {
   @Property({ type: 'timestamptz' })
   occurredAt!: Date;
 
-  /** Database wall time of the insert: orders events that share an occurredAt (one request, or an injected clock). */
-  @Property({ type: 'timestamptz', defaultRaw: 'clock_timestamp()', nullable: true })
+  /**
+   * Database wall time of the insert (clock_timestamp()), which recordConsent makes after the consent row's lock: when
+   * the entry was applied. Set by PostgreSQL, so undefined on an entity not read back.
+   */
+  @Field({
+    description:
+      'When Herald applied the entry (database time, after the consent row lock); consentHistory is in applied order',
+  })
+  @Property({ type: 'timestamptz', defaultRaw: 'clock_timestamp()' })
   recordedAt?: Date;
+
+  /**
+   * Applied order (a PostgreSQL identity taken at the insert, after the consent row lock; Migration20261221090000):
+   * consentHistory's order. Unlike recordedAt it never ties and never follows the wall clock back.
+   */
+  @Property({ type: 'bigint', autoincrement: true, nullable: true })
+  seq?: string;
 }
 
 /** A pending double opt-in: the code is stored hashed, expires, and allows a bounded number of tries. */

@@ -32,7 +32,8 @@ export class UserResolver {
   }
 
   @FieldResolver(() => [ConsentEvent], {
-    description: 'The consent ledger, oldest first: grants, verifications, revocations, with proof',
+    description:
+      'The consent ledger in the order its entries were applied, oldest first (the newest 100): grants, verifications, revocations, with proof',
   })
   consentHistory(@Root() user: User, @Ctx() { caller, services }: GraphQLContext) {
     return services.consents.history(caller, user.id);

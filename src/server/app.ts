@@ -21,7 +21,7 @@ import { createFormatError } from './format-error';
 import { attachGraphqlWs } from './graphql-ws';
 import { ApiRateLimiter, rateLimitPlugin } from './rate-limit';
 import { requireAdmin } from './require-admin';
-import { jsonErrorHandler } from './http-errors';
+import { jsonErrorHandler, jsonNotFound } from './http-errors';
 import { verifyJsonDepth } from '../services/json-depth';
 import { queryLimitsPlugin, withTokenLimitErrors } from './query-limits';
 import { bodyBudget } from './body-budget';
@@ -231,6 +231,8 @@ export async function createHttpApp(options: {
     }),
   );
 
+  // Any route not matched above (any method) answers JSON 404, not Express's HTML page.
+  app.use(jsonNotFound());
   // Last: body-parser and router errors answer JSON without stacks or paths, whatever the route.
   app.use(jsonErrorHandler(logger));
 

@@ -47,3 +47,13 @@ export function jsonErrorHandler(logger: Logger) {
     res.status(500).json(body('Internal server error', 'INTERNAL_SERVER_ERROR'));
   };
 }
+
+/**
+ * After every route: an unknown path, whatever the method, answers 404 JSON in the GraphQL error shape (code
+ * NOT_FOUND) instead of Express's HTML "Cannot GET /x". The path is not echoed back (it may be megabytes).
+ */
+export function jsonNotFound() {
+  return (req: Request, res: Response): void => {
+    res.status(404).json(body(`no route for ${req.method.slice(0, 16)} on this path`, 'NOT_FOUND'));
+  };
+}

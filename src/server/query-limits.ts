@@ -17,6 +17,8 @@ import {
 } from 'graphql';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { QueryLimitError } from '../services/errors';
+import { INPUT_LIMITS } from '../services/input-limits';
+import { CHANNELS, LIST_LIMITS, MESSAGES_PER_NOTIFICATION } from '../services/list-limits';
 import { MAX_PAGE } from '../services/query.service';
 import { MAX_AUDIT_PAGE } from '../services/audit-query.service';
 
@@ -29,48 +31,70 @@ export interface QueryLimits {
 }
 
 /**
- * How many items a list field is expected to return: a page argument (clamped to the largest page the API serves),
- * the length of a list argument, or an estimate for lists that have no bound of their own.
+ * How many items a list field can return at most: a page argument (clamped to the largest page the API serves), the
+ * length of a list argument, or a bound (`max`) that the resolver or the writes behind it enforce — `source` says
+ * where. Never a guess: the cost is a worst case.
  */
 export type ListSize =
-  { page: string; default: number; max: number } | { countOf: string } | { estimate: number };
+  { page: string; default: number; max: number } | { countOf: string } | { max: number; source: string };
 
 /**
- * Every list field of an object type, keyed `Type.field`. The schema is rebuilt from SDL by buildSubgraphSchema, which
- * drops field extensions, so the cost hints live here beside the limits. A unit test fails when a list field of the
- * schema has no row, so a new list is always priced on purpose.
+ * Every list field of an object type, keyed `Type.field` (lists of scalars and enums too: they cost nothing, being
+ * columns of a loaded row, but a test checks they have a bound as well). The schema is rebuilt from SDL by
+ * buildSubgraphSchema, which drops field extensions, so the cost hints live here beside the limits. A unit test fails
+ * when a list field of the schema has no row, so a new list is always bounded on purpose.
  */
 export const LIST_SIZES: Readonly<Record<string, ListSize>> = {
   'Query.notifications': { page: 'first', default: 20, max: MAX_PAGE },
   'User.notifications': { page: 'first', default: 20, max: MAX_PAGE },
   'Query.auditLog': { page: 'first', default: 20, max: MAX_AUDIT_PAGE },
-  'AuditLogConnection.nodes': { estimate: 1 },
-  'AuditLogConnection.edges': { estimate: 1 },
+  'AuditLogConnection.nodes': { max: 1, source: 'counted at the connection (first)' },
+  'AuditLogConnection.edges': { max: 1, source: 'counted at the connection (first)' },
   // The page size is counted once, at the connection's field.
-  'NotificationConnection.nodes': { estimate: 1 },
-  'NotificationConnection.edges': { estimate: 1 },
+  'NotificationConnection.nodes': { max: 1, source: 'counted at the connection (first)' },
+  'NotificationConnection.edges': { max: 1, source: 'counted at the connection (first)' },
   // The gateway batches many entities in one fetch: each representation is priced like a root field.
   'Query._entities': { countOf: 'representations' },
   'Mutation.sendNotifications': { countOf: 'inputs' },
-  'BatchSendPayload.results': { estimate: 1 },
-  // One message per channel × address (several devices, a fallback channel).
-  'Notification.messages': { estimate: 5 },
-  // queued, sending, sent, delivered, opened, clicked, plus retries and failovers.
-  'Message.events': { estimate: 10 },
-  'User.devices': { estimate: 10 },
-  // One per channel × notification type the user decided on.
-  'User.consents': { estimate: 20 },
-  'User.consentHistory': { estimate: 50 },
-  'Mutation.grantConsent': { estimate: 4 },
-  'Mutation.verifyConsent': { estimate: 4 },
-  'Mutation.revokeConsent': { estimate: 4 },
-  'NotificationPreferences.channels': { estimate: 4 },
-  'NotificationPreferences.types': { estimate: 20 },
-  'Query.notificationTypes': { estimate: 50 },
-  'NotificationType.templates': { estimate: 8 },
-  'Query.providers': { estimate: 6 },
-  // A tenant's own accounts: a handful per channel.
-  'Query.channelConfigs': { estimate: 20 },
+  'BatchSendPayload.results': { max: 1, source: 'counted at sendNotifications (one per input)' },
+  'Notification.messages': {
+    max: MESSAGES_PER_NOTIFICATION,
+    source: 'accept: 100 push tokens/devices + topic + condition + one per other channel',
+  },
+  'Message.events': { max: LIST_LIMITS.eventsPerMessage.max, source: 'QueryService.eventsOfMany (newest)' },
+  'User.devices': { max: LIST_LIMITS.devicesListed.max, source: 'ContactService.listDevices' },
+  'User.consents': { max: LIST_LIMITS.consentsPerUser.max, source: 'types per tenant × channels' },
+  'User.consentHistory': {
+    max: LIST_LIMITS.consentHistoryListed.max,
+    source: 'ConsentService.history (newest)',
+  },
+  'Mutation.grantConsent': { max: LIST_LIMITS.consentsPerChannel.max, source: 'known types + whole channel' },
+  'Mutation.verifyConsent': {
+    max: LIST_LIMITS.consentsPerChannel.max,
+    source: 'known types + whole channel',
+  },
+  'Mutation.revokeConsent': {
+    max: LIST_LIMITS.consentsPerChannel.max,
+    source: 'known types + whole channel',
+  },
+  'NotificationPreferences.channels': { max: CHANNELS, source: 'one per channel' },
+  'NotificationPreferences.types': {
+    max: LIST_LIMITS.preferenceTypes.max,
+    source: 'PreferencesService.update',
+  },
+  'Query.notificationTypes': { max: LIST_LIMITS.typesPerTenant.max, source: 'upsertNotificationType' },
+  'NotificationType.templates': {
+    max: LIST_LIMITS.templatesPerType.max,
+    source: 'upsertNotificationType',
+  },
+  'NotificationType.defaultChannels': { max: CHANNELS, source: 'channels, deduplicated' },
+  'NotificationType.fallbackChannels': { max: CHANNELS, source: 'channels, deduplicated' },
+  'Notification.channels': { max: CHANNELS, source: 'channels, deduplicated' },
+  'RenderedContent.mediaUrls': { max: INPUT_LIMITS.mediaUrls.max, source: 'INPUT_LIMITS.mediaUrls' },
+  'Query.providers': { max: LIST_LIMITS.providers.max, source: 'the provider registry' },
+  // A tenant's own accounts: capped at create (ChannelConfigService).
+  'Query.channelConfigs': { max: LIST_LIMITS.channelConfigsPerTenant.max, source: 'createChannelConfig' },
+  'ChannelConfigView.webhookUrls': { max: 3, source: 'status + inbound (Twilio) or events (SendGrid)' },
 };
 
 /** For a list that somehow has no row above (the schema test prevents it). */
@@ -83,7 +107,7 @@ function multiplier(
 ): number {
   const size = LIST_SIZES[key];
   if (!size) return isListType(getNullableType(field.type)) ? UNLISTED_LIST_SIZE : 1;
-  if ('estimate' in size) return size.estimate;
+  if ('source' in size) return size.max;
   if ('countOf' in size) {
     const items = args[size.countOf];
     return Array.isArray(items) ? Math.max(items.length, 1) : 1;

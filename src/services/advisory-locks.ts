@@ -3,11 +3,14 @@ import { runRaw } from '../db/raw';
 
 /**
  * Advisory-lock spaces (the first key of PostgreSQL's two-key form, apart from the one-key migration lock): arbitrary
- * constants, "HF" for Herald frequency caps, "HB" for Herald budgets and "HC" for Herald channel fallback.
+ * constants, "HF" for Herald frequency caps, "HB" for Herald budgets, "HC" for Herald channel fallback and "HT" for
+ * Herald notification types.
  */
 const CAP_LOCK_SPACE = 0x4846;
 const SPEND_LOCK_SPACE = 0x4842;
 const FALLBACK_LOCK_SPACE = 0x4843;
+const TYPES_LOCK_SPACE = 0x4854;
+const CHANNEL_CONFIGS_LOCK_SPACE = 0x4843_0001;
 
 /** The counter a frequency cap counts on: one user's messages on one channel (both caps of the policy count there). */
 export const capCounterKey = (tenantId: string, userId: string, channel: string) =>
@@ -59,5 +62,32 @@ export async function lockFallback(tx: EntityManager, notificationId: string): P
   await runRaw(tx, 'select pg_advisory_xact_lock(?, hashtext(?))::text as locked', [
     FALLBACK_LOCK_SPACE,
     notificationId,
+  ]);
+}
+
+/**
+ * Takes the transaction-scoped advisory lock on a tenant's notification types, held until the transaction ends.
+ * upsertNotificationType counts the tenant's types before it inserts a new one (at most TYPES_PER_TENANT, the bound
+ * the query cost prices notificationTypes and the per-type lists at): two upserts of new keys counting before either
+ * committed would both see room and both insert. Under the lock the second counts after the first committed. An
+ * advisory lock because there is no row to lock yet; it also makes two creations of the same new key an update
+ * rather than a unique violation.
+ */
+export async function lockTenantTypes(tx: EntityManager, tenantId: string): Promise<void> {
+  await runRaw(tx, 'select pg_advisory_xact_lock(?, hashtext(?))::text as locked', [
+    TYPES_LOCK_SPACE,
+    tenantId,
+  ]);
+}
+
+/**
+ * Takes the transaction-scoped advisory lock on a tenant's channel configs: createChannelConfig counts them before it
+ * inserts (at most LIST_LIMITS.channelConfigsPerTenant, the bound `channelConfigs` is priced at), so two creates at
+ * once count one after the other.
+ */
+export async function lockTenantChannelConfigs(tx: EntityManager, tenantId: string): Promise<void> {
+  await runRaw(tx, 'select pg_advisory_xact_lock(?, hashtext(?))::text as locked', [
+    CHANNEL_CONFIGS_LOCK_SPACE,
+    tenantId,
   ]);
 }

@@ -22,7 +22,9 @@ import {
 import { auditSourceOf, recordAudit, type AuditAction } from './audit.service';
 import { channelConfigSnapshot } from './audit-snapshots';
 import type { Caller, ServiceDeps } from './deps';
+import { lockTenantChannelConfigs } from './advisory-locks';
 import { BadUserInputError, ConflictError, NotFoundError } from './errors';
+import { LIST_LIMITS } from './list-limits';
 import { isUuid } from './query.service';
 import { runRaw } from '../db/raw';
 import { channelConfigAad, reencryptChannelConfigs } from './reencrypt-configs';
@@ -217,6 +219,15 @@ export class ChannelConfigService {
           throw new ConflictError(
             'id: this channel config was changed by another request meanwhile; read it again and retry',
             'id',
+          );
+      } else {
+        // channelConfigs is priced at this bound (list-limits.ts): counted under the tenant's lock.
+        await lockTenantChannelConfigs(em, caller.tenantId);
+        const max = LIST_LIMITS.channelConfigsPerTenant.max;
+        if ((await em.count(ChannelConfig, { tenantId: caller.tenantId })) >= max)
+          throw new BadUserInputError(
+            `input: a tenant has at most ${max} channel configs; delete or update one`,
+            'input',
           );
       }
       await this.flushNamed(em, row.name);

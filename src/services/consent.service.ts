@@ -18,6 +18,7 @@ import { recordConsent } from './consent-ledger';
 import { contactAddress } from './contact-address';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
+import { LIST_LIMITS } from './list-limits';
 import type { NotificationService } from './notification.service';
 import { pickTemplate } from './template.service';
 import { readUnsubscribeToken } from './unsubscribe-token';
@@ -358,12 +359,20 @@ export class ConsentService {
     );
   }
 
-  history(caller: Caller, userId: string): Promise<ConsentEvent[]> {
+  /** The newest LIST_LIMITS.consentHistoryListed ledger entries in the order they were applied (the ledger only grows). */
+  async history(caller: Caller, userId: string): Promise<ConsentEvent[]> {
     assertStorable({ userId }, '');
-    return this.em().find(
+    const newest = await this.em().find(
       ConsentEvent,
       { tenantId: caller.tenantId, userId },
-      { orderBy: { occurredAt: 'asc', recordedAt: 'asc' } },
+      // Applied order (finding 4): seq is taken at the insert, which recordConsent's flush makes after the consent
+      // row's upsert took its lock; occurredAt is read before the lock, so a grant and a revoke racing listed in the
+      // other order than the one that left the current status. recordedAt could tie within one flush.
+      {
+        orderBy: { seq: 'desc' },
+        limit: LIST_LIMITS.consentHistoryListed.max,
+      },
     );
+    return newest.reverse();
   }
 }

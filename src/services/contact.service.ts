@@ -15,6 +15,7 @@ import { contactSnapshot, deviceSnapshot } from './audit-snapshots';
 import type { Caller, ServiceDeps } from './deps';
 import { assertStorable } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
+import { LIST_LIMITS } from './list-limits';
 
 export interface ContactCommand {
   email?: string | null;
@@ -92,13 +93,16 @@ export class ContactService {
     return this.em().findOne(ContactInfo, { tenantId: caller.tenantId, userId });
   }
 
-  listDevices(caller: Caller, userId: string, includeInactive = false): Promise<Device[]> {
+  async listDevices(caller: Caller, userId: string, includeInactive = false): Promise<Device[]> {
     assertStorable({ userId }, '');
-    return this.em().find(
+    // Inactive devices accumulate without bound: at most LIST_LIMITS.devicesListed, active ones first, then the
+    // newest, answered oldest first.
+    const devices = await this.em().find(
       Device,
       { tenantId: caller.tenantId, userId, ...(includeInactive ? {} : { active: true }) },
-      { orderBy: { createdAt: 'asc' } },
+      { orderBy: { active: 'desc', createdAt: 'desc', id: 'desc' }, limit: LIST_LIMITS.devicesListed.max },
     );
+    return devices.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
   }
 
   /** Registering a token again (e.g. after a reinstall) moves it to this user and reactivates it. */

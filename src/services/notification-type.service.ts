@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { STARTER_TYPES } from './starter-types';
 import {
   Channel,
@@ -20,6 +20,8 @@ import { BadUserInputError } from './errors';
 import { pickTemplate, TemplateError, TemplateLimitError, type TemplateService } from './template.service';
 import { assertJson, assertMaxLength, assertStorable, quote } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
+import { lockTenantTypes } from './advisory-locks';
+import { LIST_LIMITS, TYPES_PER_TENANT } from './list-limits';
 
 export interface NotificationTypeCommand {
   key: string;
@@ -80,6 +82,12 @@ export class NotificationTypeService {
       throw new BadUserInputError(
         'input.key: use lowercase letters, digits, "_", "-" or "." (e.g. payment_reminder)',
         'input.key',
+      );
+    }
+    if ((input.templates?.length ?? 0) > LIST_LIMITS.templatesPerType.max) {
+      throw new BadUserInputError(
+        `input.templates: at most ${LIST_LIMITS.templatesPerType.max} templates per type (got ${input.templates?.length})`,
+        'input.templates',
       );
     }
     const templates = (input.templates ?? []).map((t, i) => {
@@ -146,12 +154,22 @@ export class NotificationTypeService {
       );
     }
     const em = this.deps.orm.em.fork() as EntityManager;
+    // Under the tenant's type lock: two upserts of new keys at once would otherwise both count 199 and both insert,
+    // past TYPES_PER_TENANT (the bound notificationTypes and every per-type list are priced at); the transaction's
+    // flush commits the new row before the lock is released.
     return em.transactional(async (tx) => {
-      const existing = await tx.findOne(
-        NotificationType,
-        { tenantId: caller.tenantId, key },
-        { lockMode: LockMode.PESSIMISTIC_WRITE },
-      );
+      await lockTenantTypes(tx, caller.tenantId);
+      const existing = await tx.findOne(NotificationType, { tenantId: caller.tenantId, key });
+      // notificationTypes and every per-type list (consents, preferences) are priced at this bound (list-limits.ts).
+      if (
+        !existing &&
+        (await tx.count(NotificationType, { tenantId: caller.tenantId })) >= TYPES_PER_TENANT
+      ) {
+        throw new BadUserInputError(
+          `input.key: a tenant has at most ${TYPES_PER_TENANT} notification types; update an existing one`,
+          'input.key',
+        );
+      }
       const before = notificationTypeSnapshot(existing);
       const type =
         existing ??

@@ -16,6 +16,7 @@ import { auditSourceOf, recordAudit } from './audit.service';
 import { preferencesSnapshot } from './audit-snapshots';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';
+import { LIST_LIMITS } from './list-limits';
 import { nextAllowedMoment, parseLocalTime } from './schedule-rules';
 import { assertStorable } from './input-guard';
 
@@ -157,6 +158,13 @@ export class PreferencesService {
     return this.change(caller, userId, 'update', (_tx, prefs) => {
       if (input.channels) prefs.channels = merge(prefs.channels, input.channels, (c) => c.channel);
       if (input.types) prefs.types = merge(prefs.types, input.types, (t) => `${t.type}:${t.channel}`);
+      // Type keys need not exist yet, so the list is capped here (NotificationPreferences.types is priced at it).
+      if (prefs.types.length > LIST_LIMITS.preferenceTypes.max) {
+        throw new BadUserInputError(
+          `input.types: at most ${LIST_LIMITS.preferenceTypes.max} type × channel preferences per user (would be ${prefs.types.length})`,
+          'input.types',
+        );
+      }
       if (input.quietHours !== undefined) prefs.quietHours = input.quietHours;
       if (input.frequency) prefs.frequency = input.frequency;
       if (input.preferredSmsTime !== undefined) prefs.preferredSmsTime = input.preferredSmsTime;

@@ -8,6 +8,7 @@ import { BadUserInputError, ContentTooLargeError, ResponseBudgetError } from './
 import type { ProviderCircuits } from './provider-circuit';
 import { assertStorable } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
+import { LIST_LIMITS } from './list-limits';
 
 export interface NotificationFilterCommand {
   userId?: string | null;
@@ -211,12 +212,24 @@ export class QueryService {
 
   /**
    * The events of many messages in one query, for the per-request loader: each message's in the order Herald recorded
-   * them (recordedAt, then insertion order), not by occurredAt, which providers give in whole seconds.
+   * them (recordedAt, then insertion order), not by occurredAt, which providers give in whole seconds; at most
+   * LIST_LIMITS.eventsPerMessage per message, the newest.
    */
-  eventsOfMany(tenantId: string, messageIds: string[]): Promise<DeliveryEvent[]> {
-    return this.em().find(
+  async eventsOfMany(tenantId: string, messageIds: string[]): Promise<DeliveryEvent[]> {
+    const em = this.em();
+    // Each message's newest LIST_LIMITS.eventsPerMessage only: provider events (every open, every click) are all
+    // stored, and the query cost prices a message's events at that bound.
+    const newest = await em.getConnection().execute<{ id: string }[]>(
+      `select id from (
+         select id, row_number() over (partition by message_id order by recorded_at desc, seq desc) as n
+         from "delivery_event" where tenant_id = ? and message_id in (?)
+       ) ranked where n <= ?`,
+      [tenantId, messageIds, LIST_LIMITS.eventsPerMessage.max],
+    );
+    if (newest.length === 0) return [];
+    return em.find(
       DeliveryEvent,
-      { tenantId, messageId: { $in: messageIds } },
+      { tenantId, id: { $in: newest.map((row) => row.id) } },
       { orderBy: { recordedAt: 'asc', seq: 'asc' } },
     );
   }

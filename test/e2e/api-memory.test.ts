@@ -6,7 +6,8 @@ import { expectAlive, PRODUCTION_NODE_ARGS, startStack, type TestStack } from '.
 
 /**
  * Allowed but large content cannot exhaust an API process running with the production heap (192 MB): neither many
- * 2 MB sends at once, nor one query asking for the stored content of a hundred 2 MB emails.
+ * 2 MB sends at once, nor queries asking at once for the stored content of a hundred 2 MB messages (one page of 100
+ * is over the cost limit, so in the largest pages the cost limit lets through).
  */
 describe('API memory under large content', () => {
   let stack: TestStack;
@@ -68,7 +69,7 @@ describe('API memory under large content', () => {
     expect(rows[0].n).toBe(accepted);
   }, 180_000);
 
-  it('a page of 100 messages with 2 MB of stored content each: refused as too large without reading every content, and the API stays up', async () => {
+  it('100 messages with 2 MB of stored content each, asked for at once in pages the cost allows: each refused as too large without reading every content, and the API stays up', async () => {
     const ids = await Promise.all(
       Array.from({ length: 100 }, async (_, i) => {
         const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
@@ -88,26 +89,52 @@ describe('API memory under large content', () => {
       `update message set content = jsonb_build_object('html', repeat('h', 2000000), 'text', 'short') where id = any($1)`,
       [ids],
     );
-    const result = await execute<
-      { notifications: { nodes: { messages: { content: { html: string } | null }[] }[] } },
-      unknown
-    >(
+    type ContentPage = {
+      notifications: { nodes: { messages: { content: { html: string } | null }[] }[] };
+    };
+    const contentPage = (first: number, after: string | null) =>
+      `{ notifications(filter: { userId: "reader" }, first: ${first}${after ? `, after: "${after}"` : ''}) { nodes { messages { content { html } } } } }`;
+    // The whole hundred in one page is refused by the cost limit before anything is read: 100 × (1 + 1 + 105 × 2).
+    const whole = await execute<ContentPage, unknown>(api.url, contentPage(100, null));
+    expect(whole.data ?? undefined).toBeUndefined();
+    expect(whole.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      limit: 'GRAPHQL_MAX_COST',
+      found: 21_200,
+    });
+    // So every content is asked for at once in pages the cost limit lets through (45 × 212 = 9,540 ≤ 10,000):
+    // 45 + 45 + 10 notifications, each page tens of megabytes of stored content, all three concurrently.
+    const cursors = await execute<{ notifications: { edges: { cursor: string }[] } }, unknown>(
       api.url,
-      '{ notifications(filter: { userId: "reader" }, first: 100) { nodes { messages { content { html } } } } }',
+      '{ notifications(filter: { userId: "reader" }, first: 100) { edges { cursor } } }',
+    );
+    expect(cursors.errors).toBeUndefined();
+    const edges = cursors.data!.notifications.edges;
+    expect(edges).toHaveLength(100);
+    const results = await Promise.all(
+      [
+        [45, null],
+        [45, edges[44].cursor],
+        [10, edges[89].cursor],
+      ].map(([first, after]) =>
+        execute<ContentPage, unknown>(api.url, contentPage(first as number, after as string | null)),
+      ),
     );
     expect(api.child.exitCode, `the API died:\n${stderr}`).toBeNull();
     await expectAlive(api);
-    // Refused as any response over the limit: one error naming it, no data, and the contents were never read whole.
-    expect(result.data ?? undefined).toBeUndefined();
-    expect(result.errors).toHaveLength(1);
-    expect(result.errors?.[0]?.extensions).toMatchObject({
-      code: 'BAD_USER_INPUT',
-      limit: 'GRAPHQL_MAX_RESPONSE_BYTES',
-      max: 8 * 1024 * 1024,
-    });
-    expect(result.errors?.[0]?.message).toMatch(
-      /^the response would be about \d+ MB, over the limit of 8\.0 MB/,
-    );
+    // Each refused as any response over the limit: one error naming it, no data, and the contents were never read whole.
+    for (const result of results) {
+      expect(result.data ?? undefined).toBeUndefined();
+      expect(result.errors).toHaveLength(1);
+      expect(result.errors?.[0]?.extensions).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        limit: 'GRAPHQL_MAX_RESPONSE_BYTES',
+        max: 8 * 1024 * 1024,
+      });
+      expect(result.errors?.[0]?.message).toMatch(
+        /^the response would be about \d+ MB, over the limit of 8\.0 MB/,
+      );
+    }
     // A page that fits is answered whole.
     const fits = await execute<
       { notifications: { nodes: { messages: { content: { html: string } }[] }[] } },

@@ -23,10 +23,15 @@ const NOTIFICATIONS = 12;
 /** Within the accept caps (1 MB each for text and html): ~900 KB of content per message. */
 const TEXT = 't'.repeat(450_000);
 const HTML = `<p>${'h'.repeat(450_000)}</p>`;
-const aliases = (count: number) =>
+/**
+ * `count` aliases of a page of `first` notifications with their contents. Each notification costs 212 (itself, its
+ * node and up to 105 messages with their content), so count × first stays at most 47 to pass the cost limit (10,000)
+ * and reach the response limit this file is about.
+ */
+const aliases = (count: number, first: number) =>
   `{ ${Array.from(
     { length: count },
-    (_, i) => `a${i}: notifications(first: 40) { nodes { messages { content { body text html } } } }`,
+    (_, i) => `a${i}: notifications(first: ${first}) { nodes { messages { content { body text html } } } }`,
   ).join(' ')} }`;
 
 /**
@@ -194,7 +199,7 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
     it('refuses 4 aliases over graphql-ws the same way; the socket goes on', async () => {
       const client = wsClient(herald.url, `Bearer ${full}`);
       try {
-        const result = await overWebsocket(client, aliases(4));
+        const result = await overWebsocket(client, aliases(4, 11));
         expect(result.data ?? undefined).toBeUndefined();
         expect(result.errors?.[0]?.extensions).toMatchObject({
           code: 'BAD_USER_INPUT',
@@ -210,7 +215,7 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
     }, 60_000);
 
     it('answers a small query, and one large message under the limit', async () => {
-      const small = (await (await post({ query: aliases(1).replace('40', '5') })).json()) as GraphQLResponse<{
+      const small = (await (await post({ query: aliases(1, 5) })).json()) as GraphQLResponse<{
         a0: { nodes: { messages: { content: { text: string } }[] }[] };
       }>;
       expect(small.errors).toBeUndefined();
@@ -222,7 +227,7 @@ describe('GraphQL edge: websocket frames, response size, _entities, Apollo reque
     it('refuses 15 aliases over ~900 KB contents (3 at once) with BAD_USER_INPUT naming the limit, and stays up', async () => {
       const answers = await Promise.all(
         [1, 2, 3].map(async () => {
-          const response = await post({ query: aliases(15) });
+          const response = await post({ query: aliases(15, 3) });
           return { status: response.status, body: (await response.json()) as GraphQLResponse<unknown> };
         }),
       );

@@ -138,3 +138,26 @@ describe('classifyReply', () => {
     },
   );
 });
+
+describe('classifyReply: letters spelled out one by one (break final, finding 6)', () => {
+  it.each([
+    'S T O P',
+    's t o p',
+    'S.T.O.P.',
+    'S  T  O  P',
+    'U N S U B S C R I B E',
+    'o p t o u t',
+    'Q U I T',
+  ])('%s is an opt-out: the letters spell a whole opt-out keyword', (body) => {
+    expect(classifyReply(body)).toMatchObject({ keyword: 'STOP', possibleOptOut: false });
+  });
+
+  it.each(['S T O P P L S', 'p l s s t o p'])('%s is flagged for a person', (body) => {
+    expect(classifyReply(body)).toMatchObject({ keyword: null, possibleOptOut: true });
+  });
+
+  it.each(['A B C', 'I O U', 'Y E S'])('%s is neither', (body) => {
+    expect(classifyReply(body)).toMatchObject({ possibleOptOut: false });
+    expect(classifyReply(body).keyword).not.toBe('STOP');
+  });
+});
