@@ -224,7 +224,13 @@ export class ChannelConfigService {
         // channelConfigs is priced at this bound (list-limits.ts): counted under the tenant's lock.
         await lockTenantChannelConfigs(em, caller.tenantId);
         const max = LIST_LIMITS.channelConfigsPerTenant.max;
-        if ((await em.count(ChannelConfig, { tenantId: caller.tenantId })) >= max)
+        // Raw: em.count would auto-flush the new row first (a duplicate name must reach flushNamed's CONFLICT).
+        const [{ count }] = await runRaw<{ count: number }>(
+          em,
+          'select count(*)::int as count from channel_config where tenant_id = ?',
+          [caller.tenantId],
+        );
+        if (count >= max)
           throw new BadUserInputError(
             `input: a tenant has at most ${max} channel configs; delete or update one`,
             'input',

@@ -216,6 +216,25 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
     expect(duplicate.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', field: 'input.name' });
   });
 
+  it('a tenant has at most 50 configs (the bound channelConfigs is priced at): 55 creates fired together store exactly 50', async () => {
+    const tokenC = await token('tenant-cap');
+    const answers = await Promise.all(
+      Array.from({ length: 55 }, (_, i) => create(twilioInput(`cap-${i}`, A), tokenC)),
+    );
+    const refused = answers.filter((a) => a.errors);
+    expect(answers.filter((a) => a.data?.createChannelConfig)).toHaveLength(50);
+    expect(refused).toHaveLength(5);
+    for (const answer of refused)
+      expect(answer.errors?.[0]).toMatchObject({
+        message: 'input: a tenant has at most 50 channel configs; delete or update one',
+        extensions: { code: 'BAD_USER_INPUT', field: 'input' },
+      });
+    const stored = await db.query(
+      `select count(*)::int as n from channel_config where tenant_id = 'tenant-cap'`,
+    );
+    expect(stored.rows[0]).toEqual({ n: 50 });
+  });
+
   it('tenant isolation: another tenant’s id reads as absent and answers NOT_FOUND to update and delete', async () => {
     const mine = await create(twilioInput('b-twilio', B), tokenB);
     expect(mine.errors).toBeUndefined();
