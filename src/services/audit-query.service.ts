@@ -103,9 +103,10 @@ export class AuditQueryService {
 
   private async read(tenantId: string, filter: AuditFilterCommand, limit: number, beforeSeq?: string) {
     const where = whereOf(tenantId, filter, beforeSeq);
+    // `audit_log.seq`, the bigint column: a bare `seq` would sort by the output column `seq::text` ("9" after "15").
     const rows = await runRaw<AuditRow & { occurredAt: Date | string }>(
       this.em(),
-      `select ${COLUMNS} from audit_log where ${where.sql} order by seq desc limit ?`,
+      `select ${COLUMNS} from audit_log where ${where.sql} order by audit_log.seq desc limit ?`,
       [...where.bindings, limit],
     );
     return rows.map((row) => ({ ...row, occurredAt: new Date(row.occurredAt) }));

@@ -24,9 +24,12 @@ export async function reencryptChannelConfigs(orm: Orm, box: SecretBox, batchSiz
     const rewritten = await em.transactional(async (tx) => {
       const connection = tx.getConnection();
       const rows = await connection.execute<{ id: string; tenant_id: string; credentials: string }[]>(
-        `select id, tenant_id, credentials from channel_config where credentials not like ?
+        // The key id compared exactly (as config-keys-check reads it): under LIKE, a `_` in a key id (allowed) matched
+        // any character, so rotating k1 → k_ found nothing to rewrite.
+        `select id, tenant_id, credentials from channel_config
+          where split_part(credentials, '.', 1) <> 'v1' or split_part(credentials, '.', 2) <> ?
           order by id limit ? for update skip locked`,
-        [`v1.${kid}.%`, batchSize],
+        [kid, batchSize],
         'all',
         tx.getTransactionContext(),
       );

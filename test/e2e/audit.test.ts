@@ -623,6 +623,42 @@ describe('audit trail', () => {
   describe('GET /admin/audit.jsonl', () => {
     const exportUrl = (query = '') => `${suite.stack.config.server.publicUrl}/admin/audit.jsonl${query}`;
 
+    it('1,200 rows: every page and the export hold each row exactly once, newest first (seq compared as a number)', async () => {
+      const tenant = `many-${randomUUID().slice(0, 8)}`;
+      // seq runs past 999 and 1,000 → "9" > "15" as text: the order once lost rows between pages.
+      await suite.db.query(
+        `insert into audit_log (id, tenant_id, actor, entity, entity_id, action, request_id)
+         select gen_random_uuid(), $1, 'bulk', 'contact', 'u', 'update', 'n-' || n from generate_series(1, 1200) n`,
+        [tenant],
+      );
+      const expected = Array.from({ length: 1200 }, (_, i) => `n-${1200 - i}`);
+      const AUDIT_LOG_QUERY = `query ($first: Int, $after: String) {
+        auditLog(first: $first, after: $after) { edges { node { requestId } } pageInfo { endCursor hasNextPage } } }`;
+      type Page = {
+        auditLog: {
+          edges: { node: { requestId: string } }[];
+          pageInfo: { endCursor: string | null; hasNextPage: boolean };
+        };
+      };
+      const paged: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await ok<Page>(AUDIT_LOG_QUERY, { first: 100, after }, { tenant });
+        paged.push(...page.data.auditLog.edges.map((e) => e.node.requestId));
+        if (!page.data.auditLog.pageInfo.hasNextPage) break;
+        after = page.data.auditLog.pageInfo.endCursor ?? undefined;
+      }
+      expect(paged).toEqual(expected);
+      const response = await fetch(exportUrl(), {
+        headers: { authorization: `Bearer ${await token(tenant, 'auditor')}` },
+      });
+      const exported = (await response.text())
+        .trimEnd()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { requestId: string }).requestId);
+      expect(exported).toEqual(expected);
+    });
+
     it("streams the token tenant's rows as JSON lines, newest first, filtered; no other tenant's", async () => {
       const tenant = `exp-${randomUUID().slice(0, 8)}`;
       const requestIds: string[] = [];

@@ -371,6 +371,14 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
     const fresh = await deps.orm.em.fork().findOneOrFail('ChannelConfig', { id: before[0].id });
     expect(() => onlyK2.secretsOf(fresh as never)).not.toThrow();
     expect(() => onlyK1.secretsOf(fresh as never)).toThrow(/k2/);
+
+    // A key id is matched exactly: `k_` is not "k + any character" (LIKE once found nothing to rewrite here).
+    const underscored = new SecretBox(
+      parseConfig({ ...stack.env.vars, CONFIG_ENCRYPTION_KEY: `k_:${K1},k2:${K2}` }).channelConfigs.keyring,
+    );
+    expect(await reencryptChannelConfigs(deps.orm, underscored, 2)).toBe(before.length);
+    const { rows: last } = await db.query<{ credentials: string }>(`select credentials from channel_config`);
+    expect(last.every((r) => r.credentials.startsWith('v1.k_.'))).toBe(true);
   });
 
   it('no secret appears in any log line written during these tests', () => {
