@@ -38,9 +38,6 @@ export type EventOutcome =
   /** The message was sent through another account than the event came through: recorded, nothing changed. */
   | { kind: 'foreign'; reason: string };
 
-/** SendGrid drops that repeat this account's own list (its unsubscribes, its spam reports): per sending identity. */
-const ACCOUNT_LIST_DROP = /unsubscribed address|spam reporting address/i;
-
 /**
  * Why an event may not touch a message (issue 13: a webhook touches only messages sent through the config it names,
  * and the service-wide routes none sent through a tenant's config), or undefined when it may. A message not yet
@@ -235,13 +232,14 @@ export class DeliveryStatusService {
     const address = message.to;
     // Blocks follow the sending identity (CONTRACT.md, issue 13): what the person said to a tenant's own account (an
     // unsubscribe, a spam complaint, a STOP that Twilio reports as 21610) binds that tenant only; through the
-    // service-wide accounts, every tenant. A hard bounce (the address does not exist) is shared whatever the account.
-    const personal =
-      event.suppress === 'spamreport' ||
-      (event.suppress === 'dropped' && ACCOUNT_LIST_DROP.test(event.errorMessage ?? ''));
+    // service-wide accounts, every tenant. A hard bounce (the address does not exist) reported by the service-wide
+    // accounts is shared; one reported through a tenant's own config binds that tenant only, like everything that
+    // config reports: its signature proves only that the tenant sent it (the tenant holds its Twilio auth token and
+    // chose its SendGrid webhook key), so trusting it for everyone let one tenant's admin block any address for every
+    // tenant with a forged bounce (break-it round on issue 13).
     if (event.suppress) {
       await addBlock(tx, {
-        identity: personal ? blockIdentity(scope) : SERVICE_WIDE,
+        identity: blockIdentity(scope),
         channel: message.channel,
         address,
         kind: BlockKind.SUPPRESSION,
