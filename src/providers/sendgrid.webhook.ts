@@ -62,6 +62,22 @@ function toPem(key: string): string {
   return `-----BEGIN PUBLIC KEY-----\n${body}\n-----END PUBLIC KEY-----`;
 }
 
+/**
+ * Whether `key` (base64 DER or PEM, as SendGrid's "Signed Event Webhook" settings show it) is an EC public key on
+ * P-256, the curve SendGrid signs with (docs.sendgrid.com, "Getting Started with the Event Webhook Security
+ * Features": ECDSA, prime256v1). Returns a reason when it is not, undefined when it is.
+ */
+export function sendgridPublicKeyProblem(key: string): string | undefined {
+  try {
+    const parsed = createPublicKey(toPem(key));
+    if (parsed.asymmetricKeyType !== 'ec' || parsed.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+      return 'must be an ECDSA P-256 public key (SendGrid signs its events with one)';
+    return undefined;
+  } catch {
+    return 'must be the base64 (DER) or PEM public key SendGrid shows for its signed event webhook';
+  }
+}
+
 export type SendgridVerifier = (req: RawWebhookRequest) => void;
 
 export interface SendgridVerification {

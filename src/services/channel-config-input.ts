@@ -6,6 +6,7 @@ import {
   type ChannelConfigSecrets,
   type ChannelConfigSenders,
 } from '../entities';
+import { sendgridPublicKeyProblem } from '../providers/sendgrid.webhook';
 import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
 import { BadUserInputError } from './errors';
 import { assertStorable } from './input-guard';
@@ -133,8 +134,18 @@ export function normalizeAccount(
     case 'ses': {
       const from = need('senders', senders.fromEmail, 'fromEmail', 'the sender address');
       senders.fromEmail = normalizeEmail(from, 'input.senders.fromEmail');
-      if (provider === 'sendgrid') need('credentials', secrets.apiKey, 'apiKey', 'the SendGrid API key');
-      else awsFields(identifiers, secrets, need, shape);
+      if (provider === 'sendgrid') {
+        need('credentials', secrets.apiKey, 'apiKey', 'the SendGrid API key');
+        // Checked here, not at the first webhook: an unusable key answered every event with 500 (break-it, issue 13).
+        const problem = identifiers.webhookPublicKey
+          ? sendgridPublicKeyProblem(identifiers.webhookPublicKey)
+          : undefined;
+        if (problem)
+          throw new BadUserInputError(
+            `input.identifiers.webhookPublicKey: ${problem}`,
+            'input.identifiers.webhookPublicKey',
+          );
+      } else awsFields(identifiers, secrets, need, shape);
       break;
     }
     case 'sns': {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { SignJWT } from 'jose';
 import pg from 'pg';
@@ -198,6 +198,26 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
       [twilioInput('x1', A, { channel: 'EMAIL' }), 'input.channel'],
       [twilioInput('x2', A, { provider: 'twilio-voice' }), 'input.provider'],
       [twilioInput('x3', A, { credentials: {} }), 'input.credentials.authToken'],
+      ...[
+        'not-a-key',
+        'null',
+        generateKeyPairSync('rsa', { modulusLength: 1024 })
+          .publicKey.export({ type: 'spki', format: 'der' })
+          .toString('base64'),
+        generateKeyPairSync('ec', { namedCurve: 'secp384r1' })
+          .publicKey.export({ type: 'spki', format: 'der' })
+          .toString('base64'),
+      ].map((webhookPublicKey, i): [Record<string, unknown>, string] => [
+        {
+          name: `sg-key-${i}`,
+          channel: 'EMAIL',
+          provider: 'sendgrid',
+          senders: { fromEmail: 'news@tenant-a.example' },
+          identifiers: { webhookPublicKey },
+          credentials: { apiKey: A.apiKey },
+        },
+        'input.identifiers.webhookPublicKey',
+      ]),
       [twilioInput('x4', A, { identifiers: { accountSid: 'AC123' } }), 'input.identifiers.accountSid'],
       [twilioInput('x5', A, { senders: { fromNumber: '+1 555' } }), 'input.senders.fromNumber'],
       [twilioInput('x6', A, { position: -1 }), 'input.position'],
