@@ -112,13 +112,15 @@ describe('CRITICAL goes before bulk', () => {
       const { message } = await executeOk(s.url, MessageDocument, { id });
       const claimedAt = Date.parse(message!.events.find((e) => e.status === 'SENDING')!.occurredAt);
       // Bulk requests that reached the provider after the CRITICAL was claimed and before it: at most the tokens of
-      // the rate window current at its claim (handed out before it asked, some still on their way). Every bulk
-      // message still waiting for a token then goes after it. (The old limiter let it draw lots with them: 213th.)
+      // the rate window current at its claim (handed out before it asked, some still on their way), and of the next
+      // one when the machine is loaded: the claim and the CRITICAL's token request are separate steps, and a window
+      // can turn between them (a CI run under load saw 22 of 20). Every bulk message still waiting for a token then
+      // goes after it. (The old limiter let it draw lots with them: 213th.)
       const overtaking = twilioRequests(s)
         .slice(0, position - 1)
         .filter((r) => r.at > claimedAt && !criticals.includes(r.id));
       expect(overtaking.length, `bulk sends between the claim of ${id} and its request`).toBeLessThanOrEqual(
-        RATE,
+        2 * RATE,
       );
     }
   }, 120_000);
