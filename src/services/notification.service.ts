@@ -903,12 +903,18 @@ export class NotificationService {
             held = { before: held?.before ?? outcome.value.before, after: outcome.value.after };
           continue;
         }
-        const result = results.find((r) => r.notification === item.notification)!;
+        // Every result that holds this staged notification: its own send and the group's duplicates of its
+        // idempotency key, which replayed it before the commit (all of them must answer with the winner).
+        const holders = results.filter((r) => r.notification === item.notification);
         try {
-          result.notification = await this.resolveFailed(caller, item, outcome.error);
+          const winner = await this.resolveFailed(caller, item, outcome.error);
+          for (const result of holders) result.notification = winner;
         } catch (failure) {
-          result.notification = undefined;
-          result.error = this.itemError(failure, item.notification);
+          const itemError = this.itemError(failure, item.notification);
+          for (const result of holders) {
+            result.notification = undefined;
+            result.error = itemError;
+          }
         }
       }
       return { committed, held };

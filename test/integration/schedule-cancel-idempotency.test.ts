@@ -5,6 +5,7 @@ import {
   CancelNotificationDocument,
   MessageDocument,
   SendNotificationDocument,
+  SendNotificationsDocument,
   type SendNotificationInput,
 } from '../support/generated/graphql';
 import { ManualClock } from '../support/clock';
@@ -113,5 +114,42 @@ describe('schedule, cancel and idempotency', () => {
       same.idempotencyKey,
     ]);
     expect(rows[0]).toEqual({ n: 1 });
+  });
+
+  it('a batch repeating a key another transaction is writing answers every repeat with the winner', async () => {
+    // A CI run saw 10 concurrent duplicates answered with 2 ids: the group staged one notification, its repeats
+    // replayed it, the commit lost the unique race, and only the first holder learnt the winner. Made deterministic
+    // here: another transaction holds the key uncommitted, so the batch's insert waits on the unique index and loses.
+    const same = input({ idempotencyKey: `k-${randomUUID()}` });
+    const winner = randomUUID();
+    const holder = new pg.Client({ connectionString: stack.env.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(
+        `insert into notification (id, tenant_id, user_id, type, channels, status, idempotency_key, created_at, updated_at)
+         values ($1, 'default', $2, 'adhoc', '["SMS"]', 'COMPLETED', $3, now(), now())`,
+        [winner, same.userId, same.idempotencyKey],
+      );
+      const batch = executeOk(stack.url, SendNotificationsDocument, { inputs: [same, { ...same }, { ...same }] });
+      // The batch's insert is waiting on the holder's row lock before the holder commits.
+      await waitFor(async () => {
+        const { rows } = await db.query(
+          `select count(*)::int n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%insert%notification%'`,
+        );
+        return rows[0].n > 0;
+      });
+      await holder.query('commit');
+      const { sendNotifications } = await batch;
+      expect(sendNotifications.results.map((r) => [r.notification?.id, r.error])).toEqual([
+        [winner, null],
+        [winner, null],
+        [winner, null],
+      ]);
+    } finally {
+      await holder.end();
+    }
+    const { rows } = await db.query('select id from notification where idempotency_key = $1', [same.idempotencyKey]);
+    expect(rows).toEqual([{ id: winner }]);
   });
 });
