@@ -131,10 +131,12 @@ describe('schedule, cancel and idempotency', () => {
          values ($1, 'default', $2, 'adhoc', '["SMS"]', 'COMPLETED', $3, now(), now())`,
         [winner, same.userId, same.idempotencyKey],
       );
-      const batch = executeOk(stack.url, SendNotificationsDocument, { inputs: [same, { ...same }, { ...same }] });
+      const batch = executeOk(stack.url, SendNotificationsDocument, {
+        inputs: [same, { ...same }, { ...same }],
+      });
       // The batch's insert is waiting on the holder's row lock before the holder commits.
       await waitFor(async () => {
-        const { rows } = await db.query(
+        const { rows } = await db.query<{ n: number }>(
           `select count(*)::int n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%insert%notification%'`,
         );
         return rows[0].n > 0;
@@ -149,7 +151,10 @@ describe('schedule, cancel and idempotency', () => {
     } finally {
       await holder.end();
     }
-    const { rows } = await db.query('select id from notification where idempotency_key = $1', [same.idempotencyKey]);
+    const { rows } = await db.query<{ id: string }>(
+      'select id from notification where idempotency_key = $1',
+      [same.idempotencyKey],
+    );
     expect(rows).toEqual([{ id: winner }]);
   });
 });
