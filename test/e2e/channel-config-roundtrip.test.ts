@@ -30,6 +30,8 @@ const tenants = {
   },
 };
 type Tenant = (typeof tenants)['a'];
+/** Each case waits for several webhook round trips (up to 30 s each on a loaded machine). */
+const ROUND_TRIP_TIMEOUT_MS = 120_000;
 /** One phone both tenants' users have: a STOP to A's number must not block B. */
 const PHONE = '+14155552671';
 
@@ -261,6 +263,7 @@ describe('the full sandbox round trip through two tenants’ own accounts (issue
       expect(await storedUnder(sms.id)).toEqual([`twilio:${configs[letter].sms}`]);
       expect(await storedUnder(email.id)).toEqual([`sendgrid:${configs[letter].mail}`]);
     },
+    ROUND_TRIP_TIMEOUT_MS,
   );
 
   it.each(['a', 'b'] as const)(
@@ -287,60 +290,65 @@ describe('the full sandbox round trip through two tenants’ own accounts (issue
       expect(clicked.status).toBe('CLICKED');
       expect(await storedUnder(id)).toEqual([`sendgrid:${configs[letter].mail}`]);
     },
+    ROUND_TRIP_TIMEOUT_MS,
   );
 
-  it('a reply and a STOP to A’s number arrive on A’s inbound path, stored for A; the STOP blocks A only', async () => {
-    const a = tenants.a;
-    const b = tenants.b;
-    const reply = await customerTexts(a.number, 'Thanks, see you then');
-    expect(reply.forwarded).toEqual({
-      url: `${publicUrl}/webhooks/twilio/${configs.a.sms}/inbound`,
-      status: 200,
-    });
-    const stop = await customerTexts(a.number, 'STOP');
-    expect(stop.forwarded).toEqual({
-      url: `${publicUrl}/webhooks/twilio/${configs.a.sms}/inbound`,
-      status: 200,
-    });
+  it(
+    'a reply and a STOP to A’s number arrive on A’s inbound path, stored for A; the STOP blocks A only',
+    async () => {
+      const a = tenants.a;
+      const b = tenants.b;
+      const reply = await customerTexts(a.number, 'Thanks, see you then');
+      expect(reply.forwarded).toEqual({
+        url: `${publicUrl}/webhooks/twilio/${configs.a.sms}/inbound`,
+        status: 200,
+      });
+      const stop = await customerTexts(a.number, 'STOP');
+      expect(stop.forwarded).toEqual({
+        url: `${publicUrl}/webhooks/twilio/${configs.a.sms}/inbound`,
+        status: 200,
+      });
 
-    const stored = await db.query<{
-      provider_message_id: string;
-      tenant_id: string;
-      user_id: string | null;
-      channel_config_id: string | null;
-      keyword: string | null;
-    }>(
-      `select provider_message_id, tenant_id, user_id, channel_config_id, keyword from inbound_message
+      const stored = await db.query<{
+        provider_message_id: string;
+        tenant_id: string;
+        user_id: string | null;
+        channel_config_id: string | null;
+        keyword: string | null;
+      }>(
+        `select provider_message_id, tenant_id, user_id, channel_config_id, keyword from inbound_message
         where provider_message_id = any($1) order by received_at`,
-      [[reply.messageSid, stop.messageSid]],
-    );
-    expect(stored.rows).toEqual([
-      {
-        provider_message_id: reply.messageSid,
-        tenant_id: a.tenant,
-        user_id: users.a,
-        channel_config_id: configs.a.sms,
-        keyword: null,
-      },
-      {
-        provider_message_id: stop.messageSid,
-        tenant_id: a.tenant,
-        user_id: users.a,
-        channel_config_id: configs.a.sms,
-        keyword: 'STOP',
-      },
-    ]);
+        [[reply.messageSid, stop.messageSid]],
+      );
+      expect(stored.rows).toEqual([
+        {
+          provider_message_id: reply.messageSid,
+          tenant_id: a.tenant,
+          user_id: users.a,
+          channel_config_id: configs.a.sms,
+          keyword: null,
+        },
+        {
+          provider_message_id: stop.messageSid,
+          tenant_id: a.tenant,
+          user_id: users.a,
+          channel_config_id: configs.a.sms,
+          keyword: 'STOP',
+        },
+      ]);
 
-    // A's next SMS to the number is blocked; B, on its own number, still reaches it and hears back as usual.
-    const blocked = await send(a, users.a, ['SMS']);
-    expect(
-      await waitForMessage(a, blocked.SMS, (m) => m.status === 'SUPPRESSED', 'A suppressed'),
-    ).toMatchObject({ error: { code: 'opted_out' } });
-    const allowed = await send(b, users.b, ['SMS']);
-    const delivered = await waitForMessage(b, allowed.SMS, (m) => m.status === 'DELIVERED', 'B delivered');
-    expect(delivered.channelConfigId).toBe(configs.b.sms);
-    expect(await storedUnder(allowed.SMS)).toEqual([`twilio:${configs.b.sms}`]);
-  });
+      // A's next SMS to the number is blocked; B, on its own number, still reaches it and hears back as usual.
+      const blocked = await send(a, users.a, ['SMS']);
+      expect(
+        await waitForMessage(a, blocked.SMS, (m) => m.status === 'SUPPRESSED', 'A suppressed'),
+      ).toMatchObject({ error: { code: 'opted_out' } });
+      const allowed = await send(b, users.b, ['SMS']);
+      const delivered = await waitForMessage(b, allowed.SMS, (m) => m.status === 'DELIVERED', 'B delivered');
+      expect(delivered.channelConfigId).toBe(configs.b.sms);
+      expect(await storedUnder(allowed.SMS)).toEqual([`twilio:${configs.b.sms}`]);
+    },
+    ROUND_TRIP_TIMEOUT_MS,
+  );
 
   it('nothing about these messages reached the service-wide webhook paths', async () => {
     const callbacks = stack.emulator.emulator.callbacks!.sent;
