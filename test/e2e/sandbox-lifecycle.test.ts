@@ -140,7 +140,7 @@ describe('sandbox delivery callbacks end to end', () => {
     });
     const id = sendNotification.notification.messages[0].id;
     await waitFor(async () => (await message(id)).status === 'DELIVERED');
-    expect(await stack.emulator.emulator.engage({ heraldMessageId: id, event: 'open' })).toBe(true);
+    expect(await stack.emulator.emulator.engage({ heraldMessageId: id, event: 'open' })).toBe('reported');
     const opened = await waitFor(async () => {
       const m = await message(id);
       return m.status === 'OPENED' && m;

@@ -1,9 +1,10 @@
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type RequestHandler, type Request, type Response, type Router } from 'express';
 import { SegmentedMessage } from 'sms-segments-calculator';
 import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
 import { sesSendEmail, sesUnparseable, snsPublish, snsUnparseable } from './aws-emulation';
-import { EmulatorCallbacks, type CallbackOptions, type SendgridEventTarget } from './callbacks';
+import { EmulatedAccounts, parseRegistration, type AccountRegistration } from './accounts';
+import { EmulatorCallbacks, type CallbackOptions } from './callbacks';
 import { forRecording, MAX_RECORDED_BYTES } from './recording-budget';
 import { sendgridMailRefusal } from './sendgrid-mail';
 import {
@@ -124,13 +125,10 @@ export class ProviderEmulator {
   readonly whatsapp: WhatsappEmulation;
 
   /**
-   * Further vendor accounts the emulator answers for (tenants' own channel configs, issue 13), beside the primary
-   * `credentials`: Twilio auth token by account SID, and SendGrid API keys with their scopes.
+   * The vendor accounts the emulator answers for, the primary `credentials` and tenants' own (channel configs,
+   * issue 13), and where each one reports back.
    */
-  private readonly twilioAccounts = new Map<string, string>();
-  private readonly sendgridKeys = new Map<string, string[]>();
-  /** An added SendGrid account's own Event Webhook: its URL and signing key, as each real account has its own. */
-  private readonly sendgridWebhooks = new Map<string, SendgridEventTarget>();
+  private readonly accounts: EmulatedAccounts;
 
   constructor(
     private readonly credentials: EmulatorCredentials = SANDBOX_EMULATOR_CREDENTIALS,
@@ -140,6 +138,10 @@ export class ProviderEmulator {
       twilioInboundUrl?: string;
     } = {},
   ) {
+    this.accounts = new EmulatedAccounts({
+      twilio: credentials.twilio,
+      sendgridApiKey: credentials.sendgrid.apiKey,
+    });
     if (callbacks)
       this.callbacks = new EmulatorCallbacks({
         ...callbacks,
@@ -151,40 +153,25 @@ export class ProviderEmulator {
   }
 
   /**
-   * Registers another account (a tenant's own), answered like the primary one. Its Twilio callbacks are signed with
-   * its own auth token; a SendGrid account with `eventWebhookUrl` gets its own ECDSA P-256 key pair, posts its events
-   * there signed with it, and the public key (base64 DER, as SendGrid shows it) is returned for the channel config's
+   * Registers another account (a tenant's own), or updates one, answered like the primary one; every report about
+   * what it sends goes where that account is configured to report, signed with its own secret (accounts.ts):
+   * Twilio status callbacks to each message's StatusCallback and customer messages to a registered number's
+   * `inboundUrl`, both signed with its auth token; SendGrid events (delivery, opens, clicks) to its own
+   * `eventWebhookUrl` only, signed with its own key pair, whose public key is returned for the config's
    * `webhookPublicKey`.
    */
-  addAccount(account: {
-    twilio?: { accountSid: string; authToken: string };
-    sendgrid?: { apiKey: string; scopes?: string[]; eventWebhookUrl?: string };
-  }): { sendgridWebhookPublicKey?: string } {
-    if (account.twilio) this.twilioAccounts.set(account.twilio.accountSid, account.twilio.authToken);
-    if (!account.sendgrid) return {};
-    this.sendgridKeys.set(account.sendgrid.apiKey, account.sendgrid.scopes ?? ['mail.send', 'scopes.read']);
-    if (!account.sendgrid.eventWebhookUrl) return {};
-    const pair = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    this.sendgridWebhooks.set(account.sendgrid.apiKey, {
-      url: account.sendgrid.eventWebhookUrl,
-      privateKeyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    });
-    return {
-      sendgridWebhookPublicKey: pair.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
-    };
+  addAccount(account: AccountRegistration): { sendgridWebhookPublicKey?: string } {
+    return this.accounts.add(account);
   }
 
   /** The Bearer key of a SendGrid request. */
   private static sendgridKeyOf(req: Request): string {
-    const header = req.headers.authorization ?? '';
-    return header.startsWith('Bearer ') ? header.slice(7) : '';
+    return bearerKey(req.headers.authorization);
   }
 
   /** The auth token of a known Twilio account, primary or added. */
   twilioToken(accountSid: string): string | undefined {
-    return accountSid === this.credentials.twilio.accountSid
-      ? this.credentials.twilio.authToken
-      : this.twilioAccounts.get(accountSid);
+    return this.accounts.twilioToken(accountSid);
   }
 
   /** Basic auth of a known account whose SID is also the one in the path. */
@@ -197,10 +184,7 @@ export class ProviderEmulator {
 
   /** The scopes of a known SendGrid key from its Bearer header; undefined for an unknown key. */
   private sendgridScopes(req: Request): string[] | undefined {
-    const header = req.headers.authorization ?? '';
-    const key = header.startsWith('Bearer ') ? header.slice(7) : '';
-    if (key === this.credentials.sendgrid.apiKey) return ['mail.send', 'scopes.read'];
-    return this.sendgridKeys.get(key);
+    return this.accounts.sendgridKeyScopes(ProviderEmulator.sendgridKeyOf(req));
   }
 
   injectFault(fault: Fault): void {
@@ -328,24 +312,29 @@ export class ProviderEmulator {
     if (vendor === 'sendgrid') {
       const body = req.body as SendgridMailBody;
       const recipients = body.personalizations?.flatMap((p) => (p.to ?? []).map((t) => t.email ?? '')) ?? [];
+      // An added account reports to its own webhook, signed with its own key, or nowhere when it has none.
+      const destination = this.accounts.sendgridDestination(ProviderEmulator.sendgridKeyOf(req));
+      if (destination.kind === 'none') return;
       this.callbacks.afterSendgridSend(
         recipients.filter(Boolean),
         answer.headers?.['X-Message-Id'] ?? '',
         body.custom_args ?? {},
-        // An added account reports to its own webhook, signed with its own key.
-        this.sendgridWebhooks.get(ProviderEmulator.sendgridKeyOf(req)),
+        destination.kind === 'own' ? destination.target : undefined,
       );
     }
   }
 
-  /** Posts an open or click event for an accepted SendGrid send, as if the recipient had engaged. */
+  /**
+   * Posts an open or click event for an accepted SendGrid send, as if the recipient had engaged, through the Event
+   * Webhook of the account that sent it: `not_found` when no accepted send matches, `no_event_webhook` when that
+   * account reports nowhere (an added account without `eventWebhookUrl`, or an emulator without callbacks).
+   */
   async engage(request: {
     heraldMessageId?: string;
     email?: string;
     event: 'open' | 'click';
     url?: string;
-  }): Promise<boolean> {
-    if (!this.callbacks) return false;
+  }): Promise<'reported' | 'not_found' | 'no_event_webhook'> {
     const sent = this.requests.find((r) => {
       if (r.vendor !== 'sendgrid' || r.status >= 300) return false;
       const body = r.body as SendgridMailBody;
@@ -354,23 +343,29 @@ export class ProviderEmulator {
         request.email && body.personalizations?.some((p) => p.to?.some((t) => t.email === request.email)),
       );
     });
-    if (!sent) return false;
+    if (!sent) return 'not_found';
+    // The open is reported by the account that sent the mail, as SendGrid tracks it per account.
+    const destination = this.accounts.sendgridDestination(bearerKey(sent.headers.authorization));
+    if (!this.callbacks || destination.kind === 'none') return 'no_event_webhook';
     const body = sent.body as SendgridMailBody;
     const recipient = request.email ?? body.personalizations?.[0]?.to?.[0]?.email ?? '';
     const extra =
       request.event === 'click'
         ? { url: request.url ?? 'https://example.com/' }
         : { useragent: 'Mozilla/5.0' };
-    await this.callbacks.sendgridEvents([
-      EmulatorCallbacks.sendgridEvent(
-        recipient,
-        sent.responseHeaders?.['X-Message-Id'] ?? '',
-        body.custom_args ?? {},
-        request.event,
-        extra,
-      ),
-    ]);
-    return true;
+    await this.callbacks.sendgridEvents(
+      [
+        EmulatorCallbacks.sendgridEvent(
+          recipient,
+          sent.responseHeaders?.['X-Message-Id'] ?? '',
+          body.custom_args ?? {},
+          request.event,
+          extra,
+        ),
+      ],
+      destination.kind === 'own' ? destination.target : undefined,
+    );
+    return 'reported';
   }
 
   stop(): void {
@@ -630,13 +625,14 @@ export class ProviderEmulator {
       }
       const whatsapp = body.From.startsWith('whatsapp:');
       const sender = typeof body.To === 'string' && body.To !== '' ? body.To : undefined;
+      const to = sender ?? (whatsapp ? SANDBOX.twilio.whatsappFrom : SANDBOX.twilio.from);
       this.whatsapp
-        .customerMessage({
-          From: body.From,
-          To: sender ?? (whatsapp ? SANDBOX.twilio.whatsappFrom : SANDBOX.twilio.from),
-          Body: typeof body.Body === 'string' ? body.Body : '',
-          at,
-        })
+        .customerMessage(
+          { From: body.From, To: to, Body: typeof body.Body === 'string' ? body.Body : '', at },
+          // A tenant's registered number posts to its own webhook, signed by its own account; any other number is
+          // the primary account's.
+          this.accounts.inboundRoute(to),
+        )
         .then(
           (message) => res.status(201).json(message),
           () => res.status(500).json({ error: 'could not record the message' }),
@@ -645,25 +641,16 @@ export class ProviderEmulator {
     router.get('/twilio/inbound', (_req, res) => {
       res.json(this.whatsapp.received);
     });
-    // A tenant's own vendor account (channel configs): { twilio?: { accountSid, authToken }, sendgrid?: { apiKey,
-    // scopes?, eventWebhookUrl? } }; answers { added, sendgridWebhookPublicKey? }.
+    // A tenant's own vendor account (channel configs), registered or updated (accounts.ts): { twilio?: { accountSid,
+    // authToken, numbers?: [{ number, inboundUrl }] }, sendgrid?: { apiKey, scopes?, eventWebhookUrl? } }; answers
+    // { added, sendgridWebhookPublicKey? }.
     router.post('/accounts', express.json(), (req, res) => {
-      const body = req.body as Parameters<ProviderEmulator['addAccount']>[0] | undefined;
-      const twilioOk =
-        !body?.twilio ||
-        (typeof body.twilio.accountSid === 'string' && typeof body.twilio.authToken === 'string');
-      const sendgridOk =
-        !body?.sendgrid ||
-        (typeof body.sendgrid.apiKey === 'string' &&
-          (body.sendgrid.eventWebhookUrl === undefined || typeof body.sendgrid.eventWebhookUrl === 'string'));
-      if (!body || !twilioOk || !sendgridOk || (!body.twilio && !body.sendgrid)) {
-        res.status(400).json({
-          error:
-            'expected { twilio?: { accountSid, authToken }, sendgrid?: { apiKey, scopes?, eventWebhookUrl? } }',
-        });
+      const registration = parseRegistration(req.body);
+      if (typeof registration === 'string') {
+        res.status(400).json({ error: registration });
         return;
       }
-      res.status(201).json({ added: true, ...this.addAccount(body) });
+      res.status(201).json({ added: true, ...this.addAccount(registration) });
     });
     router.get('/callbacks', (_req, res) => {
       res.json(this.callbacks?.sent ?? []);
@@ -675,7 +662,16 @@ export class ProviderEmulator {
         return;
       }
       this.engage({ ...body, event: body.event }).then(
-        (found) => res.status(found ? 202 : 404).json({ reported: found }),
+        (outcome) => {
+          if (outcome === 'reported') res.status(202).json({ reported: true });
+          else if (outcome === 'not_found')
+            res.status(404).json({ reported: false, error: 'no accepted SendGrid send matches' });
+          else
+            res.status(409).json({
+              reported: false,
+              error: 'the account that sent it has no Event Webhook: register its sendgrid.eventWebhookUrl',
+            });
+        },
         () => res.status(502).json({ reported: false }),
       );
     });
@@ -685,6 +681,11 @@ export class ProviderEmulator {
     });
     return router;
   }
+}
+
+/** The key of a `Bearer …` authorization header ('' for anything else). */
+function bearerKey(header: string | undefined): string {
+  return header?.startsWith('Bearer ') ? header.slice(7) : '';
 }
 
 /** Sends an answer: JSON, or text with its content type, or nothing; not to a client that has gone. */

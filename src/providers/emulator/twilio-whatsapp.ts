@@ -98,13 +98,17 @@ export class WhatsappEmulation {
   /**
    * Records a customer's message (`From` → `To`, whatsapp: numbers open a window) and forwards it to Herald.
    * @param message.at when the customer wrote (default now): a test may open a window that has already closed
+   * @param route the webhook and account of a tenant's own number (`To`); default: the primary account's
    */
-  async customerMessage(message: {
-    From: string;
-    To: string;
-    Body?: string;
-    at?: Date;
-  }): Promise<CustomerMessage> {
+  async customerMessage(
+    message: {
+      From: string;
+      To: string;
+      Body?: string;
+      at?: Date;
+    },
+    route?: { url: string; account: { accountSid: string; authToken: string } },
+  ): Promise<CustomerMessage> {
     const at = message.at ?? new Date();
     const key = `${strip(message.From)}|${strip(message.To)}`;
     this.lastMessage.set(key, Math.max(this.lastMessage.get(key) ?? 0, at.getTime()));
@@ -117,13 +121,16 @@ export class WhatsappEmulation {
       at: at.toISOString(),
       forwarded: null,
     };
-    if (this.inboundUrl) record.forwarded = await this.forward(this.inboundUrl, message, messageSid);
+    const url = route?.url ?? this.inboundUrl;
+    if (url) record.forwarded = await this.forward(url, route?.account ?? this.account, message, messageSid);
     this.received.push(record);
     return record;
   }
 
+  /** Posts the message as Twilio does, from the account that owns the number and signed with its auth token. */
   private async forward(
     url: string,
+    account: { accountSid: string; authToken: string },
     message: { From: string; To: string; Body?: string },
     messageSid: string,
   ): Promise<ForwardedInbound> {
@@ -132,7 +139,7 @@ export class WhatsappEmulation {
       MessageSid: messageSid,
       SmsMessageSid: messageSid,
       SmsSid: messageSid,
-      AccountSid: this.account.accountSid,
+      AccountSid: account.accountSid,
       From: message.From,
       To: message.To,
       Body: message.Body ?? '',
@@ -146,7 +153,7 @@ export class WhatsappEmulation {
         method: 'POST',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
-          'x-twilio-signature': twilio.getExpectedTwilioSignature(this.account.authToken, url, params),
+          'x-twilio-signature': twilio.getExpectedTwilioSignature(account.authToken, url, params),
         },
         body: new URLSearchParams(params).toString(),
       });
