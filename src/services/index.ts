@@ -68,6 +68,10 @@ export function createServices(deps: ServiceDeps): Services {
     deps.logger,
   );
   const routes = new TenantRoutes(deps, channelConfigs);
+  const tenantSettings = new TenantSettingsService(deps, budgets);
+  // A change made through this process reaches its next send at once; other processes within the routes TTL.
+  channelConfigs.onChange((tenantId) => routes.forget(tenantId));
+  tenantSettings.onChange((tenantId) => routes.forget(tenantId));
   return {
     deps,
     notifications,
@@ -79,7 +83,7 @@ export function createServices(deps: ServiceDeps): Services {
     budgets,
     channelConfigs,
     routes,
-    tenantSettings: new TenantSettingsService(deps, budgets),
+    tenantSettings,
     audit: new AuditQueryService(deps),
     contacts: new ContactService(deps),
     types: new NotificationTypeService(deps, templates),
