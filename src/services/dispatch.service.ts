@@ -39,7 +39,7 @@ import {
   type TemplateService,
 } from './template.service';
 import { payloadSizeProblem, pushData, pushTargetKind } from './push-payload';
-import { insideWindow, ServiceWindows } from './service-window';
+import { firstWindowSender, insideWindow, ServiceWindows } from './service-window';
 import { capCounterKey, lockCapCounters, lockFallback } from './advisory-locks';
 import type { RouteBook, RouteEntry, SkippedConfig, TenantRoutes } from './tenant-routes';
 
@@ -503,7 +503,7 @@ export class DispatchService {
       if (
         channel === Channel.WHATSAPP &&
         !isWhatsappTemplateSend(type, await this.whatsappTemplateOf(tx, notification), contact?.locale) &&
-        !insideWindow(await this.lastWhatsappReply(tx, address), now)
+        !insideWindow(await this.lastWhatsappReply(tx, message.tenantId, address), now)
       ) {
         continue;
       }
@@ -570,10 +570,14 @@ export class DispatchService {
     return row?.template ? { whatsappTemplate: row.template } : null;
   }
 
-  /** When `number` last wrote to Herald's WhatsApp sender; null when it never did. */
-  private lastWhatsappReply(tx: EntityManager, number: string): Promise<Date | null> {
-    const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
-    return new ServiceWindows(sender).lastInbound(tx, number);
+  /** When `number` last wrote to the tenant's first WhatsApp sender (service-window.ts); null when it never did. */
+  private lastWhatsappReply(tx: EntityManager, tenantId: string, number: string): Promise<Date | null> {
+    return new ServiceWindows(async () =>
+      firstWindowSender(
+        await this.routes.chain(tenantId, Channel.WHATSAPP),
+        this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender,
+      ),
+    ).lastInbound(tx, number);
   }
 
   private async render(em: EntityManager, message: Message, known: Known): Promise<RenderedContent> {
