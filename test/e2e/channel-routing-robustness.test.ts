@@ -9,6 +9,8 @@ import { SANDBOX_EMULATOR_CREDENTIALS } from '../../src/providers/emulator/emula
 import { ChannelConfigService } from '../../src/services/channel-config.service';
 import { execute, waitFor } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
+import { WebhookSender } from '../support/webhooks';
+import { customerWrites } from '../support/whatsapp';
 
 /**
  * Issue 13, routing robustness: a config whose encryption key is gone, changes reaching this process's next send
@@ -25,8 +27,11 @@ const GONE = twilioAccount('d');
 const DEFAULTS = twilioAccount('e');
 const RATE_E = twilioAccount('f');
 const RATE_F = twilioAccount('9');
+const WA_OWN = twilioAccount('a');
+const WA_OTHER = twilioAccount('b');
 const SG_KEY = `SG.defaults.${randomBytes(12).toString('hex')}`;
-const SECRETS = [CACHE, GONE, DEFAULTS, RATE_E, RATE_F].map((a) => a.authToken).concat(SG_KEY);
+const ACCOUNTS = [CACHE, GONE, DEFAULTS, RATE_E, RATE_F, WA_OWN, WA_OTHER];
+const SECRETS = ACCOUNTS.map((a) => a.authToken).concat(SG_KEY);
 /** A key the stack does not have: rows written under it stand for a key rotated out too early. */
 const GONE_KEY = `k9:${randomBytes(32).toString('base64')}`;
 
@@ -191,7 +196,7 @@ describe('channel routing robustness (issue 13)', () => {
       logger: createLogger('info', 'herald', sink),
     });
     const emulator = stack.emulator.emulator;
-    for (const account of [CACHE, GONE, DEFAULTS, RATE_E, RATE_F]) emulator.addAccount({ twilio: account });
+    for (const account of ACCOUNTS) emulator.addAccount({ twilio: account });
     emulator.addAccount({ sendgrid: { apiKey: SG_KEY } });
     db = new pg.Client({ connectionString: stack.env.databaseUrl });
     await db.connect();
@@ -382,6 +387,72 @@ describe('channel routing robustness (issue 13)', () => {
     expect(calls.filter((sid) => sid === RATE_F.accountSid)).toHaveLength(2);
     expect(calls.filter((sid) => sid === SHARED_SID)).toHaveLength(2);
     await redis.del(rateKey(`config:${e}`));
+  });
+
+  it('WhatsApp’s 24-hour window is per sender: a reply to a tenant’s own number opens nothing for the shared number or another tenant’s', async () => {
+    const OWN_NUMBER = '+14155550177';
+    const own = await created('wa-own', {
+      ...twilioInput('wa-own', WA_OWN, { senders: { whatsappFrom: OWN_NUMBER } }),
+      channel: 'WHATSAPP',
+      provider: 'twilio-whatsapp',
+    });
+    await created('wa-other', {
+      ...twilioInput('wa-other', WA_OTHER, { senders: { whatsappFrom: '+14155550178' } }),
+      channel: 'WHATSAPP',
+      provider: 'twilio-whatsapp',
+    });
+    const sendWhatsapp = async (tenant: string, number: string) => {
+      await asTenant(tenant);
+      return gql<{ sendNotification: { notification: { messages: { id: string }[] } } }>(
+        `mutation ($input: SendNotificationInput!) { sendNotification(input: $input) { notification { messages { id } } } }`,
+        {
+          input: {
+            userId: `u-${randomUUID()}`,
+            type: 'adhoc',
+            channels: ['WHATSAPP'],
+            to: { whatsapp: number },
+            content: { body: 'Your order has shipped' },
+          },
+        },
+        tenant,
+      );
+    };
+    const refused = async (tenant: string, number: string) =>
+      expect((await sendWhatsapp(tenant, number)).errors?.[0]?.extensions?.code, tenant).toBe(
+        'OUTSIDE_SERVICE_WINDOW',
+      );
+    const sentThrough = async (tenant: string, number: string) => {
+      const result = await sendWhatsapp(tenant, number);
+      expect(result.errors, tenant).toBeUndefined();
+      return settled(result.data!.sendNotification.notification.messages[0].id);
+    };
+
+    // C1 writes to the service-wide sender: a window for the shared number only.
+    const c1 = '+14155557001';
+    await customerWrites(stack.emulator.url, c1);
+    expect(await sentThrough('wa-shared', c1)).toMatchObject({ status: 'SENT', channel_config_id: null });
+    await refused('wa-own', c1);
+    await refused('wa-other', c1);
+
+    // C2 writes to wa-own's number, through its config's inbound path (the emulator opens its own window too).
+    const c2 = '+14155557002';
+    await customerWrites(stack.emulator.url, c2, { to: `whatsapp:${OWN_NUMBER}` });
+    const sender = new WebhookSender();
+    sender.baseUrl = stack.config.server.publicUrl;
+    const inbound = await sender.twilio(
+      `/webhooks/twilio/${own}/inbound`,
+      {
+        MessageSid: `SM${randomBytes(16).toString('hex')}`,
+        From: `whatsapp:${c2}`,
+        To: `whatsapp:${OWN_NUMBER}`,
+        Body: 'Hi, any news?',
+      },
+      { token: WA_OWN.authToken },
+    );
+    expect(inbound.status).toBe(200);
+    expect(await sentThrough('wa-own', c2)).toMatchObject({ status: 'SENT', channel_config_id: own });
+    await refused('wa-shared', c2);
+    await refused('wa-other', c2);
   });
 
   it('no secret appears in any log line written during these tests', () => {
