@@ -180,6 +180,57 @@ function awsFields(
   need('credentials', secrets.secretAccessKey, 'secretAccessKey', 'the AWS secret access key');
 }
 
+/** A tenant's default sender per channel (tenant settings `defaultSenders`). */
+export interface DefaultSenderSet {
+  email: string | null;
+  sms: string | null;
+  whatsapp: string | null;
+}
+
+const MESSAGING_SERVICE = SID('MG');
+
+/**
+ * The senders of a new config with the tenant's default sender for its channel copied in where the provider needs a
+ * sender identity and none was given (Twilio SMS: fromNumber or messagingServiceSid; Twilio WhatsApp: whatsappFrom;
+ * SendGrid and SES: fromEmail). SNS and FCM need none, so nothing is copied to them. Copied once, at create: a later
+ * change of the defaults leaves existing configs as they are.
+ * @throws BadUserInputError naming the sender field when neither the input nor the tenant's defaults have one.
+ */
+export function withDefaultSenders(
+  provider: ChannelConfigProvider,
+  sendersIn: ChannelConfigSenders,
+  defaults: DefaultSenderSet,
+): ChannelConfigSenders {
+  const senders = { ...compact(sendersIn) };
+  const missing = (field: keyof ChannelConfigSenders, channel: keyof DefaultSenderSet, why: string) =>
+    new BadUserInputError(
+      `input.senders.${field}: required for ${provider} (${why}); the tenant has no defaultSenders.${channel} to use instead`,
+      `input.senders.${field}`,
+    );
+  switch (provider) {
+    case 'twilio-sms':
+      if (senders.fromNumber || senders.messagingServiceSid) break;
+      if (!defaults.sms) throw missing('fromNumber', 'sms', 'or messagingServiceSid');
+      if (MESSAGING_SERVICE.test(defaults.sms)) senders.messagingServiceSid = defaults.sms;
+      else senders.fromNumber = defaults.sms;
+      break;
+    case 'twilio-whatsapp':
+      if (senders.whatsappFrom) break;
+      if (!defaults.whatsapp) throw missing('whatsappFrom', 'whatsapp', 'the WhatsApp sender');
+      senders.whatsappFrom = defaults.whatsapp;
+      break;
+    case 'sendgrid':
+    case 'ses':
+      if (senders.fromEmail) break;
+      if (!defaults.email) throw missing('fromEmail', 'email', 'the sender address');
+      senders.fromEmail = defaults.email;
+      break;
+    default:
+      break;
+  }
+  return senders;
+}
+
 /** Secrets given in a change, blank ones dropped (a secret cannot be cleared, only replaced). */
 export const givenSecrets = (secrets: ChannelConfigCreate['credentials']): ChannelConfigSecrets =>
   compact(secrets) as ChannelConfigSecrets;

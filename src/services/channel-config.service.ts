@@ -16,6 +16,7 @@ import {
   normalizeAccount,
   parseProvider,
   PROVIDER_CHANNEL,
+  withDefaultSenders,
   type ChannelConfigChange,
   type ChannelConfigCreate,
 } from './channel-config-input';
@@ -28,7 +29,8 @@ import { LIST_LIMITS } from './list-limits';
 import { isUuid } from './query.service';
 import { runRaw } from '../db/raw';
 import { channelConfigAad, reencryptChannelConfigs } from './reencrypt-configs';
-import { SecretBox } from './secret-box';
+import { SecretBox, SecretBoxError } from './secret-box';
+import { readTenantSettings } from './tenant-settings.service';
 
 /** What every response shows of a config: identifiers and senders in clear, each set secret as exactly `***`. */
 export interface ChannelConfigView {
@@ -71,6 +73,7 @@ const aadOf = channelConfigAad;
  */
 export class ChannelConfigService {
   readonly box: SecretBox;
+  private readonly changeListeners: ((tenantId: string) => void)[] = [];
 
   constructor(private readonly deps: ServiceDeps) {
     this.box = new SecretBox(deps.config.channelConfigs.keyring);
@@ -78,6 +81,15 @@ export class ChannelConfigService {
 
   private em() {
     return this.deps.orm.em.fork() as EntityManager;
+  }
+
+  /** Called with the tenant after each committed create, update or delete (routing forgets its cached order). */
+  onChange(listener: (tenantId: string) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(tenantId: string): void {
+    for (const listener of this.changeListeners) listener(tenantId);
   }
 
   async list(caller: Caller): Promise<ChannelConfigView[]> {
@@ -105,13 +117,14 @@ export class ChannelConfigService {
         'input.channel',
       );
     }
+    const em = this.em();
+    const { defaultSenders } = await readTenantSettings(em, caller.tenantId);
     const account = normalizeAccount(
       provider,
-      input.senders ?? {},
+      withDefaultSenders(provider, input.senders ?? {}, defaultSenders),
       input.identifiers ?? {},
       givenSecrets(input.credentials),
     );
-    const em = this.em();
     const now = this.deps.clock.now();
     const row = em.create(ChannelConfig, {
       tenantId: caller.tenantId,
@@ -132,6 +145,7 @@ export class ChannelConfigService {
     await this.validate(row, account.secrets);
     // audit: channelConfig create
     await this.audited(em, caller, 'create', row, null);
+    this.changed(caller.tenantId);
     return this.view(row);
   }
 
@@ -142,31 +156,38 @@ export class ChannelConfigService {
     if (!row) throw new NotFoundError(`no channel config ${JSON.stringify(id.slice(0, 100))}`);
     const before = channelConfigSnapshot(row);
     const newSecrets = givenSecrets(input.credentials);
-    if (Object.keys(newSecrets).length > 0 && !this.box.canEncrypt) throw new EncryptionKeyMissingError();
-    const secrets = { ...this.secretsOf(row), ...newSecrets };
+    const givingSecrets = Object.keys(newSecrets).length > 0;
+    if (givingSecrets && !this.box.canEncrypt) throw new EncryptionKeyMissingError();
+    // Decrypted only when needed (new secrets merged in, or the vendor asked): a config whose key id was rotated out
+    // of CONFIG_ENCRYPTION_KEY can still be renamed, moved, deactivated or given new senders (README "No key").
+    const secrets = givingSecrets
+      ? { ...(this.storedSecrets(row) ?? {}), ...newSecrets }
+      : this.presentSecrets(row);
     const account = normalizeAccount(
       row.provider,
       { ...row.senders, ...definedOnly(input.senders) },
       { ...row.identifiers, ...definedOnly(input.identifiers) },
       secrets,
     );
+    // The vendor's check reads the credentials and identifiers, never the senders.
     const accountChanged =
-      Object.keys(newSecrets).length > 0 ||
-      JSON.stringify(account.senders) !== JSON.stringify(row.senders) ||
-      JSON.stringify(account.identifiers) !== JSON.stringify(row.identifiers);
+      givingSecrets || JSON.stringify(account.identifiers) !== JSON.stringify(row.identifiers);
     if (input.name !== undefined && input.name !== null) row.name = input.name.trim();
     if (input.position !== undefined && input.position !== null) row.position = input.position;
     const activating = input.active === true && !row.active;
     if (input.active !== undefined && input.active !== null) row.active = input.active;
     row.senders = account.senders;
     row.identifiers = account.identifiers;
-    if (Object.keys(newSecrets).length > 0) this.seal(row, secrets);
+    // New secrets are sealed under the current key, so giving them again repairs a config whose key is gone.
+    if (givingSecrets) this.seal(row, secrets);
     // The vendor is asked again when what it checks changed, or before an inactive config goes live.
-    if (accountChanged || activating) await this.validate(row, secrets);
+    if (accountChanged || activating)
+      await this.validate(row, givingSecrets ? secrets : this.storedSecrets(row));
     row.version += 1;
     row.updatedAt = this.deps.clock.now();
     // audit: channelConfig update
     await this.audited(em, caller, 'update', row, before);
+    this.changed(caller.tenantId);
     return this.view(row);
   }
 
@@ -191,6 +212,7 @@ export class ChannelConfigService {
         after: null,
       });
     });
+    this.changed(caller.tenantId);
     return true;
   }
 
@@ -259,6 +281,26 @@ export class ChannelConfigService {
     return JSON.parse(this.box.open(row.credentials, aadOf(row))) as ChannelConfigSecrets;
   }
 
+  /** The stored secrets, or undefined when they cannot be decrypted (their key id is not configured, or tampered). */
+  private storedSecrets(row: ChannelConfig): ChannelConfigSecrets | undefined {
+    try {
+      return this.secretsOf(row);
+    } catch (error) {
+      if (error instanceof SecretBoxError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Which secrets are set, as placeholders: enough for the "required" checks of a change that keeps them. */
+  private presentSecrets(row: ChannelConfig): ChannelConfigSecrets {
+    return Object.fromEntries(row.secretFields.map((field) => [field, MASK]));
+  }
+
+  /** The key id a row's ciphertext names when that key is not in CONFIG_ENCRYPTION_KEY (routing logs it). */
+  missingKeyIdOf(row: ChannelConfig): string | undefined {
+    return this.box.missingKeyId(row.credentials);
+  }
+
   /** The row as the provider adapters take it. */
   accountOf(row: ChannelConfig): TenantAccount {
     return {
@@ -284,13 +326,25 @@ export class ChannelConfigService {
     row.secretFields = SECRET_FIELDS.filter((field) => Boolean(secrets[field]));
   }
 
-  /** Asks the vendor; a config that fails is kept inactive. */
-  private async validate(row: ChannelConfig, secrets: ChannelConfigSecrets): Promise<AccountCheck> {
+  /**
+   * Asks the vendor; a config that fails is kept inactive. `secrets` undefined: the stored ones cannot be decrypted,
+   * which fails the check without asking (the caller gives the credentials again to repair it).
+   */
+  private async validate(
+    row: ChannelConfig,
+    secrets: ChannelConfigSecrets | undefined,
+  ): Promise<AccountCheck> {
     const { twilio, sendgrid, dispatch } = this.deps.config;
-    const result = await checkAccount(
-      { provider: row.provider, senders: row.senders, identifiers: row.identifiers, secrets },
-      { twilioApiUrl: twilio.apiUrl, sendgridApiUrl: sendgrid.apiUrl, timeoutMs: dispatch.providerTimeoutMs },
-    );
+    const result: AccountCheck = secrets
+      ? await checkAccount(
+          { provider: row.provider, senders: row.senders, identifiers: row.identifiers, secrets },
+          {
+            twilioApiUrl: twilio.apiUrl,
+            sendgridApiUrl: sendgrid.apiUrl,
+            timeoutMs: dispatch.providerTimeoutMs,
+          },
+        )
+      : { ok: false, error: this.unreadableReason(row), checkedWith: 'stored credentials' };
     row.validationOk = result.ok;
     row.validationError = result.error;
     row.validationCheckedAt = this.deps.clock.now();
@@ -306,6 +360,15 @@ export class ChannelConfigService {
       'channel config validated',
     );
     return result;
+  }
+
+  /** Why a row's stored credentials cannot be read: names the missing key id, never the ciphertext. */
+  private unreadableReason(row: ChannelConfig): string {
+    const kid = this.missingKeyIdOf(row);
+    const why = kid
+      ? `they are encrypted under key "${kid}", which is not in CONFIG_ENCRYPTION_KEY`
+      : 'they do not decrypt with CONFIG_ENCRYPTION_KEY';
+    return `the stored credentials cannot be read: ${why}; give the credentials again`;
   }
 
   /** Flushes; a name the tenant already uses answers CONFLICT naming `input.name`. */

@@ -39,9 +39,9 @@ import {
   type TemplateService,
 } from './template.service';
 import { payloadSizeProblem, pushData, pushTargetKind } from './push-payload';
-import { insideWindow, ServiceWindows } from './service-window';
+import { firstWindowSender, insideWindow, ServiceWindows } from './service-window';
 import { capCounterKey, lockCapCounters, lockFallback } from './advisory-locks';
-import type { RouteBook, RouteEntry, TenantRoutes } from './tenant-routes';
+import type { RouteBook, RouteEntry, SkippedConfig, TenantRoutes } from './tenant-routes';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';
 
@@ -82,6 +82,30 @@ interface SendOutcome {
   route?: RouteEntry;
   content?: RenderedContent;
   error?: ProviderError | TemplateError | Error;
+  /** The tenant's active configs left out of this attempt's order (unusable credentials), for the history. */
+  skipped?: SkippedConfig[];
+}
+
+/**
+ * One history entry per config the attempt's order left out (README "Channel configs", "No key"): the message did
+ * not silently go elsewhere, its history says which config could not send and why. The status is unchanged.
+ */
+function skippedEvents(message: Message, skipped: SkippedConfig[] | undefined, at: Date): DeliveryEvent[] {
+  return (skipped ?? []).map((s) =>
+    Object.assign(new DeliveryEvent(), {
+      tenantId: message.tenantId,
+      messageId: message.id,
+      status: message.status,
+      previousStatus: null,
+      occurredAt: at,
+      source: 'herald',
+      provider: null,
+      attempt: message.attempt,
+      eventType: 'channel_config_skipped',
+      errorCode: 'CHANNEL_CONFIG_UNUSABLE',
+      errorMessage: s.reason,
+    }),
+  );
 }
 
 /** The recipient a message's own address stands for, so the policy's batch read looks up its block. */
@@ -479,7 +503,7 @@ export class DispatchService {
       if (
         channel === Channel.WHATSAPP &&
         !isWhatsappTemplateSend(type, await this.whatsappTemplateOf(tx, notification), contact?.locale) &&
-        !insideWindow(await this.lastWhatsappReply(tx, address), now)
+        !insideWindow(await this.lastWhatsappReply(tx, message.tenantId, address), now)
       ) {
         continue;
       }
@@ -546,10 +570,14 @@ export class DispatchService {
     return row?.template ? { whatsappTemplate: row.template } : null;
   }
 
-  /** When `number` last wrote to Herald's WhatsApp sender; null when it never did. */
-  private lastWhatsappReply(tx: EntityManager, number: string): Promise<Date | null> {
-    const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
-    return new ServiceWindows(sender).lastInbound(tx, number);
+  /** When `number` last wrote to the tenant's first WhatsApp sender (service-window.ts); null when it never did. */
+  private lastWhatsappReply(tx: EntityManager, tenantId: string, number: string): Promise<Date | null> {
+    return new ServiceWindows(async () =>
+      firstWindowSender(
+        await this.routes.chain(tenantId, Channel.WHATSAPP),
+        this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender,
+      ),
+    ).lastInbound(tx, number);
   }
 
   private async render(em: EntityManager, message: Message, known: Known): Promise<RenderedContent> {
@@ -681,6 +709,7 @@ export class DispatchService {
     const { changes, fallbacks } = effects;
     const { config } = this.deps;
     message.leaseUntil = null;
+    effects.events.push(...skippedEvents(message, outcome.skipped, now));
     if (outcome.route) {
       message.provider = outcome.route.provider.id;
       // Which account sent it: webhooks per config may only touch the messages sent through that config.
@@ -773,11 +802,13 @@ export class DispatchService {
     const claim = await this.claim(job.messageId, job.tenantId, sendClass);
     if (!claim) return 'skipped';
     const claimed = claim.message;
-    const chain = await this.routes.chain(claimed.tenantId, claimed.channel);
+    const { chain, skipped } = await this.routes.route(claimed.tenantId, claimed.channel);
     if (chain.length === 0) {
+      const why = skipped.map((s) => `; ${s.reason}`).join('');
       return this.record(claimed, {
+        skipped,
         error: new ProviderError(
-          `no provider is configured for ${claimed.channel}${this.deps.providers.forChannel(claimed.channel).length > 0 ? ' among this tenant’s channel configs (useSharedProviders is false)' : ''}`,
+          `no provider is configured for ${claimed.channel}${this.deps.providers.forChannel(claimed.channel).length > 0 ? ' among this tenant’s channel configs (useSharedProviders is false)' : ''}${why}`,
           'PROVIDER_NOT_CONFIGURED',
           false,
         ),
@@ -800,6 +831,7 @@ export class DispatchService {
     if (route.kind === 'exhausted') {
       // Only reachable when DISPATCH_MAX_ATTEMPTS was lowered while the message waited.
       return this.record(claimed, {
+        skipped,
         error: new ProviderError('every provider used its attempts', 'PROVIDERS_EXHAUSTED', false),
       });
     }
@@ -818,7 +850,7 @@ export class DispatchService {
       );
     }
     try {
-      return await this.renderAndSend(claimed, claim.known, entry, (chars) => budget.resize(chars));
+      return await this.renderAndSend(claimed, claim.known, entry, skipped, (chars) => budget.resize(chars));
     } finally {
       budget.release();
     }
@@ -832,6 +864,7 @@ export class DispatchService {
     claimed: Message,
     known: Known,
     entry: RouteEntry,
+    skipped: SkippedConfig[],
     rendered: (chars: number) => void,
   ): Promise<DispatchOutcome> {
     const { provider, key } = entry;
@@ -841,7 +874,7 @@ export class DispatchService {
       rendered(contentChars(content));
     } catch (error) {
       // A template problem is permanent; anything else (database gone) is left to the lease expiry to retry.
-      if (error instanceof TemplateError) return this.record(claimed, { route: entry, error });
+      if (error instanceof TemplateError) return this.record(claimed, { route: entry, error, skipped });
       throw error;
     }
     const slot = await this.throttle.acquire(key, sendClassOf(claimed), provider.id);
@@ -860,7 +893,7 @@ export class DispatchService {
           attempt: claimed.attempt,
         }),
       );
-      return await this.record(claimed, { result, route: entry, content });
+      return await this.record(claimed, { result, route: entry, content, skipped });
     } catch (error) {
       if (error instanceof CircuitOpenError) {
         // Another send opened the circuit between the choice and the call: nothing was sent, choose again soon.
@@ -874,7 +907,7 @@ export class DispatchService {
         { messageId: claimed.id, code: classified.code, retryable: classified.retryable },
         'provider send failed',
       );
-      return this.record(claimed, { route: entry, content, error: classified });
+      return this.record(claimed, { route: entry, content, error: classified, skipped });
     }
   }
 }

@@ -57,7 +57,9 @@ export function createServices(deps: ServiceDeps): Services {
   const delivery = new DeliveryStatusService(deps, prices);
   const channelConfigs = new ChannelConfigService(deps);
   const webhooks = new WebhookIntakeService(deps, delivery, channelConfigs);
-  const notifications = new NotificationService(domain);
+  // Routes before sends: a tenant's WhatsApp window is its first WhatsApp sender's (service-window.ts).
+  const routes = new TenantRoutes(deps, channelConfigs);
+  const notifications = new NotificationService(domain, routes);
   const circuits = new ProviderCircuits(
     deps.redis,
     deps.config.redis.keyPrefix,
@@ -67,7 +69,10 @@ export function createServices(deps: ServiceDeps): Services {
     },
     deps.logger,
   );
-  const routes = new TenantRoutes(deps, channelConfigs);
+  const tenantSettings = new TenantSettingsService(deps, budgets);
+  // A change made through this process reaches its next send at once; other processes within the routes TTL.
+  channelConfigs.onChange((tenantId) => routes.forget(tenantId));
+  tenantSettings.onChange((tenantId) => routes.forget(tenantId));
   return {
     deps,
     notifications,
@@ -79,7 +84,7 @@ export function createServices(deps: ServiceDeps): Services {
     budgets,
     channelConfigs,
     routes,
-    tenantSettings: new TenantSettingsService(deps, budgets),
+    tenantSettings,
     audit: new AuditQueryService(deps),
     contacts: new ContactService(deps),
     types: new NotificationTypeService(deps, templates),

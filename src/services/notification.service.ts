@@ -59,7 +59,14 @@ import {
 import { BODY_LIMIT, INPUT_LIMITS, MEDIA_LIMIT } from './input-limits';
 import { payloadSizeProblem, pushData, reservedDataKeyProblem } from './push-payload';
 import { fcmPayloadBytes } from '../providers/vendor-limits';
-import { insideWindow, outsideWindowError, outsideWindowMessage, ServiceWindows } from './service-window';
+import {
+  firstWindowSender,
+  insideWindow,
+  outsideWindowError,
+  outsideWindowMessage,
+  ServiceWindows,
+} from './service-window';
+import type { TenantRoutes } from './tenant-routes';
 import { checkWhatsappTemplate } from './whatsapp-template';
 import { EventLoopPace } from './event-loop-pace';
 import type { Decision } from './policy.service';
@@ -204,7 +211,21 @@ function largestField(content: ContentValue | null): string {
 
 /** Accepts sends: validates at the edge, writes the notification and its messages in one transaction, then enqueues. */
 export class NotificationService {
-  constructor(private readonly deps: DomainDeps) {}
+  constructor(
+    private readonly deps: DomainDeps,
+    /** Each tenant's provider order: its WhatsApp window is its first WhatsApp sender's. */
+    private readonly routes: TenantRoutes,
+  ) {}
+
+  /** The windows of the sender a tenant's WhatsApp messages go from (service-window.ts), read when first needed. */
+  private windowsOf(tenantId: string): ServiceWindows {
+    return new ServiceWindows(async () =>
+      firstWindowSender(
+        await this.routes.chain(tenantId, Channel.WHATSAPP),
+        this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender,
+      ),
+    );
+  }
 
   private validateRecipient(to: RecipientValue | null | undefined): RecipientValue {
     if (!to) return {};
@@ -800,7 +821,7 @@ export class NotificationService {
         types: new Map(),
         facts,
         keyed: await this.alreadyKeyed(em, caller.tenantId, admitted),
-        windows: await this.serviceWindows(em, admitted, facts),
+        windows: await this.serviceWindows(em, caller.tenantId, admitted, facts),
       };
       for (const [index, input] of inputs.entries()) {
         await pace.turn();
@@ -1021,8 +1042,7 @@ export class NotificationService {
     const locale = type ? (await em.findOne(ContactInfo, { tenantId, userId }))?.locale : null;
     if (isWhatsappTemplateSend(type, null, locale)) return;
     const now = this.deps.clock.now();
-    const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
-    const last = await new ServiceWindows(sender).lastInbound(em, number);
+    const last = await this.windowsOf(tenantId).lastInbound(em, number);
     if (insideWindow(last, now)) return;
     throw outsideWindowError(field, number, last, now);
   }
@@ -1033,11 +1053,11 @@ export class NotificationService {
    */
   private async serviceWindows(
     em: EntityManager,
+    tenantId: string,
     inputs: SendNotificationCommand[],
     facts: PolicyFacts,
   ): Promise<ServiceWindows> {
-    const sender = this.deps.providers.forChannel(Channel.WHATSAPP)[0]?.sender;
-    const windows = new ServiceWindows(sender);
+    const windows = this.windowsOf(tenantId);
     const numbers = inputs
       .filter((i) => !i.channels?.length || i.channels.includes(Channel.WHATSAPP))
       .map((i) => {

@@ -29,6 +29,15 @@ export class SecretBox {
     return this.keyring.current?.id;
   }
 
+  /**
+   * The key id a ciphertext names when that key is not configured (rotated out of CONFIG_ENCRYPTION_KEY too early);
+   * undefined when its key is here or it is not a v1 ciphertext.
+   */
+  missingKeyId(sealed: string): string | undefined {
+    const kid = SecretBox.keyIdOf(sealed);
+    return kid !== undefined && !this.keyring.byId.has(kid) ? kid : undefined;
+  }
+
   /** Encrypts `plaintext` under the current key. Throws SecretBoxError without one. */
   seal(plaintext: string, aad: string): string {
     const current = this.keyring.current;

@@ -48,18 +48,52 @@ export function outsideWindowError(
 }
 
 /**
- * The last inbound WhatsApp message of each customer number to the sender, read once per batch and remembered. The
- * window belongs to the customer ↔ sender pair, not to a tenant: the WhatsApp sender is service-wide, so a reply
- * stored for any tenant (or for none, SERVICE_WIDE) opens it for every tenant sending from that number.
+ * The sender a window belongs to: a tenant's own WhatsApp config (its number, replies received through that config's
+ * inbound path), or the service-wide sender (replies received through the service-wide path). `number` undefined:
+ * no WhatsApp provider is configured, and any reply through that path counts.
+ */
+export interface WindowSender {
+  channelConfigId: string | null;
+  number?: string;
+}
+
+/** The service-wide sender of the registry's first WhatsApp provider (undefined number without one). */
+export const sharedWindowSender = (number: string | undefined): WindowSender => ({
+  channelConfigId: null,
+  number,
+});
+
+/**
+ * The sender a tenant's free-form WhatsApp message goes from: the first entry of its WhatsApp order (its first active
+ * config, else the service-wide sender). That sender's window decides; a failover to another sender meets the
+ * vendor's own check (63016) there.
+ */
+export function firstWindowSender(
+  chain: { channelConfigId: string | null; provider: { sender?: string } }[],
+  sharedNumber: string | undefined,
+): WindowSender {
+  const first = chain[0];
+  return first
+    ? { channelConfigId: first.channelConfigId, number: first.provider.sender }
+    : sharedWindowSender(sharedNumber);
+}
+
+/**
+ * The last inbound WhatsApp message of each customer number to one sender, read once per batch and remembered. The
+ * window belongs to the customer ↔ sender pair (as WhatsApp sees it), not to a tenant: a reply to the service-wide
+ * sender, stored for any tenant (or for none, SERVICE_WIDE), opens it for every tenant sending from that number; a
+ * reply through a tenant's own config opens it only for sends through that config (its tenant's), never for the
+ * service-wide sender or another tenant's.
  */
 export class ServiceWindows {
   private readonly last = new Map<string, Date | null>();
+  private sender?: Promise<WindowSender>;
 
   /**
-   * @param sender the WhatsApp number Herald sends from (E.164, `whatsapp:` prefix allowed); undefined = no
-   *   WhatsApp provider is configured, and a reply to any number counts
+   * @param resolveSender the sender the messages go from; asked once, when a number is first read (so a batch with
+   *   no WhatsApp reads no routing)
    */
-  constructor(private readonly sender: string | undefined) {}
+  constructor(private readonly resolveSender: () => Promise<WindowSender> | WindowSender) {}
 
   /** Reads the last reply of each number not read yet, in one query. Numbers are E.164. */
   async load(em: EntityManager, numbers: string[]): Promise<void> {
@@ -67,15 +101,18 @@ export class ServiceWindows {
       (n) => n !== '' && !this.last.has(n),
     );
     if (wanted.length === 0) return;
-    const sender = this.sender ? normalizeAddress(Channel.WHATSAPP, this.sender) : undefined;
+    this.sender ??= Promise.resolve(this.resolveSender());
+    const { channelConfigId, number } = await this.sender;
+    const to = number ? normalizeAddress(Channel.WHATSAPP, number) : undefined;
     // Served by inbound_message (channel, from, received_at): the newest row per number, however old, so a refusal
     // can say when the window closed. An inbound is stored once per user it belongs to; any of them counts.
     const rows = await runRaw<{ from: string; last: Date }>(
       em,
       `select "from", max(received_at) as last from inbound_message
-        where channel = ? and "from" in (${wanted.map(() => '?').join(', ')}) ${sender ? 'and "to" = ?' : ''}
+        where channel = ? and "from" in (${wanted.map(() => '?').join(', ')})
+          and ${channelConfigId ? 'channel_config_id = ?' : 'channel_config_id is null'} ${to ? 'and "to" = ?' : ''}
         group by "from"`,
-      [Channel.WHATSAPP, ...wanted, ...(sender ? [sender] : [])],
+      [Channel.WHATSAPP, ...wanted, ...(channelConfigId ? [channelConfigId] : []), ...(to ? [to] : [])],
     );
     wanted.forEach((n) => this.last.set(n, null));
     rows.forEach((row) => this.last.set(row.from, new Date(row.last)));

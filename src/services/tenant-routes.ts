@@ -19,18 +19,32 @@ export interface RouteEntry {
 
 export const configRouteKey = (configId: string) => `config:${configId}`;
 
+/** A tenant's active config left out of its order because it cannot send (its credentials cannot be opened or used). */
+export interface SkippedConfig {
+  channelConfigId: string;
+  /** Why, for the message's history: names the config and a missing key id, never a secret. */
+  reason: string;
+}
+
+/** The order of one tenant's channel and the active configs that had to be left out of it. */
+export interface TenantChannelRoute {
+  chain: RouteEntry[];
+  skipped: SkippedConfig[];
+}
+
 /** A tenant's active configs (all channels, by position) and whether it also uses the service-wide accounts. */
 interface TenantOrder {
   readAt: number;
   rows: ChannelConfig[];
   useShared: boolean;
   /** Chains already built from these rows, by channel. */
-  chains: Map<Channel, RouteEntry[]>;
+  chains: Map<Channel, TenantChannelRoute>;
 }
 
 /** The orders of a set of tenants, read once: `chain` answers without a query (claim and record groups use it). */
 export interface RouteBook {
   chain(tenantId: string, channel: Channel): RouteEntry[];
+  route(tenantId: string, channel: Channel): TenantChannelRoute;
 }
 
 /**
@@ -50,6 +64,13 @@ export class TenantRoutes {
   >();
   private readonly orders = new Map<string, TenantOrder>();
   private readonly loading = new Map<string, Promise<TenantOrder>>();
+  /**
+   * Bumped by `forget`: a read that started before a change made in this process must not store the order it read
+   * (it may predate the change), or the change would wait out the TTL after all.
+   */
+  private readonly generations = new Map<string, number>();
+  /** The version of each unusable config already logged, so a skipped config logs once per version. */
+  private readonly reported = new Map<string, number>();
   private readonly ttlMs: number;
 
   constructor(
@@ -61,7 +82,12 @@ export class TenantRoutes {
   }
 
   async chain(tenantId: string, channel: Channel): Promise<RouteEntry[]> {
-    return (await this.load([tenantId])).chain(tenantId, channel);
+    return (await this.route(tenantId, channel)).chain;
+  }
+
+  /** The tenant's order for the channel, with the active configs left out of it (unusable credentials). */
+  async route(tenantId: string, channel: Channel): Promise<TenantChannelRoute> {
+    return (await this.load([tenantId])).route(tenantId, channel);
   }
 
   /** Reads the orders of the tenants not read within the TTL (two queries for all of them), then answers from memory. */
@@ -100,17 +126,27 @@ export class TenantRoutes {
         }
       }),
     );
-    return { chain: (tenantId, channel) => this.chainOf(orders.get(tenantId), channel) };
+    return {
+      chain: (tenantId, channel) => this.routeOf(orders.get(tenantId), channel).chain,
+      route: (tenantId, channel) => this.routeOf(orders.get(tenantId), channel),
+    };
   }
 
-  /** Drops this process's copy of a tenant's order (after a change made here); other processes wait out the TTL. */
+  /**
+   * Drops this process's copy of a tenant's order after a change made here (a config created, changed or deleted, or
+   * its settings changed), so the next send in this process reads the new one; other processes wait out the TTL. A
+   * read already in flight is not waited for: it may have read the rows before the change.
+   */
   forget(tenantId: string): void {
+    this.generations.set(tenantId, (this.generations.get(tenantId) ?? 0) + 1);
     this.orders.delete(tenantId);
+    this.loading.delete(tenantId);
   }
 
   private async read(tenantIds: string[]): Promise<Map<string, TenantOrder>> {
     const em = this.deps.orm.em.fork() as EntityManager;
     const readAt = Date.now();
+    const generations = new Map(tenantIds.map((t) => [t, this.generations.get(t) ?? 0]));
     // Sequential: the fork's one connection; both are indexed reads by tenant.
     const rows = await em.find(
       ChannelConfig,
@@ -141,34 +177,43 @@ export class TenantRoutes {
         chains: new Map(),
       };
       orders.set(tenantId, order);
-      this.orders.set(tenantId, order);
+      // Kept only when no change was made here since the read began (forget); the caller still gets what it read.
+      if (this.generations.get(tenantId) === generations.get(tenantId)) this.orders.set(tenantId, order);
     }
     return orders;
   }
 
-  private chainOf(order: TenantOrder | undefined, channel: Channel): RouteEntry[] {
+  private routeOf(order: TenantOrder | undefined, channel: Channel): TenantChannelRoute {
     const shared = (): RouteEntry[] =>
       this.deps.providers
         .forChannel(channel)
         .map((provider) => ({ key: provider.id, provider, channelConfigId: null }));
-    if (!order) return shared();
-    let chain = order.chains.get(channel);
-    if (chain) return chain;
+    if (!order) return { chain: shared(), skipped: [] };
+    const known = order.chains.get(channel);
+    if (known) return known;
     const own: RouteEntry[] = [];
+    const skipped: SkippedConfig[] = [];
     for (const row of order.rows) {
       if (row.channel !== channel) continue;
-      const provider = this.adapter(row);
-      if (provider) own.push({ key: configRouteKey(row.id), provider, channelConfigId: row.id });
+      const built = this.adapter(row);
+      if ('provider' in built)
+        own.push({ key: configRouteKey(row.id), provider: built.provider, channelConfigId: row.id });
+      else skipped.push({ channelConfigId: row.id, reason: built.reason });
     }
-    chain = order.useShared ? [...own, ...shared()] : own;
-    order.chains.set(channel, chain);
-    return chain;
+    const route = { chain: order.useShared ? [...own, ...shared()] : own, skipped };
+    order.chains.set(channel, route);
+    return route;
   }
 
-  /** The cached adapter of a config at its current version; undefined (logged) when it cannot be decrypted. */
-  private adapter(row: ChannelConfig): ChannelProvider | undefined {
+  /**
+   * The cached adapter of a config at its current version, or why it cannot be built: its credentials are under a
+   * key id no longer in CONFIG_ENCRYPTION_KEY (outside production Herald only warns at startup), tampered with, or
+   * unusable by the vendor's SDK. Such a config is skipped like an account that cannot send; the error is logged once
+   * per config version (naming the config and the missing key id, never a secret).
+   */
+  private adapter(row: ChannelConfig): { provider: ChannelProvider } | { reason: string } {
     const cached = this.adapters.get(row.id);
-    if (cached && cached.version === row.version) return cached.provider;
+    if (cached && cached.version === row.version) return { provider: cached.provider };
     if (cached) this.retire(cached.provider);
     try {
       const { config } = this.deps;
@@ -183,14 +228,31 @@ export class TenantRoutes {
         timeoutMs: config.dispatch.providerTimeoutMs,
       });
       this.adapters.set(row.id, { tenantId: row.tenantId, version: row.version, provider });
-      return provider;
+      this.reported.delete(row.id);
+      return { provider };
     } catch (error) {
-      this.deps.logger.error(
-        { channelConfigId: row.id, tenantId: row.tenantId, reason: (error as Error).message },
-        'channel config skipped: its credentials cannot be decrypted or used',
-      );
       this.adapters.delete(row.id);
-      return undefined;
+      const missingKeyId = this.configs.missingKeyIdOf(row);
+      const reason = missingKeyId
+        ? `channel config ${row.id} skipped: its credentials are encrypted under key "${missingKeyId}", which is not in CONFIG_ENCRYPTION_KEY`
+        : `channel config ${row.id} skipped: its credentials cannot be decrypted or used`;
+      if (this.reported.get(row.id) !== row.version) {
+        this.reported.set(row.id, row.version);
+        this.deps.logger.error(
+          {
+            channelConfigId: row.id,
+            tenantId: row.tenantId,
+            version: row.version,
+            missingKeyId,
+            // SecretBoxError's message names a key id at most; an SDK's refusal to build is about shape.
+            reason: (error as Error).message,
+          },
+          missingKeyId
+            ? 'channel config skipped: its encryption key is not in CONFIG_ENCRYPTION_KEY'
+            : 'channel config skipped: its credentials cannot be decrypted or used',
+        );
+      }
+      return { reason };
     }
   }
 

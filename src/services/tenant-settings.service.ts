@@ -115,10 +115,17 @@ function mergeSenders(
  * `tenantSettings`, id = tenant id) in its transaction.
  */
 export class TenantSettingsService {
+  private readonly changeListeners: ((tenantId: string) => void)[] = [];
+
   constructor(
     private readonly deps: ServiceDeps,
     private readonly budgets: BudgetService,
   ) {}
+
+  /** Called with the tenant after each committed update (routing forgets its cached order: useSharedProviders). */
+  onChange(listener: (tenantId: string) => void): void {
+    this.changeListeners.push(listener);
+  }
 
   private em() {
     return this.deps.orm.em.fork() as EntityManager;
@@ -199,6 +206,7 @@ export class TenantSettingsService {
         at: now,
       });
     });
+    for (const listener of this.changeListeners) listener(caller.tenantId);
     return this.view(caller);
   }
 }
