@@ -71,12 +71,17 @@ describe('CRITICAL goes before bulk', () => {
       const { rowCount } = await db.query(`select id from message where priority = 'LOW' for update`);
       expect(rowCount).toBe(BULK);
       worker = await startHerald(s.config, 'worker', { logger: createLogger('silent') });
-      await waitFor(async () => {
-        const { rows } = await db.query<{ n: number }>(
-          `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
-        );
-        return rows[0].n > 0;
-      });
+      // A worker's first claim can take long on a loaded machine (a CI run with other suites missed 20 s).
+      await waitFor(
+        async () => {
+          const { rows } = await db.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+          );
+          return rows[0].n > 0;
+        },
+        60_000,
+        'a bulk claim waiting on the locked rows',
+      );
       const id = await sendCritical(s);
       // Given time to get through while the bulk waits; the old shared claim group never lets it.
       await waitFor(() => Promise.resolve(twilioRequests(s).some((r) => r.id === id)), 15_000).catch(
@@ -114,13 +119,15 @@ describe('CRITICAL goes before bulk', () => {
       // Bulk requests that reached the provider after the CRITICAL was claimed and before it: at most the tokens of
       // the rate window current at its claim (handed out before it asked, some still on their way), and of the next
       // one when the machine is loaded: the claim and the CRITICAL's token request are separate steps, and a window
-      // can turn between them (a CI run under load saw 22 of 20). Every bulk message still waiting for a token then
-      // goes after it. (The old limiter let it draw lots with them: 213th.)
+      // can turn between them (a CI run under load saw 22 of 20, and one with three other suites beside it 47: the
+      // steps were over two seconds apart). Every bulk message still waiting for a token then goes after it: at the
+      // first CRITICAL's claim 280 are waiting, and the old limiter let it draw lots with them (213th).
+      // Three windows is still far below such a draw.
       const overtaking = twilioRequests(s)
         .slice(0, position - 1)
         .filter((r) => r.at > claimedAt && !criticals.includes(r.id));
       expect(overtaking.length, `bulk sends between the claim of ${id} and its request`).toBeLessThanOrEqual(
-        2 * RATE,
+        3 * RATE,
       );
     }
   }, 120_000);
