@@ -131,8 +131,14 @@ export function attachGraphqlWs(options: {
         try {
           document = documents.parse(payload.query);
         } catch (error) {
+          // With its source, as over HTTP: formatError masks the token text of a document that may carry secrets.
+          const { source, positions } = error instanceof GraphQLError ? error : {};
           return format([
-            new GraphQLError((error as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } }),
+            new GraphQLError((error as Error).message, {
+              source,
+              positions,
+              extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+            }),
           ]);
         }
         // A caller whose budget is known spent is refused before validation, the costly step (a third of a

@@ -201,7 +201,14 @@ export function checkQueryLimits(
       ];
     }
     // Variables that do not fit the operation: the same answer execution would give.
-    return [new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: 'BAD_USER_INPUT' } })];
+    // Its originalError keeps graphql-js's rule apart from the value it quotes, which secret-values.ts masks.
+    return [
+      new GraphQLError(error.message, {
+        nodes: error.nodes,
+        originalError: error,
+        extensions: { code: 'BAD_USER_INPUT' },
+      }),
+    ];
   }
   if (cost > limits.maxCost) {
     return [
