@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/env';
 import type { Caller } from '../services';
+import { isSystemActorName, SYSTEM_ACTOR_PREFIXES, SYSTEM_ACTORS } from '../domain/audit-actors';
 import { PERMISSION_SCOPES } from '../resolvers/scopes';
 import { UnauthenticatedError } from '../services/errors';
 
@@ -24,7 +25,9 @@ export type Authenticate = (authorization: string | undefined) => Promise<Caller
  * Verifies `Authorization: Bearer <JWT>` (HS256 secret and/or JWKS) and maps sub, tenant and scope to a Caller, with
  * `expiresAt` (ms since epoch) from `exp`. Throws UNAUTHENTICATED for a missing, invalid or expired token and for one
  * without `sub`, `tenant` or `exp`: a token that never expires cannot be revoked, so it is refused; so is one whose
- * `exp` lies more than `maxTokenAgeSeconds` ahead, when that is set.
+ * `exp` lies more than `maxTokenAgeSeconds` ahead, when that is set, and one whose `sub` or `tenant` is not a usable
+ * identifier (identifierClaim). This is the one place tokens are checked: HTTP, websockets, `_entities`, the audit
+ * export and the sandbox's admin routes all call it.
  */
 export function createAuthenticator(auth: Config['auth']): Authenticate {
   if (!auth.enabled) return () => Promise.resolve(DEVELOPMENT_CALLER);
@@ -84,8 +87,9 @@ export function createAuthenticator(auth: Config['auth']): Authenticate {
 const MAX_IDENTIFIER_LENGTH = 200;
 
 /**
- * A `sub` or `tenant` claim as an identifier: a non-empty string of at most 200 characters with no control characters
- * and no lone UTF-16 surrogates. They key every row (PostgreSQL cannot store NUL, its indexes refuse long entries) and
+ * A `sub` or `tenant` claim as an identifier: a string, not blank (whitespace only), of at most 200 characters with no
+ * control characters and no lone UTF-16 surrogates, and for `sub` none of Herald's own audit actors once trimmed, in
+ * any case (`webhook:…`, `provider:…`, `unsubscribe-link`: src/domain/audit-actors.ts). They key every row (PostgreSQL cannot store NUL, its indexes refuse long entries) and
  * the rate limits (encodeURIComponent throws on a lone surrogate), so a token from a careless or hostile issuer is
  * refused here as UNAUTHENTICATED instead of failing deeper as an internal error.
  */
@@ -95,9 +99,19 @@ const UNSTORABLE_IN_IDENTIFIER = /[\u0000-\u001f\u007f]|\p{Cs}/u;
 function identifierClaim(payload: JWTPayload, claim: 'sub' | 'tenant'): string {
   const value = payload[claim];
   if (typeof value !== 'string' || !value) throw new UnauthenticatedError(`token has no "${claim}" claim`);
+  // Blank reads as nobody: an audit row by " " names no one, and a tenant " " is nobody's.
+  if (!value.trim()) throw new UnauthenticatedError(`token claim "${claim}" is blank`);
   if (value.length > MAX_IDENTIFIER_LENGTH || UNSTORABLE_IN_IDENTIFIER.test(value))
     throw new UnauthenticatedError(
       `token claim "${claim}" must be at most ${MAX_IDENTIFIER_LENGTH} characters, without control characters or lone surrogates`,
     );
+  // The audit trail records a caller by its `sub` beside Herald's own actors: a caller must not read as one of them.
+  if (claim === 'sub' && isSystemActorName(value))
+    throw new UnauthenticatedError(
+      `token claim "sub" must not name one of Herald's own audit actors (${RESERVED_ACTORS}): issue the token for another subject`,
+    );
   return value;
 }
+
+/** `webhook:…, provider:…, unsubscribe-link`, as an error message names them. */
+const RESERVED_ACTORS = [...SYSTEM_ACTOR_PREFIXES.map((prefix) => `${prefix}…`), ...SYSTEM_ACTORS].join(', ');

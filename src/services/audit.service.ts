@@ -35,9 +35,10 @@ export type AuditAction =
 /** Who made a change and through which request. */
 export interface AuditSource {
   /**
-   * The token subject (`sub`); for changes a vendor or recipient made: `webhook:twilio`, `webhook:sendgrid` (their
-   * signed webhooks), `provider:twilio`, `provider:fcm` (a refusal at send, e.g. 21610), `unsubscribe-link`; null for
-   * Herald itself and the development caller (auth off).
+   * The token subject (`sub`); for changes a vendor or recipient made, a system actor (src/domain/audit-actors.ts,
+   * which no token subject may read as): `webhook:twilio`, `webhook:sendgrid` (their signed webhooks),
+   * `provider:twilio`, `provider:fcm` (a refusal at send, e.g. 21610), `unsubscribe-link`; null for Herald itself and
+   * the development caller (auth off).
    */
   actor: string | null;
   /** The HTTP request's id (x-request-id or Herald's UUID), one per websocket operation; for a vendor's webhook the

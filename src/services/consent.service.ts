@@ -12,6 +12,7 @@ import {
   Priority,
   WHOLE_CHANNEL,
 } from '../entities';
+import { UNSUBSCRIBE_LINK_ACTOR } from '../domain/audit-actors';
 import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
 import { auditSourceOf } from './audit.service';
 import { recordConsent } from './consent-ledger';
@@ -344,7 +345,7 @@ export class ConsentService {
         reason: `List-Unsubscribe (message ${claim.messageId})`,
         address: claim.address,
         at: this.deps.clock.now(),
-        audit: { actor: 'unsubscribe-link', requestId },
+        audit: { actor: UNSUBSCRIBE_LINK_ACTOR, requestId },
       }),
     );
     return true;

@@ -11,6 +11,7 @@ import {
   ContactInfo,
   SERVICE_WIDE,
 } from '../entities';
+import { webhookActor } from '../domain/audit-actors';
 import { normalizeReply } from '../domain/reply-keywords';
 import type { InboundReply, ProviderStatusEvent } from '../providers/webhook.types';
 import { addBlock, removeBlock } from './address-block';
@@ -263,7 +264,7 @@ export class DeliveryStatusService {
         address,
         at: recordedAt,
         // The vendor's signed webhook made this change; its event key ties the row to the stored raw event.
-        audit: { actor: `webhook:${event.provider}`, requestId: event.eventKey },
+        audit: { actor: webhookActor(event.provider), requestId: event.eventKey },
       });
       await addBlock(tx, {
         identity: blockIdentity(scope),
@@ -326,7 +327,7 @@ export class DeliveryStatusService {
           address: reply.from,
           at,
           // The recipient's reply, through the vendor's signed webhook: one audit row per tenant's user it touches.
-          audit: { actor: `webhook:${reply.provider}`, requestId: reply.eventKey },
+          audit: { actor: webhookActor(reply.provider), requestId: reply.eventKey },
         });
       }
     }

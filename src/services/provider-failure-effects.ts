@@ -1,6 +1,7 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BlockKind, Channel, ConsentStatus, Device, SERVICE_WIDE, type Message } from '../entities';
+import { providerActor } from '../domain/audit-actors';
 import { ProviderError } from '../providers/provider.types';
 import { addBlock } from './address-block';
 import { recordAudit } from './audit.service';
@@ -40,7 +41,7 @@ export async function applyFailureEffects(
       address: message.to,
       at: now,
       // Twilio refused the send because the number had replied STOP: the change is the vendor's, found at send.
-      audit: { actor: 'provider:twilio', requestId: null },
+      audit: { actor: providerActor('twilio'), requestId: null },
     });
   }
   if (error.code === 'UNREGISTERED' && message.channel === Channel.PUSH) {
@@ -59,7 +60,7 @@ export async function applyFailureEffects(
     // FCM said the app is gone from the device: the change is the vendor's, found at send.
     await recordAudit(tx, {
       tenantId: message.tenantId,
-      actor: 'provider:fcm',
+      actor: providerActor('fcm'),
       requestId: null,
       entity: 'device',
       entityId: device.id,

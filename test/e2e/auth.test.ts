@@ -56,6 +56,53 @@ describe('auth (JWT HS256): tenant from the token, on HTTP and websockets', () =
     }
   });
 
+  it("refuses a token whose sub reads as one of Herald's own audit actors, or whose sub or tenant is blank (HTTP 401, websocket 4403)", async () => {
+    const tokens = [
+      await token('acme', 'webhook:twilio'),
+      await token('acme', ' Provider:FCM '),
+      await token('acme', 'UNSUBSCRIBE-LINK'),
+      await token('acme', '   '),
+      await token(' \t ', 'svc-billing'),
+    ];
+    for (const bearer of tokens) {
+      const response = await fetch(stack.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+        body: JSON.stringify({ query: '{ notificationTypes { key } }' }),
+      });
+      expect(response.status).toBe(401);
+      const body = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
+      expect(body.errors[0]?.extensions.code).toBe('UNAUTHENTICATED');
+      expect(body.errors[0]?.message).toMatch(/audit actors|is blank/);
+
+      const client = wsClient(stack.url, `Bearer ${bearer}`);
+      await expect(
+        collect<MessageStatusChangedSubscription, { userId: string }>(
+          client,
+          MessageStatusChangedDocument,
+          { userId: 'u-reserved' },
+          () => true,
+          5_000,
+        ).done,
+      ).rejects.toThrow(/socket closed 4403/);
+      await client.dispose();
+    }
+    // A gateway's _entities reaches the same authentication.
+    const entities = await fetch(stack.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[0]}` },
+      body: JSON.stringify({
+        query:
+          'query { _entities(representations: [{ __typename: "Notification", id: "n1" }]) { __typename } }',
+      }),
+    });
+    expect(entities.status).toBe(401);
+    // A subject that only looks alike is an ordinary caller.
+    const lookalike = await token('acme', 'webhooks-bot');
+    const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, { input }, lookalike);
+    expect(sendNotification.notification.id).toBeTruthy();
+  });
+
   it('a tenant sees only its own notifications', async () => {
     const acme = await token('acme');
     const globex = await token('globex');

@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env';
+import { isSystemActorName, providerActor, webhookActor } from '../../src/domain/audit-actors';
 import { isAllowed } from '../../src/resolvers/scopes';
 import { ALL_SCOPES, createAuthenticator } from '../../src/server/auth';
 
@@ -79,5 +80,52 @@ describe('authentication and scope rules', () => {
         extensions: { code: 'UNAUTHENTICATED' },
       });
     }
+  });
+
+  it("refuses a sub that reads as one of Herald's own audit actors, and a blank sub or tenant", async () => {
+    const authenticate = createAuthenticator(parseConfig({ JWT_SECRET: SECRET }).auth);
+    const key = new TextEncoder().encode(SECRET);
+    const signed = (tenant: string, sub: string) =>
+      new SignJWT({ tenant, scope: 'admin' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(sub)
+        .setExpirationTime('5m')
+        .sign(key);
+    for (const [tenant, sub, says] of [
+      ['acme', 'webhook:twilio', 'audit actors'],
+      ['acme', 'webhook:', 'audit actors'],
+      ['acme', '  Webhook:SendGrid', 'audit actors'],
+      ['acme', 'PROVIDER:fcm', 'audit actors'],
+      ['acme', 'provider:anything-else', 'audit actors'],
+      ['acme', 'unsubscribe-link', 'audit actors'],
+      ['acme', ' Unsubscribe-Link\u00a0', 'audit actors'],
+      ['acme', '   ', '"sub" is blank'],
+      ['acme', '\u3000', '"sub" is blank'],
+      ['  ', 'ann', '"tenant" is blank'],
+    ]) {
+      await expect(
+        authenticate(`Bearer ${await signed(tenant, sub)}`),
+        JSON.stringify([tenant, sub]),
+      ).rejects.toMatchObject({
+        message: expect.stringContaining(says) as unknown,
+        extensions: { code: 'UNAUTHENTICATED' },
+      });
+    }
+    // Names that merely look alike are ordinary subjects.
+    for (const sub of ['webhooks-bot', 'provider', 'unsubscribe-link-admin', 'svc webhook:twilio', ' ann ']) {
+      await expect(authenticate(`Bearer ${await signed('acme', sub)}`), sub).resolves.toMatchObject({
+        subject: sub,
+      });
+    }
+  });
+
+  it('the actors the audit writers use are the ones auth refuses', () => {
+    for (const actor of [
+      webhookActor('twilio'),
+      webhookActor('sendgrid'),
+      providerActor('twilio'),
+      providerActor('fcm'),
+    ])
+      expect(isSystemActorName(actor), actor).toBe(true);
   });
 });
