@@ -2,6 +2,7 @@ import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } 
 import type { Config } from '../config/env';
 import type { Caller } from '../services';
 import { isSystemActorName, SYSTEM_ACTOR_PREFIXES, SYSTEM_ACTORS } from '../domain/audit-actors';
+import { SERVICE_WIDE } from '../entities';
 import { PERMISSION_SCOPES } from '../resolvers/scopes';
 import { UnauthenticatedError } from '../services/errors';
 
@@ -109,6 +110,12 @@ function identifierClaim(payload: JWTPayload, claim: 'sub' | 'tenant'): string {
   if (claim === 'sub' && isSystemActorName(value))
     throw new UnauthenticatedError(
       `token claim "sub" must not name one of Herald's own audit actors (${RESERVED_ACTORS}): issue the token for another subject`,
+    );
+  // "*" (SERVICE_WIDE) is the identity of the service-wide accounts: address blocks and provider events kept under it
+  // apply to every tenant, so a tenant "*" would make its own config's STOPs and bounces block every tenant.
+  if (claim === 'tenant' && value.trim() === SERVICE_WIDE)
+    throw new UnauthenticatedError(
+      `token claim "tenant" must not be "${SERVICE_WIDE}": it names the service-wide accounts shared by every tenant`,
     );
   return value;
 }

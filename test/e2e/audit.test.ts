@@ -471,6 +471,32 @@ describe('audit trail', () => {
     expect(after.rows[0]).toEqual({ n: rows[0].n, mallory: 0 });
   });
 
+  it('the triggers hold in replica mode too: a session setting session_replication_role = replica cannot delete', async () => {
+    // Ordinary triggers do not fire under session_replication_role = replica, which any superuser session may set.
+    const db = suite.db;
+    // A row to delete: a row trigger fires only for rows the DELETE reaches.
+    await db.query(
+      `insert into audit_log (id, tenant_id, entity, entity_id, action) values ($1, 'acme', 'tenantSettings', 'acme', 'update')`,
+      [randomUUID()],
+    );
+    for (const statement of ['delete from audit_log', 'truncate audit_log']) {
+      await db.query('begin');
+      try {
+        await db.query('set local session_replication_role = replica');
+        await expect(db.query(statement)).rejects.toThrow(/append-only: (DELETE|TRUNCATE)/);
+      } finally {
+        await db.query('rollback');
+      }
+    }
+    const { rows } = await suite.db.query<{ tgname: string; tgenabled: string }>(
+      `select tgname, tgenabled from pg_trigger where tgrelid = 'audit_log'::regclass and not tgisinternal order by tgname`,
+    );
+    expect(rows).toEqual([
+      { tgname: 'audit_log_no_truncate', tgenabled: 'A' },
+      { tgname: 'audit_log_no_update_delete', tgenabled: 'A' },
+    ]);
+  });
+
   it('recordAudit commits and rolls back with the change it records; outside a transaction it refuses', async () => {
     const em = suite.stack.herald.services.deps.orm.em.fork();
     const entityId = `rollback-${randomUUID()}`;

@@ -82,7 +82,7 @@ describe('authentication and scope rules', () => {
     }
   });
 
-  it("refuses a sub that reads as one of Herald's own audit actors, and a blank sub or tenant", async () => {
+  it('refuses a sub that reads as one of Herald\'s own audit actors, a blank sub or tenant, and the tenant "*"', async () => {
     const authenticate = createAuthenticator(parseConfig({ JWT_SECRET: SECRET }).auth);
     const key = new TextEncoder().encode(SECRET);
     const signed = (tenant: string, sub: string) =>
@@ -102,6 +102,9 @@ describe('authentication and scope rules', () => {
       ['acme', '   ', '"sub" is blank'],
       ['acme', '\u3000', '"sub" is blank'],
       ['  ', 'ann', '"tenant" is blank'],
+      // The service-wide identity: a tenant "*" would write its own config's blocks for every tenant.
+      ['*', 'ann', 'service-wide accounts'],
+      [' * ', 'ann', 'service-wide accounts'],
     ]) {
       await expect(
         authenticate(`Bearer ${await signed(tenant, sub)}`),
