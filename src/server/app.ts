@@ -190,8 +190,8 @@ export async function createHttpApp(options: {
           config.twilio.mode === 'sandbox' ? `${config.server.publicUrl}/webhooks/twilio/inbound` : undefined,
       },
     );
-    // What the sandbox recorded is every tenant's content (and the Twilio basic-auth header), and its control API
-    // injects faults: with auth on, operators only. The vendor routes stay open: the SDKs call them with the
+    // What the sandbox recorded is every tenant's content (credentials redacted: recording-redaction.ts), and its
+    // control API injects faults: with auth on, operators only. The vendor routes stay open: the SDKs call them with the
     // published sandbox credentials, never with a JWT.
     if (config.auth.enabled) {
       const adminOnly = requireAdmin(authenticate);

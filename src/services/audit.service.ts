@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { runRaw } from '../db/raw';
+import { sameJson } from '../domain/same-json';
 import type { Caller } from './deps';
 
 /** What an audit row can be about (`entity` column); auditLog's filter takes these. */
@@ -83,14 +84,20 @@ export const auditSourceOf = (caller: Caller): AuditSource => ({
  * });
  * ```
  *
+ * A change that changes nothing is not a change: when `before` and `after` say the same thing (sameJson: key order,
+ * null vs a missing key and Date vs ISO string do not count) no row is written and false is answered. Callers should
+ * also leave the entity itself untouched then (no `updatedAt`, no `version` bump): see the README's "Audit trail".
+ *
  * @param em an EntityManager inside a transaction (`em.transactional` callback's `tx`).
  * @param record tenantId, actor, requestId, entity, entityId, action, before, after (JSON, no secrets), optional at.
+ * @returns true when a row was written, false for a change that changed nothing.
  * @throws Error when `em` has no open transaction (a programming error: the row could outlive a rolled-back change);
  *   the database's errors as MikroORM exceptions.
  */
-export async function recordAudit(em: EntityManager, record: AuditRecord): Promise<void> {
+export async function recordAudit(em: EntityManager, record: AuditRecord): Promise<boolean> {
   if (!em.getTransactionContext())
     throw new Error('recordAudit needs the transaction of the change it records (em.transactional)');
+  if (sameJson(record.before, record.after)) return false;
   await runRaw(
     em,
     `insert into audit_log (id, tenant_id, actor, occurred_at, entity, entity_id, action, before, after, request_id)
@@ -108,6 +115,7 @@ export async function recordAudit(em: EntityManager, record: AuditRecord): Promi
       record.requestId,
     ],
   );
+  return true;
 }
 
 /** JSON text for a jsonb parameter; null/undefined stay SQL null. */

@@ -28,8 +28,9 @@ import { BadUserInputError, ConflictError, NotFoundError } from './errors';
 import { LIST_LIMITS } from './list-limits';
 import { isUuid } from './query.service';
 import { runRaw } from '../db/raw';
+import { sameJson } from '../domain/same-json';
 import { channelConfigAad, reencryptChannelConfigs } from './reencrypt-configs';
-import { SecretBox, SecretBoxError } from './secret-box';
+import { sameSecret, SecretBox, SecretBoxError } from './secret-box';
 import { readTenantSettings } from './tenant-settings.service';
 
 /** What every response shows of a config: identifiers and senders in clear, each set secret as exactly `***`. */
@@ -149,33 +150,53 @@ export class ChannelConfigService {
     return this.view(row);
   }
 
+  /**
+   * Applies a change. A change that changes nothing — the same name, position, active flag, senders and identifiers,
+   * and secrets equal to the stored ones (compared decrypted, in constant time) — answers the config as it is: no
+   * vendor check, no new version or ciphertext, no audit row. Secrets given equal to the stored ones are not a change
+   * beside other changes either (not re-sealed, the vendor not asked for them).
+   */
   async update(caller: Caller, id: string, input: ChannelConfigChange): Promise<ChannelConfigView> {
     checkCommon(input);
     const em = this.em();
     const row = await this.find(em, caller, id);
     if (!row) throw new NotFoundError(`no channel config ${JSON.stringify(id.slice(0, 100))}`);
     const before = channelConfigSnapshot(row);
-    const newSecrets = givenSecrets(input.credentials);
+    const given = givenSecrets(input.credentials);
+    // Decrypted only when needed (secrets given, or the vendor asked): a config whose key id was rotated out of
+    // CONFIG_ENCRYPTION_KEY can still be renamed, moved, deactivated or given new senders (README "No key"); giving
+    // its secrets again repairs it (they cannot be compared, so they count as new).
+    const stored = Object.keys(given).length > 0 ? this.storedSecrets(row) : undefined;
+    const newSecrets = stored ? changedSecrets(given, stored) : given;
     const givingSecrets = Object.keys(newSecrets).length > 0;
     if (givingSecrets && !this.box.canEncrypt) throw new EncryptionKeyMissingError();
-    // Decrypted only when needed (new secrets merged in, or the vendor asked): a config whose key id was rotated out
-    // of CONFIG_ENCRYPTION_KEY can still be renamed, moved, deactivated or given new senders (README "No key").
-    const secrets = givingSecrets
-      ? { ...(this.storedSecrets(row) ?? {}), ...newSecrets }
-      : this.presentSecrets(row);
+    const secrets = givingSecrets ? { ...(stored ?? {}), ...newSecrets } : this.presentSecrets(row);
     const account = normalizeAccount(
       row.provider,
       { ...row.senders, ...definedOnly(input.senders) },
       { ...row.identifiers, ...definedOnly(input.identifiers) },
       secrets,
     );
+    const name = input.name !== undefined && input.name !== null ? input.name.trim() : row.name;
+    const position = input.position ?? row.position;
+    const active = input.active ?? row.active;
+    // Compared as JSON meaning: jsonb hands the stored objects back with their keys reordered.
+    const identifiersChanged = !sameJson(account.identifiers, row.identifiers);
+    if (
+      !givingSecrets &&
+      !identifiersChanged &&
+      sameJson(account.senders, row.senders) &&
+      name === row.name &&
+      position === row.position &&
+      active === row.active
+    )
+      return this.view(row);
     // The vendor's check reads the credentials and identifiers, never the senders.
-    const accountChanged =
-      givingSecrets || JSON.stringify(account.identifiers) !== JSON.stringify(row.identifiers);
-    if (input.name !== undefined && input.name !== null) row.name = input.name.trim();
-    if (input.position !== undefined && input.position !== null) row.position = input.position;
-    const activating = input.active === true && !row.active;
-    if (input.active !== undefined && input.active !== null) row.active = input.active;
+    const accountChanged = givingSecrets || identifiersChanged;
+    row.name = name;
+    row.position = position;
+    const activating = active && !row.active;
+    row.active = active;
     row.senders = account.senders;
     row.identifiers = account.identifiers;
     // New secrets are sealed under the current key, so giving them again repairs a config whose key is gone.
@@ -421,6 +442,16 @@ export class ChannelConfigService {
       updatedAt: row.updatedAt,
     };
   }
+}
+
+/** The given secrets that differ from the stored ones, each compared in constant time (sameSecret). */
+function changedSecrets(given: ChannelConfigSecrets, stored: ChannelConfigSecrets): ChannelConfigSecrets {
+  const changed: ChannelConfigSecrets = {};
+  for (const field of SECRET_FIELDS) {
+    const value = given[field];
+    if (value !== undefined && !sameSecret(value, stored[field] ?? '')) changed[field] = value;
+  }
+  return changed;
 }
 
 /** The fields of a partial input that were given (null clears an optional field, undefined keeps it). */

@@ -57,14 +57,20 @@ const auditAction = (entry: LedgerEntry): AuditAction => {
   return entry.action === 'VERIFY' ? 'verify' : 'grant';
 };
 
+/** Whether `entry` moves the stored row: another status, or a source or address it does not hold yet. */
+const changesRow = (row: ConsentRow, entry: LedgerEntry): boolean =>
+  row.status !== String(entry.status) ||
+  (entry.source != null && entry.source !== row.source) ||
+  (entry.address != null && entry.address !== row.address);
+
 const CONSENT_COLUMNS = 'id, user_id, channel, type_key, status, source, address, granted_at, revoked_at';
 
 /**
  * Appends to the consent ledger and moves the current state with it, in the caller's transaction. Every writer —
  * grantConsent, verifyConsent, revokeConsent, STOP/START replies, SendGrid unsubscribes, Twilio 21610, one-click
  * unsubscribes — comes here. A state change (an entry with `status`) also writes one audit row (entity `consent`,
- * action grant / request / verify / revoke) with the row before and after; events that change no state (a wrong code)
- * stay in the ledger only.
+ * action grant / request / verify / revoke) with the row before and after; events that change no state (a wrong code,
+ * a re-grant of a granted consent with the same source and address) stay in the ledger only.
  */
 export async function recordConsent(em: EntityManager, entry: LedgerEntry): Promise<void> {
   const typeKey = entry.typeKey ?? WHOLE_CHANNEL;
@@ -93,6 +99,10 @@ export async function recordConsent(em: EntityManager, entry: LedgerEntry): Prom
       where tenant_id = ? and user_id = ? and channel = ? and type_key = ? for update`,
     [entry.tenantId, entry.userId, entry.channel, typeKey],
   );
+  // Asking for the state the consent is already in (a re-grant of a granted consent, a revoke of a revoked one) changes
+  // nothing: the row keeps its grantedAt/revokedAt and updatedAt and no audit row is written; the ledger entry above
+  // still records the request (with its proof), as a wrong code is recorded there only.
+  if (before && !changesRow(before, entry)) return;
   const [after] = await runRaw<ConsentRow>(
     em,
     `insert into consent (id, tenant_id, user_id, channel, type_key, status, source, address, granted_at, revoked_at, updated_at)
@@ -101,8 +111,10 @@ export async function recordConsent(em: EntityManager, entry: LedgerEntry): Prom
        status = excluded.status,
        source = coalesce(excluded.source, consent.source),
        address = coalesce(excluded.address, consent.address),
-       granted_at = case when excluded.status = 'GRANTED' then excluded.granted_at else consent.granted_at end,
-       revoked_at = case when excluded.status = 'REVOKED' then excluded.revoked_at else consent.revoked_at end,
+       granted_at = case when excluded.status = 'GRANTED' and consent.status <> 'GRANTED'
+                         then excluded.granted_at else consent.granted_at end,
+       revoked_at = case when excluded.status = 'REVOKED' and consent.status <> 'REVOKED'
+                         then excluded.revoked_at else consent.revoked_at end,
        updated_at = excluded.updated_at
      returning ${CONSENT_COLUMNS}`,
     [

@@ -60,6 +60,10 @@ export class ContactService {
         { lockMode: LockMode.PESSIMISTIC_WRITE },
       );
       const before = contactSnapshot(existing);
+      // The same contact points again change nothing: no write, no updatedAt, no audit row.
+      const stored = existing as Record<string, unknown> | null;
+      if (stored && Object.entries(changes).every(([field, value]) => (stored[field] ?? null) === value))
+        return existing!;
       await tx.upsert(
         ContactInfo,
         { id: randomUUID(), tenantId: caller.tenantId, userId, ...changes, createdAt: now, updatedAt: now },

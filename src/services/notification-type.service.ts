@@ -13,6 +13,7 @@ import {
 } from '../entities';
 import { checkWhatsappTemplate } from './whatsapp-template';
 import { normalizeLocale, requireNonEmpty } from './address-validation';
+import { sameJson } from '../domain/same-json';
 import { auditSourceOf, recordAudit } from './audit.service';
 import { notificationTypeSnapshot } from './audit-snapshots';
 import type { Caller, ServiceDeps } from './deps';
@@ -193,6 +194,12 @@ export class NotificationTypeService {
       if (input.templates) type.templates = templates;
       if (input.fallbackChannels) type.fallbackChannels = [...new Set(input.fallbackChannels)];
       if (input.frequencyCap !== undefined) type.frequencyCap = input.frequencyCap ?? null;
+      // The same type again changes nothing: no updatedAt, no audit row. The identity map is cleared so the commit's
+      // flush writes nothing either (a JSON column re-assigned with equal content can still look dirty).
+      if (existing && sameJson(before, notificationTypeSnapshot(type))) {
+        tx.clear();
+        return type;
+      }
       type.updatedAt = now;
       await tx.flush();
       // Templates included: a template change is a type change.

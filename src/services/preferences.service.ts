@@ -12,6 +12,7 @@ import {
   type TypePreference,
 } from '../entities';
 import { requireNonEmpty } from './address-validation';
+import { sameJson } from '../domain/same-json';
 import { auditSourceOf, recordAudit } from './audit.service';
 import { preferencesSnapshot } from './audit-snapshots';
 import type { Caller, ServiceDeps } from './deps';
@@ -101,7 +102,8 @@ export class PreferencesService {
 
   /**
    * Reads the user's preferences locked (or the defaults), lets `change` edit them, stores them and writes one audit
-   * row (entity `preferences`, id = user id) with the document before and after, in one transaction.
+   * row (entity `preferences`, id = user id) with the document before and after, in one transaction. Stored
+   * preferences that `change` leaves as they were are answered as they are: nothing written, no audit row.
    */
   private async change(
     caller: Caller,
@@ -117,6 +119,12 @@ export class PreferencesService {
       );
       const before = preferencesSnapshot(existing);
       const prefs = await change(tx, existing ?? (await this.defaults(tx, caller.tenantId, userId)));
+      // The same document again changes nothing: no write, no updatedAt, no audit row (the identity map is cleared so
+      // the commit's flush writes nothing either).
+      if (existing && sameJson(before, preferencesSnapshot(prefs))) {
+        tx.clear();
+        return prefs;
+      }
       prefs.updatedAt = this.deps.clock.now();
       await tx.upsert(
         NotificationPreferences,

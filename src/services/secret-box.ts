@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ConfigKeyring } from '../config/encryption-keys';
 
 /**
@@ -76,4 +76,13 @@ export class SecretBox {
     const parts = sealed.split('.');
     return parts.length === 5 && parts[0] === VERSION ? parts[1] : undefined;
   }
+}
+
+/**
+ * Whether two secrets are equal, in time that does not depend on where they differ: both are hashed (SHA-256) first,
+ * so timingSafeEqual compares equal lengths and the length of neither leaks through an early return.
+ */
+export function sameSecret(a: string, b: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+  return timingSafeEqual(digest(a), digest(b));
 }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { TenantSettings, type DefaultSenders } from '../entities';
 import { runRaw } from '../db/raw';
 import { normalizeEmail, normalizePhone, normalizeTimezone } from './address-validation';
+import { sameJson } from '../domain/same-json';
 import { auditSourceOf, recordAudit } from './audit.service';
 import { tenantSettingsSnapshot } from './audit-snapshots';
 import type { BudgetService } from './budget.service';
@@ -169,7 +170,7 @@ export class TenantSettingsService {
     if (input.defaultSenders !== undefined) mergeSenders({}, input.defaultSenders);
 
     const now = this.deps.clock.now();
-    await this.em().transactional(async (tx) => {
+    const changed = await this.em().transactional(async (tx) => {
       // The row exists from here on (concurrent first updates meet at the unique tenant id, not in an error).
       const created = await runRaw<{ id: string }>(
         tx,
@@ -193,6 +194,12 @@ export class TenantSettingsService {
       if (dataRetentionDays !== undefined) row.dataRetentionDays = dataRetentionDays;
       if (auditRetentionDays !== undefined) row.auditRetentionDays = auditRetentionDays;
       if (input.useSharedProviders !== undefined) row.useSharedProviders = input.useSharedProviders ?? true;
+      // The same values again change nothing: no updatedAt, no audit row, no routing cache dropped. The identity map
+      // is cleared so the commit's flush writes nothing either.
+      if (before && sameJson(before, tenantSettingsSnapshot(row))) {
+        tx.clear();
+        return false;
+      }
       row.updatedAt = now;
       await tx.flush();
       await recordAudit(tx, {
@@ -205,8 +212,9 @@ export class TenantSettingsService {
         after: tenantSettingsSnapshot(row),
         at: now,
       });
+      return true;
     });
-    for (const listener of this.changeListeners) listener(caller.tenantId);
+    if (changed) for (const listener of this.changeListeners) listener(caller.tenantId);
     return this.view(caller);
   }
 }

@@ -320,6 +320,146 @@ describe('audit trail', () => {
     });
   });
 
+  describe('a change that changes nothing writes no audit row and touches nothing', () => {
+    /** The row's xmin: a new one means PostgreSQL wrote the row again, even with equal values. */
+    const xmin = async (table: string, where: string, params: unknown[]) =>
+      (await suite.db.query<{ x: string }>(`select xmin::text as x from ${table} where ${where}`, params))
+        .rows[0]?.x;
+
+    it('updateTenantSettings with the values it already holds', async () => {
+      const tenant = `same-${randomUUID().slice(0, 8)}`;
+      const input = {
+        timezone: 'Europe/Lisbon',
+        dailyBudget: 5,
+        defaultSenders: { email: 'news@example.com', sms: '+14155552671' },
+        dataRetentionDays: 30,
+        useSharedProviders: false,
+      };
+      const SET = `mutation ($input: TenantSettingsInput!) { updateTenantSettings(input: $input) { timezone useSharedProviders } }`;
+      await ok(SET, { input }, { tenant });
+      const stored = await xmin('tenant_settings', 'tenant_id = $1', [tenant]);
+      // The same values, other spellings of them, and an empty change.
+      for (const again of [
+        input,
+        { ...input, timezone: 'europe/lisbon', defaultSenders: { sms: '+1 415 555 2671' } },
+        {},
+      ]) {
+        const repeat = await ok(SET, { input: again }, { tenant });
+        expect(repeat.data).toEqual({
+          updateTenantSettings: { timezone: 'Europe/Lisbon', useSharedProviders: false },
+        });
+        expect(await rowsOf(repeat.requestId)).toHaveLength(0);
+      }
+      expect(await xmin('tenant_settings', 'tenant_id = $1', [tenant])).toBe(stored);
+      // A real change still writes its row.
+      const changed = await ok(SET, { input: { dailyBudget: 6 } }, { tenant });
+      expect((await oneRowOf(changed.requestId, 'alice', tenant)).after).toMatchObject({ dailyBudget: 6 });
+    });
+
+    it('upsertNotificationType with the same type and templates', async () => {
+      const key = `same_${randomUUID().slice(0, 8)}`;
+      const input = {
+        key,
+        name: 'Same',
+        category: 'MARKETING',
+        defaultChannels: ['SMS', 'EMAIL'],
+        templates: [
+          { channel: 'SMS', body: 'Hi {{ data.name }}' },
+          { channel: 'EMAIL', subject: 'Hello', text: 'Hi {{ data.name }}', html: '<p>Hi</p>' },
+        ],
+        frequencyCap: { limit: 3, period: 'DAY', action: 'SUPPRESS' },
+      };
+      const UPSERT = `mutation ($input: NotificationTypeInput!) { upsertNotificationType(input: $input) { key name updatedAt } }`;
+      const first = await ok<{ upsertNotificationType: { updatedAt: string } }>(UPSERT, { input });
+      const stored = await xmin('notification_type', 'tenant_id = $1 and key = $2', ['acme', key]);
+      const repeat = await ok<{ upsertNotificationType: { updatedAt: string } }>(UPSERT, { input });
+      expect(repeat.data.upsertNotificationType).toEqual(first.data.upsertNotificationType);
+      expect(await rowsOf(repeat.requestId)).toHaveLength(0);
+      expect(await xmin('notification_type', 'tenant_id = $1 and key = $2', ['acme', key])).toBe(stored);
+      const changed = await ok(UPSERT, { input: { ...input, name: 'Other' } });
+      expect((await oneRowOf(changed.requestId)).after).toMatchObject({ name: 'Other' });
+    });
+
+    it('updateNotificationPreferences and updateContact with the values already stored', async () => {
+      const userId = `u-${randomUUID()}`;
+      const PREFS = `mutation ($userId: ID!, $input: NotificationPreferencesInput!) { updateNotificationPreferences(userId: $userId, input: $input) { frequency } }`;
+      const prefs = {
+        frequency: 'DAILY',
+        quietHours: { start: '22:00', end: '07:00' },
+        channels: [{ channel: 'SMS', enabled: false }],
+      };
+      await ok(PREFS, { userId, input: prefs });
+      const storedPrefs = await xmin('notification_preferences', 'tenant_id = $1 and user_id = $2', [
+        'acme',
+        userId,
+      ]);
+      const samePrefs = await ok(PREFS, { userId, input: prefs });
+      expect(await rowsOf(samePrefs.requestId)).toHaveLength(0);
+      expect(
+        await xmin('notification_preferences', 'tenant_id = $1 and user_id = $2', ['acme', userId]),
+      ).toBe(storedPrefs);
+
+      await ok(UPDATE_CONTACT, { userId, input: { email: 'same@example.com', phone: '+14155552671' } });
+      const storedContact = await xmin('contact_info', 'tenant_id = $1 and user_id = $2', ['acme', userId]);
+      const sameContact = await ok(UPDATE_CONTACT, {
+        userId,
+        input: { email: 'same@example.com', phone: '+1 415 555 2671' },
+      });
+      expect(await rowsOf(sameContact.requestId)).toHaveLength(0);
+      expect(await xmin('contact_info', 'tenant_id = $1 and user_id = $2', ['acme', userId])).toBe(
+        storedContact,
+      );
+    });
+
+    it('re-granting a granted consent keeps its grantedAt and writes no audit row (the ledger keeps the request)', async () => {
+      const userId = `u-${randomUUID()}`;
+      const input = { userId, channel: 'EMAIL', address: 'regrant@example.com', source: 'web_form' };
+      const granted = await ok<{ grantConsent: { id: string }[] }>(GRANT, { input });
+      const consentId = granted.data.grantConsent[0].id;
+      const stored = await suite.db.query<{ granted_at: Date; x: string }>(
+        'select granted_at, xmin::text as x from consent where id = $1',
+        [consentId],
+      );
+      const again = await ok(GRANT, { input });
+      expect(await rowsOf(again.requestId)).toHaveLength(0);
+      const after = await suite.db.query<{ granted_at: Date; x: string }>(
+        'select granted_at, xmin::text as x from consent where id = $1',
+        [consentId],
+      );
+      expect(after.rows[0]).toEqual(stored.rows[0]);
+      const ledger = await suite.db.query(
+        `select 1 from consent_event where tenant_id = 'acme' and user_id = $1 and action = 'GRANT'`,
+        [userId],
+      );
+      expect(ledger.rows).toHaveLength(2);
+      // Granted again from another source: a change of the source, grantedAt still the first grant's.
+      const resourced = await ok(GRANT, { input: { ...input, source: 'checkout' } });
+      const row = await oneRowOf(resourced.requestId);
+      expect(row.before).toMatchObject({ source: 'web_form' });
+      expect(row.after).toMatchObject({ source: 'checkout', grantedAt: row.before!.grantedAt });
+    });
+
+    it('recordAudit writes nothing when before and after say the same (key order, null vs missing)', async () => {
+      const em = suite.stack.herald.services.deps.orm.em.fork();
+      const entityId = `same-${randomUUID()}`;
+      const written = await em.transactional((tx) =>
+        recordAudit(tx, {
+          tenantId: 'acme',
+          actor: 'alice',
+          requestId: null,
+          entity: 'channelConfig',
+          entityId,
+          action: 'update',
+          before: { name: 'x', senders: { fromNumber: '+14155550100', fromEmail: null }, at: new Date(0) },
+          after: { senders: { fromNumber: '+14155550100' }, at: new Date(0).toISOString(), name: 'x' },
+        }),
+      );
+      expect(written).toBe(false);
+      const { rows } = await suite.db.query('select 1 from audit_log where entity_id = $1', [entityId]);
+      expect(rows).toHaveLength(0);
+    });
+  });
+
   describe('changes nobody made through the API, and batches: one row per change', () => {
     const SEND = `mutation ($input: SendNotificationInput!) { sendNotification(input: $input) { notification { id messages { id } } } }`;
     /** Sends as tenant acme and waits until the message reaches one of `statuses`; returns its id. */
@@ -507,8 +647,8 @@ describe('audit trail', () => {
       entity: 'channelConfig' as const,
       entityId,
       action: 'update' as const,
-      before: { authToken: '***' },
-      after: { authToken: '***' },
+      before: { name: 'before', authToken: '***' },
+      after: { name: 'after', authToken: '***' },
     };
     await expect(
       em.transactional(async (tx) => {

@@ -193,6 +193,66 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
     });
   });
 
+  it('an update with the values it holds changes nothing: same version and ciphertext, no vendor check, no audit row', async () => {
+    const created = await create(twilioInput('a-same', A));
+    expect(created.errors).toBeUndefined();
+    const { id } = created.data!.createChannelConfig;
+    const stored = async () =>
+      (
+        await db.query<{ credentials: string; version: number; x: string }>(
+          'select credentials, version, updated_at, validation_checked_at, xmin::text as x from channel_config where id = $1',
+          [id],
+        )
+      ).rows[0];
+    const audited = async () =>
+      (await db.query<{ n: number }>('select count(*)::int as n from audit_log where entity_id = $1', [id]))
+        .rows[0].n;
+    // Each vendor check logs one line naming the config (ChannelConfigService.validate).
+    const vendorChecks = () =>
+      logLines.filter((line) => line.includes('channel config validated') && line.includes(id)).length;
+    const first = await stored();
+    const checks = vendorChecks();
+    expect(checks).toBe(1);
+    expect(await audited()).toBe(1);
+
+    // Everything again, spelled as given at create; then the secret alone; then nothing.
+    for (const again of [
+      {
+        name: ' a-same ',
+        position: 0,
+        active: true,
+        senders: { fromNumber: '+1 415 555 0100' },
+        identifiers: { accountSid: A.accountSid },
+        credentials: { authToken: A.authToken },
+      },
+      { credentials: { authToken: A.authToken } },
+      {},
+    ]) {
+      const same = await update(id, again);
+      expect(same.errors).toBeUndefined();
+      expect(same.data!.updateChannelConfig).toEqual(created.data!.createChannelConfig);
+    }
+    expect(await stored()).toEqual(first);
+    expect(vendorChecks()).toBe(checks);
+    expect(await audited()).toBe(1);
+
+    // A rename with the same secret: a change, but the secret is not re-sealed and the vendor not asked.
+    const renamed = await update(id, { name: 'a-same-2', credentials: { authToken: A.authToken } });
+    expect(renamed.data!.updateChannelConfig).toMatchObject({ name: 'a-same-2', version: 2 });
+    expect((await stored()).credentials).toBe(first.credentials);
+    expect(vendorChecks()).toBe(checks);
+    expect(await audited()).toBe(2);
+
+    // Another secret is a change the vendor checks (this one it refuses: the config goes inactive).
+    const other = await update(id, { credentials: { authToken: WRONG_TOKEN } });
+    expect(other.data!.updateChannelConfig).toMatchObject({ active: false, version: 3 });
+    expect((await stored()).credentials).not.toBe(first.credentials);
+    expect(vendorChecks()).toBe(checks + 1);
+    expect(await audited()).toBe(3);
+    const deleted = await gql(`mutation ($id: ID!) { deleteChannelConfig(id: $id) }`, { id }, tokenA);
+    expect(deleted.errors).toBeUndefined();
+  });
+
   it('bad input answers BAD_USER_INPUT naming the field; a duplicate name CONFLICT', async () => {
     const cases: [Record<string, unknown>, string][] = [
       [twilioInput('x1', A, { channel: 'EMAIL' }), 'input.channel'],

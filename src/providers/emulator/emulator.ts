@@ -6,6 +6,7 @@ import { sesSendEmail, sesUnparseable, snsPublish, snsUnparseable } from './aws-
 import { EmulatedAccounts, parseRegistration, type AccountRegistration } from './accounts';
 import { EmulatorCallbacks, type CallbackOptions } from './callbacks';
 import { forRecording, MAX_RECORDED_BYTES } from './recording-budget';
+import { redactBody, redactHeaders } from './recording-redaction';
 import { sendgridMailRefusal } from './sendgrid-mail';
 import {
   fcmLimitRefusal,
@@ -35,10 +36,11 @@ export interface RecordedRequest {
   vendor: EmulatedVendor;
   method: string;
   path: string;
+  /** The request's headers, credentials redacted (recording-redaction.ts: `Basic <AccountSid>:***`, …). */
   headers: Record<string, string>;
   /**
    * Parsed body: form fields for Twilio, JSON for SendGrid and FCM. Strings over 16 KiB are kept cut, with a marker
-   * giving their original length (recording-budget.ts).
+   * giving their original length (recording-budget.ts); credential-named fields are `***`.
    */
   body: unknown;
   status: number;
@@ -110,6 +112,11 @@ export class ProviderEmulator {
   /** Estimated bytes of each recording, in step with `requests`, and their sum. */
   private readonly requestBytes: number[] = [];
   private recordedBytes = 0;
+  /**
+   * The API key each SendGrid recording was sent with, kept beside it (never in it: recordings show `SG.<id>.***`), so
+   * an engagement is reported by the account that sent the mail. Dropped with the recording.
+   */
+  private readonly sendgridKeys = new WeakMap<RecordedRequest, string>();
   private faults: Fault[] = [];
   /** Accepted Twilio messages by sid, for the message resource (GET …/Messages/{sid}.json). */
   private readonly twilioMessages = new Map<string, Record<string, unknown>>();
@@ -227,25 +234,30 @@ export class ProviderEmulator {
   }
 
   private record(vendor: EmulatedVendor, req: Request, answer: Answer): void {
-    const headers: Record<string, string> = {};
+    const received: Record<string, string> = {};
     for (const [key, value] of Object.entries(req.headers)) {
-      if (typeof value === 'string') headers[key] = value;
+      if (typeof value === 'string') received[key] = value;
     }
+    // Credentials never reach a recording (recording-redaction.ts): admins and tests read them. Cut first, so the
+    // redaction walks a value of bounded depth.
+    const headers = redactHeaders(received);
     const body = forRecording(req.body);
     const response = forRecording(answer.body);
     const bytes = body.bytes + response.bytes + forRecording(headers).bytes;
-    this.requests.push({
+    const recording: RecordedRequest = {
       id: randomUUID(),
       vendor,
       method: req.method,
       path: req.originalUrl,
       headers,
-      body: body.value,
+      body: redactBody(body.value),
       status: answer.status,
-      response: response.value,
+      response: redactBody(response.value),
       responseHeaders: answer.headers,
       receivedAt: new Date().toISOString(),
-    });
+    };
+    if (vendor === 'sendgrid') this.sendgridKeys.set(recording, ProviderEmulator.sendgridKeyOf(req));
+    this.requests.push(recording);
     this.requestBytes.push(bytes);
     this.recordedBytes += bytes;
     // Oldest first, by count and by bytes; the newest recording is always kept.
@@ -345,7 +357,7 @@ export class ProviderEmulator {
     });
     if (!sent) return 'not_found';
     // The open is reported by the account that sent the mail, as SendGrid tracks it per account.
-    const destination = this.accounts.sendgridDestination(bearerKey(sent.headers.authorization));
+    const destination = this.accounts.sendgridDestination(this.sendgridKeys.get(sent) ?? '');
     if (!this.callbacks || destination.kind === 'none') return 'no_event_webhook';
     const body = sent.body as SendgridMailBody;
     const recipient = request.email ?? body.personalizations?.[0]?.to?.[0]?.email ?? '';
