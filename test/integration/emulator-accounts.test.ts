@@ -192,6 +192,46 @@ describe('emulated tenant accounts and where they report', () => {
     }
   });
 
+  it('a registration cannot take over another account, its token or its number: 409, the owner keeps them', async () => {
+    const owner = { accountSid: `AC${randomBytes(16).toString('hex')}`, authToken: 'owner-token' };
+    const number = '+14155550177';
+    const inboundUrl = `${herald.url}/webhooks/twilio/owner/inbound`;
+    expect(
+      (await post('/accounts', { twilio: { ...owner, numbers: [{ number, inboundUrl }] } })).status,
+    ).toBe(201);
+    // The owner may register again (new webhooks) with its own token.
+    expect(
+      (await post('/accounts', { twilio: { ...owner, numbers: [{ number, inboundUrl }] } })).status,
+    ).toBe(201);
+    expect(
+      await post('/accounts', {
+        twilio: {
+          accountSid: owner.accountSid,
+          authToken: 'mallory-token',
+          numbers: [{ number, inboundUrl: `${herald.url}/m` }],
+        },
+      }),
+    ).toEqual({
+      status: 409,
+      body: {
+        error: `twilio.authToken: account ${owner.accountSid} is registered with another auth token; register it with its own`,
+      },
+    });
+    const mallory = { accountSid: `AC${randomBytes(16).toString('hex')}`, authToken: 'mallory-token' };
+    expect(
+      await post('/accounts', {
+        twilio: { ...mallory, numbers: [{ number, inboundUrl: `${herald.url}/m` }] },
+      }),
+    ).toEqual({ status: 409, body: { error: `twilio.numbers: ${number} belongs to another account` } });
+    expect(
+      (await post('/accounts', { twilio: { accountSid: SANDBOX.twilio.accountSid, authToken: 'x' } })).status,
+    ).toBe(409);
+    expect((await post('/accounts', { sendgrid: { apiKey: SANDBOX.sendgrid.apiKey } })).status).toBe(409);
+    // The number still reports to its owner's webhook.
+    const { body } = await post('/twilio/inbound', { From: '+14155559002', To: number, Body: 'hello' });
+    expect(body.forwarded).toMatchObject({ url: inboundUrl });
+  });
+
   it('a registration that breaks a rule answers 400 naming the field', async () => {
     const account = { accountSid: `AC${'e'.repeat(32)}`, authToken: 'token' };
     expect(

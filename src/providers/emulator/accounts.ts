@@ -58,8 +58,34 @@ export class EmulatedAccounts {
    * as SendGrid shows it) is returned for the channel config's `webhookPublicKey`.
    */
   add(account: AccountRegistration): { sendgridWebhookPublicKey?: string } {
+    const conflict = this.conflictOf(account);
+    if (conflict) throw new AccountConflictError(conflict);
     if (account.twilio) this.addTwilio(account.twilio);
     return account.sendgrid ? this.addSendgrid(account.sendgrid) : {};
+  }
+
+  /**
+   * Why a registration would take over what another account holds, or undefined. As at the vendors, an account is its
+   * owner's: another caller cannot claim the primary account, re-register an added account under a token of its own,
+   * nor move another account's number to its webhook (break round of issue 13: a tenant's admin re-registered tenant
+   * A's account SID with its own token and pointed A's number at its own inbound path).
+   */
+  private conflictOf({ twilio, sendgrid }: AccountRegistration): string | undefined {
+    if (twilio) {
+      if (twilio.accountSid === this.primary.twilio.accountSid)
+        return `twilio.accountSid: ${twilio.accountSid} is the emulator's primary account and cannot be registered`;
+      const token = this.twilioTokens.get(twilio.accountSid);
+      if (token !== undefined && token !== twilio.authToken)
+        return `twilio.authToken: account ${twilio.accountSid} is registered with another auth token; register it with its own`;
+      for (const { number } of twilio.numbers ?? []) {
+        const owner = this.twilioNumbers.get(number.trim());
+        if (owner && owner.accountSid !== twilio.accountSid)
+          return `twilio.numbers: ${number.trim()} belongs to another account`;
+      }
+    }
+    if (sendgrid && sendgrid.apiKey === this.primary.sendgridApiKey)
+      return "sendgrid.apiKey: the emulator's primary key cannot be registered";
+    return undefined;
   }
 
   private addTwilio(account: NonNullable<AccountRegistration['twilio']>): void {
@@ -112,6 +138,9 @@ export class EmulatedAccounts {
       : undefined;
   }
 }
+
+/** A registration that would take over another account, its token or its number (answered 409). */
+export class AccountConflictError extends Error {}
 
 function publicKeyOf(privateKeyPem: string): string {
   return createPublicKey(privateKeyPem).export({ type: 'spki', format: 'der' }).toString('base64');

@@ -3,7 +3,12 @@ import express, { type RequestHandler, type Request, type Response, type Router 
 import { SegmentedMessage } from 'sms-segments-calculator';
 import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
 import { sesSendEmail, sesUnparseable, snsPublish, snsUnparseable } from './aws-emulation';
-import { EmulatedAccounts, parseRegistration, type AccountRegistration } from './accounts';
+import {
+  AccountConflictError,
+  EmulatedAccounts,
+  parseRegistration,
+  type AccountRegistration,
+} from './accounts';
 import { EmulatorCallbacks, type CallbackOptions } from './callbacks';
 import { forRecording, MAX_RECORDED_BYTES } from './recording-budget';
 import { redactBody, redactHeaders } from './recording-redaction';
@@ -168,6 +173,7 @@ export class ProviderEmulator {
    * `webhookPublicKey`.
    */
   addAccount(account: AccountRegistration): { sendgridWebhookPublicKey?: string } {
+    // Throws AccountConflictError for a registration that would take over another account (answered 409).
     return this.accounts.add(account);
   }
 
@@ -662,7 +668,12 @@ export class ProviderEmulator {
         res.status(400).json({ error: registration });
         return;
       }
-      res.status(201).json({ added: true, ...this.addAccount(registration) });
+      try {
+        res.status(201).json({ added: true, ...this.addAccount(registration) });
+      } catch (error) {
+        if (!(error instanceof AccountConflictError)) throw error;
+        res.status(409).json({ error: error.message });
+      }
     });
     router.get('/callbacks', (_req, res) => {
       res.json(this.callbacks?.sent ?? []);
