@@ -7,7 +7,7 @@ import {
   type ChannelConfigSenders,
 } from '../entities';
 import { sendgridPublicKeyProblem } from '../providers/sendgrid.webhook';
-import { normalizeEmail, normalizePhone, requireNonEmpty } from './address-validation';
+import { normalizeEmail, normalizePhone, requireDisplayName } from './address-validation';
 import { BadUserInputError } from './errors';
 import { assertStorable } from './input-guard';
 
@@ -65,7 +65,7 @@ function compact<T extends object>(value: T | null | undefined): Partial<T> {
 /** Name, position and the storable shape of every string (no NUL; secrets at most MAX_SECRET, never quoted). */
 export function checkCommon(input: ChannelConfigChange): void {
   assertStorable({ input }, '', { maxString: MAX_SECRET, maxDepth: 3 });
-  if (input.name !== undefined && input.name !== null) requireNonEmpty(input.name, 'input.name', 100);
+  if (input.name !== undefined && input.name !== null) requireDisplayName(input.name, 'input.name', 100);
   if (input.name === null) throw new BadUserInputError('input.name: must not be null', 'input.name');
   if (
     input.position !== undefined &&

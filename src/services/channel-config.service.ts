@@ -129,7 +129,7 @@ export class ChannelConfigService {
     const now = this.deps.clock.now();
     const row = em.create(ChannelConfig, {
       tenantId: caller.tenantId,
-      name: input.name.trim(),
+      name: input.name.trim().normalize('NFC'),
       channel: input.channel,
       provider,
       active: input.active ?? true,
@@ -177,7 +177,8 @@ export class ChannelConfigService {
       { ...row.identifiers, ...definedOnly(input.identifiers) },
       secrets,
     );
-    const name = input.name !== undefined && input.name !== null ? input.name.trim() : row.name;
+    const name =
+      input.name !== undefined && input.name !== null ? input.name.trim().normalize('NFC') : row.name;
     const position = input.position ?? row.position;
     const active = input.active ?? row.active;
     // Compared as JSON meaning: jsonb hands the stored objects back with their keys reordered.

@@ -12,7 +12,7 @@ import {
   type WhatsappTemplate,
 } from '../entities';
 import { checkWhatsappTemplate } from './whatsapp-template';
-import { normalizeLocale, requireNonEmpty } from './address-validation';
+import { normalizeLocale, requireDisplayName, requireNonEmpty } from './address-validation';
 import { sameJson } from '../domain/same-json';
 import { auditSourceOf, recordAudit } from './audit.service';
 import { notificationTypeSnapshot } from './audit-snapshots';
@@ -147,7 +147,9 @@ export class NotificationTypeService {
 
     const now = this.deps.clock.now();
     const name =
-      input.name !== undefined && input.name !== null ? requireNonEmpty(input.name, 'input.name') : undefined;
+      input.name !== undefined && input.name !== null
+        ? requireDisplayName(input.name, 'input.name')
+        : undefined;
     if (input.frequencyCap && (!Number.isInteger(input.frequencyCap.limit) || input.frequencyCap.limit < 1)) {
       throw new BadUserInputError(
         'input.frequencyCap.limit: must be a positive integer',

@@ -282,6 +282,10 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
       [twilioInput('x5', A, { senders: { fromNumber: '+1 555' } }), 'input.senders.fromNumber'],
       [twilioInput('x6', A, { position: -1 }), 'input.position'],
       [twilioInput('  ', A), 'input.name'],
+      // Names people read hold no controls nor invisible/bidi formatting characters (UTS #36; CVE-2021-42574).
+      ...['line\nbreak', 'zero\u200bwidth', 'right\u202eto-left', 'tab\there', 'b\ufeffom'].map(
+        (name): [Record<string, unknown>, string] => [twilioInput(name, A), 'input.name'],
+      ),
       [
         twilioInput('x7', A, { credentials: { authToken: `${A.authToken}\u0000` } }),
         'input.credentials.authToken',
@@ -294,6 +298,17 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
     }
     const duplicate = await create(twilioInput('a-twilio', A));
     expect(duplicate.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', field: 'input.name' });
+    // Names are stored in NFC: a decomposed "é" is the composed one's duplicate.
+    const composed = await create(twilioInput('caf\u00e9', A));
+    expect(composed.errors).toBeUndefined();
+    const decomposed = await create(twilioInput('cafe\u0301', A));
+    expect(decomposed.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', field: 'input.name' });
+    const removed = await gql(
+      `mutation ($id: ID!) { deleteChannelConfig(id: $id) }`,
+      { id: composed.data!.createChannelConfig.id },
+      tokenA,
+    );
+    expect(removed.errors).toBeUndefined();
   });
 
   it('a tenant has at most 50 configs (the bound channelConfigs is priced at): 55 creates fired together store exactly 50', async () => {

@@ -4,6 +4,7 @@ import {
   normalizeLocale,
   normalizePhone,
   normalizeTimezone,
+  requireDisplayName,
 } from '../../src/services/address-validation';
 import { BadUserInputError } from '../../src/services/errors';
 import { normalizeUrl } from '../../src/services/input-guard';
@@ -158,5 +159,37 @@ describe('local times: ISO 8601 extended hh:mm, 24-hour clock', () => {
   });
   it.each(['24:00', '8:30', '0830', '08:60', '08:30:00', '8pm'])('%j is refused', (input) => {
     expect(() => parseLocalTime(input, 'input.quietHours.start')).toThrow('input.quietHours.start: ');
+  });
+});
+
+describe('display names: NFC (UAX #15), no controls or format characters (UTS #36; CVE-2021-42574)', () => {
+  it('normalises to NFC and trims: a decomposed and a composed é are one name', () => {
+    expect(requireDisplayName('  cafe\u0301 ', 'input.name')).toBe('caf\u00e9');
+    expect(requireDisplayName('Ω Ohm \u212b', 'input.name')).toBe('Ω Ohm \u00c5'); // UAX #15: Å (U+212B) → U+00C5
+    expect(requireDisplayName('Twilio — US numbers 🇺🇸', 'input.name')).toBe('Twilio — US numbers 🇺🇸');
+  });
+
+  it.each([
+    ['line\nbreak', 'U+000A'],
+    ['del\u007f', 'U+007F'],
+    ['c1\u0085control', 'U+0085'],
+    ['zero\u200bwidth', 'U+200B'],
+    ['joiner\u200dhidden', 'U+200D'],
+    // The Trojan Source paper's bidi controls: LRE…RLO, and the isolates LRI…PDI.
+    ['right\u202eto-left', 'U+202E'],
+    ['isolate\u2066x\u2069', 'U+2066'],
+    ['soft\u00adhyphen', 'U+00AD'],
+  ])('refuses %j naming the character', (name, codePoint) => {
+    expect(() => requireDisplayName(name, 'input.name')).toThrow(
+      new BadUserInputError(
+        `input.name: must not contain control or invisible formatting characters (found ${codePoint})`,
+        'input.name',
+      ),
+    );
+  });
+
+  it('refuses empty and over-long names after normalisation', () => {
+    expect(() => requireDisplayName(' \t ', 'input.name')).toThrow('input.name: must not be empty');
+    expect(() => requireDisplayName('x'.repeat(101), 'input.name', 100)).toThrow('at most 100 characters');
   });
 });
