@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { RequestHandler } from 'express';
+import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLError } from 'graphql';
 import type { Logger } from '../config/logger';
 import { isAllowed } from '../resolvers/scopes';
@@ -7,21 +8,47 @@ import type { Services } from '../services';
 import { checkAuditFilter, type AuditFilterCommand } from '../services/audit-query.service';
 import type { Authenticate } from './auth';
 
-/** One query parameter as a single string: repeated (`?a=1&a=2`) or nested values are refused. */
+/** The export's parameters; any other is refused, so a misspelt filter never silently exports every row. */
+const EXPORT_PARAMETERS = ['from', 'to', 'entity', 'entityId', 'actor'] as const;
+
+/** 400 naming the first parameter the export does not take (`entityid`, `limit`, `actor[$eq]`, …). */
+function refuseUnknown(query: Record<string, unknown>): void {
+  const unknown = Object.keys(query).find((name) => !(EXPORT_PARAMETERS as readonly string[]).includes(name));
+  if (unknown !== undefined)
+    throw new Error(
+      `${JSON.stringify(unknown.slice(0, 64))}: not a parameter of this export; it takes ${EXPORT_PARAMETERS.join(', ')}`,
+    );
+}
+
+/**
+ * One query parameter as a single, non-empty string: repeated (`?a=1&a=2`), nested (`?a[b]=1`) or empty (`?actor=`)
+ * values are refused, since reading any of them as "no filter" would export every row to a caller who asked for some.
+ */
 function single(query: Record<string, unknown>, name: string): string | undefined {
   const value = query[name];
-  if (value === undefined || value === '') return undefined;
+  if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new Error(`${name}: give it once, as text`);
+  if (value === '') throw new Error(`${name}: give a value or leave the parameter out`);
   return value;
 }
 
+/**
+ * A `from`/`to` parameter read as GraphQL's DateTime reads it (graphql-scalars DateTimeResolver: RFC 3339 date-time,
+ * a real calendar date), so the export and `auditLog` accept the same instants; a bare date (`2026-02-01`) is that
+ * day's 00:00 UTC. `2026-02-30` is refused rather than rolled over to 2 March.
+ */
 function dateParam(query: Record<string, unknown>, name: string): Date | undefined {
   const value = single(query, name);
   if (value === undefined) return undefined;
-  const date = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime()))
-    throw new Error(`${name}: ${JSON.stringify(value.slice(0, 64))} is not an ISO 8601 date-time`);
-  return date;
+  try {
+    return DateTimeResolver.parseValue(
+      /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value,
+    ) as Date;
+  } catch {
+    throw new Error(
+      `${name}: ${JSON.stringify(value.slice(0, 64))} is not an RFC 3339 date-time (or a date)`,
+    );
+  }
 }
 
 /**
@@ -53,6 +80,7 @@ export function auditExportHandler(
     let filter: AuditFilterCommand;
     try {
       const query = req.query as Record<string, unknown>;
+      refuseUnknown(query);
       filter = checkAuditFilter(
         {
           entity: single(query, 'entity'),

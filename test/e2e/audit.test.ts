@@ -886,6 +886,23 @@ describe('audit trail', () => {
       const badDate = await fetch(exportUrl('?from=yesterday'), { headers: admin });
       expect(badDate.status).toBe(400);
       expect(((await badDate.json()) as { error: string }).error).toMatch(/^from: /);
+      // A filter the export does not read, an empty one or an impossible date is refused, never read as "every row".
+      for (const [query, says] of [
+        ['?entityid=x', /^"entityid": not a parameter of this export/],
+        ['?limit=5', /^"limit": not a parameter/],
+        ['?actor[$eq]=nobody', /^"actor\[\$eq\]": not a parameter|^actor: give it once/],
+        ['?actor=', /^actor: give a value or leave the parameter out/],
+        ['?from=2026-02-30', /^from: "2026-02-30" is not an RFC 3339 date-time/],
+        ['?to=2026-02-30T00:00:00Z', /^to: /],
+      ] as const) {
+        const response = await fetch(exportUrl(query), { headers: admin });
+        expect(response.status, query).toBe(400);
+        expect(((await response.json()) as { error: string }).error, query).toMatch(says);
+      }
+      const byDay = await fetch(exportUrl('?from=2020-01-01&to=2099-12-31T00:00:00%2B01:00'), {
+        headers: admin,
+      });
+      expect(byDay.status).toBe(200);
     });
   });
 
