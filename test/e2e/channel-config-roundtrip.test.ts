@@ -2,6 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  EMULATED_TWILIO_PRICE_PER_SEGMENT,
+  SANDBOX_EMULATOR_CREDENTIALS,
+} from '../../src/providers/emulator/emulator';
 import { execute, waitFor } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 
@@ -199,6 +203,8 @@ describe('the full sandbox round trip through two tenants’ own accounts (issue
         JWT_SECRET: SECRET,
         CONFIG_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`,
         CHANNEL_CONFIG_ROUTES_TTL_MS: '0',
+        // Prices are asked for as soon as a message is delivered.
+        PROVIDER_PRICE_DELAY_MS: '0',
       },
     });
     publicUrl = stack.config.server.publicUrl;
@@ -262,6 +268,39 @@ describe('the full sandbox round trip through two tenants’ own accounts (issue
       expect(sms.events.map((e) => e.status)).toEqual(expect.arrayContaining(['SENT', 'DELIVERED']));
       expect(await storedUnder(sms.id)).toEqual([`twilio:${configs[letter].sms}`]);
       expect(await storedUnder(email.id)).toEqual([`sendgrid:${configs[letter].mail}`]);
+    },
+    ROUND_TRIP_TIMEOUT_MS,
+  );
+
+  it.each(['a', 'b'] as const)(
+    'tenant %s: its SMS price is looked up through its own account, never the service-wide one',
+    async (letter) => {
+      const t = tenants[letter];
+      const id = sent[letter].SMS;
+      expect(id).toBeTruthy();
+      // Settled either way: the price recorded, or the look-up given up (the estimate kept).
+      const priced = await waitFor(
+        async () => {
+          const { rows } = await db.query<{
+            cost: string;
+            cost_source: string;
+            segments: number;
+            price_checks: number;
+            price_check_due_at: Date | null;
+          }>(
+            'select cost, cost_source, segments, price_checks, price_check_due_at from message where id = $1',
+            [id],
+          );
+          return rows[0]?.price_checks > 0 && rows[0].price_check_due_at === null ? rows[0] : undefined;
+        },
+        30_000,
+        'price look-up settled',
+      );
+      expect(priced.cost_source).toBe('provider');
+      expect(Number(priced.cost)).toBeCloseTo(priced.segments * EMULATED_TWILIO_PRICE_PER_SEGMENT, 6);
+      const lookups = stack.emulator.emulator.twilioLookupsByAccount;
+      expect(lookups.get(t.accountSid)).toBeGreaterThanOrEqual(1);
+      expect(lookups.get(SANDBOX_EMULATOR_CREDENTIALS.twilio.accountSid)).toBeUndefined();
     },
     ROUND_TRIP_TIMEOUT_MS,
   );
