@@ -9,7 +9,12 @@ import {
   type SecretField,
 } from '../entities';
 import { LockMode } from '@mikro-orm/core';
-import { checkAccount, type AccountCheck, type TenantAccount } from '../providers/account-check';
+import {
+  ACCOUNT_IDENTIFIERS,
+  checkAccount,
+  type AccountCheck,
+  type TenantAccount,
+} from '../providers/account-check';
 import {
   checkCommon,
   givenSecrets,
@@ -169,9 +174,14 @@ export class ChannelConfigService {
       { ...row.identifiers, ...definedOnly(input.identifiers) },
       secrets,
     );
-    // The vendor's check reads the credentials and identifiers, never the senders.
+    // The vendor's check reads the credentials and the identifiers naming the account, never the senders nor a
+    // webhook key: a change to those needs neither the vendor nor the stored secrets (a config whose key id is gone
+    // stays active when it is given a new SendGrid webhookPublicKey).
     const accountChanged =
-      givingSecrets || JSON.stringify(account.identifiers) !== JSON.stringify(row.identifiers);
+      givingSecrets ||
+      ACCOUNT_IDENTIFIERS[row.provider].some(
+        (field) => (account.identifiers[field] ?? null) !== (row.identifiers[field] ?? null),
+      );
     if (input.name !== undefined && input.name !== null) row.name = input.name.trim();
     if (input.position !== undefined && input.position !== null) row.position = input.position;
     const activating = input.active === true && !row.active;

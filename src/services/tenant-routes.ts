@@ -4,6 +4,7 @@ import type { ChannelProvider } from '../providers/provider.types';
 import { buildTenantAdapter } from '../providers/tenant-adapter';
 import type { ChannelConfigService } from './channel-config.service';
 import type { ServiceDeps } from './deps';
+import { OncePerVersion } from './once-per-version';
 
 /**
  * One step of a message's provider order. `key` names it for failover counts, circuits and throttles: the provider
@@ -70,7 +71,7 @@ export class TenantRoutes {
    */
   private readonly generations = new Map<string, number>();
   /** The version of each unusable config already logged, so a skipped config logs once per version. */
-  private readonly reported = new Map<string, number>();
+  private readonly reported = new OncePerVersion();
   private readonly ttlMs: number;
 
   constructor(
@@ -212,15 +213,14 @@ export class TenantRoutes {
   private adapter(row: ChannelConfig): { provider: ChannelProvider } | { reason: string } {
     const built = this.adapterOf(row);
     if ('provider' in built) {
-      this.reported.delete(row.id);
+      this.reported.clear(row.id);
       return built;
     }
     const { missingKeyId, error } = built;
     const reason = missingKeyId
       ? `channel config ${row.id} skipped: its credentials are encrypted under key "${missingKeyId}", which is not in CONFIG_ENCRYPTION_KEY`
       : `channel config ${row.id} skipped: its credentials cannot be decrypted or used`;
-    if (this.reported.get(row.id) !== row.version) {
-      this.reported.set(row.id, row.version);
+    if (this.reported.first(row.id, row.version)) {
       this.deps.logger.error(
         {
           channelConfigId: row.id,
