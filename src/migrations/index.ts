@@ -13,6 +13,7 @@ import { Migration20261220130000 } from './Migration20261220130000';
 import { Migration20261220140000 } from './Migration20261220140000';
 import { Migration20261221090000 } from './Migration20261221090000';
 import { Migration20261221100000 } from './Migration20261221100000';
+import { Migration20261222090000 } from './Migration20261222090000';
 
 /** Every migration, in order. Listed explicitly so src (vitest) and dist (npm start) run the same set. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -30,4 +31,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261220140000', class: Migration20261220140000 },
   { name: 'Migration20261221090000', class: Migration20261221090000 },
   { name: 'Migration20261221100000', class: Migration20261221100000 },
+  { name: 'Migration20261222090000', class: Migration20261222090000 },
 ];

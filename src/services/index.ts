@@ -80,7 +80,7 @@ export function createServices(deps: ServiceDeps): Services {
     consents: new ConsentService(deps, notifications),
     preferences: new PreferencesService(deps),
     dispatch: new DispatchService(domain, templates, circuits, routes),
-    scheduler: new SchedulerService(deps, webhooks, prices),
+    scheduler: new SchedulerService(deps, webhooks, prices, channelConfigs),
     policy,
     budgets,
     channelConfigs,

@@ -143,7 +143,8 @@ export class ProviderPriceService {
     if (!row.channel_config_id)
       return { provider: row.provider ? this.deps.providers.byId(row.provider) : undefined };
     const config = await em.findOne(ChannelConfig, { id: row.channel_config_id });
-    if (!config) return { unavailable: `channel config ${row.channel_config_id} no longer exists` };
+    if (!config || config.deletedAt)
+      return { unavailable: `channel config ${row.channel_config_id} is deleted` };
     if (!config.active) return { unavailable: `channel config ${config.id} is inactive` };
     const built = this.routes.adapterOf(config);
     if ('provider' in built) return { provider: built.provider };

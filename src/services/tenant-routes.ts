@@ -151,7 +151,7 @@ export class TenantRoutes {
     // Sequential: the fork's one connection; both are indexed reads by tenant.
     const rows = await em.find(
       ChannelConfig,
-      { tenantId: { $in: tenantIds }, active: true },
+      { tenantId: { $in: tenantIds }, active: true, deletedAt: null },
       { orderBy: { position: 'asc', createdAt: 'asc' } },
     );
     const settings = await em.find(

@@ -18,7 +18,10 @@ export type WebhookScope = { configId: string; tenantId: string } | null;
 /** The identity blocks are kept under for a scope: the tenant for its own config, SERVICE_WIDE otherwise. */
 export const blockIdentity = (scope: WebhookScope): string => scope?.tenantId ?? SERVICE_WIDE;
 
-/** The per-config path names no config of that vendor (not a UUID, deleted, another vendor's): answered 404. */
+/**
+ * The per-config path names no config of that vendor (not a UUID, unknown, another vendor's, or deleted longer ago
+ * than DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS): answered 404.
+ */
 export class WebhookConfigNotFoundError extends Error {}
 
 /**
@@ -45,7 +48,9 @@ interface Cached<V> {
  * process is seen at the next request (one indexed read per webhook) without decrypting each time.
  *
  * An inactive config still verifies and accepts: the vendor keeps calling back for messages already sent through
- * it, and refusing those would lose their statuses. A deleted config answers 404 (WebhookConfigNotFoundError).
+ * it, and refusing those would lose their statuses. So does a deleted one, for DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS
+ * (a send in flight at the delete, later bounces, a recipient's STOP to its number); after that, and once purged, it
+ * answers 404 (WebhookConfigNotFoundError).
  */
 export class ConfigWebhookVerifiers {
   private readonly twilio = new Map<string, Cached<TwilioVerifier>>();
@@ -61,7 +66,11 @@ export class ConfigWebhookVerifiers {
   private async row(em: EntityManager, configId: string, vendor: keyof typeof VENDOR_PROVIDERS) {
     if (!isUuid(configId)) throw new WebhookConfigNotFoundError('not a channel config id');
     const row = await em.findOne(ChannelConfig, { id: configId });
-    if (!row || !(VENDOR_PROVIDERS[vendor] as readonly string[]).includes(row.provider)) {
+    if (
+      !row ||
+      !(VENDOR_PROVIDERS[vendor] as readonly string[]).includes(row.provider) ||
+      !this.configs.webhooksLive(row)
+    ) {
       throw new WebhookConfigNotFoundError(`no ${vendor} channel config with this id`);
     }
     return row;

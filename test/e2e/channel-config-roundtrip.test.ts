@@ -33,6 +33,15 @@ const tenants = {
     number: '+14155550122',
   },
 };
+/** A third tenant whose only SMS config is deleted while a send through it is in flight. */
+const deleting = {
+  tenant: 'round-c',
+  accountSid: `AC${'c'.repeat(32)}`,
+  authToken: `round-c-token-${randomBytes(8).toString('hex')}`,
+  number: '+14155550133',
+};
+/** How long the emulated Twilio holds the in-flight send: ample time to delete the config meanwhile. */
+const HELD_SEND_MS = 5_000;
 type Tenant = (typeof tenants)['a'];
 /** Each case waits for several webhook round trips (up to 30 s each on a loaded machine). */
 const ROUND_TRIP_TIMEOUT_MS = 120_000;
@@ -205,6 +214,8 @@ describe('the full sandbox round trip through two tenants’ own accounts (issue
         CHANNEL_CONFIG_ROUTES_TTL_MS: '0',
         // Prices are asked for as soon as a message is delivered.
         PROVIDER_PRICE_DELAY_MS: '0',
+        // Longer than HELD_SEND_MS: the held send is answered, not timed out.
+        PROVIDER_TIMEOUT_MS: '20000',
       },
     });
     publicUrl = stack.config.server.publicUrl;
@@ -412,4 +423,144 @@ describe('the full sandbox round trip through two tenants’ own accounts (issue
     );
     expect(sharedInbound.rows[0].n).toBe(0);
   });
+
+  it(
+    'a config deleted while a send through it is in flight: the send ends DELIVERED through the deleted config’s path, a STOP to its number still applies, and after the window it is purged (404)',
+    async () => {
+      const c = deleting;
+      bearer[c.tenant] = await token(c.tenant);
+      expect(
+        (
+          await control('/accounts', {
+            twilio: { accountSid: c.accountSid, authToken: c.authToken },
+          })
+        ).status,
+      ).toBe(201);
+      const id = await createConfig(c as unknown as Tenant, {
+        name: 'c-sms',
+        channel: 'SMS',
+        provider: 'twilio-sms',
+        senders: { fromNumber: c.number },
+        identifiers: { accountSid: c.accountSid },
+        credentials: { authToken: c.authToken },
+      });
+      await control('/accounts', {
+        twilio: {
+          accountSid: c.accountSid,
+          authToken: c.authToken,
+          numbers: [{ number: c.number, inboundUrl: `${publicUrl}/webhooks/twilio/${id}/inbound` }],
+        },
+      });
+      const user = `u-${randomUUID()}`;
+      await gql(
+        c.tenant,
+        'mutation ($userId: ID!, $input: ContactInput!) { updateContact(userId: $userId, input: $input) { userId } }',
+        { userId: user, input: { phone: PHONE } },
+      );
+      expect(
+        (
+          await control('/faults', {
+            vendor: 'twilio',
+            count: 1,
+            delayMs: HELD_SEND_MS,
+            account: c.accountSid,
+          })
+        ).status,
+      ).toBe(201);
+      const { SMS: messageId } = await send(c as unknown as Tenant, user, ['SMS']);
+      await waitFor(
+        () => Promise.resolve(stack.emulator.emulator.inFlight > 0),
+        30_000,
+        'the send held by the emulator',
+      );
+      const deleted = await gql<{ deleteChannelConfig: boolean }>(
+        c.tenant,
+        'mutation ($id: ID!) { deleteChannelConfig(id: $id) }',
+        { id },
+      );
+      expect(deleted.deleteChannelConfig).toBe(true);
+
+      // Gone from the API at once: not listed, null, not updatable, its name free again.
+      const listed = await gql<{ channelConfigs: { id: string }[] }>(c.tenant, '{ channelConfigs { id } }');
+      expect(listed.channelConfigs).toEqual([]);
+      const one = await gql<{ channelConfig: null }>(
+        c.tenant,
+        'query ($id: ID!) { channelConfig(id: $id) { id } }',
+        {
+          id,
+        },
+      );
+      expect(one.channelConfig).toBeNull();
+      const update = await execute(
+        stack.url,
+        'mutation ($id: ID!, $input: UpdateChannelConfigInput!) { updateChannelConfig(id: $id, input: $input) { id } }',
+        { id, input: { name: 'c-sms-renamed' } },
+        bearer[c.tenant],
+      );
+      expect(update.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      const again = await execute(
+        stack.url,
+        'mutation ($id: ID!) { deleteChannelConfig(id: $id) }',
+        { id },
+        bearer[c.tenant],
+      );
+      expect(again.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      const sameName = await createConfig(c as unknown as Tenant, {
+        name: 'c-sms',
+        channel: 'SMS',
+        provider: 'twilio-sms',
+        senders: { fromNumber: c.number },
+        identifiers: { accountSid: c.accountSid },
+        credentials: { authToken: c.authToken },
+      });
+      // Its name is free again (the unique index covers live configs only).
+      expect(sameName).not.toBe(id);
+
+      // The send in flight completes through the deleted config, and its reports still land.
+      const delivered = await waitForMessage(
+        c as unknown as Tenant,
+        messageId,
+        (m) => m.status === 'DELIVERED',
+        'the in-flight SMS delivered after its config was deleted',
+      );
+      expect(delivered.channelConfigId).toBe(id);
+      expect(await storedUnder(messageId)).toEqual([`twilio:${id}`]);
+      const callbacks = stack.emulator.emulator.callbacks!.sent.filter((cb) => cb.url.includes(`/${id}/`));
+      expect(callbacks.length).toBeGreaterThan(0);
+      for (const callback of callbacks) expect(callback.status, callback.url).toBe(204);
+
+      // A recipient's STOP to the deleted config's number is recorded for its tenant and blocks it.
+      const stop = await customerTexts(c.number, 'STOP');
+      expect(stop.forwarded).toEqual({ url: `${publicUrl}/webhooks/twilio/${id}/inbound`, status: 200 });
+      const inbound = await db.query<{ tenant_id: string; channel_config_id: string; keyword: string }>(
+        'select tenant_id, channel_config_id, keyword from inbound_message where provider_message_id = $1',
+        [stop.messageSid],
+      );
+      expect(inbound.rows).toEqual([{ tenant_id: c.tenant, channel_config_id: id, keyword: 'STOP' }]);
+      const blocks = await waitFor(
+        async () =>
+          (
+            await db.query<{ identity: string }>(
+              `select identity from address_block where address = $1 and kind = 'OPT_OUT'`,
+              [PHONE],
+            )
+          ).rows.find((r) => r.identity === c.tenant),
+        30_000,
+        'the STOP applied',
+      );
+      expect(blocks.identity).toBe(c.tenant);
+
+      // Deleted longer ago than DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS (30): the scheduler purges it, its paths 404.
+      await db.query(`update channel_config set deleted_at = now() - interval '31 days' where id = $1`, [id]);
+      await waitFor(
+        async () =>
+          (await db.query('select 1 from channel_config where id = $1', [id])).rowCount === 0 || undefined,
+        30_000,
+        'the deleted config purged',
+      );
+      const late = await customerTexts(c.number, 'START');
+      expect(late.forwarded).toEqual({ url: `${publicUrl}/webhooks/twilio/${id}/inbound`, status: 404 });
+    },
+    ROUND_TRIP_TIMEOUT_MS,
+  );
 });
