@@ -528,6 +528,20 @@ describe('the full sandbox round trip through two tenants’ own accounts (issue
       const callbacks = stack.emulator.emulator.callbacks!.sent.filter((cb) => cb.url.includes(`/${id}/`));
       expect(callbacks.length).toBeGreaterThan(0);
       for (const callback of callbacks) expect(callback.status, callback.url).toBe(204);
+      // Its price is not asked of anyone once the config is deleted: the estimate stays, asked once, not retried.
+      const priced = await waitFor(
+        async () =>
+          (
+            await db.query<{ cost_source: string; price_checks: number; price_check_due_at: Date | null }>(
+              'select cost_source, price_checks, price_check_due_at from message where id = $1',
+              [messageId],
+            )
+          ).rows.find((r) => r.price_checks > 0 && r.price_check_due_at === null),
+        30_000,
+        'price look-up settled',
+      );
+      expect(priced).toMatchObject({ cost_source: 'estimate', price_checks: 1 });
+      expect(stack.emulator.emulator.twilioLookupsByAccount.get(c.accountSid)).toBeUndefined();
 
       // A recipient's STOP to the deleted config's number is recorded for its tenant and blocks it.
       const stop = await customerTexts(c.number, 'STOP');
@@ -560,6 +574,11 @@ describe('the full sandbox round trip through two tenants’ own accounts (issue
       );
       const late = await customerTexts(c.number, 'START');
       expect(late.forwarded).toEqual({ url: `${publicUrl}/webhooks/twilio/${id}/inbound`, status: 404 });
+      // Its messages stay, as they were.
+      expect(await message(c as unknown as Tenant, messageId)).toMatchObject({
+        status: 'DELIVERED',
+        channelConfigId: id,
+      });
     },
     ROUND_TRIP_TIMEOUT_MS,
   );
