@@ -129,6 +129,11 @@ const dispatchModel = z.object({
    * reading it again; a config change reaches every worker within this time. 0 = read before every send.
    */
   CHANNEL_CONFIG_ROUTES_TTL_MS: intWithDefault(2_000, 0),
+  /**
+   * Days a deleted channel config's webhook paths keep verifying and applying reports (status, bounces, inbound STOP)
+   * for the messages it sent; then the scheduler purges the row and its ciphertext, and its paths answer 404.
+   */
+  DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS: intWithDefault(30, 0),
   /** A send's scheduledAt may be at most this many days ahead; further is refused (BAD_USER_INPUT). */
   SCHEDULE_MAX_AHEAD_DAYS: intWithDefault(365, 1),
   /** Sends per second per provider across every worker, e.g. "twilio-sms=1,sendgrid=100"; unlisted = unlimited. */
@@ -320,7 +325,11 @@ export interface Config {
   twilio: TwilioSettings;
   sendgrid: SendgridSettings;
   /** CONFIG_ENCRYPTION_KEY (encryption-keys.ts): encrypts tenants' channel-config credentials. */
-  channelConfigs: { keyring: ConfigKeyring };
+  channelConfigs: {
+    keyring: ConfigKeyring;
+    /** DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS: how long a deleted config's webhooks still apply, then it is purged. */
+    deletedWebhookDays: number;
+  };
   /** What verifies provider webhooks; a vendor absent here has no webhook routes. */
   webhooks: WebhookCredentials;
   fcm: FcmSettings;
@@ -584,7 +593,7 @@ export function parseConfig(source: Source): Config {
             apiUrl: sendgrid.SENDGRID_API_URL ?? sandboxUrl(publicUrl, 'sendgrid'),
           },
     webhooks,
-    channelConfigs: { keyring },
+    channelConfigs: { keyring, deletedWebhookDays: dispatch.DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS },
     fcm:
       fcmMode === 'live'
         ? { mode: 'live', projectId: fcmProjectId, serviceAccount, apiUrl: fcm.FCM_API_URL }

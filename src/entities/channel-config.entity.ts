@@ -1,4 +1,4 @@
-import { Entity, Enum, Index, PrimaryKey, Property, Unique } from '@mikro-orm/core';
+import { Entity, Enum, Index, PrimaryKey, Property } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
 import { Channel } from './enums';
 
@@ -60,9 +60,13 @@ export type SecretField = (typeof SECRET_FIELDS)[number];
  * secrets' JSON (`v1.<kid>.…`, services/secret-box.ts) bound to the row's id and tenant; `secretFields` says which
  * secrets are set without decrypting. `version` grows on every change so each worker process can tell its cached
  * adapter is stale.
+ *
+ * Deleting a config sets `deletedAt` (a soft delete): it is gone from the API and from routing, and its name is free
+ * again (the unique index on tenant and name is partial, `where deleted_at is null`, Migration20261222090000), but its
+ * webhook paths keep applying the vendor's reports for DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS, after which the scheduler
+ * purges the row.
  */
 @Entity({ tableName: 'channel_config' })
-@Unique({ properties: ['tenantId', 'name'] })
 @Index({ properties: ['tenantId', 'channel', 'position'] })
 export class ChannelConfig {
   @PrimaryKey({ type: 'uuid' })
@@ -118,4 +122,8 @@ export class ChannelConfig {
 
   @Property({ type: 'timestamptz' })
   updatedAt!: Date;
+
+  /** When deleteChannelConfig deleted it; null = live. */
+  @Property({ type: 'timestamptz', nullable: true })
+  deletedAt?: Date | null;
 }

@@ -14,6 +14,7 @@ import { Migration20261220140000 } from './Migration20261220140000';
 import { Migration20261221090000 } from './Migration20261221090000';
 import { Migration20261221100000 } from './Migration20261221100000';
 import { Migration20261222090000 } from './Migration20261222090000';
+import { Migration20261222100000 } from './Migration20261222100000';
 
 /** Every migration, in order. Listed explicitly so src (vitest) and dist (npm start) run the same set. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -32,4 +33,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261221090000', class: Migration20261221090000 },
   { name: 'Migration20261221100000', class: Migration20261221100000 },
   { name: 'Migration20261222090000', class: Migration20261222090000 },
+  { name: 'Migration20261222100000', class: Migration20261222100000 },
 ];

@@ -38,6 +38,20 @@ export interface AccountCheck {
   checkedWith: string;
 }
 
+/**
+ * The identifiers that name the account its credentials belong to, per provider: a change to one of them asks the
+ * vendor again (checkAccount), as new credentials do. The others (SendGrid's `webhookPublicKey`, which verifies the
+ * vendor's callbacks and authorises nothing) change without a check and without decrypting anything.
+ */
+export const ACCOUNT_IDENTIFIERS: Record<ProviderId, (keyof TenantAccount['identifiers'])[]> = {
+  'twilio-sms': ['accountSid'],
+  'twilio-whatsapp': ['accountSid'],
+  sendgrid: [],
+  fcm: ['clientEmail'],
+  ses: ['accessKeyId', 'region'],
+  sns: ['accessKeyId', 'region'],
+};
+
 /** Vendor messages are quoted short: they are about the account, never carry our secret, but may be long HTML. */
 const brief = (text: string) => (text.length > 200 ? `${text.slice(0, 200)}…` : text);
 

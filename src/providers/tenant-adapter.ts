@@ -21,6 +21,14 @@ export interface TenantAdapterOptions {
 }
 
 /**
+ * Whether a tenant's account of this provider reports a message's settled price (the adapter has `fetchPrice`), so a
+ * message sent through it is worth a later look (services/provider-price.service.ts). Known without credentials.
+ */
+export function tenantProviderReportsPrice(provider: string | null | undefined): boolean {
+  return provider === 'twilio-sms' || provider === 'twilio-whatsapp';
+}
+
+/**
  * A provider adapter for one tenant channel config, built from its decrypted credentials: the same adapters as the
  * service-wide ones, so sending, error classification and limits are identical. Twilio's status callback is the
  * config's own path, so its events are verified with this account's token.

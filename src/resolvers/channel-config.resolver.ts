@@ -123,7 +123,10 @@ export class ChannelConfigResolver {
     return services.channelConfigs.update(caller, id, input);
   }
 
-  @Mutation(() => Boolean, { description: "NOT_FOUND when the id is not one of the tenant's" })
+  @Mutation(() => Boolean, {
+    description:
+      "Removes the config from the API and from routing at once; its webhook paths keep applying the vendor's reports for DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS (default 30), then it is purged. NOT_FOUND when the id is not one of the tenant's (or already deleted)",
+  })
   async deleteChannelConfig(@Arg('id', () => ID) id: string, @Ctx() { caller, services }: GraphQLContext) {
     return services.channelConfigs.delete(caller, id);
   }

@@ -41,9 +41,7 @@ function dateParam(query: Record<string, unknown>, name: string): Date | undefin
   const value = single(query, name);
   if (value === undefined) return undefined;
   try {
-    return DateTimeResolver.parseValue(
-      /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value,
-    ) as Date;
+    return DateTimeResolver.parseValue(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
   } catch {
     throw new Error(
       `${name}: ${JSON.stringify(value.slice(0, 64))} is not an RFC 3339 date-time (or a date)`,

@@ -9,7 +9,12 @@ import {
   type SecretField,
 } from '../entities';
 import { LockMode } from '@mikro-orm/core';
-import { checkAccount, type AccountCheck, type TenantAccount } from '../providers/account-check';
+import {
+  ACCOUNT_IDENTIFIERS,
+  checkAccount,
+  type AccountCheck,
+  type TenantAccount,
+} from '../providers/account-check';
 import {
   checkCommon,
   givenSecrets,
@@ -96,7 +101,7 @@ export class ChannelConfigService {
   async list(caller: Caller): Promise<ChannelConfigView[]> {
     const rows = await this.em().find(
       ChannelConfig,
-      { tenantId: caller.tenantId },
+      { tenantId: caller.tenantId, deletedAt: null },
       { orderBy: { channel: 'asc', position: 'asc', createdAt: 'asc' } },
     );
     return rows.map((row) => this.view(row));
@@ -192,8 +197,14 @@ export class ChannelConfigService {
       active === row.active
     )
       return this.view(row);
-    // The vendor's check reads the credentials and identifiers, never the senders.
-    const accountChanged = givingSecrets || identifiersChanged;
+    // The vendor's check reads the credentials and the identifiers naming the account, never the senders nor a
+    // webhook key: a change to those needs neither the vendor nor the stored secrets (a config whose key id is gone
+    // stays active when it is given a new SendGrid webhookPublicKey).
+    const accountChanged =
+      givingSecrets ||
+      ACCOUNT_IDENTIFIERS[row.provider].some(
+        (field) => (account.identifiers[field] ?? null) !== (row.identifiers[field] ?? null),
+      );
     row.name = name;
     row.position = position;
     const activating = active && !row.active;
@@ -213,16 +224,26 @@ export class ChannelConfigService {
     return this.view(row);
   }
 
+  /**
+   * Soft delete: the config is gone from the API (NOT_FOUND, null) and from routing at once, its name is free again,
+   * and it cannot be changed; but its webhook paths keep verifying with its own secret and applying the vendor's
+   * reports (a send in flight, later deliveries and bounces, a recipient's STOP to its number) for
+   * DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS, after which `purgeDeleted` removes the row and its ciphertext.
+   */
   async delete(caller: Caller, id: string): Promise<boolean> {
     if (!isUuid(id)) throw new NotFoundError(`no channel config ${JSON.stringify(id.slice(0, 100))}`);
     await this.em().transactional(async (tx) => {
       const row = await tx.findOne(
         ChannelConfig,
-        { id, tenantId: caller.tenantId },
+        { id, tenantId: caller.tenantId, deletedAt: null },
         { lockMode: LockMode.PESSIMISTIC_WRITE },
       );
       if (!row) throw new NotFoundError(`no channel config ${JSON.stringify(id)}`);
-      await tx.nativeDelete(ChannelConfig, { id, tenantId: caller.tenantId });
+      await tx.nativeUpdate(
+        ChannelConfig,
+        { id, tenantId: caller.tenantId },
+        { deletedAt: this.deps.clock.now() },
+      );
       // audit: channelConfig delete
       await recordAudit(tx, {
         tenantId: caller.tenantId,
@@ -255,7 +276,7 @@ export class ChannelConfigService {
       if (before) {
         const [current] = await runRaw<{ version: number }>(
           em,
-          'select version from channel_config where id = ? and tenant_id = ? for update',
+          'select version from channel_config where id = ? and tenant_id = ? and deleted_at is null for update',
           [row.id, caller.tenantId],
         );
         if (!current) throw new NotFoundError(`no channel config ${JSON.stringify(row.id)}`);
@@ -271,7 +292,7 @@ export class ChannelConfigService {
         // Raw: em.count would auto-flush the new row first (a duplicate name must reach flushNamed's CONFLICT).
         const [{ count }] = await runRaw<{ count: number }>(
           em,
-          'select count(*)::int as count from channel_config where tenant_id = ?',
+          'select count(*)::int as count from channel_config where tenant_id = ? and deleted_at is null',
           [caller.tenantId],
         );
         if (count >= max)
@@ -296,6 +317,41 @@ export class ChannelConfigService {
       await em.rollback();
       throw error;
     }
+  }
+
+  /**
+   * Whether a config's webhook paths still apply what the vendor reports: a live config always (inactive included),
+   * a deleted one for DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS after its deletion.
+   */
+  webhooksLive(row: ChannelConfig): boolean {
+    if (!row.deletedAt) return true;
+    return this.deps.clock.now().getTime() < row.deletedAt.getTime() + this.deletedWindowMs();
+  }
+
+  private deletedWindowMs(): number {
+    return this.deps.config.channelConfigs.deletedWebhookDays * 86_400_000;
+  }
+
+  /**
+   * Removes the configs deleted more than DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS ago, ciphertext and all (the scheduler
+   * calls it each pass; a partial index finds them). Their webhook paths answer 404 from then on; their audit rows
+   * and the messages they sent stay. Returns how many were removed.
+   */
+  async purgeDeleted(): Promise<number> {
+    const before = new Date(this.deps.clock.now().getTime() - this.deletedWindowMs());
+    const purged = await this.em()
+      .getConnection()
+      .execute<{ id: string; tenant_id: string }[]>(
+        'delete from channel_config where deleted_at is not null and deleted_at <= ? returning id, tenant_id',
+        [before],
+        'all',
+      );
+    for (const row of purged)
+      this.deps.logger.info(
+        { channelConfigId: row.id, tenantId: row.tenant_id },
+        'deleted channel config purged: its webhook window is over',
+      );
+    return purged.length;
   }
 
   /** The decrypted secrets of a row (adapters, validation, webhook verification); never logged or returned. */
@@ -340,7 +396,7 @@ export class ChannelConfigService {
 
   private async find(em: EntityManager, caller: Caller, id: string): Promise<ChannelConfig | null> {
     if (!isUuid(id)) return null;
-    return em.findOne(ChannelConfig, { id, tenantId: caller.tenantId });
+    return em.findOne(ChannelConfig, { id, tenantId: caller.tenantId, deletedAt: null });
   }
 
   private seal(row: ChannelConfig, secrets: ChannelConfigSecrets): void {

@@ -53,12 +53,13 @@ export function createServices(deps: ServiceDeps): Services {
   const policy = new PolicyService(deps);
   const budgets = new BudgetService(deps);
   const domain = { ...deps, policy, budgets };
-  const prices = new ProviderPriceService(deps);
-  const delivery = new DeliveryStatusService(deps, prices);
   const channelConfigs = new ChannelConfigService(deps);
-  const webhooks = new WebhookIntakeService(deps, delivery, channelConfigs);
-  // Routes before sends: a tenant's WhatsApp window is its first WhatsApp sender's (service-window.ts).
+  // Routes before sends: a tenant's WhatsApp window is its first WhatsApp sender's (service-window.ts); before prices:
+  // a message sent through a tenant's config is priced through that config's adapter.
   const routes = new TenantRoutes(deps, channelConfigs);
+  const prices = new ProviderPriceService(deps, routes);
+  const delivery = new DeliveryStatusService(deps, prices);
+  const webhooks = new WebhookIntakeService(deps, delivery, channelConfigs);
   const notifications = new NotificationService(domain, routes);
   const circuits = new ProviderCircuits(
     deps.redis,
@@ -79,7 +80,7 @@ export function createServices(deps: ServiceDeps): Services {
     consents: new ConsentService(deps, notifications),
     preferences: new PreferencesService(deps),
     dispatch: new DispatchService(domain, templates, circuits, routes),
-    scheduler: new SchedulerService(deps, webhooks, prices),
+    scheduler: new SchedulerService(deps, webhooks, prices, channelConfigs),
     policy,
     budgets,
     channelConfigs,

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Message, MessageStatus } from '../entities';
+import type { ChannelConfigService } from './channel-config.service';
 import type { ServiceDeps } from './deps';
 import type { ProviderPriceService } from './provider-price.service';
 import type { WebhookIntakeService } from './webhook-intake.service';
@@ -20,6 +21,7 @@ export class SchedulerService {
     private readonly deps: ServiceDeps,
     private readonly webhooks: WebhookIntakeService,
     private readonly prices: ProviderPriceService,
+    private readonly channelConfigs: ChannelConfigService,
   ) {}
 
   private async lockIds(tx: EntityManager, where: string, params: unknown[]): Promise<string[]> {
@@ -44,14 +46,18 @@ export class SchedulerService {
     requeued: number;
     events: number;
     prices: number;
+    purgedConfigs: number;
   }> {
     const counts = await this.releaseMessages();
-    if (signal?.aborted) return { ...counts, events: 0, prices: 0 };
+    if (signal?.aborted) return { ...counts, events: 0, prices: 0, purgedConfigs: 0 };
     // Provider events that arrived before their message was recorded SENT, or whose processing was interrupted.
     const events = await this.webhooks.processPending(undefined, signal);
-    if (signal?.aborted) return { ...counts, events, prices: 0 };
+    if (signal?.aborted) return { ...counts, events, prices: 0, purgedConfigs: 0 };
     const prices = await this.prices.settleDue(signal);
-    return { ...counts, events, prices };
+    if (signal?.aborted) return { ...counts, events, prices, purgedConfigs: 0 };
+    // Deleted channel configs whose webhook window is over: one indexed statement, usually removing nothing.
+    const purgedConfigs = await this.channelConfigs.purgeDeleted();
+    return { ...counts, events, prices, purgedConfigs };
   }
 
   private async releaseMessages(): Promise<{ released: number; expired: number; requeued: number }> {

@@ -4,6 +4,7 @@ import type { ChannelProvider } from '../providers/provider.types';
 import { buildTenantAdapter } from '../providers/tenant-adapter';
 import type { ChannelConfigService } from './channel-config.service';
 import type { ServiceDeps } from './deps';
+import { OncePerVersion } from './once-per-version';
 
 /**
  * One step of a message's provider order. `key` names it for failover counts, circuits and throttles: the provider
@@ -70,7 +71,7 @@ export class TenantRoutes {
    */
   private readonly generations = new Map<string, number>();
   /** The version of each unusable config already logged, so a skipped config logs once per version. */
-  private readonly reported = new Map<string, number>();
+  private readonly reported = new OncePerVersion();
   private readonly ttlMs: number;
 
   constructor(
@@ -150,7 +151,7 @@ export class TenantRoutes {
     // Sequential: the fork's one connection; both are indexed reads by tenant.
     const rows = await em.find(
       ChannelConfig,
-      { tenantId: { $in: tenantIds }, active: true },
+      { tenantId: { $in: tenantIds }, active: true, deletedAt: null },
       { orderBy: { position: 'asc', createdAt: 'asc' } },
     );
     const settings = await em.find(
@@ -206,12 +207,47 @@ export class TenantRoutes {
   }
 
   /**
-   * The cached adapter of a config at its current version, or why it cannot be built: its credentials are under a
-   * key id no longer in CONFIG_ENCRYPTION_KEY (outside production Herald only warns at startup), tampered with, or
-   * unusable by the vendor's SDK. Such a config is skipped like an account that cannot send; the error is logged once
-   * per config version (naming the config and the missing key id, never a secret).
+   * A skipped config at send: why, and one error line per config version (naming the config and the missing key id,
+   * never a secret).
    */
   private adapter(row: ChannelConfig): { provider: ChannelProvider } | { reason: string } {
+    const built = this.adapterOf(row);
+    if ('provider' in built) {
+      this.reported.clear(row.id);
+      return built;
+    }
+    const { missingKeyId, error } = built;
+    const reason = missingKeyId
+      ? `channel config ${row.id} skipped: its credentials are encrypted under key "${missingKeyId}", which is not in CONFIG_ENCRYPTION_KEY`
+      : `channel config ${row.id} skipped: its credentials cannot be decrypted or used`;
+    if (this.reported.first(row.id, row.version)) {
+      this.deps.logger.error(
+        {
+          channelConfigId: row.id,
+          tenantId: row.tenantId,
+          version: row.version,
+          missingKeyId,
+          reason: error,
+        },
+        missingKeyId
+          ? 'channel config skipped: its encryption key is not in CONFIG_ENCRYPTION_KEY'
+          : 'channel config skipped: its credentials cannot be decrypted or used',
+      );
+    }
+    return { reason };
+  }
+
+  /**
+   * The adapter of one config at its row's version (the one its sends use: routing, and the price look-up of a
+   * message sent through it), built from its decrypted credentials and cached by config id and version; or why it
+   * cannot be built: its credentials are under a key id no longer in CONFIG_ENCRYPTION_KEY (`missingKeyId`; outside
+   * production Herald only warns at startup), tampered with, or unusable by the vendor's SDK. `error` is the
+   * builder's message (SecretBoxError's names a key id at most; an SDK's refusal is about shape): never a secret.
+   * Logs nothing; the caller says what it does without the config.
+   */
+  adapterOf(
+    row: ChannelConfig,
+  ): { provider: ChannelProvider } | { missingKeyId: string | undefined; error: string } {
     const cached = this.adapters.get(row.id);
     if (cached && cached.version === row.version) return { provider: cached.provider };
     if (cached) this.retire(cached.provider);
@@ -228,31 +264,10 @@ export class TenantRoutes {
         timeoutMs: config.dispatch.providerTimeoutMs,
       });
       this.adapters.set(row.id, { tenantId: row.tenantId, version: row.version, provider });
-      this.reported.delete(row.id);
       return { provider };
     } catch (error) {
       this.adapters.delete(row.id);
-      const missingKeyId = this.configs.missingKeyIdOf(row);
-      const reason = missingKeyId
-        ? `channel config ${row.id} skipped: its credentials are encrypted under key "${missingKeyId}", which is not in CONFIG_ENCRYPTION_KEY`
-        : `channel config ${row.id} skipped: its credentials cannot be decrypted or used`;
-      if (this.reported.get(row.id) !== row.version) {
-        this.reported.set(row.id, row.version);
-        this.deps.logger.error(
-          {
-            channelConfigId: row.id,
-            tenantId: row.tenantId,
-            version: row.version,
-            missingKeyId,
-            // SecretBoxError's message names a key id at most; an SDK's refusal to build is about shape.
-            reason: (error as Error).message,
-          },
-          missingKeyId
-            ? 'channel config skipped: its encryption key is not in CONFIG_ENCRYPTION_KEY'
-            : 'channel config skipped: its credentials cannot be decrypted or used',
-        );
-      }
-      return { reason };
+      return { missingKeyId: this.configs.missingKeyIdOf(row), error: (error as Error).message };
     }
   }
 

@@ -31,9 +31,19 @@ import type { ChannelConfigService } from './channel-config.service';
 import type { DeliveryStatusService } from './delivery-status.service';
 import type { ServiceDeps } from './deps';
 import type { StatusChange } from './message-status';
-import { ConfigWebhookVerifiers, WebhookConfigNotFoundError, type WebhookScope } from './webhook-scope';
+import {
+  ConfigWebhookVerifiers,
+  WebhookConfigNotFoundError,
+  WebhookConfigUnreadableError,
+  type WebhookScope,
+} from './webhook-scope';
 
-export { WebhookConfigNotFoundError, WebhookFormatError, WebhookSignatureError };
+export {
+  WebhookConfigNotFoundError,
+  WebhookConfigUnreadableError,
+  WebhookFormatError,
+  WebhookSignatureError,
+};
 
 type Kind = 'status' | 'inbound' | 'event';
 
@@ -142,7 +152,11 @@ export class WebhookIntakeService {
     private readonly status: DeliveryStatusService,
     configs: ChannelConfigService,
   ) {
-    this.configVerifiers = new ConfigWebhookVerifiers(configs, deps.config.webhooks.sendgridWindow);
+    this.configVerifiers = new ConfigWebhookVerifiers(
+      configs,
+      deps.config.webhooks.sendgridWindow,
+      deps.logger,
+    );
     // Only from config.webhooks, which in production holds configured secrets alone (src/config/webhook-credentials.ts).
     // A vendor without credentials has no routes; should a request reach here anyway, nothing verifies it.
     this.unknowns = new WebhookUnknowns(deps.logger);

@@ -6,11 +6,19 @@ import { exceedsJsonDepth } from '../services/json-depth';
 import { isConnectionError } from '../services/errors';
 import {
   WebhookConfigNotFoundError,
+  WebhookConfigUnreadableError,
   WebhookFormatError,
   WebhookSignatureError,
 } from '../services/webhook-intake.service';
 
 type Handler = (req: Request, res: Response) => Promise<void>;
+
+/**
+ * Retry-After of a config whose webhook secret cannot be read until an operator puts its key back: minutes, not
+ * seconds. A vendor that retries on 5xx delivers again later; Twilio retries only when the callback URL asks it to
+ * (connection overrides), so for it the answer mainly says why (and shows in its debugger).
+ */
+const UNREADABLE_CONFIG_RETRY_AFTER_SECONDS = 300;
 
 /**
  * Provider webhooks (CONTRACT.md): the body is taken raw, signatures are checked on those bytes before anything is
@@ -89,7 +97,8 @@ export function createWebhooksRouter(config: Config, services: Services, logger:
 
   // A tenant's own channel config (issue 13): its own paths, verified with its own secret whatever the service-wide
   // vendors are. 404 for an id that is not a UUID, unknown, deleted, or another vendor's config; 403 for any other
-  // secret (another tenant's, the service-wide one). An inactive config still verifies and accepts: the vendor keeps
+  // secret (another tenant's, the service-wide one); 503 with Retry-After when the config's secret cannot be decrypted
+  // (its key id is not in CONFIG_ENCRYPTION_KEY). An inactive config still verifies and accepts: the vendor keeps
   // reporting on messages sent before it was switched off.
   const configId = (req: Request) => String(req.params.configId);
   router.post(
@@ -123,6 +132,14 @@ export function createWebhooksRouter(config: Config, services: Services, logger:
   router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof WebhookConfigNotFoundError) {
       res.status(404).json({ error: 'no such channel config' });
+      return;
+    }
+    if (error instanceof WebhookConfigUnreadableError) {
+      // Logged once per config version where it is detected (webhook-scope.ts), not per request.
+      res
+        .status(503)
+        .set('Retry-After', String(UNREADABLE_CONFIG_RETRY_AFTER_SECONDS))
+        .json({ error: error.message });
       return;
     }
     if (error instanceof WebhookSignatureError) {

@@ -2,6 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  EMULATED_TWILIO_PRICE_PER_SEGMENT,
+  SANDBOX_EMULATOR_CREDENTIALS,
+} from '../../src/providers/emulator/emulator';
 import { execute, waitFor } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 
@@ -29,6 +33,15 @@ const tenants = {
     number: '+14155550122',
   },
 };
+/** A third tenant whose only SMS config is deleted while a send through it is in flight. */
+const deleting = {
+  tenant: 'round-c',
+  accountSid: `AC${'c'.repeat(32)}`,
+  authToken: `round-c-token-${randomBytes(8).toString('hex')}`,
+  number: '+14155550133',
+};
+/** How long the emulated Twilio holds the in-flight send: ample time to delete the config meanwhile. */
+const HELD_SEND_MS = 5_000;
 type Tenant = (typeof tenants)['a'];
 /** Each case waits for several webhook round trips (up to 30 s each on a loaded machine). */
 const ROUND_TRIP_TIMEOUT_MS = 120_000;
@@ -199,6 +212,10 @@ describe('the full sandbox round trip through two tenants’ own accounts (issue
         JWT_SECRET: SECRET,
         CONFIG_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`,
         CHANNEL_CONFIG_ROUTES_TTL_MS: '0',
+        // Prices are asked for as soon as a message is delivered.
+        PROVIDER_PRICE_DELAY_MS: '0',
+        // Longer than HELD_SEND_MS: the held send is answered, not timed out.
+        PROVIDER_TIMEOUT_MS: '20000',
       },
     });
     publicUrl = stack.config.server.publicUrl;
@@ -263,6 +280,39 @@ describe('the full sandbox round trip through two tenants’ own accounts (issue
       expect(sms.events.map((e) => e.status)).toEqual(expect.arrayContaining(['SENT', 'DELIVERED']));
       expect(await storedUnder(sms.id)).toEqual([`twilio:${configs[letter].sms}`]);
       expect(await storedUnder(email.id)).toEqual([`sendgrid:${configs[letter].mail}`]);
+    },
+    ROUND_TRIP_TIMEOUT_MS,
+  );
+
+  it.each(['a', 'b'] as const)(
+    'tenant %s: its SMS price is looked up through its own account, never the service-wide one',
+    async (letter) => {
+      const t = tenants[letter];
+      const id = sent[letter].SMS;
+      expect(id).toBeTruthy();
+      // Settled either way: the price recorded, or the look-up given up (the estimate kept).
+      const priced = await waitFor(
+        async () => {
+          const { rows } = await db.query<{
+            cost: string;
+            cost_source: string;
+            segments: number;
+            price_checks: number;
+            price_check_due_at: Date | null;
+          }>(
+            'select cost, cost_source, segments, price_checks, price_check_due_at from message where id = $1',
+            [id],
+          );
+          return rows[0]?.price_checks > 0 && rows[0].price_check_due_at === null ? rows[0] : undefined;
+        },
+        30_000,
+        'price look-up settled',
+      );
+      expect(priced.cost_source).toBe('provider');
+      expect(Number(priced.cost)).toBeCloseTo(priced.segments * EMULATED_TWILIO_PRICE_PER_SEGMENT, 6);
+      const lookups = stack.emulator.emulator.twilioLookupsByAccount;
+      expect(lookups.get(t.accountSid)).toBeGreaterThanOrEqual(1);
+      expect(lookups.get(SANDBOX_EMULATOR_CREDENTIALS.twilio.accountSid)).toBeUndefined();
     },
     ROUND_TRIP_TIMEOUT_MS,
   );
@@ -374,4 +424,163 @@ describe('the full sandbox round trip through two tenants’ own accounts (issue
     );
     expect(sharedInbound.rows[0].n).toBe(0);
   });
+
+  it(
+    'a config deleted while a send through it is in flight: the send ends DELIVERED through the deleted config’s path, a STOP to its number still applies, and after the window it is purged (404)',
+    async () => {
+      const c = deleting;
+      bearer[c.tenant] = await token(c.tenant);
+      expect(
+        (
+          await control('/accounts', {
+            twilio: { accountSid: c.accountSid, authToken: c.authToken },
+          })
+        ).status,
+      ).toBe(201);
+      const id = await createConfig(c as unknown as Tenant, {
+        name: 'c-sms',
+        channel: 'SMS',
+        provider: 'twilio-sms',
+        senders: { fromNumber: c.number },
+        identifiers: { accountSid: c.accountSid },
+        credentials: { authToken: c.authToken },
+      });
+      await control('/accounts', {
+        twilio: {
+          accountSid: c.accountSid,
+          authToken: c.authToken,
+          numbers: [{ number: c.number, inboundUrl: `${publicUrl}/webhooks/twilio/${id}/inbound` }],
+        },
+      });
+      const user = `u-${randomUUID()}`;
+      await gql(
+        c.tenant,
+        'mutation ($userId: ID!, $input: ContactInput!) { updateContact(userId: $userId, input: $input) { userId } }',
+        { userId: user, input: { phone: PHONE } },
+      );
+      expect(
+        (
+          await control('/faults', {
+            vendor: 'twilio',
+            count: 1,
+            delayMs: HELD_SEND_MS,
+            account: c.accountSid,
+          })
+        ).status,
+      ).toBe(201);
+      const { SMS: messageId } = await send(c as unknown as Tenant, user, ['SMS']);
+      await waitFor(
+        () => Promise.resolve(stack.emulator.emulator.inFlight > 0),
+        30_000,
+        'the send held by the emulator',
+      );
+      const deleted = await gql<{ deleteChannelConfig: boolean }>(
+        c.tenant,
+        'mutation ($id: ID!) { deleteChannelConfig(id: $id) }',
+        { id },
+      );
+      expect(deleted.deleteChannelConfig).toBe(true);
+
+      // Gone from the API at once: not listed, null, not updatable, its name free again.
+      const listed = await gql<{ channelConfigs: { id: string }[] }>(c.tenant, '{ channelConfigs { id } }');
+      expect(listed.channelConfigs).toEqual([]);
+      const one = await gql<{ channelConfig: null }>(
+        c.tenant,
+        'query ($id: ID!) { channelConfig(id: $id) { id } }',
+        {
+          id,
+        },
+      );
+      expect(one.channelConfig).toBeNull();
+      const update = await execute(
+        stack.url,
+        'mutation ($id: ID!, $input: UpdateChannelConfigInput!) { updateChannelConfig(id: $id, input: $input) { id } }',
+        { id, input: { name: 'c-sms-renamed' } },
+        bearer[c.tenant],
+      );
+      expect(update.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      const again = await execute(
+        stack.url,
+        'mutation ($id: ID!) { deleteChannelConfig(id: $id) }',
+        { id },
+        bearer[c.tenant],
+      );
+      expect(again.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      const sameName = await createConfig(c as unknown as Tenant, {
+        name: 'c-sms',
+        channel: 'SMS',
+        provider: 'twilio-sms',
+        senders: { fromNumber: c.number },
+        identifiers: { accountSid: c.accountSid },
+        credentials: { authToken: c.authToken },
+      });
+      // Its name is free again (the unique index covers live configs only).
+      expect(sameName).not.toBe(id);
+
+      // The send in flight completes through the deleted config, and its reports still land.
+      const delivered = await waitForMessage(
+        c as unknown as Tenant,
+        messageId,
+        (m) => m.status === 'DELIVERED',
+        'the in-flight SMS delivered after its config was deleted',
+      );
+      expect(delivered.channelConfigId).toBe(id);
+      expect(await storedUnder(messageId)).toEqual([`twilio:${id}`]);
+      const callbacks = stack.emulator.emulator.callbacks!.sent.filter((cb) => cb.url.includes(`/${id}/`));
+      expect(callbacks.length).toBeGreaterThan(0);
+      for (const callback of callbacks) expect(callback.status, callback.url).toBe(204);
+      // Its price is not asked of anyone once the config is deleted: the estimate stays, asked once, not retried.
+      const priced = await waitFor(
+        async () =>
+          (
+            await db.query<{ cost_source: string; price_checks: number; price_check_due_at: Date | null }>(
+              'select cost_source, price_checks, price_check_due_at from message where id = $1',
+              [messageId],
+            )
+          ).rows.find((r) => r.price_checks > 0 && r.price_check_due_at === null),
+        30_000,
+        'price look-up settled',
+      );
+      expect(priced).toMatchObject({ cost_source: 'estimate', price_checks: 1 });
+      expect(stack.emulator.emulator.twilioLookupsByAccount.get(c.accountSid)).toBeUndefined();
+
+      // A recipient's STOP to the deleted config's number is recorded for its tenant and blocks it.
+      const stop = await customerTexts(c.number, 'STOP');
+      expect(stop.forwarded).toEqual({ url: `${publicUrl}/webhooks/twilio/${id}/inbound`, status: 200 });
+      const inbound = await db.query<{ tenant_id: string; channel_config_id: string; keyword: string }>(
+        'select tenant_id, channel_config_id, keyword from inbound_message where provider_message_id = $1',
+        [stop.messageSid],
+      );
+      expect(inbound.rows).toEqual([{ tenant_id: c.tenant, channel_config_id: id, keyword: 'STOP' }]);
+      const blocks = await waitFor(
+        async () =>
+          (
+            await db.query<{ identity: string }>(
+              `select identity from address_block where address = $1 and kind = 'OPT_OUT'`,
+              [PHONE],
+            )
+          ).rows.find((r) => r.identity === c.tenant),
+        30_000,
+        'the STOP applied',
+      );
+      expect(blocks.identity).toBe(c.tenant);
+
+      // Deleted longer ago than DELETED_CHANNEL_CONFIG_WEBHOOK_DAYS (30): the scheduler purges it, its paths 404.
+      await db.query(`update channel_config set deleted_at = now() - interval '31 days' where id = $1`, [id]);
+      await waitFor(
+        async () =>
+          (await db.query('select 1 from channel_config where id = $1', [id])).rowCount === 0 || undefined,
+        30_000,
+        'the deleted config purged',
+      );
+      const late = await customerTexts(c.number, 'START');
+      expect(late.forwarded).toEqual({ url: `${publicUrl}/webhooks/twilio/${id}/inbound`, status: 404 });
+      // Its messages stay, as they were.
+      expect(await message(c as unknown as Tenant, messageId)).toMatchObject({
+        status: 'DELIVERED',
+        channelConfigId: id,
+      });
+    },
+    ROUND_TRIP_TIMEOUT_MS,
+  );
 });

@@ -382,7 +382,7 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
     const noKey = parseConfig({ ...stack.env.vars, PORT: '0' });
     const service = new ChannelConfigService({
       ...deps,
-      config: { ...noKey, channelConfigs: { keyring: { byId: new Map() } } },
+      config: { ...noKey, channelConfigs: { ...noKey.channelConfigs, keyring: { byId: new Map() } } },
     });
     await expect(
       service.create(
@@ -439,10 +439,15 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
     const deps = stack.herald.services.deps;
     const rotated = parseConfig({ ...stack.env.vars, CONFIG_ENCRYPTION_KEY: `k2:${K2},k1:${K1}` });
     const service = new ChannelConfigService({ ...deps, config: rotated });
-    const { rows: before } = await db.query<{ id: string; tenant_id: string; credentials: string }>(
-      `select id, tenant_id, credentials from channel_config order by id`,
-    );
+    const { rows: before } = await db.query<{
+      id: string;
+      tenant_id: string;
+      credentials: string;
+      deleted_at: Date | null;
+    }>(`select id, tenant_id, credentials, deleted_at from channel_config order by id`);
     expect(before.length).toBeGreaterThanOrEqual(3);
+    // B's deleted config is among them: its webhooks still verify with its secret, so it is re-encrypted too.
+    expect(before.some((r) => r.deleted_at !== null)).toBe(true);
     expect(before.every((r) => r.credentials.startsWith('v1.k1.'))).toBe(true);
 
     // Written under k1, read with k2 current: the old key is still a reading key.

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, sign } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { SignJWT } from 'jose';
 import pg from 'pg';
@@ -158,7 +158,11 @@ describe('channel routing robustness (issue 13)', () => {
       .map((r) => /\/Accounts\/(AC\w+)\//.exec(r.path)?.[1]);
 
   /** A config written under GONE_KEY, a key this stack does not have (as after a rotation that dropped it early). */
-  const createUnderGoneKey = async (tenant: string, name: string) => {
+  const createUnderGoneKey = async (
+    tenant: string,
+    name: string,
+    input: Record<string, unknown> = twilioInput(name, GONE),
+  ) => {
     const deps = stack.herald.services.deps;
     const withGoneKey = new ChannelConfigService({
       ...deps,
@@ -166,7 +170,7 @@ describe('channel routing robustness (issue 13)', () => {
     });
     const view = await withGoneKey.create(
       { tenantId: tenant, subject: `${tenant}-admin`, scopes: ['admin'] },
-      twilioInput(name, GONE) as never,
+      input as never,
     );
     expect(view.active).toBe(true);
     const { rows: stored } = await db.query<{ credentials: string }>(
@@ -305,6 +309,98 @@ describe('channel routing robustness (issue 13)', () => {
     );
     expect(skippedLines).toHaveLength(1);
     expect(JSON.parse(skippedLines[0])).toMatchObject({ channelConfigId: id, missingKeyId: 'k9' });
+  });
+
+  it('a Twilio config whose key id is gone answers its webhooks 503 with Retry-After and the cause, logging one warn line per version', async () => {
+    const tenant = 'gone-hooks';
+    await asTenant(tenant);
+    const id = await createUnderGoneKey(tenant, 'gone-hooks-sms');
+    const sender = new WebhookSender();
+    sender.baseUrl = stack.config.server.publicUrl;
+    const unsigned = () =>
+      sender.twilio(
+        `/webhooks/twilio/${id}/status`,
+        { MessageSid: 'SM1', MessageStatus: 'sent' },
+        { signature: null },
+      );
+    // A correctly signed STOP (Twilio does not retry inbound webhooks: the answer must at least say why).
+    const stop = () =>
+      sender.twilio(
+        `/webhooks/twilio/${id}/inbound`,
+        {
+          MessageSid: `SM${randomBytes(16).toString('hex')}`,
+          From: '+14155552699',
+          To: '+14155550100',
+          Body: 'STOP',
+        },
+        { token: GONE.authToken },
+      );
+    for (const response of [await unsigned(), await stop(), await unsigned(), await stop()]) {
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('300');
+      expect(await response.json()).toEqual({
+        error: 'channel config credentials cannot be read: key id not configured',
+      });
+    }
+    const { rows: stored } = await db.query('select 1 from inbound_message where channel_config_id = $1', [
+      id,
+    ]);
+    expect(stored).toEqual([]);
+    const lines = logLines.filter((line) => line.includes(id) && line.includes('webhook'));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 40, channelConfigId: id, missingKeyId: 'k9' });
+    expect(lines[0]).not.toContain('stack');
+    expect(logLines.filter((line) => line.includes('webhook failed'))).toEqual([]);
+
+    // A new version (renamed) is reported once more.
+    expect((await update(tenant, id, { name: 'gone-hooks-renamed' })).errors).toBeUndefined();
+    expect((await unsigned()).status).toBe(503);
+    expect((await unsigned()).status).toBe(503);
+    expect(logLines.filter((line) => line.includes(id) && line.includes('webhook'))).toHaveLength(2);
+  });
+
+  it('a SendGrid config whose key id is gone takes a new webhookPublicKey without a vendor check, stays active and keeps accepting its signed events', async () => {
+    const tenant = 'gone-sg';
+    await asTenant(tenant);
+    const id = await createUnderGoneKey(tenant, 'gone-sg-mail', {
+      name: 'gone-sg-mail',
+      channel: 'EMAIL',
+      provider: 'sendgrid',
+      senders: { fromEmail: 'news@gone-sg.example' },
+      credentials: { apiKey: SG_KEY },
+    });
+    const sender = new WebhookSender();
+    const changed = await update(tenant, id, { identifiers: { webhookPublicKey: sender.sendgridPublicKey } });
+    expect(changed.errors).toBeUndefined();
+    expect(changed.data!.updateChannelConfig).toMatchObject({
+      active: true,
+      validation: { ok: true, error: null },
+    });
+
+    const body = JSON.stringify([
+      {
+        email: 'someone@example.com',
+        timestamp: Math.floor(Date.now() / 1000),
+        event: 'delivered',
+        sg_event_id: `ev-${randomUUID()}`,
+        sg_message_id: `sg-${randomUUID()}`,
+      },
+    ]);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = sign('sha256', Buffer.from(timestamp + body), sender.sendgridKeys.privateKey).toString(
+      'base64',
+    );
+    const response = await fetch(`${stack.config.server.publicUrl}/webhooks/sendgrid/${id}/events`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-twilio-email-event-webhook-timestamp': timestamp,
+        'x-twilio-email-event-webhook-signature': signature,
+      },
+      body,
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ accepted: 1 });
   });
 
   it('a config created without a sender gets the tenant’s default sender for its channel, or is refused naming the field', async () => {

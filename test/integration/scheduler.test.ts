@@ -48,6 +48,7 @@ describe('scheduler (injected clock; API role, so only the test ticks it)', () =
       requeued: 0,
       events: 0,
       prices: 0,
+      purgedConfigs: 0,
     });
     expect((await message(id)).status).toBe('SCHEDULED');
 

@@ -127,6 +127,8 @@ export class ProviderEmulator {
   private readonly twilioMessages = new Map<string, Record<string, unknown>>();
   /** How many times a message resource was read (price lookups); not part of `requests`, which counts sends. */
   twilioLookups = 0;
+  /** The same look-ups by the account SID they were authorised as (a tenant's message is priced by its own account). */
+  readonly twilioLookupsByAccount = new Map<string, number>();
   /** Requests received and not yet answered (e.g. held by an injected delay). */
   inFlight = 0;
 
@@ -217,6 +219,7 @@ export class ProviderEmulator {
   reset(): void {
     this.clearRecordings();
     this.twilioLookups = 0;
+    this.twilioLookupsByAccount.clear();
     this.clearFaults();
   }
 
@@ -460,6 +463,7 @@ export class ProviderEmulator {
     const accountSid = this.twilioAuthorized(req);
     if (!accountSid) return twilioError(401, 20003, 'Authenticate');
     this.twilioLookups += 1;
+    this.twilioLookupsByAccount.set(accountSid, (this.twilioLookupsByAccount.get(accountSid) ?? 0) + 1);
     const message = this.twilioMessages.get(String(req.params.messageSid));
     // Another account's message is not found, as at Twilio.
     if (!message || message.account_sid !== accountSid)
