@@ -150,7 +150,10 @@ describe('SIGTERM under traffic, with provider price look-ups running', () => {
     stuck.destroy();
 
     expect(code, output).toBe(0);
-    expect(output).not.toContain('timed out');
+    // The shutdown's own budget (src/main.ts). Not any "timed out": on a loaded CI machine the rate limiter's Redis
+    // call can miss its own 500 ms budget ("rate limits suspended … Operation timed out"), which says nothing about
+    // shutdown.
+    expect(output).not.toContain('shutdown timed out');
     // Nothing after the signal asked the emulator (this process's own server) once it was closed, and no warning
     // or error was logged while draining (pino lines from the signal on).
     const after = output
@@ -159,7 +162,9 @@ describe('SIGTERM under traffic, with provider price look-ups running', () => {
       .map((line) => ({ ...(JSON.parse(line) as { time: number; level: number; msg: string }), line }))
       .filter((line) => line.time >= since);
     expect(output).not.toContain('ECONNREFUSED');
-    const warnings = after.filter((line) => line.level >= 40);
+    const warnings = after.filter(
+      (line) => line.level >= 40 && !line.msg.startsWith('rate limits suspended'),
+    );
     expect(
       warnings.map((line) => line.msg),
       warnings.map((line) => line.line).join('\n'),
