@@ -103,7 +103,8 @@ export class PreferencesService {
   /**
    * Reads the user's preferences locked (or the defaults), lets `change` edit them, stores them and writes one audit
    * row (entity `preferences`, id = user id) with the document before and after, in one transaction. Stored
-   * preferences that `change` leaves as they were are answered as they are: nothing written, no audit row.
+   * preferences that `change` leaves as they were, and a reset of a user with none stored, are answered as they are:
+   * nothing written, no audit row.
    */
   private async change(
     caller: Caller,
@@ -122,6 +123,12 @@ export class PreferencesService {
       // The same document again changes nothing: no write, no updatedAt, no audit row (the identity map is cleared so
       // the commit's flush writes nothing either).
       if (existing && sameJson(before, preferencesSnapshot(prefs))) {
+        tx.clear();
+        return prefs;
+      }
+      // A reset of a user who has no stored preferences: they already follow the defaults, so nothing changes and
+      // nothing is written (no row pinning today's defaults, no audit row with before null).
+      if (!existing && action === 'reset') {
         tx.clear();
         return prefs;
       }

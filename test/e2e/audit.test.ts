@@ -326,6 +326,22 @@ describe('audit trail', () => {
       (await suite.db.query<{ x: string }>(`select xmin::text as x from ${table} where ${where}`, params))
         .rows[0]?.x;
 
+    it('resetNotificationPreferences of a user with no stored preferences: the defaults, no row, no audit row', async () => {
+      const userId = `never-${randomUUID()}`;
+      const reset = await ok(
+        `mutation ($userId: ID!) { resetNotificationPreferences(userId: $userId) { frequency quietHours { start } } }`,
+        { userId },
+      );
+      expect(reset.data).toEqual({
+        resetNotificationPreferences: { frequency: 'IMMEDIATE', quietHours: null },
+      });
+      expect(await rowsOf(reset.requestId)).toHaveLength(0);
+      const stored = await suite.db.query('select 1 from notification_preferences where user_id = $1', [
+        userId,
+      ]);
+      expect(stored.rows).toHaveLength(0);
+    });
+
     it('updateTenantSettings with the values it already holds', async () => {
       const tenant = `same-${randomUUID().slice(0, 8)}`;
       const input = {
