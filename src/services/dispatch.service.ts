@@ -21,7 +21,12 @@ import { estimateCost } from './cost';
 import { payloadFor } from './provider-payload';
 import { CircuitOpenError, type ProviderCircuits } from './provider-circuit';
 import { applyFailureEffects } from './provider-failure-effects';
-import { markAccountsRefused, type RefusedConfig } from './account-refusal';
+import {
+  markAccountsRecovered,
+  markAccountsRefused,
+  type RecoveredConfig,
+  type RefusedConfig,
+} from './account-refusal';
 import { chooseProvider, remainingProviders } from './provider-route';
 import { ProviderThrottle, type SendClass } from './provider-throttle';
 import { inlineAddress, storedAddress } from './contact-address';
@@ -69,6 +74,7 @@ interface GroupEffects {
   fallbacks: Message[];
   events: DeliveryEvent[];
   refused: RefusedConfig[];
+  recovered: RecoveredConfig[];
 }
 
 interface ClaimJob {
@@ -271,7 +277,7 @@ export class DispatchService {
   }
 
   private async claimMany(jobs: ClaimJob[]): Promise<(Claimed | undefined)[]> {
-    const effects: GroupEffects = { changes: [], fallbacks: [], events: [], refused: [] };
+    const effects: GroupEffects = { changes: [], fallbacks: [], events: [], refused: [], recovered: [] };
     const { changes, fallbacks } = effects;
     // A group mixes tenants: each message's attempt bound is its own tenant's order. Read (usually from the cache)
     // before the transaction, so no query for it runs while the rows are locked.
@@ -651,7 +657,7 @@ export class DispatchService {
   }
 
   private async recordMany(items: RecordInput[]): Promise<DispatchOutcome[]> {
-    const effects: GroupEffects = { changes: [], fallbacks: [], events: [], refused: [] };
+    const effects: GroupEffects = { changes: [], fallbacks: [], events: [], refused: [], recovered: [] };
     const { changes, fallbacks } = effects;
     // Failover needs each message's tenant order; read before the rows are locked, as claims do.
     const book = await this.routes.load(items.map((i) => i.claimed.tenantId));
@@ -699,7 +705,7 @@ export class DispatchService {
     });
     await this.deps.queues.enqueueAfterCommit(fallbacks, 'fallback messages');
     this.publish(changes);
-    await this.markRefused(effects.refused);
+    await this.markAccounts(effects);
     return verdicts;
   }
 
@@ -708,13 +714,16 @@ export class DispatchService {
    * outside their transaction: the messages' records never wait on (or deadlock over) config rows, and a failure
    * here costs only the notice, which the next refusal writes again.
    */
-  private async markRefused(refused: RefusedConfig[]): Promise<void> {
-    if (refused.length === 0) return;
+  private async markAccounts({ refused, recovered }: GroupEffects): Promise<void> {
+    if (refused.length === 0 && recovered.length === 0) return;
     try {
-      await markAccountsRefused(this.deps.orm.em.fork(), refused, this.deps.clock.now());
+      const em = this.deps.orm.em.fork();
+      const now = this.deps.clock.now();
+      await markAccountsRefused(em, refused, now);
+      await markAccountsRecovered(em, recovered, now);
     } catch (error) {
       this.deps.logger.warn(
-        { err: error, channelConfigIds: refused.map((r) => r.channelConfigId) },
+        { err: error, channelConfigIds: [...refused, ...recovered].map((r) => r.channelConfigId) },
         'account refusal not recorded on its channel config',
       );
     }
@@ -752,6 +761,12 @@ export class DispatchService {
       message.cost = estimate.cost;
       message.costSource = 'estimate';
       message.segments = outcome.result.segments ?? estimate.segments ?? null;
+      if (outcome.route?.refusedAtSend && outcome.route.channelConfigId) {
+        effects.recovered.push({
+          channelConfigId: outcome.route.channelConfigId,
+          tenantId: message.tenantId,
+        });
+      }
       const { event, change } = transition(message, MessageStatus.SENT, now, { errorCode: null });
       effects.events.push(event);
       changes.push(change);

@@ -228,13 +228,32 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
     expect(twilioAccountsCalled()).toEqual([A2.accountSid]);
   });
 
-  it('one config, shared accounts on: a refused account is delivered through the shared account', async () => {
+  it('one config, shared accounts on: a refused account is delivered through the shared account; a later success clears the refusal', async () => {
     const emulator = stack.emulator.emulator;
     emulator.reset();
     emulator.injectFault({ ...AUTHENTICATE, account: B1.accountSid, count: 1_000 });
     const row = await sendSettled('refuse-b', 'SMS');
     expect(row).toMatchObject({ status: 'SENT', provider: 'twilio-sms', channel_config_id: null });
     expect(twilioAccountsCalled()).toEqual([B1.accountSid, SHARED_SID]);
+    await waitFor(
+      async () => ((await validationOf('refuse-b', ids.b1)).validation.ok === false ? true : undefined),
+      30_000,
+      'config b1 marked refused',
+    );
+
+    // The tenant repairs its account (B1's circuit saw one refusal, under the threshold): B1 sends again, and its
+    // validation says so.
+    emulator.reset();
+    expect(await sendSettled('refuse-b', 'SMS')).toMatchObject({ status: 'SENT', channel_config_id: ids.b1 });
+    const repaired = await waitFor(
+      async () => {
+        const c = await validationOf('refuse-b', ids.b1);
+        return c.validation.ok === true ? c : undefined;
+      },
+      30_000,
+      'config b1 ok again',
+    );
+    expect(repaired.validation.error).toBeNull();
   });
 
   it('one config, shared accounts off: FAILED with the vendor’s 20003, no request to the shared account', async () => {
