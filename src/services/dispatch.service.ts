@@ -67,7 +67,8 @@ interface ClaimReads {
 
 /**
  * What a claim or record group leaves behind: changes to publish, fallback messages to enqueue, events to insert,
- * tenant configs whose account the vendor refused (marked after the commit).
+ * tenant configs whose account the vendor refused or that sent again after a refusal (their validation is written
+ * after the commit).
  */
 interface GroupEffects {
   changes: StatusChange[];
@@ -710,9 +711,10 @@ export class DispatchService {
   }
 
   /**
-   * Shows admins the configs whose account a vendor refused (account-refusal.ts). After the outcomes committed and
-   * outside their transaction: the messages' records never wait on (or deadlock over) config rows, and a failure
-   * here costs only the notice, which the next refusal writes again.
+   * Shows admins the configs whose account a vendor refused, and clears that once one sends again
+   * (account-refusal.ts). After the outcomes committed and outside their transaction: the messages' records never
+   * wait on (or deadlock over) config rows, and a failure here costs only the notice, which the next refusal (or
+   * success) writes again.
    */
   private async markAccounts({ refused, recovered }: GroupEffects): Promise<void> {
     if (refused.length === 0 && recovered.length === 0) return;
