@@ -104,7 +104,10 @@ export class ChannelConfig {
   @Property({ type: 'jsonb' })
   secretFields!: SecretField[];
 
-  /** The vendor's answer to the last validation: null = never checked. */
+  /**
+   * The vendor's answer to the last validation: null = never checked. Also set false when the vendor refused the
+   * account at send time (services/account-refusal.ts), and true again when a send through the config succeeds.
+   */
   @Property({ type: 'boolean', nullable: true })
   validationOk?: boolean | null;
 

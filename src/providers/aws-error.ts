@@ -4,8 +4,36 @@ import { isRetryableStatus, networkError, parseRetryAfter, ProviderError } from 
 const THROTTLING = /Throttl|TooManyRequests|LimitExceeded|SlowDown/;
 
 /**
+ * AWS error names that refuse the ACCOUNT or its credentials, not the message: the common errors of every AWS API
+ * (https://docs.aws.amazon.com/sns/latest/api/CommonErrors.html and the SES v2 equivalent: AccessDeniedException,
+ * IncompleteSignature, InvalidClientTokenId, MissingAuthenticationToken, SignatureDoesNotMatch, ExpiredToken…,
+ * UnrecognizedClientException from the JSON protocols, InvalidAccessKeyId / AccessDenied from the query ones), SNS's
+ * AuthorizationError (the identity may not publish), and SES's account state (SES v2 SendEmail errors,
+ * https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html: AccountSuspendedException,
+ * SendingPausedException, MailFromDomainNotVerifiedException; SES v1: AccountSendingPausedException).
+ */
+export const AWS_ACCOUNT_REFUSED = new Set([
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'MissingAuthenticationToken',
+  'AccessDenied',
+  'AccessDeniedException',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'InvalidAccessKeyId',
+  'AuthorizationError',
+  'AccountSuspendedException',
+  'SendingPausedException',
+  'AccountSendingPausedException',
+  'MailFromDomainNotVerifiedException',
+]);
+
+/**
  * Classifies an AWS SDK v3 service exception (or a network failure) once, for SES and SNS alike: throttling and 5xx
- * are retryable, other 4xx (MessageRejected, InvalidParameter…) are not; the AWS error name becomes the code.
+ * are retryable, other 4xx (MessageRejected, InvalidParameter…) are not; AWS_ACCOUNT_REFUSED names are account
+ * refusals (not retryable, `accountRefused`); the AWS error name becomes the code.
  */
 export function classifyAwsError(error: unknown, vendor: string): ProviderError {
   const network = networkError(error);
@@ -19,11 +47,13 @@ export function classifyAwsError(error: unknown, vendor: string): ProviderError 
   const status = service.$metadata?.httpStatusCode;
   if (typeof status === 'number') {
     const name = service.name ?? String(status);
-    const retryable = THROTTLING.test(name) || isRetryableStatus(status);
+    const accountRefused = AWS_ACCOUNT_REFUSED.has(name);
+    const retryable = !accountRefused && (THROTTLING.test(name) || isRetryableStatus(status));
     return new ProviderError(service.message || `${vendor} error`, name, retryable, {
       status,
       retryAfterMs: parseRetryAfter(service.$response?.headers?.['retry-after']),
       invalidAddress: name.startsWith('InvalidParameter') && /phone/i.test(service.message ?? ''),
+      ...(accountRefused ? { accountRefused: true } : {}),
     });
   }
   if ((error as Error)?.name === 'TimeoutError') {

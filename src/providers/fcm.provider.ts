@@ -70,9 +70,31 @@ export const FCM_RETRYABLE_ERRORS: ReadonlyMap<string, string> = new Map([
 ]);
 
 /**
+ * Codes that refuse the ACCOUNT (the config's Firebase project or service account), not the message: FCM's
+ * THIRD_PARTY_AUTH_ERROR (the project's APNs certificate or web push key is refused; firebase-admin also maps a v1
+ * UNAUTHENTICATED here), SENDER_ID_MISMATCH (firebase-admin maps the v1 PERMISSION_DENIED here: the service account
+ * may not send for the project), and a 401/403 without FCM's JSON
+ * (https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode). Another account may send the message.
+ */
+export const FCM_ACCOUNT_REFUSED = new Set([
+  'messaging/third-party-auth-error',
+  'messaging/mismatched-credential',
+  'messaging/authentication-error',
+]);
+
+/**
+ * Google's token endpoint refused the service account (RFC 6749 §5.2 error codes, which firebase-admin quotes in its
+ * `app/invalid-credential` message: "invalid_grant" for a deleted key or a bad signature, "invalid_client",
+ * "unauthorized_client"). Without one of them the credential error is the token fetch failing over the network,
+ * which stays retryable.
+ */
+const OAUTH_REFUSAL = /\b(invalid_grant|invalid_client|unauthorized_client|invalid_scope|access_denied)\b/;
+
+/**
  * A send's error as a ProviderError: FCM_PERMANENT_ERRORS are `retryable: false` (UNREGISTERED also marks the address
- * invalid, so the device is deactivated); FCM_RETRYABLE_ERRORS and anything unnamed (an error that is not
- * firebase-admin's) are retryable, bounded by DISPATCH_MAX_ATTEMPTS.
+ * invalid, so the device is deactivated; FCM_ACCOUNT_REFUSED ones are `accountRefused`); FCM_RETRYABLE_ERRORS and
+ * anything unnamed (an error that is not firebase-admin's) are retryable, bounded by DISPATCH_MAX_ATTEMPTS, except a
+ * credential error in which Google's token endpoint refused the account (`accountRefused`, code CREDENTIAL).
  */
 export function classifyFcmError(error: unknown): ProviderError {
   const network = networkError(error);
@@ -81,7 +103,12 @@ export function classifyFcmError(error: unknown): ProviderError {
   const message = (error as Error)?.message ?? 'FCM error';
   const permanent = FCM_PERMANENT_ERRORS.get(code);
   if (permanent)
-    return new ProviderError(message, permanent, false, { invalidAddress: permanent === 'UNREGISTERED' });
+    return new ProviderError(message, permanent, false, {
+      invalidAddress: permanent === 'UNREGISTERED',
+      ...(FCM_ACCOUNT_REFUSED.has(code) ? { accountRefused: true } : {}),
+    });
+  if (code === 'app/invalid-credential' && OAUTH_REFUSAL.test(message))
+    return new ProviderError(message, 'CREDENTIAL', false, { accountRefused: true });
   return new ProviderError(message, FCM_RETRYABLE_ERRORS.get(code) ?? (code || 'UNKNOWN'), true);
 }
 

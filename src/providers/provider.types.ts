@@ -90,16 +90,30 @@ export interface ChannelProvider<C extends ChannelName = ChannelName> {
   close?(): Promise<void>;
 }
 
+export interface ProviderErrorDetails {
+  status?: number;
+  retryAfterMs?: number;
+  /** The vendor refused the recipient's address itself (the contact's address is marked invalid). */
+  invalidAddress?: boolean;
+  /**
+   * The vendor refused the ACCOUNT Herald sent with (credentials revoked or wrong, account suspended, key lacking the
+   * send permission), not this message or its recipient: no retry on that account helps, but another account may
+   * send it, so dispatch fails over at once and counts it toward that account's circuit. Always with
+   * `retryable: false`.
+   */
+  accountRefused?: boolean;
+}
+
 /**
  * The one error shape above the adapters. `code` is the vendor's own code (21211, UNREGISTERED, 400…) so
- * operators can look it up; `retryable` is decided once, in the adapter.
+ * operators can look it up; `retryable` and `details.accountRefused` are decided once, in the adapter.
  */
 export class ProviderError extends Error {
   constructor(
     message: string,
     readonly code: string,
     readonly retryable: boolean,
-    readonly details: { status?: number; retryAfterMs?: number; invalidAddress?: boolean } = {},
+    readonly details: ProviderErrorDetails = {},
   ) {
     super(message);
     this.name = 'ProviderError';

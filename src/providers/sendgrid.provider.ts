@@ -15,6 +15,14 @@ export interface SendgridOptions {
 /** The custom arg that carries our message id, so SendGrid events find their message. */
 export const SENDGRID_MESSAGE_ID_ARG = 'herald_message_id';
 
+/**
+ * SendGrid v3 statuses that refuse the ACCOUNT, not the message (https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/responses):
+ * 401 "You do not have authorization to make the request" (API key missing, wrong or revoked); 403 "Forbidden" (the
+ * key lacks the mail.send scope, the account is suspended, or the from address is not a verified sender of the
+ * account). Another account may send the message.
+ */
+const ACCOUNT_REFUSED_STATUSES = new Set([401, 403]);
+
 export function classifySendgridError(error: unknown): ProviderError {
   const network = networkError(error);
   if (network) return network;
@@ -28,13 +36,15 @@ export function classifySendgridError(error: unknown): ProviderError {
   };
   if (typeof response.code === 'number') {
     const detail = response.response?.body?.errors?.map((e) => e.message).join('; ');
+    const accountRefused = ACCOUNT_REFUSED_STATUSES.has(response.code);
     return new ProviderError(
       detail || response.message || 'SendGrid error',
       String(response.code),
-      isRetryableStatus(response.code),
+      !accountRefused && isRetryableStatus(response.code),
       {
         status: response.code,
         retryAfterMs: parseRetryAfter(response.response?.headers?.['retry-after']),
+        ...(accountRefused ? { accountRefused: true } : {}),
       },
     );
   }

@@ -25,6 +25,14 @@ export interface TwilioOptions {
 const PERMANENT_CODES = new Set([21211, 21408, 21610, 21612, 21614, 21617, 21623, 21635, 63003, 63016]);
 
 /**
+ * Twilio codes that refuse the ACCOUNT (its credentials or its state), not the message
+ * (https://www.twilio.com/docs/api/errors): 20003 "Authenticate" (401: wrong or revoked Account SID / Auth Token),
+ * 20005 "Account not active" (suspended or closed), 20008 "Resource not accessible with Test Account Credentials"
+ * (test credentials stored as live ones), 10001 "Account is not active". Any 401 is an authentication failure too.
+ */
+const ACCOUNT_REFUSED_CODES = new Set([10001, 20003, 20005, 20008]);
+
+/**
  * The SDK's RestException keeps status and body but drops the response headers, so a 429's Retry-After would be lost.
  * Each send runs in its own async context; the request client notes the header there (safe under concurrency).
  */
@@ -63,11 +71,13 @@ export function classifyTwilioError(error: unknown, retryAfter?: unknown): Provi
   const rest = error as { status?: number; code?: number; message?: string; moreInfo?: string };
   if (typeof rest.status === 'number') {
     const code = rest.code ?? rest.status;
-    const retryable = !PERMANENT_CODES.has(code) && isRetryableStatus(rest.status);
+    const accountRefused = ACCOUNT_REFUSED_CODES.has(code) || rest.status === 401;
+    const retryable = !accountRefused && !PERMANENT_CODES.has(code) && isRetryableStatus(rest.status);
     return new ProviderError(rest.message ?? 'Twilio error', String(code), retryable, {
       status: rest.status,
       retryAfterMs: parseRetryAfter(retryAfter),
       invalidAddress: code === 21211 || code === 21614,
+      ...(accountRefused ? { accountRefused: true } : {}),
     });
   }
   return new ProviderError((error as Error)?.message ?? 'Twilio error', 'UNKNOWN', true);

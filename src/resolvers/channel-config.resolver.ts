@@ -44,10 +44,15 @@ export class ChannelConfigCredentials {
 }
 
 @ObjectType({
-  description: "The vendor's answer when the account was last checked (create, update, activation)",
+  description:
+    "The vendor's answer when the account was last checked (create, update, activation) or refused at send time",
 })
 export class ChannelConfigValidation {
-  @Field(() => Boolean, { nullable: true, description: 'null = never checked' })
+  @Field(() => Boolean, {
+    nullable: true,
+    description:
+      'null = never checked; false also when the vendor refused the account at send time (error "refused at send (…)"), until a send through the config succeeds',
+  })
   ok!: boolean | null;
   @Field(() => Date, { nullable: true })
   checkedAt!: Date | null;

@@ -21,6 +21,12 @@ import { estimateCost } from './cost';
 import { payloadFor } from './provider-payload';
 import { CircuitOpenError, type ProviderCircuits } from './provider-circuit';
 import { applyFailureEffects } from './provider-failure-effects';
+import {
+  markAccountsRecovered,
+  markAccountsRefused,
+  type RecoveredConfig,
+  type RefusedConfig,
+} from './account-refusal';
 import { chooseProvider, remainingProviders } from './provider-route';
 import { ProviderThrottle, type SendClass } from './provider-throttle';
 import { inlineAddress, storedAddress } from './contact-address';
@@ -59,11 +65,17 @@ interface ClaimReads {
   notifications: Map<string, Notification>;
 }
 
-/** What a claim or record group leaves behind: changes to publish, fallback messages to enqueue, events to insert. */
+/**
+ * What a claim or record group leaves behind: changes to publish, fallback messages to enqueue, events to insert,
+ * tenant configs whose account the vendor refused or that sent again after a refusal (their validation is written
+ * after the commit).
+ */
 interface GroupEffects {
   changes: StatusChange[];
   fallbacks: Message[];
   events: DeliveryEvent[];
+  refused: RefusedConfig[];
+  recovered: RecoveredConfig[];
 }
 
 interface ClaimJob {
@@ -266,7 +278,7 @@ export class DispatchService {
   }
 
   private async claimMany(jobs: ClaimJob[]): Promise<(Claimed | undefined)[]> {
-    const effects: GroupEffects = { changes: [], fallbacks: [], events: [] };
+    const effects: GroupEffects = { changes: [], fallbacks: [], events: [], refused: [], recovered: [] };
     const { changes, fallbacks } = effects;
     // A group mixes tenants: each message's attempt bound is its own tenant's order. Read (usually from the cache)
     // before the transaction, so no query for it runs while the rows are locked.
@@ -646,7 +658,7 @@ export class DispatchService {
   }
 
   private async recordMany(items: RecordInput[]): Promise<DispatchOutcome[]> {
-    const effects: GroupEffects = { changes: [], fallbacks: [], events: [] };
+    const effects: GroupEffects = { changes: [], fallbacks: [], events: [], refused: [], recovered: [] };
     const { changes, fallbacks } = effects;
     // Failover needs each message's tenant order; read before the rows are locked, as claims do.
     const book = await this.routes.load(items.map((i) => i.claimed.tenantId));
@@ -694,7 +706,29 @@ export class DispatchService {
     });
     await this.deps.queues.enqueueAfterCommit(fallbacks, 'fallback messages');
     this.publish(changes);
+    await this.markAccounts(effects);
     return verdicts;
+  }
+
+  /**
+   * Shows admins the configs whose account a vendor refused, and clears that once one sends again
+   * (account-refusal.ts). After the outcomes committed and outside their transaction: the messages' records never
+   * wait on (or deadlock over) config rows, and a failure here costs only the notice, which the next refusal (or
+   * success) writes again.
+   */
+  private async markAccounts({ refused, recovered }: GroupEffects): Promise<void> {
+    if (refused.length === 0 && recovered.length === 0) return;
+    try {
+      const em = this.deps.orm.em.fork();
+      const now = this.deps.clock.now();
+      await markAccountsRefused(em, refused, now);
+      await markAccountsRecovered(em, recovered, now);
+    } catch (error) {
+      this.deps.logger.warn(
+        { err: error, channelConfigIds: [...refused, ...recovered].map((r) => r.channelConfigId) },
+        'account refusal not recorded on its channel config',
+      );
+    }
   }
 
   /** One locked SENDING message: SENT, SCHEDULED for a retry or failover, or FAILED (with its effects and fallback). */
@@ -729,6 +763,12 @@ export class DispatchService {
       message.cost = estimate.cost;
       message.costSource = 'estimate';
       message.segments = outcome.result.segments ?? estimate.segments ?? null;
+      if (outcome.route?.refusedAtSend && outcome.route.channelConfigId) {
+        effects.recovered.push({
+          channelConfigId: outcome.route.channelConfigId,
+          tenantId: message.tenantId,
+        });
+      }
       const { event, change } = transition(message, MessageStatus.SENT, now, { errorCode: null });
       effects.events.push(event);
       changes.push(change);
@@ -736,17 +776,30 @@ export class DispatchService {
     } else {
       const error = outcome.error!;
       const retryable = error instanceof ProviderError && error.retryable;
+      // The vendor refused the account, not the message (adapters decide it): no retry on this route helps, the
+      // next route of the tenant's order may send it.
+      const accountRefused = error instanceof ProviderError && error.details.accountRefused === true;
       const code = error instanceof ProviderError || error instanceof TemplateError ? error.code : 'INTERNAL';
       // Counted per route key: a tenant config's failures are its own, never the shared provider's.
       const providerId = outcome.route?.key;
-      if (retryable && providerId) {
+      if ((retryable || accountRefused) && providerId) {
         message.providerFailures = {
           ...message.providerFailures,
-          [providerId]: (message.providerFailures[providerId] ?? 0) + 1,
+          // A refused account is used up for this message at once: it fails over without backoff retries.
+          [providerId]: accountRefused
+            ? config.dispatch.maxAttempts
+            : (message.providerFailures[providerId] ?? 0) + 1,
         };
       }
+      if (accountRefused && outcome.route?.channelConfigId) {
+        effects.refused.push({
+          channelConfigId: outcome.route.channelConfigId,
+          tenantId: message.tenantId,
+          error,
+        });
+      }
       const left = remainingProviders(chain, message.providerFailures, config.dispatch.maxAttempts);
-      if (retryable && left.length > 0 && message.attempt < this.attemptBound(chain)) {
+      if ((retryable || accountRefused) && left.length > 0 && message.attempt < this.attemptBound(chain)) {
         // Failing over (this provider used its attempts, or its circuit just opened) goes at once; a retry on
         // the same provider backs off.
         const next = left.find((p) => !this.circuits.openHere(p.key)) ?? left[0];
@@ -760,12 +813,11 @@ export class DispatchService {
               error.details.retryAfterMs,
             );
         message.dueAt = new Date(now.getTime() + wait);
+        const why = accountRefused ? `${providerId} refused the account: ${error.message}` : error.message;
         changes.push(
           applyStatus(tx, message, MessageStatus.SCHEDULED, now, {
             errorCode: code,
-            errorMessage: failover
-              ? `${error.message}; failing over from ${providerId} to ${next.key}`
-              : error.message,
+            errorMessage: failover ? `${why}; failing over from ${providerId} to ${next.key}` : why,
           }),
         );
         verdict = 'retry';
@@ -776,10 +828,13 @@ export class DispatchService {
             errorCode: exhausted ? 'MAX_ATTEMPTS' : code,
             errorMessage: exhausted
               ? `gave up after ${message.attempt} attempts; last error ${code}: ${error.message}`
-              : error.message,
+              : accountRefused
+                ? `${providerId ?? 'the provider'} refused the account (no route of this tenant's order is left): ${error.message}`
+                : error.message,
           }),
         );
-        await applyFailureEffects(tx, message, error, now);
+        // A refused account says nothing about the recipient: no opt-out, no device deactivated.
+        if (!accountRefused) await applyFailureEffects(tx, message, error, now);
         const fallback = await this.fallback(tx, message, now);
         if (fallback) {
           changes.push(fallback.change);

@@ -42,7 +42,12 @@ const REMOTE_CACHE_MS = 200;
 const STATS_BUCKET_MS = 10_000;
 const STATS_BUCKETS = 6;
 
-const isOutage = (error: unknown) => error instanceof ProviderError && error.retryable;
+/**
+ * What counts against a circuit: retryable provider errors (5xx, 429, timeouts) and refusals of the account itself
+ * (revoked credentials, suspended account: every send through it fails until it is repaired).
+ */
+const isOutage = (error: unknown) =>
+  error instanceof ProviderError && (error.retryable || error.details.accountRefused === true);
 
 const labelOf = (state: CircuitState): CircuitLabel =>
   state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open';
@@ -51,7 +56,8 @@ const labelOf = (state: CircuitState): CircuitLabel =>
  * One circuit breaker per provider (cockatiel: ConsecutiveBreaker, half-open after a pause), shared through Redis so
  * every API and worker process agrees: each state change a process observes is written to Redis with a version, and
  * a process that sees a newer version rebuilds its breaker from that state (cockatiel's toJSON / initialState).
- * Only retryable provider errors (5xx, 429, timeouts) count; a rejected address says nothing about the provider.
+ * Only retryable provider errors (5xx, 429, timeouts) and account refusals count; a rejected address says nothing
+ * about the provider.
  * Send outcomes are also counted per 10 s bucket in Redis for the recent error rate `providers` reports.
  */
 export class ProviderCircuits {

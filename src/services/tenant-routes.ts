@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { ChannelConfig, TenantSettings, type Channel } from '../entities';
 import type { ChannelProvider } from '../providers/provider.types';
 import { buildTenantAdapter } from '../providers/tenant-adapter';
+import { isRefusalText } from './account-refusal';
 import type { ChannelConfigService } from './channel-config.service';
 import type { ServiceDeps } from './deps';
 import { OncePerVersion } from './once-per-version';
@@ -16,6 +17,11 @@ export interface RouteEntry {
   provider: ChannelProvider;
   /** null = the service-wide account. */
   channelConfigId: string | null;
+  /**
+   * The config's validation, as last read, says its vendor refused the account at send time (account-refusal.ts):
+   * a send through it that succeeds clears that.
+   */
+  refusedAtSend?: boolean;
 }
 
 export const configRouteKey = (configId: string) => `config:${configId}`;
@@ -198,7 +204,14 @@ export class TenantRoutes {
       if (row.channel !== channel) continue;
       const built = this.adapter(row);
       if ('provider' in built)
-        own.push({ key: configRouteKey(row.id), provider: built.provider, channelConfigId: row.id });
+        own.push({
+          key: configRouteKey(row.id),
+          provider: built.provider,
+          channelConfigId: row.id,
+          ...(row.validationOk === false && isRefusalText(row.validationError)
+            ? { refusedAtSend: true }
+            : {}),
+        });
       else skipped.push({ channelConfigId: row.id, reason: built.reason });
     }
     const route = { chain: order.useShared ? [...own, ...shared()] : own, skipped };

@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { classifyAwsError } from '../../src/providers/aws-error';
+import { classifyFcmError } from '../../src/providers/fcm.provider';
+import { classifySendgridError } from '../../src/providers/sendgrid.provider';
+import { classifyTwilioError } from '../../src/providers/twilio.provider';
+
+/**
+ * Break round 13b, finding F1: each adapter tells a refusal of the ACCOUNT (credentials, account state) from a
+ * refusal of the message or its recipient, with the vendors' documented codes, so dispatch can fail over to the
+ * tenant's next account instead of failing the message.
+ */
+const twilio = (status: number, code: number) =>
+  classifyTwilioError(Object.assign(new Error(`twilio ${code}`), { status, code }));
+const sendgrid = (status: number) =>
+  classifySendgridError(
+    Object.assign(new Error('sendgrid'), {
+      code: status,
+      response: { body: { errors: [{ message: `refused ${status}` }] }, headers: {} },
+    }),
+  );
+const aws = (name: string, status: number, message = 'aws refused') =>
+  classifyAwsError(Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } }), 'SES');
+const fcm = (code: string, message = 'fcm refused') =>
+  classifyFcmError(Object.assign(new Error(message), { code }));
+
+describe('account refusals are marked accountRefused, once, in the adapters', () => {
+  it.each([
+    // https://www.twilio.com/docs/api/errors/20003 (Authenticate), /20005 (Account not active),
+    // /20008 (Test Account Credentials), /10001 (Account is not active)
+    [401, 20003],
+    [401, 20005],
+    [403, 20008],
+    [400, 10001],
+    [401, 20099],
+  ])('Twilio %i / %i refuses the account', (status, code) => {
+    expect(twilio(status, code)).toMatchObject({
+      code: String(code),
+      retryable: false,
+      details: { status, accountRefused: true },
+    });
+  });
+
+  it.each([
+    [400, 21211, false], // invalid To number: the recipient
+    [400, 21610, false], // STOP: the recipient
+    [503, 20500, true], // an outage retries on the same account
+    [429, 20429, true],
+  ])('Twilio %i / %i is not an account refusal', (status, code, retryable) => {
+    const error = twilio(status, code);
+    expect(error.retryable).toBe(retryable);
+    expect(error.details.accountRefused).toBeUndefined();
+  });
+
+  it.each([401, 403])(
+    'SendGrid %i refuses the account (key invalid, revoked or without mail.send)',
+    (status) => {
+      expect(sendgrid(status)).toMatchObject({
+        code: String(status),
+        retryable: false,
+        message: `refused ${status}`,
+        details: { accountRefused: true },
+      });
+    },
+  );
+
+  it.each([
+    [400, false],
+    [413, false],
+    [429, true],
+    [500, true],
+  ])('SendGrid %i is not an account refusal', (status, retryable) => {
+    const error = sendgrid(status);
+    expect(error.retryable).toBe(retryable);
+    expect(error.details.accountRefused).toBeUndefined();
+  });
+
+  it.each([
+    ['UnrecognizedClientException', 403],
+    ['InvalidClientTokenId', 403],
+    ['SignatureDoesNotMatch', 403],
+    ['IncompleteSignature', 400],
+    ['MissingAuthenticationToken', 403],
+    ['AccessDenied', 403],
+    ['AccessDeniedException', 403],
+    ['ExpiredToken', 403],
+    ['ExpiredTokenException', 403],
+    ['InvalidAccessKeyId', 403],
+    ['AuthorizationError', 403],
+    ['AccountSuspendedException', 400],
+    ['SendingPausedException', 400],
+    ['AccountSendingPausedException', 400],
+    ['MailFromDomainNotVerifiedException', 400],
+  ])('AWS %s (%i) refuses the account', (name, status) => {
+    expect(aws(name, status)).toMatchObject({
+      code: name,
+      retryable: false,
+      details: { accountRefused: true },
+    });
+  });
+
+  it.each([
+    ['MessageRejected', 400, false],
+    ['InvalidParameter', 400, false],
+    ['TooManyRequestsException', 429, true],
+    ['Throttling', 400, true],
+    ['InternalFailure', 500, true],
+  ])('AWS %s (%i) is not an account refusal', (name, status, retryable) => {
+    const error = aws(name, status);
+    expect(error.retryable).toBe(retryable);
+    expect(error.details.accountRefused).toBeUndefined();
+  });
+
+  it.each([
+    ['messaging/third-party-auth-error', 'THIRD_PARTY_AUTH_ERROR'],
+    ['messaging/mismatched-credential', 'SENDER_ID_MISMATCH'],
+    ['messaging/authentication-error', 'AUTHENTICATION_ERROR'],
+  ])('FCM %s refuses the account (code %s)', (code, herald) => {
+    expect(fcm(code)).toMatchObject({ code: herald, retryable: false, details: { accountRefused: true } });
+  });
+
+  it('FCM: Google’s token endpoint refusing the service account is an account refusal; a network failure is not', () => {
+    // firebase-admin's wording (lib/app/firebase-app.js) around google-auth-library's error.
+    const refused = fcm(
+      'app/invalid-credential',
+      'Credential implementation provided to initializeApp() via the "credential" property failed to fetch a valid Google OAuth2 access token with the following error: "invalid_grant: Invalid JWT Signature.".',
+    );
+    expect(refused).toMatchObject({
+      code: 'CREDENTIAL',
+      retryable: false,
+      details: { accountRefused: true },
+    });
+    const network = fcm(
+      'app/invalid-credential',
+      'Credential implementation provided to initializeApp() via the "credential" property failed to fetch a valid Google OAuth2 access token with the following error: "request to https://oauth2.googleapis.com/token failed, reason: getaddrinfo ENOTFOUND oauth2.googleapis.com".',
+    );
+    expect(network).toMatchObject({ code: 'CREDENTIAL', retryable: true });
+    expect(network.details.accountRefused).toBeUndefined();
+  });
+
+  it.each(['messaging/registration-token-not-registered', 'messaging/invalid-argument'])(
+    'FCM %s is about the message, not the account',
+    (code) => {
+      expect(fcm(code).details.accountRefused).toBeUndefined();
+    },
+  );
+});
