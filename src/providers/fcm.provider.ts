@@ -72,13 +72,14 @@ export const FCM_RETRYABLE_ERRORS: ReadonlyMap<string, string> = new Map([
 /**
  * Codes that refuse the ACCOUNT (the config's Firebase project or service account), not the message: FCM's
  * THIRD_PARTY_AUTH_ERROR (the project's APNs certificate or web push key is refused; firebase-admin also maps a v1
- * UNAUTHENTICATED here), SENDER_ID_MISMATCH (firebase-admin maps the v1 PERMISSION_DENIED here: the service account
- * may not send for the project), and a 401/403 without FCM's JSON
+ * UNAUTHENTICATED here) and a 401/403 without FCM's JSON
  * (https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode). Another account may send the message.
+ * Not SENDER_ID_MISMATCH: FCM documents it as a registration token tied to another sender, so it is the token's
+ * fault; counted against the account, any user registering a device token of another project could open a
+ * tenant's circuit and mark its config refused.
  */
 export const FCM_ACCOUNT_REFUSED = new Set([
   'messaging/third-party-auth-error',
-  'messaging/mismatched-credential',
   'messaging/authentication-error',
 ]);
 

@@ -112,10 +112,16 @@ describe('account refusals are marked accountRefused, once, in the adapters', ()
 
   it.each([
     ['messaging/third-party-auth-error', 'THIRD_PARTY_AUTH_ERROR'],
-    ['messaging/mismatched-credential', 'SENDER_ID_MISMATCH'],
     ['messaging/authentication-error', 'AUTHENTICATION_ERROR'],
   ])('FCM %s refuses the account (code %s)', (code, herald) => {
     expect(fcm(code)).toMatchObject({ code: herald, retryable: false, details: { accountRefused: true } });
+  });
+
+  it('FCM SENDER_ID_MISMATCH is the token’s (tied to another sender), not an account refusal', () => {
+    // A device token of another Firebase project, registered by any user, must not open the tenant's circuit.
+    const error = fcm('messaging/mismatched-credential');
+    expect(error).toMatchObject({ code: 'SENDER_ID_MISMATCH', retryable: false });
+    expect(error.details.accountRefused).toBeUndefined();
   });
 
   it('FCM: Google’s token endpoint refusing the service account is an account refusal; a network failure is not', () => {
