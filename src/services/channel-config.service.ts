@@ -361,13 +361,16 @@ export class ChannelConfigService {
     row: ChannelConfig,
     secrets: ChannelConfigSecrets | undefined,
   ): Promise<AccountCheck> {
-    const { twilio, sendgrid, dispatch } = this.deps.config;
+    const { twilio, sendgrid, fcm, aws, dispatch } = this.deps.config;
     const result: AccountCheck = secrets
       ? await checkAccount(
           { provider: row.provider, senders: row.senders, identifiers: row.identifiers, secrets },
           {
             twilioApiUrl: twilio.apiUrl,
             sendgridApiUrl: sendgrid.apiUrl,
+            fcmApiUrl: fcm.apiUrl,
+            sesApiUrl: aws.sesApiUrl,
+            snsApiUrl: aws.snsApiUrl,
             timeoutMs: dispatch.providerTimeoutMs,
           },
         )
