@@ -189,4 +189,37 @@ describe('tenant SES, SNS and FCM configs in the sandbox (break round 13b, F2)',
       expect(view.validation.error, says).toContain(says);
     }
   });
+
+  it('input the vendor cannot use answers BAD_USER_INPUT naming the field, never quoting a secret (F3)', async () => {
+    const ecKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    const cases: [Record<string, unknown>, string][] = [
+      [
+        {
+          ...aws('stray-ses', 'ses', SES_KEY),
+          credentials: { secretAccessKey: SES_KEY.secretAccessKey, authToken: 'STRAYSECRET' },
+        },
+        'input.credentials.authToken',
+      ],
+      [{ ...aws('short-key', 'ses', { ...SES_KEY, accessKeyId: 'x' }) }, 'input.identifiers.accessKeyId'],
+      [{ ...fcm('ec-key', FCM), credentials: { privateKey: ecKey } }, 'input.credentials.privateKey'],
+      [{ ...fcm('bad-proj', FCM), senders: { projectId: 'proj p/../x' } }, 'input.senders.projectId'],
+      [
+        { ...fcm('bad-email', FCM), identifiers: { clientEmail: 'not an email' } },
+        'input.identifiers.clientEmail',
+      ],
+    ];
+    for (const [input, field] of cases) {
+      const result = await gql(
+        `mutation ($input: CreateChannelConfigInput!) { createChannelConfig(input: $input) { id } }`,
+        { input },
+      );
+      expect(result.errors?.[0]?.extensions, field).toMatchObject({ code: 'BAD_USER_INPUT', field });
+      const text = JSON.stringify(result);
+      for (const secret of [...SECRETS, 'STRAYSECRET', ecKey.split('\n')[1]])
+        expect(text).not.toContain(secret);
+      expect(text).not.toMatch(/routines|error:[0-9A-F]{8}/);
+    }
+  });
 });
