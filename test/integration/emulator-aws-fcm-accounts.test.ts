@@ -1,4 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX } from '../../src/config/sandbox';
 import { checkAccount, type TenantAccount } from '../../src/providers/account-check';
@@ -207,5 +210,52 @@ describe('tenant AWS and FCM accounts in the emulator', () => {
         })
       ).status,
     ).toBe(409);
+  });
+
+  it('mounted under /sandbox as on the API server, and behind a proxy passing X-Forwarded-Host, signatures verify', async () => {
+    const key = awsKey();
+    running.emulator.addAccount({ aws: key });
+    const app = express();
+    app.use('/sandbox', running.emulator.vendorRouter());
+    // A reverse proxy: forwards to the app with its own Host, passing the signed one as X-Forwarded-Host.
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const appPort = (server.address() as AddressInfo).port;
+    const proxy = createServer((req, res) => {
+      const forwarded = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: appPort,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: `internal:${appPort}`, 'x-forwarded-host': req.headers.host },
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      req.pipe(forwarded);
+    });
+    proxy.listen(0, '127.0.0.1');
+    await new Promise((resolve) => proxy.once('listening', resolve));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const appUrl = `http://127.0.0.1:${appPort}`;
+    try {
+      for (const base of [appUrl, proxyUrl]) {
+        const at = { sesApiUrl: `${base}/sandbox/ses`, snsApiUrl: `${base}/sandbox/sns`, timeoutMs: 5_000 };
+        expect(await checkAccount(ses(key), at), base).toMatchObject({ ok: true });
+        expect(await checkAccount(sns(key), at), base).toMatchObject({ ok: true });
+        const mail = buildTenantAdapter(ses(key), { configId: 'c', publicUrl: base, ...at });
+        await mail.send(
+          { to: 'someone@example.com', subject: 'hi', text: 'hi' } as Parameters<typeof mail.send>[0],
+          ctx,
+        );
+        await mail.close?.();
+      }
+    } finally {
+      proxy.close();
+      server.close();
+    }
   });
 });

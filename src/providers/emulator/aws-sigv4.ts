@@ -43,30 +43,30 @@ export function sigv4Problem(
     .sort(([a, av], [b, bv]) => (a === b ? (av < bv ? -1 : 1) : a < b ? -1 : 1))
     .map(([k, v]) => `${k}=${v}`)
     .join('&');
-  const names = signedHeaders.split(';');
-  const headers = names
-    .map((name) => {
-      const value = req.headers[name];
-      const text = Array.isArray(value) ? value.join(',') : (value ?? '');
-      return `${name}:${text.trim().replace(/\s+/g, ' ')}\n`;
-    })
-    .join('');
-  const canonical = [
-    req.method,
-    canonicalPath(url.pathname),
-    query,
-    headers,
-    signedHeaders,
-    String(req.headers['x-amz-content-sha256'] ?? sha256(req.rawBody ?? Buffer.alloc(0))),
-  ].join('\n');
+  const payloadHash = String(req.headers['x-amz-content-sha256'] ?? sha256(req.rawBody ?? Buffer.alloc(0)));
   const scope = `${day}/${region}/${service}/aws4_request`;
-  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
   const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, day), region), service), 'aws4_request');
-  const expected = Buffer.from(hmac(key, toSign).toString('hex'));
   const given = Buffer.from(signature);
-  return expected.length === given.length && timingSafeEqual(expected, given)
-    ? undefined
-    : { kind: 'signature', accessKeyId };
+  const matchesWithHost = (host: string | undefined) => {
+    const headers = signedHeaders
+      .split(';')
+      .map((name) => {
+        const value = name === 'host' ? host : req.headers[name];
+        const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+        return `${name}:${text.trim().replace(/\s+/g, ' ')}\n`;
+      })
+      .join('');
+    const canonical = [req.method, canonicalPath(url.pathname), query, headers, signedHeaders, payloadHash];
+    const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical.join('\n'))].join('\n');
+    const expected = Buffer.from(hmac(key, toSign).toString('hex'));
+    return expected.length === given.length && timingSafeEqual(expected, given);
+  };
+  // The SDK signed PUBLIC_URL's host; a reverse proxy in front of a sandbox may pass it on as X-Forwarded-Host.
+  const forwarded = req.headers['x-forwarded-host'];
+  const verified =
+    matchesWithHost(req.headers.host) ||
+    (typeof forwarded === 'string' && matchesWithHost(forwarded.split(',')[0].trim()));
+  return verified ? undefined : { kind: 'signature', accessKeyId };
 }
 
 /**
