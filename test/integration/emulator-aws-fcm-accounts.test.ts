@@ -247,10 +247,7 @@ describe('tenant AWS and FCM accounts in the emulator', () => {
         expect(await checkAccount(ses(key), at), base).toMatchObject({ ok: true });
         expect(await checkAccount(sns(key), at), base).toMatchObject({ ok: true });
         const mail = buildTenantAdapter(ses(key), { configId: 'c', publicUrl: base, ...at });
-        await mail.send(
-          { to: 'someone@example.com', subject: 'hi', text: 'hi' } as Parameters<typeof mail.send>[0],
-          ctx,
-        );
+        await mail.send({ to: 'someone@example.com', subject: 'hi', text: 'hi' }, ctx);
         await mail.close?.();
       }
     } finally {
