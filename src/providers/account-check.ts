@@ -1,5 +1,10 @@
-import { createPrivateKey } from 'node:crypto';
+import { GetSMSAttributesCommand, SNSClient } from '@aws-sdk/client-sns';
+import { GetAccountCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { Client } from '@sendgrid/client';
+import { cert } from 'firebase-admin/app';
+import { awsClientOptions } from './aws-error';
+import { FcmProvider } from './fcm.provider';
+import { emulatedTokenUrl, jwtBearerCredential } from './fcm-token-credential';
 import type { ProviderId } from './provider.types';
 import { createTwilioClient } from './twilio.provider';
 
@@ -27,6 +32,10 @@ export interface TenantAccount {
 export interface VendorEndpoints {
   twilioApiUrl?: string;
   sendgridApiUrl?: string;
+  /** FCM's endpoint override; with one, tokens come from `${fcmApiUrl}/token` too (fcm-token-credential.ts). */
+  fcmApiUrl?: string;
+  sesApiUrl?: string;
+  snsApiUrl?: string;
   timeoutMs: number;
 }
 
@@ -34,7 +43,10 @@ export interface AccountCheck {
   ok: boolean;
   /** The vendor's refusal, or what is wrong locally; never a secret. */
   error: string | null;
-  /** What was asked: `twilio GET /2010-04-01/Accounts/{sid}.json`, `sendgrid GET /v3/scopes`, or a local check. */
+  /**
+   * What was asked: `twilio GET /2010-04-01/Accounts/{sid}.json`, `sendgrid GET /v3/scopes`, `ses GetAccount`,
+   * `sns GetSMSAttributes`, `fcm OAuth token + validate-only send`.
+   */
   checkedWith: string;
 }
 
@@ -56,10 +68,11 @@ export const ACCOUNT_IDENTIFIERS: Record<ProviderId, (keyof TenantAccount['ident
 const brief = (text: string) => (text.length > 200 ? `${text.slice(0, 200)}…` : text);
 
 /**
- * Asks the vendor, through its real SDK, whether the account's credentials work: Twilio fetches the Account resource;
- * SendGrid reads the key's scopes and requires `mail.send`. FCM, SES and SNS are checked locally only (the private
- * key parses; the fields are present): the emulator has no Google OAuth token endpoint nor per-account AWS keys, so a
- * vendor call could not be tested here (README "Channel configs").
+ * Asks the vendor, through its real SDK, whether the account's credentials work (in the sandbox the emulator answers,
+ * knowing only the accounts registered with it): Twilio fetches the Account resource; SendGrid reads the key's scopes
+ * and requires `mail.send`; SES v2 GetAccount (and requires SendingEnabled); SNS GetSMSAttributes; FCM obtains an
+ * access token (from Google with `cert()`, or from the overridden endpoint's `/token`) and makes a validate-only
+ * send to a topic. Each is the vendor's cheapest authenticated call; a refusal is `ok: false` with its words.
  */
 export async function checkAccount(
   account: TenantAccount,
@@ -73,11 +86,11 @@ export async function checkAccount(
       case 'sendgrid':
         return await checkSendgrid(account, endpoints);
       case 'fcm':
-        createPrivateKey(account.secrets.privateKey ?? '');
-        return { ok: true, error: null, checkedWith: 'local: the service account private key parses' };
+        return await checkFcm(account, endpoints);
       case 'ses':
+        return await checkSes(account, endpoints);
       case 'sns':
-        return { ok: true, error: null, checkedWith: 'local: access key id, secret and region are present' };
+        return await checkSns(account, endpoints);
     }
   } catch (error) {
     return { ok: false, error: brief(describe(error)), checkedWith: `local: ${account.provider}` };
@@ -121,16 +134,100 @@ async function checkSendgrid(account: TenantAccount, endpoints: VendorEndpoints)
   }
 }
 
-/** The vendor's own words: status and message (Twilio RestException, SendGrid ResponseError), else the error's. */
+const awsOptions = (account: TenantAccount, apiUrl: string | undefined, timeoutMs: number) =>
+  awsClientOptions({
+    region: account.identifiers.region ?? '',
+    accessKeyId: account.identifiers.accessKeyId ?? '',
+    secretAccessKey: account.secrets.secretAccessKey ?? '',
+    apiUrl,
+    timeoutMs,
+  });
+
+async function checkSes(account: TenantAccount, endpoints: VendorEndpoints): Promise<AccountCheck> {
+  const checkedWith = 'ses GET /v2/email/account (GetAccount)';
+  const client = new SESv2Client(awsOptions(account, endpoints.sesApiUrl, endpoints.timeoutMs));
+  try {
+    const answer = await client.send(new GetAccountCommand({}));
+    if (answer.SendingEnabled === false)
+      return { ok: false, error: 'sending is disabled for this SES account', checkedWith };
+    return { ok: true, error: null, checkedWith };
+  } catch (error) {
+    return { ok: false, error: brief(describe(error)), checkedWith };
+  } finally {
+    client.destroy();
+  }
+}
+
+async function checkSns(account: TenantAccount, endpoints: VendorEndpoints): Promise<AccountCheck> {
+  const checkedWith = 'sns POST / (GetSMSAttributes)';
+  const client = new SNSClient(awsOptions(account, endpoints.snsApiUrl, endpoints.timeoutMs));
+  try {
+    await client.send(new GetSMSAttributesCommand({ attributes: ['DefaultSMSType'] }));
+    return { ok: true, error: null, checkedWith };
+  } catch (error) {
+    return { ok: false, error: brief(describe(error)), checkedWith };
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * The token first, on its own, so its refusal is quoted plainly (firebase-admin wraps it in a long sentence); then a
+ * validate-only send through the same adapter that will send.
+ */
+async function checkFcm(account: TenantAccount, endpoints: VendorEndpoints): Promise<AccountCheck> {
+  const projectId = account.senders.projectId ?? '';
+  const clientEmail = account.identifiers.clientEmail ?? '';
+  const privateKey = account.secrets.privateKey ?? '';
+  const tokenUrl = endpoints.fcmApiUrl ? emulatedTokenUrl(endpoints.fcmApiUrl) : undefined;
+  const credential = tokenUrl
+    ? jwtBearerCredential({ clientEmail, privateKey }, tokenUrl, endpoints.timeoutMs)
+    : cert({ projectId, clientEmail, privateKey });
+  const tokenCheck = `fcm OAuth token (${tokenUrl ? 'the emulator' : 'Google'})`;
+  try {
+    await credential.getAccessToken();
+  } catch (error) {
+    return { ok: false, error: brief(describe(error)), checkedWith: tokenCheck };
+  }
+  const checkedWith = `${tokenCheck} + validate-only send to projects/${projectId}`;
+  const provider = new FcmProvider({
+    mode: 'live',
+    projectId,
+    serviceAccount: { project_id: projectId, client_email: clientEmail, private_key: privateKey },
+    apiUrl: endpoints.fcmApiUrl,
+    tokenUrl,
+    timeoutMs: endpoints.timeoutMs,
+  });
+  try {
+    await provider.checkCredentials();
+    return { ok: true, error: null, checkedWith };
+  } catch (error) {
+    return { ok: false, error: brief(describe(error)), checkedWith };
+  } finally {
+    await provider.close();
+  }
+}
+
+/**
+ * The vendor's own words: status and message (Twilio RestException, SendGrid ResponseError, an AWS service exception
+ * with its name), else the error's.
+ */
 function describe(error: unknown): string {
   const e = error as {
     status?: number;
     code?: number | string;
+    name?: string;
     message?: string;
+    $metadata?: { httpStatusCode?: number };
     response?: { body?: { errors?: { message?: string }[] } };
   };
   const sendgrid = e.response?.body?.errors?.map((x) => x.message).join('; ');
-  const status = typeof e.status === 'number' ? e.status : typeof e.code === 'number' ? e.code : undefined;
-  const message = sendgrid || e.message || 'the vendor refused';
+  const aws = e.$metadata?.httpStatusCode;
+  const status =
+    typeof e.status === 'number' ? e.status : typeof e.code === 'number' ? e.code : (aws ?? undefined);
+  const message =
+    sendgrid ||
+    (aws !== undefined && e.name ? `${e.name}: ${e.message ?? ''}` : e.message) ||
+    'the vendor refused';
   return status !== undefined ? `${status}: ${message}` : message;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { cert, deleteApp, initializeApp, type App, type Credential } from 'firebase-admin/app';
 import { getMessaging, type Messaging, type Message as FcmMessage } from 'firebase-admin/messaging';
 import type { ChannelProvider, PushPayload, SendContext, SendResult } from './provider.types';
+import { jwtBearerCredential } from './fcm-token-credential';
 import { networkError, ProviderError } from './provider.types';
 
 export interface FcmOptions {
@@ -12,6 +13,13 @@ export interface FcmOptions {
   accessToken?: string;
   /** Replaces https://fcm.googleapis.com (sandbox emulator, staging emulators). */
   apiUrl?: string;
+  /**
+   * With `serviceAccount`: obtain its access tokens from this OAuth endpoint (JWT bearer grant,
+   * fcm-token-credential.ts) instead of Google's. Tenant configs in the sandbox: the emulator's `/fcm/token`.
+   */
+  tokenUrl?: string;
+  /** Token request timeout (ms) with `tokenUrl`. */
+  timeoutMs?: number;
 }
 
 /**
@@ -113,6 +121,8 @@ export function classifyFcmError(error: unknown): ProviderError {
   return new ProviderError(message, FCM_RETRYABLE_ERRORS.get(code) ?? (code || 'UNKNOWN'), true);
 }
 
+const textOf = (value: unknown) => (typeof value === 'string' ? value : '');
+
 /** The minimal credential firebase-admin accepts: a fixed token, as the sandbox emulator expects. */
 const fixedTokenCredential = (token: string): Credential => ({
   getAccessToken: () => Promise.resolve({ access_token: token, expires_in: 3600 }),
@@ -159,9 +169,19 @@ export class FcmProvider implements ChannelProvider<'PUSH'> {
   private readonly messaging: Messaging;
 
   constructor(private readonly options: FcmOptions) {
-    const credential = options.serviceAccount
-      ? cert(options.serviceAccount)
-      : fixedTokenCredential(options.accessToken ?? '');
+    const account = options.serviceAccount;
+    const credential = !account
+      ? fixedTokenCredential(options.accessToken ?? '')
+      : options.tokenUrl
+        ? jwtBearerCredential(
+            {
+              clientEmail: textOf(account.client_email),
+              privateKey: textOf(account.private_key),
+            },
+            options.tokenUrl,
+            options.timeoutMs ?? 10_000,
+          )
+        : cert(account);
     // A uniquely named app per provider instance: several Herald instances (tests) may live in one process.
     this.app = initializeApp({ credential, projectId: options.projectId }, `herald-fcm-${randomUUID()}`);
     this.messaging = getMessaging(this.app);
@@ -201,6 +221,19 @@ export class FcmProvider implements ChannelProvider<'PUSH'> {
       }
       const name = await this.messaging.send({ ...base, ...target });
       return { providerMessageId: name };
+    } catch (error) {
+      throw classifyFcmError(error);
+    }
+  }
+
+  /**
+   * Asks FCM whether these credentials may send for the project: a validate-only send (FCM's dry run) to a topic,
+   * which needs an access token (the OAuth exchange) and the project's permission but delivers nothing.
+   * @throws the classified ProviderError with FCM's (or the token endpoint's) refusal.
+   */
+  async checkCredentials(): Promise<void> {
+    try {
+      await this.messaging.send({ topic: 'herald-config-check' }, true);
     } catch (error) {
       throw classifyFcmError(error);
     }

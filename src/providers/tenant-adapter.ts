@@ -1,5 +1,6 @@
 import type { TenantAccount } from './account-check';
 import { FcmProvider } from './fcm.provider';
+import { emulatedTokenUrl } from './fcm-token-credential';
 import type { ChannelProvider } from './provider.types';
 import { SendgridProvider } from './sendgrid.provider';
 import { SesProvider } from './ses.provider';
@@ -91,6 +92,10 @@ export function buildTenantAdapter(account: TenantAccount, options: TenantAdapte
           private_key: secrets.privateKey,
         },
         apiUrl: options.fcmApiUrl,
+        // An overridden FCM endpoint (the sandbox emulator) issues the tokens too: the tenant's signed assertion
+        // goes where its messages go, never to Google (README "Channel configs").
+        tokenUrl: options.fcmApiUrl ? emulatedTokenUrl(options.fcmApiUrl) : undefined,
+        timeoutMs,
       });
   }
 }

@@ -9,6 +9,7 @@ import {
 import { sendgridPublicKeyProblem } from '../providers/sendgrid.webhook';
 import { normalizeEmail, normalizePhone, requireDisplayName } from './address-validation';
 import { BadUserInputError } from './errors';
+import { checkVendorIdentifiers } from './channel-config-vendor-rules';
 import { assertStorable } from './input-guard';
 
 /** The channel each provider sends on. */
@@ -158,6 +159,7 @@ export function normalizeAccount(
       need('senders', senders.projectId, 'projectId', 'the Firebase project');
       need('identifiers', identifiers.clientEmail, 'clientEmail', "the service account's client_email");
       need('credentials', secrets.privateKey, 'privateKey', "the service account's private_key");
+      checkVendorIdentifiers(provider, senders, identifiers);
       break;
     }
   }
@@ -178,6 +180,7 @@ function awsFields(
     'must be an AWS region such as us-east-1',
   );
   need('credentials', secrets.secretAccessKey, 'secretAccessKey', 'the AWS secret access key');
+  checkVendorIdentifiers('ses', {}, identifiers);
 }
 
 /** A tenant's default sender per channel (tenant settings `defaultSenders`). */

@@ -25,6 +25,7 @@ import {
   type ChannelConfigChange,
   type ChannelConfigCreate,
 } from './channel-config-input';
+import { checkFcmPrivateKey, refuseUnusedFields } from './channel-config-vendor-rules';
 import { auditSourceOf, recordAudit, type AuditAction } from './audit.service';
 import { channelConfigSnapshot } from './audit-snapshots';
 import type { Caller, ServiceDeps } from './deps';
@@ -125,12 +126,14 @@ export class ChannelConfigService {
     }
     const em = this.em();
     const { defaultSenders } = await readTenantSettings(em, caller.tenantId);
+    refuseUnusedFields(provider, input);
     const account = normalizeAccount(
       provider,
       withDefaultSenders(provider, input.senders ?? {}, defaultSenders),
       input.identifiers ?? {},
       givenSecrets(input.credentials),
     );
+    if (provider === 'fcm') checkFcmPrivateKey(account.secrets.privateKey);
     const now = this.deps.clock.now();
     const row = em.create(ChannelConfig, {
       tenantId: caller.tenantId,
@@ -167,7 +170,9 @@ export class ChannelConfigService {
     const row = await this.find(em, caller, id);
     if (!row) throw new NotFoundError(`no channel config ${JSON.stringify(id.slice(0, 100))}`);
     const before = channelConfigSnapshot(row);
+    refuseUnusedFields(row.provider, input);
     const given = givenSecrets(input.credentials);
+    if (row.provider === 'fcm') checkFcmPrivateKey(given.privateKey);
     // Decrypted only when needed (secrets given, or the vendor asked): a config whose key id was rotated out of
     // CONFIG_ENCRYPTION_KEY can still be renamed, moved, deactivated or given new senders (README "No key"); giving
     // its secrets again repairs it (they cannot be compared, so they count as new).
@@ -412,13 +417,16 @@ export class ChannelConfigService {
     row: ChannelConfig,
     secrets: ChannelConfigSecrets | undefined,
   ): Promise<AccountCheck> {
-    const { twilio, sendgrid, dispatch } = this.deps.config;
+    const { twilio, sendgrid, fcm, aws, dispatch } = this.deps.config;
     const result: AccountCheck = secrets
       ? await checkAccount(
           { provider: row.provider, senders: row.senders, identifiers: row.identifiers, secrets },
           {
             twilioApiUrl: twilio.apiUrl,
             sendgridApiUrl: sendgrid.apiUrl,
+            fcmApiUrl: fcm.apiUrl,
+            sesApiUrl: aws.sesApiUrl,
+            snsApiUrl: aws.snsApiUrl,
             timeoutMs: dispatch.providerTimeoutMs,
           },
         )

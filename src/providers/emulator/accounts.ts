@@ -16,10 +16,36 @@ export interface TwilioNumber {
   inboundUrl: string;
 }
 
+/** An AWS IAM access key as the emulator knows it: SES and SNS requests signed with it are the account's. */
+export interface AwsAccount {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/**
+ * A Firebase project's service account: the emulator's token endpoint accepts JWT assertions from `clientEmail`
+ * signed with its key (the public key, or the public half of `privateKey`), and its FCM endpoint that project's tokens.
+ */
+export interface FcmAccount {
+  projectId: string;
+  clientEmail: string;
+  publicKey?: string;
+  privateKey?: string;
+}
+
 /** What `POST /__emulator/accounts` takes: a tenant's own vendor account(s), registered or updated. */
 export interface AccountRegistration {
   twilio?: TwilioAccount & { numbers?: TwilioNumber[] };
   sendgrid?: { apiKey: string; scopes?: string[]; eventWebhookUrl?: string };
+  aws?: AwsAccount;
+  fcm?: FcmAccount;
+}
+
+/** A registered Firebase service account: who may sign, with which public key (PEM). */
+export interface FcmServiceAccount {
+  projectId: string;
+  clientEmail: string;
+  publicKeyPem: string;
 }
 
 /** Where a customer's message to a number goes, and the account that signs it. */
@@ -49,8 +75,18 @@ export class EmulatedAccounts {
   private readonly twilioNumbers = new Map<string, { accountSid: string; inboundUrl: string }>();
   private readonly sendgridScopes = new Map<string, string[]>();
   private readonly sendgridWebhooks = new Map<string, SendgridEventTarget>();
+  private readonly awsSecrets = new Map<string, string>();
+  /** Registered service accounts by client_email (the JWT's `iss`). */
+  private readonly fcmAccounts = new Map<string, FcmServiceAccount>();
 
-  constructor(private readonly primary: { twilio: TwilioAccount; sendgridApiKey: string }) {}
+  constructor(
+    private readonly primary: {
+      twilio: TwilioAccount;
+      sendgridApiKey: string;
+      aws: AwsAccount;
+      fcmProjectId: string;
+    },
+  ) {}
 
   /**
    * Registers or updates an account. A SendGrid account with `eventWebhookUrl` gets its own ECDSA P-256 key pair
@@ -61,6 +97,15 @@ export class EmulatedAccounts {
     const conflict = this.conflictOf(account);
     if (conflict) throw new AccountConflictError(conflict);
     if (account.twilio) this.addTwilio(account.twilio);
+    if (account.aws) this.awsSecrets.set(account.aws.accessKeyId, account.aws.secretAccessKey);
+    if (account.fcm) {
+      const { projectId, clientEmail } = account.fcm;
+      this.fcmAccounts.set(clientEmail, {
+        projectId,
+        clientEmail,
+        publicKeyPem: fcmPublicKeyOf(account.fcm),
+      });
+    }
     return account.sendgrid ? this.addSendgrid(account.sendgrid) : {};
   }
 
@@ -70,7 +115,21 @@ export class EmulatedAccounts {
    * nor move another account's number to its webhook (break round of issue 13: a tenant's admin re-registered tenant
    * A's account SID with its own token and pointed A's number at its own inbound path).
    */
-  private conflictOf({ twilio, sendgrid }: AccountRegistration): string | undefined {
+  private conflictOf({ twilio, sendgrid, aws, fcm }: AccountRegistration): string | undefined {
+    if (aws) {
+      if (aws.accessKeyId === this.primary.aws.accessKeyId)
+        return `aws.accessKeyId: ${aws.accessKeyId} is the emulator's primary key and cannot be registered`;
+      const secret = this.awsSecrets.get(aws.accessKeyId);
+      if (secret !== undefined && secret !== aws.secretAccessKey)
+        return `aws.secretAccessKey: access key ${aws.accessKeyId} is registered with another secret; register it with its own`;
+    }
+    if (fcm) {
+      if (fcm.projectId === this.primary.fcmProjectId)
+        return `fcm.projectId: ${fcm.projectId} is the emulator's primary project and cannot be registered`;
+      const known = this.fcmAccounts.get(fcm.clientEmail);
+      if (known && (known.projectId !== fcm.projectId || known.publicKeyPem !== fcmPublicKeyOf(fcm)))
+        return `fcm.clientEmail: ${fcm.clientEmail} is registered with another project or key; register it with its own`;
+    }
     if (twilio) {
       if (twilio.accountSid === this.primary.twilio.accountSid)
         return `twilio.accountSid: ${twilio.accountSid} is the emulator's primary account and cannot be registered`;
@@ -117,6 +176,18 @@ export class EmulatedAccounts {
       : this.twilioTokens.get(accountSid);
   }
 
+  /** The secret of a known AWS access key, primary or added; undefined for an unknown key. */
+  awsSecret(accessKeyId: string): string | undefined {
+    return accessKeyId === this.primary.aws.accessKeyId
+      ? this.primary.aws.secretAccessKey
+      : this.awsSecrets.get(accessKeyId);
+  }
+
+  /** A registered Firebase service account by its client_email (a JWT assertion's `iss`). */
+  fcmAccount(clientEmail: string): FcmServiceAccount | undefined {
+    return this.fcmAccounts.get(clientEmail);
+  }
+
   /** The scopes of a known SendGrid key; undefined for an unknown key. */
   sendgridKeyScopes(apiKey: string): string[] | undefined {
     return apiKey === this.primary.sendgridApiKey ? DEFAULT_SCOPES : this.sendgridScopes.get(apiKey);
@@ -142,6 +213,13 @@ export class EmulatedAccounts {
 /** A registration that would take over another account, its token or its number (answered 409). */
 export class AccountConflictError extends Error {}
 
+/** The SPKI PEM of a registration's public key (given, or derived from its private key); throws if unreadable. */
+function fcmPublicKeyOf(fcm: FcmAccount): string {
+  return createPublicKey(fcm.publicKey ?? fcm.privateKey ?? '')
+    .export({ type: 'spki', format: 'pem' })
+    .toString();
+}
+
 function publicKeyOf(privateKeyPem: string): string {
   return createPublicKey(privateKeyPem).export({ type: 'spki', format: 'der' }).toString('base64');
 }
@@ -150,10 +228,28 @@ function publicKeyOf(privateKeyPem: string): string {
 export function parseRegistration(body: unknown): AccountRegistration | string {
   const expected =
     'expected { twilio?: { accountSid, authToken, numbers?: [{ number, inboundUrl }] }, ' +
-    'sendgrid?: { apiKey, scopes?, eventWebhookUrl? } }';
+    'sendgrid?: { apiKey, scopes?, eventWebhookUrl? }, aws?: { accessKeyId, secretAccessKey }, ' +
+    'fcm?: { projectId, clientEmail, publicKey? | privateKey? } }';
   const value = body as AccountRegistration | undefined;
-  if (!value || typeof value !== 'object' || (!value.twilio && !value.sendgrid)) return expected;
-  const { twilio, sendgrid } = value;
+  if (!value || typeof value !== 'object' || (!value.twilio && !value.sendgrid && !value.aws && !value.fcm))
+    return expected;
+  const { twilio, sendgrid, aws, fcm } = value;
+  if (aws && !(isString(aws.accessKeyId) && aws.accessKeyId !== ''))
+    return 'aws.accessKeyId: expected a non-empty string';
+  if (aws && !(isString(aws.secretAccessKey) && aws.secretAccessKey !== ''))
+    return 'aws.secretAccessKey: expected a non-empty string';
+  if (fcm) {
+    if (!(isString(fcm.projectId) && fcm.projectId !== ''))
+      return 'fcm.projectId: expected a non-empty string';
+    if (!(isString(fcm.clientEmail) && fcm.clientEmail !== ''))
+      return 'fcm.clientEmail: expected a non-empty string';
+    const field = fcm.publicKey !== undefined ? 'publicKey' : 'privateKey';
+    try {
+      fcmPublicKeyOf(fcm);
+    } catch {
+      return `fcm.${field}: expected a PEM RSA ${field === 'publicKey' ? 'public' : 'private'} key`;
+    }
+  }
   if (twilio && !(isString(twilio.accountSid) && isString(twilio.authToken))) return expected;
   if (twilio?.numbers !== undefined && !validNumbers(twilio.numbers))
     return 'twilio.numbers: expected an array of { number, inboundUrl } with an http(s) inboundUrl';

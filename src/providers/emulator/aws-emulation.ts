@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import { SANDBOX_ADDRESSES } from '../../config/sandbox';
+import { sigv4Problem } from './aws-sigv4';
 
 /** What the emulator answers: status, body (JSON value, or text with its content type) and headers. */
 export interface AwsAnswer {
@@ -16,10 +17,16 @@ export interface AwsFault {
   retryAfterSeconds?: number;
 }
 
+/** The secret of an access key the emulator knows (the sandbox key and tenants' registered ones), else undefined. */
+export type AwsSecretOf = (accessKeyId: string) => string | undefined;
+
 /** The access key id of a SigV4 Authorization header (`AWS4-HMAC-SHA256 Credential=AKIA…/date/region/svc/…`). */
-function accessKeyOf(req: Request): string | undefined {
+export function accessKeyOf(req: Request): string | undefined {
   return /Credential=([^/]+)\//.exec(req.headers.authorization ?? '')?.[1];
 }
+
+const SIGNATURE_MISMATCH =
+  'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.';
 
 const retryHeaders = (fault: AwsFault) =>
   fault.retryAfterSeconds ? { 'Retry-After': String(fault.retryAfterSeconds) } : undefined;
@@ -33,15 +40,38 @@ function sesError(
   return { status, body: { message }, headers: { 'x-amzn-ErrorType': type, ...headers } };
 }
 
-/** SES v2 SendEmail (REST-JSON): POST /v2/email/outbound-emails. */
-export function sesSendEmail(req: Request, accessKeyId: string, fault?: AwsFault): AwsAnswer {
-  if (accessKeyOf(req) !== accessKeyId) {
-    return sesError(
-      403,
-      'UnrecognizedClientException',
-      'The security token included in the request is invalid.',
-    );
-  }
+/** SES's refusal of a request not signed by a known key with its secret, or undefined. */
+function sesAuthRefusal(req: Request, secretOf: AwsSecretOf): AwsAnswer | undefined {
+  const problem = sigv4Problem(req, secretOf);
+  if (!problem) return undefined;
+  return problem.kind === 'unknown'
+    ? sesError(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.')
+    : sesError(403, 'SignatureDoesNotMatch', SIGNATURE_MISMATCH);
+}
+
+/**
+ * SES v2 GetAccount (GET /v2/email/account): the cheapest authenticated call, used to validate a tenant's SES
+ * config. The emulated account is out of the SES sandbox and sending is enabled.
+ */
+export function sesGetAccount(req: Request, secretOf: AwsSecretOf): AwsAnswer {
+  return (
+    sesAuthRefusal(req, secretOf) ?? {
+      status: 200,
+      body: {
+        DedicatedIpAutoWarmupEnabled: false,
+        EnforcementStatus: 'HEALTHY',
+        ProductionAccessEnabled: true,
+        SendQuota: { Max24HourSend: 50_000, MaxSendRate: 14, SentLast24Hours: 0 },
+        SendingEnabled: true,
+      },
+    }
+  );
+}
+
+/** SES v2 SendEmail (REST-JSON): POST /v2/email/outbound-emails, signed by a known key (SigV4 verified). */
+export function sesSendEmail(req: Request, secretOf: AwsSecretOf, fault?: AwsFault): AwsAnswer {
+  const refused = sesAuthRefusal(req, secretOf);
+  if (refused) return refused;
   if (fault?.status) {
     const type =
       fault.code !== undefined
@@ -85,11 +115,32 @@ function snsError(
   );
 }
 
-/** SNS Publish to a phone number (AWS Query protocol): POST / with Action=Publish. */
-export function snsPublish(req: Request, accessKeyId: string, fault?: AwsFault): AwsAnswer {
-  if (accessKeyOf(req) !== accessKeyId) {
-    return snsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
-  }
+/** SNS's refusal of a request not signed by a known key with its secret, or undefined. */
+function snsAuthRefusal(req: Request, secretOf: AwsSecretOf): AwsAnswer | undefined {
+  const problem = sigv4Problem(req, secretOf);
+  if (!problem) return undefined;
+  return problem.kind === 'unknown'
+    ? snsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.')
+    : snsError(403, 'SignatureDoesNotMatch', SIGNATURE_MISMATCH);
+}
+
+/**
+ * SNS GetSMSAttributes (Action=GetSMSAttributes): a cheap authenticated read, used to validate a tenant's SNS config.
+ */
+export function snsGetSmsAttributes(req: Request, secretOf: AwsSecretOf): AwsAnswer {
+  return (
+    snsAuthRefusal(req, secretOf) ??
+    snsXml(
+      200,
+      `<GetSMSAttributesResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><GetSMSAttributesResult><attributes><entry><key>DefaultSMSType</key><value>Transactional</value></entry></attributes></GetSMSAttributesResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></GetSMSAttributesResponse>`,
+    )
+  );
+}
+
+/** SNS Publish to a phone number (AWS Query protocol): POST / with Action=Publish, signed by a known key. */
+export function snsPublish(req: Request, secretOf: AwsSecretOf, fault?: AwsFault): AwsAnswer {
+  const refused = snsAuthRefusal(req, secretOf);
+  if (refused) return refused;
   const body = req.body as Record<string, string | undefined>;
   if (body.Action !== 'Publish') return snsError(400, 'InvalidAction', `${body.Action} is not emulated`);
   if (fault?.status) {

@@ -2,7 +2,17 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type RequestHandler, type Request, type Response, type Router } from 'express';
 import { SegmentedMessage } from 'sms-segments-calculator';
 import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
-import { sesSendEmail, sesUnparseable, snsPublish, snsUnparseable } from './aws-emulation';
+import {
+  accessKeyOf,
+  sesGetAccount,
+  sesSendEmail,
+  sesUnparseable,
+  snsGetSmsAttributes,
+  snsPublish,
+  snsUnparseable,
+} from './aws-emulation';
+import { keepRawBody } from './aws-sigv4';
+import { FcmTokenIssuer } from './fcm-oauth';
 import {
   AccountConflictError,
   EmulatedAccounts,
@@ -66,8 +76,9 @@ export interface Fault {
   delayMs?: number;
   retryAfterSeconds?: number;
   /**
-   * Only requests of this account: a Twilio account SID (in the request path) or a SendGrid API key (the bearer), so
-   * one tenant's own account can fail while the others answer (issue 13). Omitted = every account.
+   * Only requests of this account: a Twilio account SID (in the request path), a SendGrid API key (the bearer), an
+   * AWS access key id (SigV4 credential) or a Firebase project id (in the path), so one tenant's own account can fail
+   * while the others answer (issue 13). Omitted = every account.
    */
   account?: string;
 }
@@ -75,15 +86,16 @@ export interface Fault {
 export interface EmulatorCredentials {
   twilio: { accountSid: string; authToken: string };
   sendgrid: { apiKey: string };
-  fcm: { accessToken: string };
-  aws: { accessKeyId: string };
+  /** The primary project's fixed token (any project's path accepts it: the service-wide sandbox FCM). */
+  fcm: { accessToken: string; projectId: string };
+  aws: { accessKeyId: string; secretAccessKey: string };
 }
 
 export const SANDBOX_EMULATOR_CREDENTIALS: EmulatorCredentials = {
   twilio: { accountSid: SANDBOX.twilio.accountSid, authToken: SANDBOX.twilio.authToken },
   sendgrid: { apiKey: SANDBOX.sendgrid.apiKey },
-  fcm: { accessToken: SANDBOX.fcm.accessToken },
-  aws: { accessKeyId: SANDBOX.aws.accessKeyId },
+  fcm: { accessToken: SANDBOX.fcm.accessToken, projectId: SANDBOX.fcm.projectId },
+  aws: { accessKeyId: SANDBOX.aws.accessKeyId, secretAccessKey: SANDBOX.aws.secretAccessKey },
 };
 
 /** Recordings kept at most (and Twilio messages kept for price look-ups); MAX_RECORDED_BYTES caps them too. */
@@ -144,6 +156,14 @@ export class ProviderEmulator {
    */
   private readonly accounts: EmulatedAccounts;
 
+  /** OAuth tokens for registered Firebase service accounts (fcm-oauth.ts). */
+  private readonly fcmTokens: FcmTokenIssuer;
+  /** Access tokens issued at /fcm/token (tests assert a tenant's FCM token came from here, not Google). */
+  fcmTokensIssued = 0;
+
+  /** The secret of a known AWS key: the primary one or a registered tenant's. */
+  private readonly awsSecretOf = (accessKeyId: string) => this.accounts.awsSecret(accessKeyId);
+
   constructor(
     private readonly credentials: EmulatorCredentials = SANDBOX_EMULATOR_CREDENTIALS,
     callbacks?: Omit<CallbackOptions, 'twilioAuthToken'>,
@@ -155,7 +175,10 @@ export class ProviderEmulator {
     this.accounts = new EmulatedAccounts({
       twilio: credentials.twilio,
       sendgridApiKey: credentials.sendgrid.apiKey,
+      aws: credentials.aws,
+      fcmProjectId: credentials.fcm.projectId,
     });
+    this.fcmTokens = new FcmTokenIssuer((clientEmail) => this.accounts.fcmAccount(clientEmail));
     if (callbacks)
       this.callbacks = new EmulatorCallbacks({
         ...callbacks,
@@ -231,6 +254,8 @@ export class ProviderEmulator {
     const ofAccount = (f: Fault) =>
       !f.account ||
       req.originalUrl.includes(`/Accounts/${f.account}/`) ||
+      req.originalUrl.includes(`/projects/${f.account}/`) ||
+      accessKeyOf(req) === f.account ||
       req.headers.authorization === `Bearer ${f.account}`;
     const index = this.faults.findIndex(
       (f) => (f.vendor === vendor || f.vendor === '*') && f.count > 0 && ofAccount(f),
@@ -534,8 +559,15 @@ export class ProviderEmulator {
   }
 
   private fcm(req: Request, fault?: Fault): Answer {
-    if (req.headers.authorization !== `Bearer ${this.credentials.fcm.accessToken}`) {
-      return fcmError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.');
+    const project = String(req.params.project);
+    const token = bearerKey(req.headers.authorization);
+    if (token !== this.credentials.fcm.accessToken) {
+      // A registered service account's token works for its own project only, as Google's do.
+      const tokenProject = this.fcmTokens.projectOf(token);
+      if (!tokenProject)
+        return fcmError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.');
+      if (tokenProject !== project)
+        return fcmError(403, 'PERMISSION_DENIED', 'SenderId mismatch', 'SENDER_ID_MISMATCH');
     }
     if (fault?.status) {
       const status =
@@ -563,10 +595,10 @@ export class ProviderEmulator {
     if (message.token?.startsWith(SANDBOX_ADDRESSES.unregisteredTokenPrefix)) {
       return fcmError(404, 'NOT_FOUND', 'Requested entity was not found.', 'UNREGISTERED');
     }
-    return {
-      status: 200,
-      body: { name: `projects/${String(req.params.project)}/messages/${Date.now()}${hex(4)}` },
-    };
+    // validate_only (a dry run): checked as a send, nothing delivered; FCM names it fake_message_id.
+    if ((req.body as { validate_only?: unknown }).validate_only === true)
+      return { status: 200, body: { name: `projects/${project}/messages/fake_message_id` } };
+    return { status: 200, body: { name: `projects/${project}/messages/${Date.now()}${hex(4)}` } };
   }
 
   /** The vendor APIs, mounted at /twilio, /sendgrid and /fcm. */
@@ -600,15 +632,35 @@ export class ProviderEmulator {
       this.parsed('fcm', express.json({ limit: '1mb' }), fcmUnparseable),
       this.handle('fcm', (req, fault) => this.fcm(req, fault)),
     );
+    // Google's OAuth token endpoint as the emulator plays it (fcm-oauth.ts). Not recorded: the assertion is a
+    // credential for an hour.
+    router.post('/fcm/token', express.urlencoded({ extended: false, limit: '64kb' }), (req, res) => {
+      const answer = this.fcmTokens.issue(req.body as Record<string, unknown> | undefined);
+      if (answer.status === 200) this.fcmTokensIssued += 1;
+      res.status(answer.status).json(answer.body);
+    });
     router.post(
       '/ses/v2/email/outbound-emails',
-      this.parsed('ses', express.json({ limit: '40mb' }), sesUnparseable),
-      this.handle('ses', (req, fault) => sesSendEmail(req, this.credentials.aws.accessKeyId, fault)),
+      this.parsed('ses', express.json({ limit: '40mb', verify: keepRawBody }), sesUnparseable),
+      this.handle('ses', (req, fault) => sesSendEmail(req, this.awsSecretOf, fault)),
     );
+    // Account checks (validation of a tenant's config) are answered, not recorded: recordings are sends.
+    router.get('/ses/v2/email/account', (req, res) => {
+      answerWith(req, res, sesGetAccount(req, this.awsSecretOf));
+    });
+    const snsSend = this.handle('sns', (req, fault) => snsPublish(req, this.awsSecretOf, fault));
     router.post(
       '/sns',
-      this.parsed('sns', express.urlencoded({ extended: false, limit: '1mb' }), snsUnparseable),
-      this.handle('sns', (req, fault) => snsPublish(req, this.credentials.aws.accessKeyId, fault)),
+      this.parsed(
+        'sns',
+        express.urlencoded({ extended: false, limit: '1mb', verify: keepRawBody }),
+        snsUnparseable,
+      ),
+      (req, res) => {
+        if ((req.body as { Action?: unknown }).Action === 'GetSMSAttributes')
+          answerWith(req, res, snsGetSmsAttributes(req, this.awsSecretOf));
+        else void snsSend(req, res);
+      },
     );
     return router;
   }
