@@ -269,16 +269,29 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
   });
 
   it('SES UnrecognizedClientException on a tenant’s SES config fails over to the shared SendGrid', async () => {
-    // The emulator does not know the config's access key: it answers 403 UnrecognizedClientException, as AWS does.
+    // The account validates (the emulator knows its key), then AWS stops recognising the key (deleted at IAM): every
+    // request answers 403 UnrecognizedClientException, as AWS does for an unknown access key.
+    const key = {
+      accessKeyId: 'AKIAQQQQQQQQQQQQQQQQ',
+      secretAccessKey: `ses-${randomBytes(8).toString('hex')}`,
+    };
+    stack.emulator.emulator.addAccount({ aws: key });
     const ses = await createConfig('refuse-d', {
       name: 'd-ses',
       channel: 'EMAIL',
       provider: 'ses',
       senders: { fromEmail: 'news@refuse-d.example' },
-      identifiers: { accessKeyId: 'AKIAQQQQQQQQQQQQQQQQ', region: 'us-east-1' },
-      credentials: { secretAccessKey: `ses-${randomBytes(8).toString('hex')}` },
+      identifiers: { accessKeyId: key.accessKeyId, region: 'us-east-1' },
+      credentials: { secretAccessKey: key.secretAccessKey },
     });
     stack.emulator.emulator.reset();
+    stack.emulator.emulator.injectFault({
+      vendor: 'ses',
+      status: 403,
+      code: 'UnrecognizedClientException',
+      account: key.accessKeyId,
+      count: 1_000,
+    });
     const row = await sendSettled('refuse-d', 'EMAIL');
     expect(row).toMatchObject({ status: 'SENT', provider: 'sendgrid', channel_config_id: null });
     expect(row.provider_failures).toEqual({ [`config:${ses}`]: 3 });
