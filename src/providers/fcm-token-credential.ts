@@ -1,4 +1,5 @@
-import { createSign } from 'node:crypto';
+import { createPrivateKey } from 'node:crypto';
+import { SignJWT } from 'jose';
 import type { Credential, GoogleOAuthAccessToken } from 'firebase-admin/app';
 
 /** What the JWT bearer grant needs of a service account (its JSON key file's fields). */
@@ -9,8 +10,6 @@ export interface ServiceAccountKey {
 
 /** The scope FCM v1 sends need (https://firebase.google.com/docs/cloud-messaging/auth-server). */
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
-
-const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /**
  * A firebase-admin Credential that obtains its access token with the OAuth 2.0 JWT bearer grant (RFC 7523) from
@@ -23,21 +22,20 @@ const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toStrin
 export function jwtBearerCredential(key: ServiceAccountKey, tokenUrl: string, timeoutMs: number): Credential {
   return {
     async getAccessToken(): Promise<GoogleOAuthAccessToken> {
-      const iat = Math.floor(Date.now() / 1000);
-      const unsigned = `${base64url({ alg: 'RS256', typ: 'JWT' })}.${base64url({
-        iss: key.clientEmail,
-        scope: FCM_SCOPE,
-        aud: tokenUrl,
-        iat,
-        exp: iat + 3600,
-      })}`;
-      const signature = createSign('RSA-SHA256').update(unsigned).sign(key.privateKey).toString('base64url');
+      // The assertion Google's token endpoint takes (RS256; iss, scope, aud, iat, exp one hour on), signed by jose.
+      const assertion = await new SignJWT({ scope: FCM_SCOPE })
+        .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
+        .setIssuer(key.clientEmail)
+        .setAudience(tokenUrl)
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(createPrivateKey(key.privateKey));
       const response = await fetch(tokenUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({
           grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
-          assertion: `${unsigned}.${signature}`,
+          assertion,
         }),
         signal: AbortSignal.timeout(timeoutMs),
       });

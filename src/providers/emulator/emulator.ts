@@ -634,8 +634,8 @@ export class ProviderEmulator {
     );
     // Google's OAuth token endpoint as the emulator plays it (fcm-oauth.ts). Not recorded: the assertion is a
     // credential for an hour.
-    router.post('/fcm/token', express.urlencoded({ extended: false, limit: '64kb' }), (req, res) => {
-      const answer = this.fcmTokens.issue(req.body as Record<string, unknown> | undefined);
+    router.post('/fcm/token', express.urlencoded({ extended: false, limit: '64kb' }), async (req, res) => {
+      const answer = await this.fcmTokens.issue(req.body as Record<string, unknown> | undefined);
       if (answer.status === 200) this.fcmTokensIssued += 1;
       res.status(answer.status).json(answer.body);
     });

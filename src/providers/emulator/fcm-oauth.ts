@@ -1,4 +1,5 @@
-import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { decodeJwt, jwtVerify } from 'jose';
 import type { FcmServiceAccount } from './accounts';
 
 /** How long an emulated access token lives (Google's service account tokens: 3600 s). */
@@ -36,38 +37,43 @@ export class FcmTokenIssuer {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Answers a token request's form body (`grant_type`, `assertion`). */
-  issue(form: Record<string, unknown> | undefined): TokenAnswer {
+  /**
+   * Answers a token request's form body (`grant_type`, `assertion`). The assertion is checked with jose (RS256 only,
+   * signed by the registered account named in `iss`, `exp`/`iat` within SKEW_SECONDS).
+   */
+  async issue(form: Record<string, unknown> | undefined): Promise<TokenAnswer> {
     if (form?.grant_type !== 'urn:ietf:params:oauth:grant-type:jwt-bearer')
       return {
         status: 400,
         body: { error: 'unsupported_grant_type', error_description: 'Invalid grant_type' },
       };
     const assertion = typeof form.assertion === 'string' ? form.assertion : '';
-    const [header64, payload64, signature64, extra] = assertion.split('.');
-    if (!header64 || !payload64 || !signature64 || extra !== undefined)
+    let issuer: unknown;
+    try {
+      issuer = decodeJwt(assertion).iss;
+    } catch {
       return invalidGrant('Invalid JWT: Token must be a short-lived token and in a reasonable timeframe');
-    const header = decodeJson(header64);
-    const claims = decodeJson(payload64);
-    if (header?.alg !== 'RS256') return invalidGrant('Invalid JWT: only RS256 assertions are accepted');
-    const account = typeof claims?.iss === 'string' ? this.accountOf(claims.iss) : undefined;
-    if (!claims || !account) return invalidGrant('Invalid JWT Signature.');
-    const signed = verify(
-      'RSA-SHA256',
-      Buffer.from(`${header64}.${payload64}`),
-      createPublicKey(account.publicKeyPem),
-      Buffer.from(signature64, 'base64url'),
-    );
-    if (!signed) return invalidGrant('Invalid JWT Signature.');
-    const nowSeconds = Math.floor(this.now() / 1000);
-    const { exp, iat } = claims as { exp?: unknown; iat?: unknown };
-    if (
-      typeof exp !== 'number' ||
-      typeof iat !== 'number' ||
-      exp <= nowSeconds - SKEW_SECONDS ||
-      iat > nowSeconds + SKEW_SECONDS
-    )
-      return invalidGrant('Invalid JWT: Token must be a short-lived token and in a reasonable timeframe');
+    }
+    const account = typeof issuer === 'string' ? this.accountOf(issuer) : undefined;
+    if (!account) return invalidGrant('Invalid JWT Signature.');
+    try {
+      const { payload } = await jwtVerify(assertion, createPublicKey(account.publicKeyPem), {
+        algorithms: ['RS256'],
+        issuer: account.clientEmail,
+        requiredClaims: ['exp', 'iat'],
+        clockTolerance: SKEW_SECONDS,
+        currentDate: new Date(this.now()),
+      });
+      if (payload.iat! > Math.floor(this.now() / 1000) + SKEW_SECONDS)
+        return invalidGrant('Invalid JWT: Token must be a short-lived token and in a reasonable timeframe');
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      return invalidGrant(
+        code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' || code === 'ERR_JOSE_ALG_NOT_ALLOWED'
+          ? 'Invalid JWT Signature.'
+          : 'Invalid JWT: Token must be a short-lived token and in a reasonable timeframe',
+      );
+    }
     const token = `ya29.emulated-${randomBytes(24).toString('base64url')}`;
     this.tokens.set(token, {
       projectId: account.projectId,
@@ -84,14 +90,5 @@ export class FcmTokenIssuer {
   projectOf(accessToken: string): string | undefined {
     const issued = this.tokens.get(accessToken);
     return issued && issued.expiresAt > this.now() ? issued.projectId : undefined;
-  }
-}
-
-function decodeJson(part: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return value && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
   }
 }
