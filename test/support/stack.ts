@@ -155,19 +155,32 @@ export async function dropStack(env: StackEnv): Promise<void> {
   redis.disconnect();
 }
 
-/** A whole Herald on real PostgreSQL and Redis, with its providers pointed at a standalone emulator. */
-export async function startStack(
-  options: {
-    role?: Role;
-    extraEnv?: Record<string, string>;
-    clock?: Clock;
-    /** Herald's logger (default: at LOG_LEVEL, to stdout). */
-    logger?: Logger;
-    /** Let the emulator report delivery back to this Herald's webhooks, after this delay (ms). */
-    callbacksDelayMs?: number;
-  } = {},
-): Promise<TestStack> {
-  const port = await freePort();
+interface StackOptions {
+  role?: Role;
+  extraEnv?: Record<string, string>;
+  clock?: Clock;
+  /** Herald's logger (default: at LOG_LEVEL, to stdout). */
+  logger?: Logger;
+  /** Let the emulator report delivery back to this Herald's webhooks, after this delay (ms). */
+  callbacksDelayMs?: number;
+}
+
+/**
+ * A whole Herald on real PostgreSQL and Redis, with its providers pointed at a standalone emulator. freePort's port
+ * is free when asked, not when Herald listens: another test file running beside this one may take it in between (a
+ * CI run failed with EADDRINUSE), so the stack starts again on another port, up to three times.
+ */
+export async function startStack(options: StackOptions = {}): Promise<TestStack> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOn(await freePort(), options);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'EADDRINUSE' || attempt === 3) throw error;
+    }
+  }
+}
+
+async function startStackOn(port: number, options: StackOptions): Promise<TestStack> {
   const emulator = await startEmulatorServer({
     callbacks:
       options.callbacksDelayMs === undefined
@@ -189,6 +202,9 @@ export async function startStack(
   const herald = await startHerald(config, options.role ?? 'all', {
     logger: options.logger ?? createLogger(config.server.logLevel),
     clock: options.clock,
+  }).catch(async (error: unknown) => {
+    await emulator.close();
+    throw error;
   });
   const children: ChildProcess[] = [];
   return {
