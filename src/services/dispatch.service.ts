@@ -24,6 +24,7 @@ import { applyFailureEffects } from './provider-failure-effects';
 import {
   markAccountsRecovered,
   markAccountsRefused,
+  refusalCodeOf,
   type RecoveredConfig,
   type RefusedConfig,
 } from './account-refusal';
@@ -96,6 +97,11 @@ interface SendOutcome {
   error?: ProviderError | TemplateError | Error;
   /** The tenant's active configs left out of this attempt's order (unusable credentials), for the history. */
   skipped?: SkippedConfig[];
+  /**
+   * Configs of the order not tried because their vendor refused the account at send time and their circuit is open
+   * (provider-route.ts `refused`): used up for this message like a refusal of its own.
+   */
+  refusedRoutes?: RouteEntry[];
 }
 
 /**
@@ -131,6 +137,19 @@ function recipientOf(message: Message): RecipientValue {
 interface Claimed {
   message: Message;
   known: Known;
+}
+
+/** How soon a message whose send met an open circuit that now lets requests through looks again. */
+const CIRCUIT_RECHECK_MS = 1_000;
+
+/**
+ * A wait until a circuit lets a request through, spread by up to a fifth more (at most 5 s): messages held by one
+ * open circuit do not all wake at the same instant when its pause ends, so the first takes the half-open trial and
+ * the rest find its verdict (closed: they go; open again: they wait for the next pause) instead of each claiming
+ * and recording once more while the trial runs.
+ */
+export function spreadWake(retryInMs: number, random: () => number = Math.random): number {
+  return Math.round(retryInMs + random() * Math.min(retryInMs / 5, 5_000));
 }
 
 /** CRITICAL messages claim, record and take provider send slots ahead of (and apart from) every other priority. */
@@ -432,6 +451,9 @@ export class DispatchService {
     message.dueAt = null;
     // The hot path's event is written with the group's bulk insert, outside the unit of work.
     const { event, change } = transition(message, MessageStatus.SENDING, now);
+    // The attempt's provider is chosen after the claim (and named by its SENT or SCHEDULED/FAILED event): the row's
+    // `provider` is still the previous attempt's, which a failover leaves behind (break round b13c).
+    event.provider = null;
     effects.events.push(event);
     changes.push(change);
     return { message, known: decision.known };
@@ -723,6 +745,10 @@ export class DispatchService {
       const now = this.deps.clock.now();
       await markAccountsRefused(em, refused, now);
       await markAccountsRecovered(em, recovered, now);
+      // This process's next send of the tenant reads the mark it just wrote (a success through the config clears it,
+      // a refused config with an open circuit fails its messages rather than holding them); other workers read it
+      // within CHANNEL_CONFIG_ROUTES_TTL_MS.
+      new Set([...refused, ...recovered].map((r) => r.tenantId)).forEach((t) => this.routes.forget(t));
     } catch (error) {
       this.deps.logger.warn(
         { err: error, channelConfigIds: [...refused, ...recovered].map((r) => r.channelConfigId) },
@@ -785,13 +811,18 @@ export class DispatchService {
       if ((retryable || accountRefused) && providerId) {
         message.providerFailures = {
           ...message.providerFailures,
+          // Configs known refused and left untried are used up too (provider-route.ts `refused`).
+          ...Object.fromEntries(
+            (outcome.refusedRoutes ?? []).map((r) => [r.key, config.dispatch.maxAttempts]),
+          ),
           // A refused account is used up for this message at once: it fails over without backoff retries.
           [providerId]: accountRefused
             ? config.dispatch.maxAttempts
             : (message.providerFailures[providerId] ?? 0) + 1,
         };
       }
-      if (accountRefused && outcome.route?.channelConfigId) {
+      // A config already marked refused (its row says so) is not written again.
+      if (accountRefused && outcome.route?.channelConfigId && !outcome.route.refusedAtSend) {
         effects.refused.push({
           channelConfigId: outcome.route.channelConfigId,
           tenantId: message.tenantId,
@@ -879,9 +910,25 @@ export class DispatchService {
       return this.recordNotSent(
         claimed,
         { code: 'CIRCUIT_OPEN', message: `circuit open for ${route.keys.join(', ')}` },
-        route.retryInMs,
+        spreadWake(route.retryInMs),
         { channelFallback: true },
       );
+    }
+    if (route.kind === 'refused') {
+      // What the vendor said when it refused the account (the config's validation): the message ends with that code
+      // (or fails over to a channel fallback) instead of waiting for an account only its tenant can repair.
+      const last = route.entries[route.entries.length - 1];
+      return this.record(claimed, {
+        skipped,
+        route: last,
+        refusedRoutes: route.entries,
+        error: new ProviderError(
+          `circuit open after the vendor refused the account: ${last.refusal ?? 'refused at send'}`,
+          refusalCodeOf(last.refusal),
+          false,
+          { accountRefused: true },
+        ),
+      });
     }
     if (route.kind === 'exhausted') {
       // Only reachable when DISPATCH_MAX_ATTEMPTS was lowered while the message waited.
@@ -951,8 +998,16 @@ export class DispatchService {
       return await this.record(claimed, { result, route: entry, content, skipped });
     } catch (error) {
       if (error instanceof CircuitOpenError) {
-        // Another send opened the circuit between the choice and the call: nothing was sent, choose again soon.
-        return this.recordNotSent(claimed, { code: 'CIRCUIT_OPEN', message: error.message }, 100);
+        // Another send opened the circuit between the choice and the call, or holds its half-open trial: nothing was
+        // sent. Chosen again when the circuit may let a request through, not at once: every message waiting on it
+        // would otherwise wake, claim and write its history again many times per pause (break round b13c).
+        const availability = await this.circuits.availability(key);
+        const retryInMs = availability.ok ? CIRCUIT_RECHECK_MS : availability.retryInMs;
+        return this.recordNotSent(
+          claimed,
+          { code: 'CIRCUIT_OPEN', message: error.message },
+          spreadWake(retryInMs),
+        );
       }
       const classified =
         error instanceof ProviderError

@@ -5,6 +5,11 @@ export type Route =
   | { kind: 'send'; entry: RouteEntry; failover: boolean }
   /** Every remaining entry's circuit is open: try again when the first one lets a request through. */
   | { kind: 'wait'; retryInMs: number; keys: string[] }
+  /**
+   * Every remaining entry is a tenant config whose vendor refused its account at send time and whose circuit is open
+   * for it: no pause brings it back (the tenant must repair the account), so the message does not wait for it.
+   */
+  | { kind: 'refused'; entries: RouteEntry[] }
   /** Every entry of the message's order has used its attempts on this message. */
   | { kind: 'exhausted' };
 
@@ -23,7 +28,11 @@ export function remainingProviders(
 /**
  * Picks the entry for one attempt: the first in the message's order (tenant-routes.ts) that has attempts left for
  * this message and whose circuit (keyed by route key) lets a request through. `failover` says it is not the first,
- * for the record.
+ * for the record. When none lets a request through, the message waits for the first circuit to let one through
+ * (`wait`) — unless every one of them is open because the vendor refused the account (`refused`): an outage passes,
+ * a revoked key or a suspended account stays until the tenant repairs it, so waiting would hold the messages (and
+ * wake them every pause) for nothing. A refused config whose pause is over still gets its trial send (the circuit lets
+ * it through), which is how a repaired account comes back.
  */
 export async function chooseProvider(
   chain: RouteEntry[],
@@ -34,10 +43,13 @@ export async function chooseProvider(
   const remaining = remainingProviders(chain, failures, attemptsPerProvider);
   if (remaining.length === 0) return { kind: 'exhausted' };
   let retryInMs = Number.POSITIVE_INFINITY;
+  const refused: RouteEntry[] = [];
   for (const entry of remaining) {
     const availability = await circuits.availability(entry.key);
     if (availability.ok) return { kind: 'send', entry, failover: entry !== chain[0] };
-    retryInMs = Math.min(retryInMs, availability.retryInMs);
+    if (entry.refusedAtSend) refused.push(entry);
+    else retryInMs = Math.min(retryInMs, availability.retryInMs);
   }
+  if (refused.length === remaining.length) return { kind: 'refused', entries: refused };
   return { kind: 'wait', retryInMs, keys: remaining.map((e) => e.key) };
 }

@@ -22,6 +22,8 @@ export interface RouteEntry {
    * a send through it that succeeds clears that.
    */
   refusedAtSend?: boolean;
+  /** With `refusedAtSend`: what the vendor said then (`refused at send (<code>): <message>`), for messages it fails. */
+  refusal?: string;
 }
 
 export const configRouteKey = (configId: string) => `config:${configId}`;
@@ -209,7 +211,7 @@ export class TenantRoutes {
           provider: built.provider,
           channelConfigId: row.id,
           ...(row.validationOk === false && isRefusalText(row.validationError)
-            ? { refusedAtSend: true }
+            ? { refusedAtSend: true, refusal: row.validationError! }
             : {}),
         });
       else skipped.push({ channelConfigId: row.id, reason: built.reason });

@@ -23,6 +23,8 @@ const A1 = twilioAccount('1');
 const A2 = twilioAccount('2');
 const B1 = twilioAccount('3');
 const C1 = twilioAccount('4');
+const F1 = twilioAccount('5');
+const G1 = twilioAccount('6');
 /** Twilio's answer to revoked or wrong credentials (https://www.twilio.com/docs/api/errors/20003). */
 const AUTHENTICATE = { vendor: 'twilio' as const, status: 401, code: 20003 };
 
@@ -162,15 +164,16 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
       },
     });
     const emulator = stack.emulator.emulator;
-    for (const account of [A1, A2, B1, C1]) emulator.addAccount({ twilio: account });
+    for (const account of [A1, A2, B1, C1, F1]) emulator.addAccount({ twilio: account });
     db = new pg.Client({ connectionString: stack.env.databaseUrl });
     await db.connect();
-    for (const tenant of ['refuse-a', 'refuse-b', 'refuse-c', 'refuse-d', 'refuse-e'])
+    for (const tenant of ['refuse-a', 'refuse-b', 'refuse-c', 'refuse-d', 'refuse-e', 'refuse-f'])
       bearer[tenant] = await token(tenant);
     ids.a1 = await createConfig('refuse-a', twilioConfig('a-sms-1', A1, 0));
     ids.a2 = await createConfig('refuse-a', twilioConfig('a-sms-2', A2, 1));
     ids.b1 = await createConfig('refuse-b', twilioConfig('b-sms', B1, 0));
     ids.c1 = await createConfig('refuse-c', twilioConfig('c-sms', C1, 0));
+    ids.f1 = await createConfig('refuse-f', twilioConfig('f-sms', F1, 0));
   });
 
   afterAll(async () => {
@@ -268,6 +271,41 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
     expect((await validationOf('refuse-c', ids.c1)).validation.ok).toBe(false);
   });
 
+  it('shared accounts off, the only config refused and its circuit open: the next messages end FAILED with the vendor’s code at once, without waiting for the circuit (break round b13c, finding 1)', async () => {
+    await useShared('refuse-f', false);
+    const emulator = stack.emulator.emulator;
+    emulator.reset();
+    emulator.injectFault({ ...AUTHENTICATE, account: F1.accountSid, count: 1_000 });
+    // Two refusals (the threshold) open F1's circuit for ten minutes.
+    for (let i = 0; i < 2; i++) {
+      expect(await sendSettled('refuse-f', 'SMS')).toMatchObject({ status: 'FAILED', error_code: '20003' });
+    }
+    await waitFor(
+      async () => ((await validationOf('refuse-f', ids.f1)).validation.ok === false ? true : undefined),
+      30_000,
+      'config f1 marked refused',
+    );
+    const health = await stack.herald.services.circuits.health([`config:${ids.f1}`]);
+    expect(health[`config:${ids.f1}`].circuit).toBe('open');
+    emulator.reset();
+
+    // Before the fix these waited SCHEDULED CIRCUIT_OPEN for the ten-minute pause (and woke, claimed and wrote their
+    // history again at every pause after it).
+    const rows = await Promise.all(Array.from({ length: 5 }, () => sendSettled('refuse-f', 'SMS')));
+    for (const row of rows) {
+      expect(row).toMatchObject({ status: 'FAILED', error_code: '20003', channel_config_id: ids.f1 });
+      expect(row.error_message).toMatch(/refused the account/);
+      expect(row.provider_failures).toEqual({ [`config:${ids.f1}`]: 3 });
+    }
+    // No request reached the refused account, and each message's history is one pass: QUEUED, SENDING, FAILED.
+    expect(twilioAccountsCalled()).toEqual([]);
+    const { rows: events } = await db.query<{ message_id: string; n: number }>(
+      `select message_id, count(*)::int as n from delivery_event where message_id = any($1) group by message_id`,
+      [rows.map((r) => r.id)],
+    );
+    expect(events.map((e) => e.n)).toEqual([3, 3, 3, 3, 3]);
+  });
+
   it('SES UnrecognizedClientException on a tenant’s SES config fails over to the shared SendGrid', async () => {
     // The account validates (the emulator knows its key), then AWS stops recognising the key (deleted at IAM): every
     // request answers 403 UnrecognizedClientException, as AWS does for an unknown access key.
@@ -305,5 +343,112 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
     const row = await sendSettled('refuse-e', 'EMAIL');
     expect(row).toMatchObject({ status: 'SENT', provider: 'ses', channel_config_id: null });
     expect(emailVendorsCalled()).toEqual(['sendgrid', 'ses']);
+  });
+});
+
+describe('a send through a config marked refused clears the mark at once, whatever the routes cache holds (break round b13c, finding 6)', () => {
+  let stack: TestStack;
+  let db: pg.Client;
+  let bearer: string;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      extraEnv: {
+        JWT_SECRET: SECRET,
+        CONFIG_ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}`,
+        // Far longer than the test: the refusal must reach the next send without waiting the cache out.
+        CHANNEL_CONFIG_ROUTES_TTL_MS: '600000',
+        DISPATCH_MAX_ATTEMPTS: '3',
+      },
+    });
+    stack.emulator.emulator.addAccount({ twilio: G1 });
+    db = new pg.Client({ connectionString: stack.env.databaseUrl });
+    await db.connect();
+    bearer = await token('refuse-g');
+  });
+
+  afterAll(async () => {
+    await db?.end();
+    await stack?.close();
+  });
+
+  const send = async () => {
+    const result = await execute<
+      { sendNotification: { notification: { messages: { id: string }[] } } },
+      Record<string, unknown>
+    >(
+      stack.url,
+      `mutation ($input: SendNotificationInput!) { sendNotification(input: $input) { notification { messages { id } } } }`,
+      {
+        input: {
+          userId: `u-${randomUUID()}`,
+          type: 'adhoc',
+          channels: ['SMS'],
+          to: { phone: '+14155552671' },
+          content: { text: 'hello' },
+        },
+      },
+      bearer,
+    );
+    expect(result.errors).toBeUndefined();
+    const id = result.data!.sendNotification.notification.messages[0].id;
+    return waitFor(
+      async () => {
+        const { rows } = await db.query<{ status: string; channel_config_id: string | null }>(
+          'select status, channel_config_id from message where id = $1',
+          [id],
+        );
+        return rows[0] && ['SENT', 'FAILED'].includes(rows[0].status) ? rows[0] : undefined;
+      },
+      60_000,
+      `message ${id} settled`,
+    );
+  };
+  const validation = async (id: string) =>
+    (
+      await db.query<{ validation_ok: boolean | null; validation_error: string | null }>(
+        'select validation_ok, validation_error from channel_config where id = $1',
+        [id],
+      )
+    ).rows[0];
+
+  it('refused once, then repaired: the very next send through it shows ok again', async () => {
+    const created = await execute<{ createChannelConfig: { id: string } }, Record<string, unknown>>(
+      stack.url,
+      `mutation ($input: CreateChannelConfigInput!) { createChannelConfig(input: $input) { id } }`,
+      {
+        input: {
+          name: 'g-sms',
+          channel: 'SMS',
+          provider: 'twilio-sms',
+          senders: { fromNumber: '+14155550100' },
+          identifiers: { accountSid: G1.accountSid },
+          credentials: { authToken: G1.authToken },
+        },
+      },
+      bearer,
+    );
+    expect(created.errors).toBeUndefined();
+    const id = created.data!.createChannelConfig.id;
+    const emulator = stack.emulator.emulator;
+    emulator.injectFault({ ...AUTHENTICATE, account: G1.accountSid, count: 1 });
+    // Refused: delivered through the shared account, the config marked.
+    expect(await send()).toMatchObject({ status: 'SENT', channel_config_id: null });
+    await waitFor(
+      async () => ((await validation(id)).validation_ok === false ? true : undefined),
+      30_000,
+      'config marked refused',
+    );
+    // The next send goes through the repaired config and clears the mark, long before the cache's ten minutes.
+    expect(await send()).toMatchObject({ status: 'SENT', channel_config_id: id });
+    const cleared = await waitFor(
+      async () => {
+        const v = await validation(id);
+        return v.validation_ok === true ? v : undefined;
+      },
+      30_000,
+      'config ok again',
+    );
+    expect(cleared.validation_error).toBeNull();
   });
 });
