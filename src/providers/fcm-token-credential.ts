@@ -23,12 +23,14 @@ export function jwtBearerCredential(key: ServiceAccountKey, tokenUrl: string, ti
   return {
     async getAccessToken(): Promise<GoogleOAuthAccessToken> {
       // The assertion Google's token endpoint takes (RS256; iss, scope, aud, iat, exp one hour on), signed by jose.
+      // One clock reading for both: `exp` may be at most an hour after `iat`, and two readings can straddle a second.
+      const issuedAt = Math.floor(Date.now() / 1000);
       const assertion = await new SignJWT({ scope: FCM_SCOPE })
         .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
         .setIssuer(key.clientEmail)
         .setAudience(tokenUrl)
-        .setIssuedAt()
-        .setExpirationTime('1h')
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(issuedAt + 3600)
         .sign(createPrivateKey(key.privateKey));
       const response = await fetch(tokenUrl, {
         method: 'POST',

@@ -20,7 +20,7 @@ import { createAuthenticator } from './auth';
 import { createFormatError } from './format-error';
 import { attachGraphqlWs } from './graphql-ws';
 import { ApiRateLimiter, rateLimitPlugin } from './rate-limit';
-import { requireAdmin } from './require-admin';
+import { adminOf, requireAdmin } from './require-admin';
 import { jsonErrorHandler, jsonNotFound } from './http-errors';
 import { verifyJsonDepth } from '../services/json-depth';
 import { queryLimitsPlugin, withTokenLimitErrors } from './query-limits';
@@ -177,7 +177,13 @@ export async function createHttpApp(options: {
   );
   if (sandbox && config.server.nodeEnv !== 'production') {
     emulator = new ProviderEmulator(
-      SANDBOX_EMULATOR_CREDENTIALS,
+      // The published sandbox FCM token sends for the service-wide project only: the one Herald's FCM is set to.
+      config.fcm.mode === 'sandbox'
+        ? {
+            ...SANDBOX_EMULATOR_CREDENTIALS,
+            fcm: { ...SANDBOX_EMULATOR_CREDENTIALS.fcm, projectId: config.fcm.projectId },
+          }
+        : SANDBOX_EMULATOR_CREDENTIALS,
       {
         delayMs: config.delivery.sandboxCallbackDelayMs,
         sendgridEventsUrl: `${config.server.publicUrl}/webhooks/sendgrid/events`,
@@ -202,7 +208,11 @@ export async function createHttpApp(options: {
     app.get('/sandbox/messages', (_req, res) => {
       res.json(emulator!.recorded());
     });
-    app.use('/sandbox/__emulator', emulator.controlRouter());
+    // A tenant's admin registers its own accounts: a Firebase project it registers first is its own (accounts.ts).
+    app.use(
+      '/sandbox/__emulator',
+      emulator.controlRouter({ registrantOf: (_req, res) => adminOf(res)?.tenantId }),
+    );
   }
 
   app.use(

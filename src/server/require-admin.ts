@@ -1,16 +1,19 @@
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { isAllowed } from '../resolvers/scopes';
+import type { Caller } from '../services';
 import type { Authenticate } from './auth';
 
 /**
  * Express guard for operator routes (the sandbox's recordings and fault injection): a valid Bearer token with
- * `admin`. Answers 401 `{"error": ...}` without a valid token, 403 with one lacking `admin`.
+ * `admin`. Answers 401 `{"error": ...}` without a valid token, 403 with one lacking `admin`. The caller it let through
+ * is kept in `res.locals.caller` (read it with adminOf).
  */
 export function requireAdmin(authenticate: Authenticate): RequestHandler {
   return (req, res, next) => {
     authenticate(req.headers.authorization).then(
       (caller) => {
         if (isAllowed(caller.scopes, ['admin'])) {
+          res.locals.caller = caller;
           next();
           return;
         }
@@ -21,4 +24,9 @@ export function requireAdmin(authenticate: Authenticate): RequestHandler {
       },
     );
   };
+}
+
+/** The caller requireAdmin let through for this response, or undefined where no guard ran (auth off). */
+export function adminOf(res: Response): Caller | undefined {
+  return res.locals.caller as Caller | undefined;
 }

@@ -73,7 +73,7 @@ describe('sandbox recordings read by admins hold no credential', () => {
       });
     const fcm = new FcmProvider({
       mode: 'sandbox',
-      projectId: 'herald-test',
+      projectId: SANDBOX.fcm.projectId,
       accessToken: SANDBOX.fcm.accessToken,
       apiUrl: `${base}/sandbox/fcm`,
     });

@@ -142,11 +142,13 @@ describe('provider adapters (real SDKs → emulator)', () => {
       },
       ctx,
     );
-    expect(one.providerMessageId).toMatch(/^projects\/herald-test\/messages\//);
+    expect(one.providerMessageId).toMatch(new RegExp(`^projects/${SANDBOX.fcm.projectId}/messages/`));
     await suite.fcm.send({ target: { topic: 'news' }, title: 'T' }, ctx);
     await suite.fcm.send({ target: { condition: "'a' in topics" }, body: 'B' }, ctx);
     const requests = suite.running.emulator.recorded('fcm');
-    expect(requests.map((r) => r.path)).toEqual(Array(3).fill('/fcm/v1/projects/herald-test/messages:send'));
+    expect(requests.map((r) => r.path)).toEqual(
+      Array(3).fill(`/fcm/v1/projects/${SANDBOX.fcm.projectId}/messages:send`),
+    );
     expect(requests.every((r) => r.headers.authorization === 'Bearer ***')).toBe(true);
     expect(requests[0]?.body).toMatchObject({
       message: {

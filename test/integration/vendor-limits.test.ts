@@ -89,11 +89,14 @@ describe('vendor limits: the emulator refuses what the vendor refuses (real SDKs
 
     it('a data value that is not a string: FCM’s own example "Invalid value at \'message.data[0].value\' (TYPE_STRING), 12"', async () => {
       // firebase-admin refuses this before sending, so it is posted as JSON the way FCM's docs show it.
-      const response = await fetch(`${suite.running.url}/fcm/v1/projects/herald-test/messages:send`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${SANDBOX.fcm.accessToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ message: { token: 'tok-1', data: { count: 12 } } }),
-      });
+      const response = await fetch(
+        `${suite.running.url}/fcm/v1/projects/${SANDBOX.fcm.projectId}/messages:send`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${SANDBOX.fcm.accessToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ message: { token: 'tok-1', data: { count: 12 } } }),
+        },
+      );
       expect(response.status).toBe(400);
       expect(await response.json()).toEqual({
         error: {
@@ -128,11 +131,14 @@ describe('vendor limits: the emulator refuses what the vendor refuses (real SDKs
     const five = ['a', 'b', 'c', 'd', 'e'].map((t) => `'${t}' in topics`).join(' || ');
     /** A raw v1 send, as a client that is not firebase-admin (which checks topics itself) would make it. */
     const raw = async (message: object) => {
-      const response = await fetch(`${suite.running.url}/fcm/v1/projects/herald-test/messages:send`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${SANDBOX.fcm.accessToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ message: { notification: { title: 'T' }, ...message } }),
-      });
+      const response = await fetch(
+        `${suite.running.url}/fcm/v1/projects/${SANDBOX.fcm.projectId}/messages:send`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${SANDBOX.fcm.accessToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ message: { notification: { title: 'T' }, ...message } }),
+        },
+      );
       return { status: response.status, body: (await response.json()) as { error?: object } };
     };
     const refusedOn = (field: string, description: string) => ({

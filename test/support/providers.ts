@@ -45,7 +45,7 @@ export function useEmulatorProviders(): EmulatorProviders {
     });
     suite.fcm = new FcmProvider({
       mode: 'sandbox',
-      projectId: 'herald-test',
+      projectId: SANDBOX.fcm.projectId,
       accessToken: SANDBOX.fcm.accessToken,
       apiUrl: `${suite.running.url}/fcm`,
     });

@@ -62,6 +62,8 @@ export type SendgridDestination =
   { kind: 'primary' } | { kind: 'own'; target: SendgridEventTarget } | { kind: 'none' };
 
 const DEFAULT_SCOPES = ['mail.send', 'scopes.read'];
+/** Who registers when no one is named: every such caller is the same one. */
+const ANONYMOUS_REGISTRANT = '';
 const isString = (value: unknown): value is string => typeof value === 'string';
 
 /**
@@ -78,6 +80,8 @@ export class EmulatedAccounts {
   private readonly awsSecrets = new Map<string, string>();
   /** Registered service accounts by client_email (the JWT's `iss`). */
   private readonly fcmAccounts = new Map<string, FcmServiceAccount>();
+  /** Who registered each Firebase project first (a registrant, see `add`): only they add service accounts to it. */
+  private readonly fcmProjectOwners = new Map<string, string>();
 
   constructor(
     private readonly primary: {
@@ -92,9 +96,15 @@ export class EmulatedAccounts {
    * Registers or updates an account. A SendGrid account with `eventWebhookUrl` gets its own ECDSA P-256 key pair
    * (kept when the URL changes, as SendGrid keeps an account's verification key) and the public key (base64 DER,
    * as SendGrid shows it) is returned for the channel config's `webhookPublicKey`.
+   * `registrant` is who asks (on the API server: the admin's tenant); a Firebase project becomes its first
+   * registrant's. Omitted (the standalone emulator, auth off, tests) = one anonymous registrant.
+   * @throws AccountConflictError when the registration would take over another's account (conflictOf).
    */
-  add(account: AccountRegistration): { sendgridWebhookPublicKey?: string } {
-    const conflict = this.conflictOf(account);
+  add(
+    account: AccountRegistration,
+    registrant = ANONYMOUS_REGISTRANT,
+  ): { sendgridWebhookPublicKey?: string } {
+    const conflict = this.conflictOf(account, registrant);
     if (conflict) throw new AccountConflictError(conflict);
     if (account.twilio) this.addTwilio(account.twilio);
     if (account.aws) this.awsSecrets.set(account.aws.accessKeyId, account.aws.secretAccessKey);
@@ -105,6 +115,7 @@ export class EmulatedAccounts {
         clientEmail,
         publicKeyPem: fcmPublicKeyOf(account.fcm),
       });
+      this.fcmProjectOwners.set(projectId, registrant);
     }
     return account.sendgrid ? this.addSendgrid(account.sendgrid) : {};
   }
@@ -113,9 +124,15 @@ export class EmulatedAccounts {
    * Why a registration would take over what another account holds, or undefined. As at the vendors, an account is its
    * owner's: another caller cannot claim the primary account, re-register an added account under a token of its own,
    * nor move another account's number to its webhook (break round of issue 13: a tenant's admin re-registered tenant
-   * A's account SID with its own token and pointed A's number at its own inbound path).
+   * A's account SID with its own token and pointed A's number at its own inbound path). A Twilio account is whoever
+   * holds its auth token, and a number its account's; a Firebase project has no secret in a registration (a public
+   * key proves nothing), so it is its first registrant's, who alone adds service accounts to it (break round b13c: a
+   * tenant's admin registered a new service account on tenant A's project and sent pushes as A).
    */
-  private conflictOf({ twilio, sendgrid, aws, fcm }: AccountRegistration): string | undefined {
+  private conflictOf(
+    { twilio, sendgrid, aws, fcm }: AccountRegistration,
+    registrant: string,
+  ): string | undefined {
     if (aws) {
       if (aws.accessKeyId === this.primary.aws.accessKeyId)
         return `aws.accessKeyId: ${aws.accessKeyId} is the emulator's primary key and cannot be registered`;
@@ -126,6 +143,9 @@ export class EmulatedAccounts {
     if (fcm) {
       if (fcm.projectId === this.primary.fcmProjectId)
         return `fcm.projectId: ${fcm.projectId} is the emulator's primary project and cannot be registered`;
+      const owner = this.fcmProjectOwners.get(fcm.projectId);
+      if (owner !== undefined && owner !== registrant)
+        return `fcm.projectId: project ${fcm.projectId} is registered by another owner; register service accounts on your own project`;
       const known = this.fcmAccounts.get(fcm.clientEmail);
       if (known && (known.projectId !== fcm.projectId || known.publicKeyPem !== fcmPublicKeyOf(fcm)))
         return `fcm.clientEmail: ${fcm.clientEmail} is registered with another project or key; register it with its own`;

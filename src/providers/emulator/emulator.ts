@@ -12,7 +12,7 @@ import {
   snsUnparseable,
 } from './aws-emulation';
 import { keepRawBody } from './aws-sigv4';
-import { FcmTokenIssuer } from './fcm-oauth';
+import { FcmTokenIssuer, tokenUrisOf } from './fcm-oauth';
 import {
   AccountConflictError,
   EmulatedAccounts,
@@ -86,7 +86,7 @@ export interface Fault {
 export interface EmulatorCredentials {
   twilio: { accountSid: string; authToken: string };
   sendgrid: { apiKey: string };
-  /** The primary project's fixed token (any project's path accepts it: the service-wide sandbox FCM). */
+  /** The service-wide sandbox project and its fixed token (which sends for that project only). */
   fcm: { accessToken: string; projectId: string };
   aws: { accessKeyId: string; secretAccessKey: string };
 }
@@ -195,11 +195,11 @@ export class ProviderEmulator {
    * Twilio status callbacks to each message's StatusCallback and customer messages to a registered number's
    * `inboundUrl`, both signed with its auth token; SendGrid events (delivery, opens, clicks) to its own
    * `eventWebhookUrl` only, signed with its own key pair, whose public key is returned for the config's
-   * `webhookPublicKey`.
+   * `webhookPublicKey`. `registrant`: who registers (a Firebase project is its first registrant's; accounts.ts).
    */
-  addAccount(account: AccountRegistration): { sendgridWebhookPublicKey?: string } {
+  addAccount(account: AccountRegistration, registrant?: string): { sendgridWebhookPublicKey?: string } {
     // Throws AccountConflictError for a registration that would take over another account (answered 409).
-    return this.accounts.add(account);
+    return this.accounts.add(account, registrant);
   }
 
   /** The Bearer key of a SendGrid request. */
@@ -561,14 +561,17 @@ export class ProviderEmulator {
   private fcm(req: Request, fault?: Fault): Answer {
     const project = String(req.params.project);
     const token = bearerKey(req.headers.authorization);
-    if (token !== this.credentials.fcm.accessToken) {
-      // A registered service account's token works for its own project only, as Google's do.
-      const tokenProject = this.fcmTokens.projectOf(token);
-      if (!tokenProject)
-        return fcmError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.');
-      if (tokenProject !== project)
-        return fcmError(403, 'PERMISSION_DENIED', 'SenderId mismatch', 'SENDER_ID_MISMATCH');
-    }
+    // Every token works for its own project only, as Google's do: the published sandbox token for the service-wide
+    // project, a registered service account's for that account's (break round b13c: the sandbox token sent for a
+    // tenant's project).
+    const tokenProject =
+      token === this.credentials.fcm.accessToken
+        ? this.credentials.fcm.projectId
+        : this.fcmTokens.projectOf(token);
+    if (!tokenProject)
+      return fcmError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.');
+    if (tokenProject !== project)
+      return fcmError(403, 'PERMISSION_DENIED', 'SenderId mismatch', 'SENDER_ID_MISMATCH');
     if (fault?.status) {
       const status =
         fault.status === 429
@@ -635,7 +638,10 @@ export class ProviderEmulator {
     // Google's OAuth token endpoint as the emulator plays it (fcm-oauth.ts). Not recorded: the assertion is a
     // credential for an hour.
     router.post('/fcm/token', express.urlencoded({ extended: false, limit: '64kb' }), async (req, res) => {
-      const answer = await this.fcmTokens.issue(req.body as Record<string, unknown> | undefined);
+      const answer = await this.fcmTokens.issue(
+        req.body as Record<string, unknown> | undefined,
+        tokenUrisOf(req),
+      );
       if (answer.status === 200) this.fcmTokensIssued += 1;
       res.status(answer.status).json(answer.body);
     });
@@ -665,8 +671,14 @@ export class ProviderEmulator {
     return router;
   }
 
-  /** Reading recordings and injecting faults: tests and development only, never in production. */
-  controlRouter(): Router {
+  /**
+   * Reading recordings and injecting faults: tests and development only, never in production. `registrantOf` names
+   * who registers an account at POST /accounts (Herald's API server: the admin's tenant); without it, or when it
+   * answers undefined, every caller is the same anonymous registrant.
+   */
+  controlRouter(
+    options: { registrantOf?: (req: Request, res: Response) => string | undefined } = {},
+  ): Router {
     const router = express.Router();
     router.get('/requests', (req, res) => {
       const vendor = typeof req.query.vendor === 'string' ? (req.query.vendor as EmulatedVendor) : undefined;
@@ -725,7 +737,9 @@ export class ProviderEmulator {
         return;
       }
       try {
-        res.status(201).json({ added: true, ...this.addAccount(registration) });
+        res
+          .status(201)
+          .json({ added: true, ...this.addAccount(registration, options.registrantOf?.(req, res)) });
       } catch (error) {
         if (!(error instanceof AccountConflictError)) throw error;
         res.status(409).json({ error: error.message });
