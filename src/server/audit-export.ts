@@ -55,7 +55,8 @@ function dateParam(query: Record<string, unknown>, name: string): Date | undefin
  * requestId — newest first). Needs a valid Bearer token with `admin` (401 without a valid token, 403 without
  * `admin`; with auth off, the development caller's tenant `default`); a bad parameter is 400 `{"error": …}` naming it.
  * Streamed: rows are read in batches and written as the client takes them (backpressure), so an export never holds
- * the table in memory; a client that goes away stops the reads.
+ * the table in memory; a client that goes away stops the reads. `HEAD` runs the same token and parameter checks and
+ * answers the same status and headers without reading any row (RFC 9110 §9.3.2).
  */
 export function auditExportHandler(
   authenticate: Authenticate,
@@ -94,6 +95,12 @@ export function auditExportHandler(
       return;
     }
     res.status(200).type('application/x-ndjson').setHeader('cache-control', 'no-store');
+    // HEAD (which express routes to this GET handler) asks for the headers only: answer them without reading a row, so
+    // a HEAD costs the checks above, never a whole export whose body would be thrown away (break b13c finding 8).
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     let gone = false;
     res.once('close', () => (gone = true));
     try {

@@ -2,6 +2,7 @@ import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } 
 import type { Config } from '../config/env';
 import type { Caller } from '../services';
 import { isSystemActorName, SYSTEM_ACTOR_PREFIXES, SYSTEM_ACTORS } from '../domain/audit-actors';
+import { firstHiddenCharacter } from '../domain/hidden-characters';
 import { SERVICE_WIDE } from '../entities';
 import { PERMISSION_SCOPES } from '../resolvers/scopes';
 import { UnauthenticatedError } from '../services/errors';
@@ -89,8 +90,10 @@ const MAX_IDENTIFIER_LENGTH = 200;
 
 /**
  * A `sub` or `tenant` claim as an identifier: a string, not blank (whitespace only), of at most 200 characters with no
- * control characters and no lone UTF-16 surrogates, and for `sub` none of Herald's own audit actors once trimmed, in
- * any case (`webhook:…`, `provider:…`, `unsubscribe-link`: src/domain/audit-actors.ts). They key every row (PostgreSQL cannot store NUL, its indexes refuse long entries) and
+ * control characters and no lone UTF-16 surrogates; for `sub` also no format or line-separator characters (Unicode
+ * Cc/Cf/Zl/Zp: src/domain/hidden-characters.ts, the display-name rule) and none of Herald's own audit actors once
+ * folded: trimmed, any case, NFKC (`webhook:…`, `provider:…`, `unsubscribe-link`, `ｗebhook：twilio`:
+ * src/domain/audit-actors.ts). They key every row (PostgreSQL cannot store NUL, its indexes refuse long entries) and
  * the rate limits (encodeURIComponent throws on a lone surrogate), so a token from a careless or hostile issuer is
  * refused here as UNAUTHENTICATED instead of failing deeper as an internal error.
  */
@@ -105,6 +108,13 @@ function identifierClaim(payload: JWTPayload, claim: 'sub' | 'tenant'): string {
   if (value.length > MAX_IDENTIFIER_LENGTH || UNSTORABLE_IN_IDENTIFIER.test(value))
     throw new UnauthenticatedError(
       `token claim "${claim}" must be at most ${MAX_IDENTIFIER_LENGTH} characters, without control characters or lone surrogates`,
+    );
+  // A `sub` is read by people as an audit row's actor: invisible and direction-changing characters would let it pass
+  // for another name (`webhook\u200b:twilio`) or read backwards (U+202E), as a display name may not.
+  const hidden = claim === 'sub' ? firstHiddenCharacter(value) : undefined;
+  if (hidden)
+    throw new UnauthenticatedError(
+      `token claim "sub" must not contain control, invisible formatting or line-separator characters (found ${hidden})`,
     );
   // The audit trail records a caller by its `sub` beside Herald's own actors: a caller must not read as one of them.
   if (claim === 'sub' && isSystemActorName(value))

@@ -1,5 +1,6 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { domainToASCII } from 'node:url';
+import { firstHiddenCharacter } from '../domain/hidden-characters';
 import { checkFcmCondition, checkFcmTopic } from '../providers/fcm-target';
 import { BadUserInputError } from './errors';
 import { assertKeyBytes, quote } from './input-guard';
@@ -128,25 +129,16 @@ export function requireNonEmpty(
 }
 
 /**
- * Characters a display name may not hold: controls (\p{Cc}: newline, tab, DEL, C1) and format characters (\p{Cf}:
- * zero-width space/joiner, BOM, the bidirectional overrides and isolates U+202A–202E, U+2066–2069). Names are read by
- * people in lists and audit rows; invisible and direction-changing characters make two names look alike or one read
- * backwards (Unicode TR #36 "Unicode Security Considerations" §2, and CVE-2021-42574 "Trojan Source" for the bidi
- * controls).
- */
-const HIDDEN_IN_DISPLAY_NAME = /[\p{Cc}\p{Cf}]/u;
-
-/**
  * A name people read (a channel config's or notification type's `name`): trimmed, in Unicode NFC (so a composed and a
- * decomposed "é" are one name; UAX #15), not empty, at most `max` characters after normalisation, without control or
- * format characters (HIDDEN_IN_DISPLAY_NAME). Returns the normalised name. Throws BAD_USER_INPUT naming `field`.
+ * decomposed "é" are one name; UAX #15), not empty, at most `max` characters after normalisation, without control,
+ * format or line-separator characters (src/domain/hidden-characters.ts). Returns the normalised name. Throws BAD_USER_INPUT naming `field`.
  */
 export function requireDisplayName(value: string | undefined | null, field: string, max = 200): string {
   const name = requireNonEmpty(value?.normalize('NFC'), field, max);
-  const hidden = HIDDEN_IN_DISPLAY_NAME.exec(name);
+  const hidden = firstHiddenCharacter(name);
   if (hidden)
     throw new BadUserInputError(
-      `${field}: must not contain control or invisible formatting characters (found U+${hidden[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`,
+      `${field}: must not contain control or invisible formatting characters (found ${hidden})`,
       field,
     );
   return name;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { recordAudit } from '../../src/services/audit.service';
 import { createUnsubscribeToken } from '../../src/services/unsubscribe-token';
@@ -919,6 +920,35 @@ describe('audit trail', () => {
         headers: admin,
       });
       expect(byDay.status).toBe(200);
+    });
+
+    it('HEAD answers the checks and headers without reading audit_log (break b13c finding 8)', async () => {
+      const admin = { authorization: `Bearer ${await token('acme', 'alice')}` };
+      expect((await fetch(exportUrl(), { method: 'HEAD' })).status).toBe(401);
+      expect((await fetch(exportUrl('?limit=5'), { method: 'HEAD', headers: admin })).status).toBe(400);
+      // Another session holds audit_log exclusively: any read of it waits, so an answer proves no row was read.
+      const locker = new pg.Client({ connectionString: suite.stack.env.databaseUrl });
+      await locker.connect();
+      try {
+        await locker.query('begin');
+        await locker.query('lock table audit_log in access exclusive mode');
+        // The control: a GET has to read the table and so cannot answer while the lock is held.
+        await expect(
+          fetch(exportUrl(), { headers: admin, signal: AbortSignal.timeout(1_000) }),
+        ).rejects.toThrow();
+        const head = await fetch(exportUrl('?entity=contact'), {
+          method: 'HEAD',
+          headers: admin,
+          signal: AbortSignal.timeout(10_000),
+        });
+        expect(head.status).toBe(200);
+        expect(head.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+        expect(head.headers.get('cache-control')).toBe('no-store');
+        expect(await head.text()).toBe('');
+      } finally {
+        await locker.query('rollback').catch(() => undefined);
+        await locker.end();
+      }
     });
   });
 

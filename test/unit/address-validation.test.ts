@@ -179,6 +179,9 @@ describe('display names: NFC (UAX #15), no controls or format characters (UTS #3
     ['right\u202eto-left', 'U+202E'],
     ['isolate\u2066x\u2069', 'U+2066'],
     ['soft\u00adhyphen', 'U+00AD'],
+    // Line and paragraph separators (Zl, Zp) break a line as a newline does.
+    ['line\u2028separator', 'U+2028'],
+    ['paragraph\u2029separator', 'U+2029'],
   ])('refuses %j naming the character', (name, codePoint) => {
     expect(() => requireDisplayName(name, 'input.name')).toThrow(
       new BadUserInputError(

@@ -122,6 +122,42 @@ describe('authentication and scope rules', () => {
     }
   });
 
+  it("refuses a sub that imitates Herald's own audit actors with Unicode look-alikes or hides characters (break b13c finding 7)", async () => {
+    const authenticate = createAuthenticator(parseConfig({ JWT_SECRET: SECRET }).auth);
+    const key = new TextEncoder().encode(SECRET);
+    const signed = (sub: string) =>
+      new SignJWT({ tenant: 'acme', scope: 'admin' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(sub)
+        .setExpirationTime('5m')
+        .sign(key);
+    for (const [sub, says] of [
+      ['webhook\u200b:twilio', 'found U+200B'], // zero-width space (Cf)
+      ['\u202eevil', 'found U+202E'], // right-to-left override (Cf)
+      ['ann\u2066x\u2069', 'found U+2066'], // left-to-right isolate (Cf)
+      ['ann\u2028bob', 'found U+2028'], // line separator (Zl)
+      ['ann\u2029bob', 'found U+2029'], // paragraph separator (Zp)
+      ['ann\u0085bob', 'found U+0085'], // C1 next line (Cc; C0 and DEL are refused as unstorable)
+      ['webhook\uff1atwilio', 'audit actors'], // full-width colon: NFKC → ':'
+      ['\uff57ebhook:twilio', 'audit actors'], // full-width w: NFKC → 'w'
+      ['\uff30\uff32\uff2f\uff36\uff29\uff24\uff25\uff32:fcm', 'audit actors'], // full-width PROVIDER
+      ['webhoo\u212a:twilio', 'audit actors'], // Kelvin sign: NFKC → 'K', lower case 'k'
+      ['webhook\ufe0f:twilio', 'audit actors'], // variation selector (Mn, default ignorable): drawn as nothing
+      ['\u3164unsubscribe-link', 'audit actors'], // Hangul filler (Lo, default ignorable)
+    ]) {
+      await expect(authenticate(`Bearer ${await signed(sub)}`), JSON.stringify(sub)).rejects.toMatchObject({
+        message: expect.stringContaining(says) as unknown,
+        extensions: { code: 'UNAUTHENTICATED' },
+      });
+    }
+    // Ordinary non-ASCII subjects stay accepted, as they are (no normalisation of the subject itself).
+    for (const sub of ['José', 'Jose\u0301', '用户1', 'Ωmega-bot', 'ann ❤\ufe0f', 'ｗebhooks-bot']) {
+      await expect(authenticate(`Bearer ${await signed(sub)}`), JSON.stringify(sub)).resolves.toMatchObject({
+        subject: sub,
+      });
+    }
+  });
+
   it('the actors the audit writers use are the ones auth refuses', () => {
     for (const actor of [
       webhookActor('twilio'),
