@@ -35,6 +35,7 @@ import { createUnsubscribeToken } from './unsubscribe-token';
 import type { DomainDeps } from './deps';
 import { applyStatus, refreshNotifications, transition, type StatusChange } from './message-status';
 import { bulkInsert } from '../db/bulk-insert';
+import { runRaw } from '../db/raw';
 import { GroupCommit, settle, type Settled } from './group-commit';
 import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
@@ -57,6 +58,8 @@ interface Known {
   type: NotificationType | null;
   contact: ContactInfo | null;
   notification?: Notification;
+  /** The send's explicit content when the claim read it with its group (small contents); undefined: read at render. */
+  content?: ContentValue | null;
 }
 
 /** What a group of claims reads once for all its messages. */
@@ -64,7 +67,17 @@ interface ClaimReads {
   types: Map<string, NotificationType>;
   facts: Map<string, PolicyFacts>;
   notifications: Map<string, Notification>;
+  /** Explicit contents of at most INLINE_CONTENT_BYTES, by notification id, read in one query for the group. */
+  contents: Map<string, ContentValue | null>;
 }
+
+/**
+ * Explicit contents up to this size (bytes of their JSON text) are read with the claim, one query for the group,
+ * rather than one query per message at render (the column is lazy because it may hold a whole email). A claim group
+ * holds at most 200 messages, so at most ~3 MB of such content, within DISPATCH_CONTENT_BUDGET_CHARS' default; larger
+ * contents are still read one by one inside the content budget.
+ */
+const INLINE_CONTENT_BYTES = 16_384;
 
 /**
  * What a claim or record group leaves behind: changes to publish, fallback messages to enqueue, events to insert,
@@ -357,7 +370,12 @@ export class DispatchService {
 
   /** Types, policy facts and notifications of the messages to claim, one query per kind and tenant; locks their cap counters. */
   private async claimReads(tx: EntityManager, messages: Message[]): Promise<ClaimReads> {
-    const reads: ClaimReads = { types: new Map(), facts: new Map(), notifications: new Map() };
+    const reads: ClaimReads = {
+      types: new Map(),
+      facts: new Map(),
+      notifications: new Map(),
+      contents: new Map(),
+    };
     if (messages.length === 0) return reads;
     const typed = messages.filter((m) => m.typeKey);
     // Sequential: a transaction's one connection runs one query at a time (pg 9 refuses concurrent ones).
@@ -384,6 +402,17 @@ export class DispatchService {
         .map((m) => capCounterKey(m.tenantId, m.userId, m.channel)),
     );
     notifications.forEach((n) => reads.notifications.set(n.id, n));
+    const small = notifications
+      .filter((n) => n.contentBytes && n.contentBytes <= INLINE_CONTENT_BYTES)
+      .map((n) => n.id);
+    if (small.length > 0) {
+      const rows = await runRaw<{ id: string; content: ContentValue | null }>(
+        tx,
+        `select id, content from notification where id in (${small.map(() => '?').join(', ')})`,
+        small,
+      );
+      rows.forEach((row) => reads.contents.set(row.id, row.content));
+    }
     for (const [tenantId, ms] of groupBy(messages, (m) => m.tenantId)) {
       reads.facts.set(
         tenantId,
@@ -506,7 +535,8 @@ export class DispatchService {
       facts,
     });
     const notification = reads.notifications.get(message.notificationId);
-    return Object.assign(decision, { known: { type, contact, notification } });
+    const content = reads.contents.get(message.notificationId);
+    return Object.assign(decision, { known: { type, contact, notification, content } });
   }
 
   /** The type's next permitted fallback channel, as a new QUEUED message (fallbackUsed), when the type has one. */
@@ -575,8 +605,16 @@ export class DispatchService {
     return undefined;
   }
 
-  /** The send's explicit content, read only now (inside the content budget): the column is lazy. */
-  private async explicitContent(em: EntityManager, notification: Notification) {
+  /**
+   * The send's explicit content: as the claim read it (`preloaded`, small contents), or read only now (inside the
+   * content budget): the column is lazy.
+   */
+  private async explicitContent(
+    em: EntityManager,
+    notification: Notification,
+    preloaded: ContentValue | null | undefined,
+  ) {
+    if (preloaded !== undefined) return preloaded;
     if (notification.content !== undefined) return notification.content;
     if (!notification.contentBytes) return null;
     const loaded = await em.findOneOrFail(
@@ -645,7 +683,7 @@ export class DispatchService {
       message.channel,
       contact?.locale,
       scope,
-      await this.explicitContent(em, notification),
+      await this.explicitContent(em, notification, known.content),
     );
     if (message.channel === Channel.PUSH) {
       // The app receives the send's data (FCM data values are strings) and the ids to report engagement with.

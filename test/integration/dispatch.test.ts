@@ -220,6 +220,51 @@ describe('the row claim under concurrency (API role only: no worker takes the jo
     expect(rows[1]).toMatchObject({ status: 'SENT', events: 6 });
   });
 
+  it('a claim group reads its messages’ small explicit contents in one statement, not one per message at render', async () => {
+    const { sendNotifications } = await executeOk(stack.url, SendNotificationsDocument, {
+      inputs: Array.from({ length: 6 }, (_, i) => ({
+        userId: `u-content-${i}`,
+        type: 'notice',
+        channels: ['SMS' as const],
+        to: { phone: '+14155552671' },
+        content: { body: `content ${i}` },
+      })),
+    });
+    const db = new pg.Client({ connectionString: stack.env.databaseUrl });
+    await db.connect();
+    const ids = (
+      await db.query<{ id: string }>('select id from message where notification_id = any($1)', [
+        sendNotifications.results.map((r) => r.notification!.id),
+      ])
+    ).rows.map((r) => r.id);
+    await db.end();
+    const knex = stack.herald.services.deps.orm.em.getConnection().getKnex();
+    const notificationReads: string[] = [];
+    const onQuery = (query: { sql: string }) => {
+      // Reads, not the record groups' locks of the notifications whose roll-up they refresh (`for update`).
+      const read = /^\s*select\b[\s\S]*\bfrom "?notification"?\s/i.test(query.sql);
+      if (read && !/\bfor update\s*$/i.test(query.sql)) notificationReads.push(query.sql);
+    };
+    knex.on('query', onQuery);
+    try {
+      const outcomes = await Promise.all(
+        ids.map((messageId) =>
+          stack.herald.services.dispatch.dispatch({ messageId, tenantId: 'default', attempt: 1 }),
+        ),
+      );
+      expect(outcomes).toEqual(ids.map(() => 'sent'));
+    } finally {
+      knex.off('query', onQuery);
+    }
+    // The group's notifications, then their contents: two reads for six messages (before: one more per message).
+    expect(notificationReads).toHaveLength(2);
+    const sent = stack.emulator.emulator
+      .recorded('twilio')
+      .map((r) => (r.body as Record<string, string>).Body)
+      .filter((body) => body?.startsWith('content '));
+    expect(sent.sort()).toEqual(Array.from({ length: 6 }, (_, i) => `content ${i}`));
+  });
+
   it('a push FCM refuses at send (a reserved data key, accepted before accept knew the rule) ends FAILED INVALID_ARGUMENT after one request', async () => {
     const { sendNotification } = await executeOk(stack.url, SendNotificationDocument, {
       input: {
