@@ -41,8 +41,8 @@ function sesError(
 }
 
 /** SES's refusal of a request not signed by a known key with its secret, or undefined. */
-function sesAuthRefusal(req: Request, secretOf: AwsSecretOf): AwsAnswer | undefined {
-  const problem = sigv4Problem(req, secretOf);
+async function sesAuthRefusal(req: Request, secretOf: AwsSecretOf): Promise<AwsAnswer | undefined> {
+  const problem = await sigv4Problem(req, secretOf);
   if (!problem) return undefined;
   return problem.kind === 'unknown'
     ? sesError(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.')
@@ -53,9 +53,9 @@ function sesAuthRefusal(req: Request, secretOf: AwsSecretOf): AwsAnswer | undefi
  * SES v2 GetAccount (GET /v2/email/account): the cheapest authenticated call, used to validate a tenant's SES
  * config. The emulated account is out of the SES sandbox and sending is enabled.
  */
-export function sesGetAccount(req: Request, secretOf: AwsSecretOf): AwsAnswer {
+export async function sesGetAccount(req: Request, secretOf: AwsSecretOf): Promise<AwsAnswer> {
   return (
-    sesAuthRefusal(req, secretOf) ?? {
+    (await sesAuthRefusal(req, secretOf)) ?? {
       status: 200,
       body: {
         DedicatedIpAutoWarmupEnabled: false,
@@ -69,8 +69,12 @@ export function sesGetAccount(req: Request, secretOf: AwsSecretOf): AwsAnswer {
 }
 
 /** SES v2 SendEmail (REST-JSON): POST /v2/email/outbound-emails, signed by a known key (SigV4 verified). */
-export function sesSendEmail(req: Request, secretOf: AwsSecretOf, fault?: AwsFault): AwsAnswer {
-  const refused = sesAuthRefusal(req, secretOf);
+export async function sesSendEmail(
+  req: Request,
+  secretOf: AwsSecretOf,
+  fault?: AwsFault,
+): Promise<AwsAnswer> {
+  const refused = await sesAuthRefusal(req, secretOf);
   if (refused) return refused;
   if (fault?.status) {
     const type =
@@ -116,8 +120,8 @@ function snsError(
 }
 
 /** SNS's refusal of a request not signed by a known key with its secret, or undefined. */
-function snsAuthRefusal(req: Request, secretOf: AwsSecretOf): AwsAnswer | undefined {
-  const problem = sigv4Problem(req, secretOf);
+async function snsAuthRefusal(req: Request, secretOf: AwsSecretOf): Promise<AwsAnswer | undefined> {
+  const problem = await sigv4Problem(req, secretOf);
   if (!problem) return undefined;
   return problem.kind === 'unknown'
     ? snsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.')
@@ -127,9 +131,9 @@ function snsAuthRefusal(req: Request, secretOf: AwsSecretOf): AwsAnswer | undefi
 /**
  * SNS GetSMSAttributes (Action=GetSMSAttributes): a cheap authenticated read, used to validate a tenant's SNS config.
  */
-export function snsGetSmsAttributes(req: Request, secretOf: AwsSecretOf): AwsAnswer {
+export async function snsGetSmsAttributes(req: Request, secretOf: AwsSecretOf): Promise<AwsAnswer> {
   return (
-    snsAuthRefusal(req, secretOf) ??
+    (await snsAuthRefusal(req, secretOf)) ??
     snsXml(
       200,
       `<GetSMSAttributesResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><GetSMSAttributesResult><attributes><entry><key>DefaultSMSType</key><value>Transactional</value></entry></attributes></GetSMSAttributesResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></GetSMSAttributesResponse>`,
@@ -138,8 +142,8 @@ export function snsGetSmsAttributes(req: Request, secretOf: AwsSecretOf): AwsAns
 }
 
 /** SNS Publish to a phone number (AWS Query protocol): POST / with Action=Publish, signed by a known key. */
-export function snsPublish(req: Request, secretOf: AwsSecretOf, fault?: AwsFault): AwsAnswer {
-  const refused = snsAuthRefusal(req, secretOf);
+export async function snsPublish(req: Request, secretOf: AwsSecretOf, fault?: AwsFault): Promise<AwsAnswer> {
+  const refused = await snsAuthRefusal(req, secretOf);
   if (refused) return refused;
   const body = req.body as Record<string, string | undefined>;
   if (body.Action !== 'Publish') return snsError(400, 'InvalidAction', `${body.Action} is not emulated`);

@@ -309,7 +309,7 @@ export class ProviderEmulator {
     return this.recordedBytes;
   }
 
-  private handle(vendor: EmulatedVendor, answer: (req: Request, fault?: Fault) => Answer) {
+  private handle(vendor: EmulatedVendor, answer: (req: Request, fault?: Fault) => Answer | Promise<Answer>) {
     return async (req: Request, res: Response) => {
       const fault = this.takeFault(vendor, req);
       this.inFlight += 1;
@@ -318,7 +318,7 @@ export class ProviderEmulator {
       } finally {
         this.inFlight -= 1;
       }
-      const result = answer(req, fault);
+      const result = await answer(req, fault);
       this.record(vendor, req, result);
       if (result.status < 300) this.report(vendor, req, result);
       answerWith(req, res, result);
@@ -651,8 +651,8 @@ export class ProviderEmulator {
       this.handle('ses', (req, fault) => sesSendEmail(req, this.awsSecretOf, fault)),
     );
     // Account checks (validation of a tenant's config) are answered, not recorded: recordings are sends.
-    router.get('/ses/v2/email/account', (req, res) => {
-      answerWith(req, res, sesGetAccount(req, this.awsSecretOf));
+    router.get('/ses/v2/email/account', async (req, res) => {
+      answerWith(req, res, await sesGetAccount(req, this.awsSecretOf));
     });
     const snsSend = this.handle('sns', (req, fault) => snsPublish(req, this.awsSecretOf, fault));
     router.post(
@@ -662,10 +662,10 @@ export class ProviderEmulator {
         express.urlencoded({ extended: false, limit: '1mb', verify: keepRawBody }),
         snsUnparseable,
       ),
-      (req, res) => {
+      async (req, res) => {
         if ((req.body as { Action?: unknown }).Action === 'GetSMSAttributes')
-          answerWith(req, res, snsGetSmsAttributes(req, this.awsSecretOf));
-        else void snsSend(req, res);
+          answerWith(req, res, await snsGetSmsAttributes(req, this.awsSecretOf));
+        else await snsSend(req, res);
       },
     );
     return router;
