@@ -10,19 +10,25 @@ import { startStack, type TestStack } from '../support/stack';
  * Break round 13b, finding F1: a vendor refusing the ACCOUNT (Twilio 20003 "Authenticate", AWS
  * UnrecognizedClientException, SendGrid 401) fails the message over at once to the next route of the tenant's
  * order (its next config, then the shared accounts), counts toward that route's circuit, and shows on the config's
- * validation; only with no route left does the message end FAILED, with the vendor's code.
+ * validation; only with no route left does the message end FAILED, with the vendor's code. Break round b13c,
+ * finding 2: a config whose sender the account does not own (Twilio 21606) is refused the same way.
  */
 const SECRET = 'account-refused-test-secret-long-enough!';
 const SHARED_SID = SANDBOX_EMULATOR_CREDENTIALS.twilio.accountSid;
 const SHARED_KEY = SANDBOX_EMULATOR_CREDENTIALS.sendgrid.apiKey;
+/** An emulated Twilio account and the number it owns (the emulator refuses any other From with 21606). */
 const twilioAccount = (letter: string) => ({
   accountSid: `AC${letter.repeat(32)}`,
   authToken: `token-${letter}-${randomBytes(8).toString('hex')}`,
+  number: `+1415555010${letter}`,
 });
 const A1 = twilioAccount('1');
 const A2 = twilioAccount('2');
 const B1 = twilioAccount('3');
 const C1 = twilioAccount('4');
+const F1 = twilioAccount('5');
+const F2 = twilioAccount('6');
+const G1 = twilioAccount('7');
 /** Twilio's answer to revoked or wrong credentials (https://www.twilio.com/docs/api/errors/20003). */
 const AUTHENTICATE = { vendor: 'twilio' as const, status: 401, code: 20003 };
 
@@ -64,12 +70,12 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
     expect(result.data!.createChannelConfig.active).toBe(true);
     return result.data!.createChannelConfig.id;
   };
-  const twilioConfig = (name: string, account: typeof A1, position: number) => ({
+  const twilioConfig = (name: string, account: typeof A1, position: number, fromNumber = account.number) => ({
     name,
     channel: 'SMS',
     provider: 'twilio-sms',
     position,
-    senders: { fromNumber: '+14155550100' },
+    senders: { fromNumber },
     identifiers: { accountSid: account.accountSid },
     credentials: { authToken: account.authToken },
   });
@@ -162,15 +168,20 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
       },
     });
     const emulator = stack.emulator.emulator;
-    for (const account of [A1, A2, B1, C1]) emulator.addAccount({ twilio: account });
+    for (const { number, ...account } of [A1, A2, B1, C1, F1, F2, G1])
+      emulator.addAccount({ twilio: { ...account, numbers: [{ number }] } });
     db = new pg.Client({ connectionString: stack.env.databaseUrl });
     await db.connect();
-    for (const tenant of ['refuse-a', 'refuse-b', 'refuse-c', 'refuse-d', 'refuse-e'])
+    for (const tenant of ['refuse-a', 'refuse-b', 'refuse-c', 'refuse-d', 'refuse-e', 'refuse-f', 'refuse-g'])
       bearer[tenant] = await token(tenant);
     ids.a1 = await createConfig('refuse-a', twilioConfig('a-sms-1', A1, 0));
     ids.a2 = await createConfig('refuse-a', twilioConfig('a-sms-2', A2, 1));
     ids.b1 = await createConfig('refuse-b', twilioConfig('b-sms', B1, 0));
     ids.c1 = await createConfig('refuse-c', twilioConfig('c-sms', C1, 0));
+    // F1's config sends from F2's number (a typo, or a number moved to another account): Twilio answers 21606.
+    ids.f1 = await createConfig('refuse-f', twilioConfig('f-sms-1', F1, 0, F2.number));
+    ids.f2 = await createConfig('refuse-f', twilioConfig('f-sms-2', F2, 1));
+    ids.g1 = await createConfig('refuse-g', twilioConfig('g-sms', G1, 0, '+14155550199'));
   });
 
   afterAll(async () => {
@@ -305,5 +316,47 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
     const row = await sendSettled('refuse-e', 'EMAIL');
     expect(row).toMatchObject({ status: 'SENT', provider: 'ses', channel_config_id: null });
     expect(emailVendorsCalled()).toEqual(['sendgrid', 'ses']);
+  });
+  it('a sender the account does not own (Twilio 21606) fails over to the next config at once; the config shows ok false with the code', async () => {
+    const emulator = stack.emulator.emulator;
+    emulator.reset();
+    const row = await sendSettled('refuse-f', 'SMS');
+    expect(row).toMatchObject({ status: 'SENT', provider: 'twilio-sms', channel_config_id: ids.f2 });
+    // One request to F1 (refused for its From), none of the backoff retries an outage gets.
+    expect(twilioAccountsCalled()).toEqual([F1.accountSid, F2.accountSid]);
+    const refused = emulator.recorded('twilio').find((r) => r.path.includes(F1.accountSid))!;
+    expect(refused).toMatchObject({ status: 400, body: { From: F2.number } });
+    expect((refused.response as { code: number }).code).toBe(21606);
+    expect(row.provider_failures).toEqual({ [`config:${ids.f1}`]: 3 });
+    const config = await waitFor(
+      async () => {
+        const c = await validationOf('refuse-f', ids.f1);
+        return c.validation.ok === false ? c : undefined;
+      },
+      30_000,
+      'config f1 marked refused',
+    );
+    expect(config.active).toBe(true);
+    expect(config.validation.error).toMatch(/^refused at send \(21606\): /);
+    expect((await validationOf('refuse-f', ids.f2)).validation.ok).toBe(true);
+  });
+
+  it('a sender the account does not own with no route left: FAILED with 21606, the config shows it', async () => {
+    await useShared('refuse-g', false);
+    const emulator = stack.emulator.emulator;
+    emulator.reset();
+    const row = await sendSettled('refuse-g', 'SMS');
+    expect(row).toMatchObject({ status: 'FAILED', error_code: '21606', channel_config_id: ids.g1 });
+    expect(row.error_message).toMatch(/refused the account/);
+    expect(twilioAccountsCalled()).toEqual([G1.accountSid]);
+    const config = await waitFor(
+      async () => {
+        const c = await validationOf('refuse-g', ids.g1);
+        return c.validation.ok === false ? c : undefined;
+      },
+      30_000,
+      'config g1 marked refused',
+    );
+    expect(config.validation.error).toMatch(/21606/);
   });
 });
