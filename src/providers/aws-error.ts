@@ -31,9 +31,24 @@ export const AWS_ACCOUNT_REFUSED = new Set([
 ]);
 
 /**
+ * SES's MessageRejected when an identity of the message is not verified in the account's region: "Email address is
+ * not verified. The following identities failed the check in region US-EAST-1: …"
+ * (https://repost.aws/knowledge-center/ses-554-400-message-rejected-error). The From address (or its domain) is not a
+ * verified identity of the account (https://docs.aws.amazon.com/ses/latest/dg/verify-addresses-and-domains.html), or
+ * the account is still in the SES sandbox and the recipient is not verified either: both are the account's state,
+ * another account may send the message, so it counts as the config's refusal like AWS_ACCOUNT_REFUSED. Other
+ * MessageRejected answers (content, size) are the message's.
+ */
+const SES_IDENTITY_NOT_VERIFIED = /\bnot verified\b/i;
+
+const isAccountRefusal = (name: string, message: string | undefined): boolean =>
+  AWS_ACCOUNT_REFUSED.has(name) ||
+  (name === 'MessageRejected' && SES_IDENTITY_NOT_VERIFIED.test(message ?? ''));
+
+/**
  * Classifies an AWS SDK v3 service exception (or a network failure) once, for SES and SNS alike: throttling and 5xx
- * are retryable, other 4xx (MessageRejected, InvalidParameter…) are not; AWS_ACCOUNT_REFUSED names are account
- * refusals (not retryable, `accountRefused`); the AWS error name becomes the code.
+ * are retryable, other 4xx (MessageRejected, InvalidParameter…) are not; AWS_ACCOUNT_REFUSED names and an unverified
+ * SES identity are account refusals (not retryable, `accountRefused`); the AWS error name becomes the code.
  */
 export function classifyAwsError(error: unknown, vendor: string): ProviderError {
   const network = networkError(error);
@@ -47,7 +62,7 @@ export function classifyAwsError(error: unknown, vendor: string): ProviderError 
   const status = service.$metadata?.httpStatusCode;
   if (typeof status === 'number') {
     const name = service.name ?? String(status);
-    const accountRefused = AWS_ACCOUNT_REFUSED.has(name);
+    const accountRefused = isAccountRefusal(name, service.message);
     const retryable = !accountRefused && (THROTTLING.test(name) || isRetryableStatus(status));
     return new ProviderError(service.message || `${vendor} error`, name, retryable, {
       status,

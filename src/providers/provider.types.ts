@@ -97,8 +97,9 @@ export interface ProviderErrorDetails {
   invalidAddress?: boolean;
   /**
    * The vendor refused the ACCOUNT Herald sent with (credentials revoked or wrong, account suspended, key lacking the
-   * send permission), not this message or its recipient: no retry on that account helps, but another account may
-   * send it, so dispatch fails over at once and counts it toward that account's circuit. Always with
+   * send permission) or the config's SENDER (a From number, WhatsApp sender or email identity the account does not
+   * own or has not verified), not this message or its recipient: no retry on that account helps, but another account
+   * may send it, so dispatch fails over at once and counts it toward that account's circuit. Always with
    * `retryable: false`.
    */
   accountRefused?: boolean;

@@ -33,6 +33,25 @@ const PERMANENT_CODES = new Set([21211, 21408, 21610, 21612, 21614, 21617, 21623
 const ACCOUNT_REFUSED_CODES = new Set([10001, 20003, 20005, 20008]);
 
 /**
+ * Twilio codes that refuse the config's SENDER (the From number or Messaging Service it sends from), not the message:
+ * the account may not send from it, so every message through that config fails the same way while another account,
+ * with a sender of its own, may send it. Treated as the config's refusal, like ACCOUNT_REFUSED_CODES (break round
+ * b13c, finding 2):
+ * - 21606 "The 'From' phone number provided is not a valid message-capable Twilio phone number for this
+ *   destination/account" (https://www.twilio.com/docs/api/errors/21606): the number is not the account's, not
+ *   message-capable, or (a short code) cannot reach the destination's country. That last cause concerns only some
+ *   destinations; failing over is still right (another account's number may reach it), and the config's circuit
+ *   counts consecutive refusals only, so a success to another destination closes the count again.
+ * - 21659 "'From' is not a Twilio phone number or Short Code country mismatch" (https://www.twilio.com/docs/api/errors/21659)
+ * - 21660 "Mismatch between the 'From' number and the account" (https://www.twilio.com/docs/api/errors/21660)
+ * - 21212 "Invalid From Number (caller ID)" (https://www.twilio.com/docs/api/errors/21212)
+ * - 21701 "The Messaging Service does not exist" (or is not the account's; https://www.twilio.com/docs/api/errors/21701)
+ * - 63007 "Twilio could not find a Channel with the specified 'From' address" (WhatsApp: no sender for that From on
+ *   this account; https://www.twilio.com/docs/api/errors/63007)
+ */
+const SENDER_REFUSED_CODES = new Set([21212, 21606, 21659, 21660, 21701, 63007]);
+
+/**
  * The SDK's RestException keeps status and body but drops the response headers, so a 429's Retry-After would be lost.
  * Each send runs in its own async context; the request client notes the header there (safe under concurrency).
  */
@@ -71,7 +90,8 @@ export function classifyTwilioError(error: unknown, retryAfter?: unknown): Provi
   const rest = error as { status?: number; code?: number; message?: string; moreInfo?: string };
   if (typeof rest.status === 'number') {
     const code = rest.code ?? rest.status;
-    const accountRefused = ACCOUNT_REFUSED_CODES.has(code) || rest.status === 401;
+    const accountRefused =
+      ACCOUNT_REFUSED_CODES.has(code) || SENDER_REFUSED_CODES.has(code) || rest.status === 401;
     const retryable = !accountRefused && !PERMANENT_CODES.has(code) && isRetryableStatus(rest.status);
     return new ProviderError(rest.message ?? 'Twilio error', String(code), retryable, {
       status: rest.status,

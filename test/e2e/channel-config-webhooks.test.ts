@@ -7,15 +7,19 @@ import { useWebhookStack } from '../support/webhooks';
 
 const SECRET = 'channel-config-webhooks-secret-long-enough!';
 
-/** Two tenants' own emulated accounts: different SIDs, tokens, API keys and Event Webhook key pairs. */
-const account = (letter: string) => ({
+/**
+ * Two tenants' own emulated accounts: different SIDs, tokens, numbers (the emulator refuses a From the account does
+ * not own), API keys and Event Webhook key pairs.
+ */
+const account = (letter: string, number: string) => ({
   accountSid: `AC${letter.repeat(32)}`,
   authToken: `tenant-${letter}-token-${randomBytes(8).toString('hex')}`,
+  number,
   apiKey: `SG.tenant-${letter}.${randomBytes(12).toString('hex')}`,
   eventKeys: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }),
 });
-const A = account('a');
-const B = account('b');
+const A = account('a', '+14155550111');
+const B = account('b', '+14155550122');
 const publicDer = (keys: { publicKey: KeyObject }) =>
   keys.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
 
@@ -79,14 +83,18 @@ describe('webhooks per channel config, and blocks that follow the sending identi
   beforeAll(async () => {
     for (const acct of [A, B]) {
       suite.stack.emulator.emulator.addAccount({
-        twilio: { accountSid: acct.accountSid, authToken: acct.authToken },
+        twilio: {
+          accountSid: acct.accountSid,
+          authToken: acct.authToken,
+          numbers: [{ number: acct.number }],
+        },
         sendgrid: { apiKey: acct.apiKey },
       });
     }
     tokens.a = await jwt('tenant-a');
     tokens.b = await jwt('tenant-b');
-    configs.aSms = (await createConfig('a', twilioConfig('a-sms', A, '+14155550111'))).id;
-    configs.bSms = (await createConfig('b', twilioConfig('b-sms', B, '+14155550122'))).id;
+    configs.aSms = (await createConfig('a', twilioConfig('a-sms', A, A.number))).id;
+    configs.bSms = (await createConfig('b', twilioConfig('b-sms', B, B.number))).id;
     configs.aMail = (await createConfig('a', sendgridConfig('a-mail', A))).id;
     configs.bMail = (await createConfig('b', sendgridConfig('b-mail', B))).id;
   });

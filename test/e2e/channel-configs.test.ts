@@ -105,7 +105,11 @@ describe('channel configs: a tenant’s own provider accounts (issue 13, points 
       extraEnv: { JWT_SECRET: SECRET, CONFIG_ENCRYPTION_KEY: `k1:${K1}`, LOG_LEVEL: 'debug' },
       logger: createLogger('debug', 'herald', sink),
     });
-    stack.emulator.emulator.addAccount({ twilio: A, sendgrid: { apiKey: A.apiKey } });
+    // A's number is its own: the emulator refuses a From the account does not own (21606).
+    stack.emulator.emulator.addAccount({
+      twilio: { accountSid: A.accountSid, authToken: A.authToken, numbers: [{ number: '+14155550100' }] },
+      sendgrid: { apiKey: A.apiKey },
+    });
     stack.emulator.emulator.addAccount({ twilio: B, sendgrid: { apiKey: B.apiKey } });
     stack.emulator.emulator.addAccount({ sendgrid: { apiKey: NO_SEND_KEY, scopes: ['stats.read'] } });
     db = new pg.Client({ connectionString: stack.env.databaseUrl });

@@ -10,21 +10,27 @@ import { startStack, type TestStack } from '../support/stack';
  * Break round 13b, finding F1: a vendor refusing the ACCOUNT (Twilio 20003 "Authenticate", AWS
  * UnrecognizedClientException, SendGrid 401) fails the message over at once to the next route of the tenant's
  * order (its next config, then the shared accounts), counts toward that route's circuit, and shows on the config's
- * validation; only with no route left does the message end FAILED, with the vendor's code.
+ * validation; only with no route left does the message end FAILED, with the vendor's code. Break round b13c,
+ * finding 2: a config whose sender the account does not own (Twilio 21606) is refused the same way.
  */
 const SECRET = 'account-refused-test-secret-long-enough!';
 const SHARED_SID = SANDBOX_EMULATOR_CREDENTIALS.twilio.accountSid;
 const SHARED_KEY = SANDBOX_EMULATOR_CREDENTIALS.sendgrid.apiKey;
+/** An emulated Twilio account and the number it owns (the emulator refuses any other From with 21606). */
 const twilioAccount = (letter: string) => ({
   accountSid: `AC${letter.repeat(32)}`,
   authToken: `token-${letter}-${randomBytes(8).toString('hex')}`,
+  number: `+1415555010${letter}`,
 });
 const A1 = twilioAccount('1');
 const A2 = twilioAccount('2');
 const B1 = twilioAccount('3');
 const C1 = twilioAccount('4');
 const F1 = twilioAccount('5');
-const G1 = twilioAccount('6');
+const F2 = twilioAccount('6');
+const G1 = twilioAccount('7');
+const H1 = twilioAccount('8');
+const I1 = twilioAccount('9');
 /** Twilio's answer to revoked or wrong credentials (https://www.twilio.com/docs/api/errors/20003). */
 const AUTHENTICATE = { vendor: 'twilio' as const, status: 401, code: 20003 };
 
@@ -66,12 +72,12 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
     expect(result.data!.createChannelConfig.active).toBe(true);
     return result.data!.createChannelConfig.id;
   };
-  const twilioConfig = (name: string, account: typeof A1, position: number) => ({
+  const twilioConfig = (name: string, account: typeof A1, position: number, fromNumber = account.number) => ({
     name,
     channel: 'SMS',
     provider: 'twilio-sms',
     position,
-    senders: { fromNumber: '+14155550100' },
+    senders: { fromNumber },
     identifiers: { accountSid: account.accountSid },
     credentials: { authToken: account.authToken },
   });
@@ -164,16 +170,30 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
       },
     });
     const emulator = stack.emulator.emulator;
-    for (const account of [A1, A2, B1, C1, F1]) emulator.addAccount({ twilio: account });
+    for (const { number, ...account } of [A1, A2, B1, C1, F1, F2, G1, H1])
+      emulator.addAccount({ twilio: { ...account, numbers: [{ number }] } });
     db = new pg.Client({ connectionString: stack.env.databaseUrl });
     await db.connect();
-    for (const tenant of ['refuse-a', 'refuse-b', 'refuse-c', 'refuse-d', 'refuse-e', 'refuse-f'])
+    for (const tenant of [
+      'refuse-a',
+      'refuse-b',
+      'refuse-c',
+      'refuse-d',
+      'refuse-e',
+      'refuse-f',
+      'refuse-g',
+      'refuse-h',
+    ])
       bearer[tenant] = await token(tenant);
     ids.a1 = await createConfig('refuse-a', twilioConfig('a-sms-1', A1, 0));
     ids.a2 = await createConfig('refuse-a', twilioConfig('a-sms-2', A2, 1));
     ids.b1 = await createConfig('refuse-b', twilioConfig('b-sms', B1, 0));
     ids.c1 = await createConfig('refuse-c', twilioConfig('c-sms', C1, 0));
-    ids.f1 = await createConfig('refuse-f', twilioConfig('f-sms', F1, 0));
+    // F1's config sends from F2's number (a typo, or a number moved to another account): Twilio answers 21606.
+    ids.f1 = await createConfig('refuse-f', twilioConfig('f-sms-1', F1, 0, F2.number));
+    ids.f2 = await createConfig('refuse-f', twilioConfig('f-sms-2', F2, 1));
+    ids.g1 = await createConfig('refuse-g', twilioConfig('g-sms', G1, 0, '+14155550199'));
+    ids.h1 = await createConfig('refuse-h', twilioConfig('h-sms', H1, 0));
   });
 
   afterAll(async () => {
@@ -272,30 +292,30 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
   });
 
   it('shared accounts off, the only config refused and its circuit open: the next messages end FAILED with the vendor’s code at once, without waiting for the circuit (break round b13c, finding 1)', async () => {
-    await useShared('refuse-f', false);
+    await useShared('refuse-h', false);
     const emulator = stack.emulator.emulator;
     emulator.reset();
-    emulator.injectFault({ ...AUTHENTICATE, account: F1.accountSid, count: 1_000 });
+    emulator.injectFault({ ...AUTHENTICATE, account: H1.accountSid, count: 1_000 });
     // Two refusals (the threshold) open F1's circuit for ten minutes.
     for (let i = 0; i < 2; i++) {
-      expect(await sendSettled('refuse-f', 'SMS')).toMatchObject({ status: 'FAILED', error_code: '20003' });
+      expect(await sendSettled('refuse-h', 'SMS')).toMatchObject({ status: 'FAILED', error_code: '20003' });
     }
     await waitFor(
-      async () => ((await validationOf('refuse-f', ids.f1)).validation.ok === false ? true : undefined),
+      async () => ((await validationOf('refuse-h', ids.h1)).validation.ok === false ? true : undefined),
       30_000,
-      'config f1 marked refused',
+      'config h1 marked refused',
     );
-    const health = await stack.herald.services.circuits.health([`config:${ids.f1}`]);
-    expect(health[`config:${ids.f1}`].circuit).toBe('open');
+    const health = await stack.herald.services.circuits.health([`config:${ids.h1}`]);
+    expect(health[`config:${ids.h1}`].circuit).toBe('open');
     emulator.reset();
 
     // Before the fix these waited SCHEDULED CIRCUIT_OPEN for the ten-minute pause (and woke, claimed and wrote their
     // history again at every pause after it).
-    const rows = await Promise.all(Array.from({ length: 5 }, () => sendSettled('refuse-f', 'SMS')));
+    const rows = await Promise.all(Array.from({ length: 5 }, () => sendSettled('refuse-h', 'SMS')));
     for (const row of rows) {
-      expect(row).toMatchObject({ status: 'FAILED', error_code: '20003', channel_config_id: ids.f1 });
+      expect(row).toMatchObject({ status: 'FAILED', error_code: '20003', channel_config_id: ids.h1 });
       expect(row.error_message).toMatch(/refused the account/);
-      expect(row.provider_failures).toEqual({ [`config:${ids.f1}`]: 3 });
+      expect(row.provider_failures).toEqual({ [`config:${ids.h1}`]: 3 });
     }
     // No request reached the refused account, and each message's history is one pass: QUEUED, SENDING, FAILED.
     expect(twilioAccountsCalled()).toEqual([]);
@@ -344,6 +364,48 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
     expect(row).toMatchObject({ status: 'SENT', provider: 'ses', channel_config_id: null });
     expect(emailVendorsCalled()).toEqual(['sendgrid', 'ses']);
   });
+  it('a sender the account does not own (Twilio 21606) fails over to the next config at once; the config shows ok false with the code', async () => {
+    const emulator = stack.emulator.emulator;
+    emulator.reset();
+    const row = await sendSettled('refuse-f', 'SMS');
+    expect(row).toMatchObject({ status: 'SENT', provider: 'twilio-sms', channel_config_id: ids.f2 });
+    // One request to F1 (refused for its From), none of the backoff retries an outage gets.
+    expect(twilioAccountsCalled()).toEqual([F1.accountSid, F2.accountSid]);
+    const refused = emulator.recorded('twilio').find((r) => r.path.includes(F1.accountSid))!;
+    expect(refused).toMatchObject({ status: 400, body: { From: F2.number } });
+    expect((refused.response as { code: number }).code).toBe(21606);
+    expect(row.provider_failures).toEqual({ [`config:${ids.f1}`]: 3 });
+    const config = await waitFor(
+      async () => {
+        const c = await validationOf('refuse-f', ids.f1);
+        return c.validation.ok === false ? c : undefined;
+      },
+      30_000,
+      'config f1 marked refused',
+    );
+    expect(config.active).toBe(true);
+    expect(config.validation.error).toMatch(/^refused at send \(21606\): /);
+    expect((await validationOf('refuse-f', ids.f2)).validation.ok).toBe(true);
+  });
+
+  it('a sender the account does not own with no route left: FAILED with 21606, the config shows it', async () => {
+    await useShared('refuse-g', false);
+    const emulator = stack.emulator.emulator;
+    emulator.reset();
+    const row = await sendSettled('refuse-g', 'SMS');
+    expect(row).toMatchObject({ status: 'FAILED', error_code: '21606', channel_config_id: ids.g1 });
+    expect(row.error_message).toMatch(/refused the account/);
+    expect(twilioAccountsCalled()).toEqual([G1.accountSid]);
+    const config = await waitFor(
+      async () => {
+        const c = await validationOf('refuse-g', ids.g1);
+        return c.validation.ok === false ? c : undefined;
+      },
+      30_000,
+      'config g1 marked refused',
+    );
+    expect(config.validation.error).toMatch(/21606/);
+  });
 });
 
 describe('a send through a config marked refused clears the mark at once, whatever the routes cache holds (break round b13c, finding 6)', () => {
@@ -361,10 +423,11 @@ describe('a send through a config marked refused clears the mark at once, whatev
         DISPATCH_MAX_ATTEMPTS: '3',
       },
     });
-    stack.emulator.emulator.addAccount({ twilio: G1 });
+    const { number, ...account } = I1;
+    stack.emulator.emulator.addAccount({ twilio: { ...account, numbers: [{ number }] } });
     db = new pg.Client({ connectionString: stack.env.databaseUrl });
     await db.connect();
-    bearer = await token('refuse-g');
+    bearer = await token('refuse-i');
   });
 
   afterAll(async () => {
@@ -421,9 +484,9 @@ describe('a send through a config marked refused clears the mark at once, whatev
           name: 'g-sms',
           channel: 'SMS',
           provider: 'twilio-sms',
-          senders: { fromNumber: '+14155550100' },
-          identifiers: { accountSid: G1.accountSid },
-          credentials: { authToken: G1.authToken },
+          senders: { fromNumber: I1.number },
+          identifiers: { accountSid: I1.accountSid },
+          credentials: { authToken: I1.authToken },
         },
       },
       bearer,
@@ -431,7 +494,7 @@ describe('a send through a config marked refused clears the mark at once, whatev
     expect(created.errors).toBeUndefined();
     const id = created.data!.createChannelConfig.id;
     const emulator = stack.emulator.emulator;
-    emulator.injectFault({ ...AUTHENTICATE, account: G1.accountSid, count: 1 });
+    emulator.injectFault({ ...AUTHENTICATE, account: I1.accountSid, count: 1 });
     // Refused: delivered through the shared account, the config marked.
     expect(await send()).toMatchObject({ status: 'SENT', channel_config_id: null });
     await waitFor(

@@ -18,17 +18,23 @@ import { customerWrites } from '../support/whatsapp';
  */
 const SECRET = 'channel-routing-robustness-secret-long!';
 const SHARED_SID = SANDBOX_EMULATOR_CREDENTIALS.twilio.accountSid;
-const twilioAccount = (letter: string) => ({
+/**
+ * An emulated Twilio account and the senders it owns (the emulator refuses any other From: 21606, WhatsApp 63007);
+ * `number` is its SMS configs' fromNumber.
+ */
+const twilioAccount = (letter: string, number: string, whatsapp?: string) => ({
   accountSid: `AC${letter.repeat(32)}`,
   authToken: `token-${letter}-${randomBytes(8).toString('hex')}`,
+  number,
+  senders: [number, ...(whatsapp ? [`whatsapp:${whatsapp}`] : [])],
 });
-const CACHE = twilioAccount('c');
-const GONE = twilioAccount('d');
-const DEFAULTS = twilioAccount('e');
-const RATE_E = twilioAccount('f');
-const RATE_F = twilioAccount('9');
-const WA_OWN = twilioAccount('a');
-const WA_OTHER = twilioAccount('b');
+const CACHE = twilioAccount('c', '+14155550121');
+const GONE = twilioAccount('d', '+14155550122');
+const DEFAULTS = twilioAccount('e', '+14155550100');
+const RATE_E = twilioAccount('f', '+14155550123');
+const RATE_F = twilioAccount('9', '+14155550124');
+const WA_OWN = twilioAccount('a', '+14155550125', '+14155550177');
+const WA_OTHER = twilioAccount('b', '+14155550126', '+14155550178');
 const SG_KEY = `SG.defaults.${randomBytes(12).toString('hex')}`;
 const ACCOUNTS = [CACHE, GONE, DEFAULTS, RATE_E, RATE_F, WA_OWN, WA_OTHER];
 const SECRETS = ACCOUNTS.map((a) => a.authToken).concat(SG_KEY);
@@ -102,7 +108,7 @@ describe('channel routing robustness (issue 13)', () => {
     name,
     channel: 'SMS',
     provider: 'twilio-sms',
-    senders: { fromNumber: '+14155550100' },
+    senders: { fromNumber: account.number },
     identifiers: { accountSid: account.accountSid },
     credentials: { authToken: account.authToken },
     ...extra,
@@ -200,7 +206,10 @@ describe('channel routing robustness (issue 13)', () => {
       logger: createLogger('info', 'herald', sink),
     });
     const emulator = stack.emulator.emulator;
-    for (const account of ACCOUNTS) emulator.addAccount({ twilio: account });
+    for (const { accountSid, authToken, senders } of ACCOUNTS)
+      emulator.addAccount({
+        twilio: { accountSid, authToken, numbers: senders.map((number) => ({ number })) },
+      });
     emulator.addAccount({ sendgrid: { apiKey: SG_KEY } });
     db = new pg.Client({ connectionString: stack.env.databaseUrl });
     await db.connect();
@@ -439,7 +448,7 @@ describe('channel routing robustness (issue 13)', () => {
     expect(email.data!.createChannelConfig.senders.fromEmail).toBe('from@defaults.example');
     // A sender given wins over the default.
     const own = await create(tenant, twilioInput('sms-own', DEFAULTS));
-    expect(own.data!.createChannelConfig.senders.fromNumber).toBe('+14155550100');
+    expect(own.data!.createChannelConfig.senders.fromNumber).toBe(DEFAULTS.number);
 
     // A messaging service as the SMS default lands in messagingServiceSid.
     const service = `MG${'1'.repeat(32)}`;

@@ -14,13 +14,15 @@ import { startStack, type TestStack } from '../support/stack';
 const SECRET = 'channel-routing-test-secret-long-enough!';
 const SHARED_SID = SANDBOX_EMULATOR_CREDENTIALS.twilio.accountSid;
 const SHARED_KEY = SANDBOX_EMULATOR_CREDENTIALS.sendgrid.apiKey;
-const twilioAccount = (letter: string) => ({
+/** An emulated Twilio account and the number it owns (the emulator refuses any other From with 21606). */
+const twilioAccount = (letter: string, number: string) => ({
   accountSid: `AC${letter.repeat(32)}`,
   authToken: `token-${letter}-${randomBytes(8).toString('hex')}`,
+  number,
 });
-const A1 = twilioAccount('a');
-const A2 = twilioAccount('c');
-const B1 = twilioAccount('b');
+const A1 = twilioAccount('a', '+14155550101');
+const A2 = twilioAccount('c', '+14155550102');
+const B1 = twilioAccount('b', '+14155550103');
 const A_KEY = `SG.route-a.${randomBytes(12).toString('hex')}`;
 const B_KEY = `SG.route-b.${randomBytes(12).toString('hex')}`;
 const SECRETS = [A1.authToken, A2.authToken, B1.authToken, A_KEY, B_KEY];
@@ -66,7 +68,7 @@ describe('dispatch through each tenant’s own channel configs (issue 13, point 
     channel: 'SMS',
     provider: 'twilio-sms',
     position,
-    senders: { fromNumber: '+14155550100' },
+    senders: { fromNumber: account.number },
     identifiers: { accountSid: account.accountSid },
     credentials: { authToken: account.authToken },
   });
@@ -139,9 +141,10 @@ describe('dispatch through each tenant’s own channel configs (issue 13, point 
       },
     });
     const emulator = stack.emulator.emulator;
-    emulator.addAccount({ twilio: A1, sendgrid: { apiKey: A_KEY } });
-    emulator.addAccount({ twilio: A2 });
-    emulator.addAccount({ twilio: B1, sendgrid: { apiKey: B_KEY } });
+    const twilio = ({ number, ...account }: typeof A1) => ({ ...account, numbers: [{ number }] });
+    emulator.addAccount({ twilio: twilio(A1), sendgrid: { apiKey: A_KEY } });
+    emulator.addAccount({ twilio: twilio(A2) });
+    emulator.addAccount({ twilio: twilio(B1), sendgrid: { apiKey: B_KEY } });
     db = new pg.Client({ connectionString: stack.env.databaseUrl });
     await db.connect();
     for (const tenant of ['route-a', 'route-b', 'route-c']) bearer[tenant] = await token(tenant);

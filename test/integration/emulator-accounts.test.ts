@@ -5,7 +5,9 @@ import twilio from 'twilio';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SANDBOX, SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../../src/config/sandbox';
 import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
+import { ProviderError } from '../../src/providers/provider.types';
 import { SendgridProvider } from '../../src/providers/sendgrid.provider';
+import { TwilioSmsProvider, TwilioWhatsappProvider } from '../../src/providers/twilio.provider';
 import { waitFor } from '../support/graphql';
 
 interface Captured {
@@ -232,15 +234,108 @@ describe('emulated tenant accounts and where they report', () => {
     expect(body.forwarded).toMatchObject({ url: inboundUrl });
   });
 
+  it('an account sends only from its own senders: another account’s number 21606, WhatsApp 63007, Messaging Service 21701 (break round b13c, finding 2)', async () => {
+    const account = (letter: string) => ({
+      accountSid: `AC${letter.repeat(32)}`,
+      authToken: `token-${letter}-${randomBytes(8).toString('hex')}`,
+    });
+    const a = account('a');
+    const b = account('b');
+    const aService = `MG${'a'.repeat(32)}`;
+    expect(
+      (
+        await post('/accounts', {
+          twilio: {
+            ...a,
+            // A number needs no webhook to be the account's.
+            numbers: [{ number: '+14155550161' }, { number: 'whatsapp:+14155550161' }],
+            messagingServiceSids: [aService],
+          },
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await post('/accounts', { twilio: { ...b, numbers: [{ number: '+14155550162' }] } })).status,
+    ).toBe(201);
+    const sms = (owner: typeof a, from: string) =>
+      new TwilioSmsProvider({
+        mode: 'live',
+        ...owner,
+        from,
+        whatsappFrom: from,
+        apiUrl: `${running.url}/twilio`,
+        statusCallbackUrl: `${herald.url}/webhooks/twilio/status`,
+        timeoutMs: 2_000,
+      });
+    const whatsapp = (owner: typeof a, from: string) =>
+      new TwilioWhatsappProvider({
+        mode: 'live',
+        ...owner,
+        from,
+        whatsappFrom: from,
+        apiUrl: `${running.url}/twilio`,
+        statusCallbackUrl: `${herald.url}/webhooks/twilio/status`,
+        timeoutMs: 2_000,
+      });
+    const refusal = (send: Promise<unknown>) =>
+      send.then(
+        () => undefined,
+        (error: unknown) => {
+          expect(error).toBeInstanceOf(ProviderError);
+          const { code, retryable, details } = error as ProviderError;
+          return { code, retryable, accountRefused: details.accountRefused, status: details.status };
+        },
+      );
+    const text = { to: '+14155552671', body: 'hello' };
+    const wa = { to: '+14155552671', body: '', template: { contentSid: `HX${'0'.repeat(32)}` } };
+    const recordedBefore = running.emulator.recorded('twilio').length;
+
+    // Each account sends from its own senders.
+    expect((await sms(a, '+14155550161').send(text, ctx('own-a'))).providerMessageId).toMatch(/^SM/);
+    expect((await sms(a, aService).send(text, ctx('own-a-mg'))).providerMessageId).toMatch(/^SM/);
+    expect((await whatsapp(a, '+14155550161').send(wa, ctx('own-a-wa'))).providerMessageId).toMatch(/^SM/);
+    expect((await sms(b, '+14155550162').send(text, ctx('own-b'))).providerMessageId).toMatch(/^SM/);
+
+    // B from A's number, A's WhatsApp sender, A's Messaging Service, or a number nobody registered: refused, as the
+    // config's sender (accountRefused), never retried.
+    const refused = (code: string) => ({ code, retryable: false, accountRefused: true, status: 400 });
+    expect(await refusal(sms(b, '+14155550161').send(text, ctx('b-from-a')))).toEqual(refused('21606'));
+    expect(await refusal(sms(b, '+14155550199').send(text, ctx('b-unknown')))).toEqual(refused('21606'));
+    expect(await refusal(whatsapp(b, '+14155550161').send(wa, ctx('b-wa-a')))).toEqual(refused('63007'));
+    expect(await refusal(sms(b, aService).send(text, ctx('b-mg-a')))).toEqual(refused('21701'));
+    // A's SMS number is not a WhatsApp sender until registered as one.
+    expect(await refusal(whatsapp(b, '+14155550162').send(wa, ctx('b-wa-sms')))).toEqual(refused('63007'));
+    // The sandbox account keeps its open pool, but not the numbers a tenant account owns.
+    const primary = { accountSid: SANDBOX.twilio.accountSid, authToken: SANDBOX.twilio.authToken };
+    expect((await sms(primary, SANDBOX.twilio.from).send(text, ctx('primary'))).providerMessageId).toMatch(
+      /^SM/,
+    );
+    expect(await refusal(sms(primary, '+14155550161').send(text, ctx('primary-from-a')))).toEqual(
+      refused('21606'),
+    );
+    const answered = running.emulator
+      .recorded('twilio')
+      .slice(recordedBefore)
+      .filter((r) => r.status === 400)
+      .map((r) => (r.response as { code: number }).code);
+    expect(answered).toEqual([21606, 21606, 63007, 21701, 63007, 21606]);
+  });
+
   it('a registration that breaks a rule answers 400 naming the field', async () => {
     const account = { accountSid: `AC${'e'.repeat(32)}`, authToken: 'token' };
     expect(
-      await post('/accounts', { twilio: { ...account, numbers: [{ number: '+14155550155' }] } }),
+      await post('/accounts', {
+        twilio: { ...account, numbers: [{ number: '+14155550155', inboundUrl: 'ftp://x' }] },
+      }),
     ).toEqual({
       status: 400,
       body: {
-        error: 'twilio.numbers: expected an array of { number, inboundUrl } with an http(s) inboundUrl',
+        error: 'twilio.numbers: expected an array of { number, inboundUrl? } with an http(s) inboundUrl',
       },
+    });
+    expect(await post('/accounts', { twilio: { ...account, messagingServiceSids: ['MG123'] } })).toEqual({
+      status: 400,
+      body: { error: 'twilio.messagingServiceSids: expected an array of MG… SIDs (MG and 32 hex digits)' },
     });
     expect(await post('/accounts', { sendgrid: { apiKey: 'SG.x', eventWebhookUrl: 'ftp://x' } })).toEqual({
       status: 400,

@@ -14,6 +14,8 @@ const SECRET = 'recording-redaction-secret-long-enough!';
 const TENANT = {
   accountSid: `AC${'c'.repeat(32)}`,
   authToken: `tenant-twilio-token-${randomBytes(8).toString('hex')}`,
+  /** The tenant account's own number: the emulator refuses a From the account does not own (21606). */
+  number: '+14155550131',
   apiKey: `SG.tenant-key-id.${randomBytes(16).toString('hex')}`,
 };
 
@@ -46,19 +48,24 @@ describe('sandbox recordings read by admins hold no credential', () => {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
       body: JSON.stringify({
-        twilio: { accountSid: TENANT.accountSid, authToken: TENANT.authToken },
+        twilio: {
+          accountSid: TENANT.accountSid,
+          authToken: TENANT.authToken,
+          numbers: [{ number: TENANT.number }],
+        },
         sendgrid: { apiKey: TENANT.apiKey },
       }),
     });
     expect(registered.status).toBe(201);
 
     const ctx = { messageId: '6f1c2c1e-7d0b-4f7e-9d55-3f0b8c1d2e3f', tenantId: 'acme', attempt: 1 };
-    const twilio = (accountSid: string, authToken: string) =>
+    const twilio = (accountSid: string, authToken: string, from: string) =>
       new TwilioSmsProvider({
         mode: 'sandbox',
         ...SANDBOX.twilio,
         accountSid,
         authToken,
+        from,
         apiUrl: `${base}/sandbox/twilio`,
         statusCallbackUrl: `${base}/webhooks/twilio/status`,
         timeoutMs: 10_000,
@@ -82,8 +89,8 @@ describe('sandbox recordings read by admins hold no credential', () => {
     const sns = new SnsProvider({ ...aws, apiUrl: `${base}/sandbox/sns` });
     try {
       const sms = { to: '+14155552671', body: 'hello' };
-      await twilio(SANDBOX.twilio.accountSid, SANDBOX.twilio.authToken).send(sms, ctx);
-      await twilio(TENANT.accountSid, TENANT.authToken).send(sms, ctx);
+      await twilio(SANDBOX.twilio.accountSid, SANDBOX.twilio.authToken, SANDBOX.twilio.from).send(sms, ctx);
+      await twilio(TENANT.accountSid, TENANT.authToken, TENANT.number).send(sms, ctx);
       const email = { to: 'ada@example.com', subject: 'Hi', text: 'hello' };
       await sendgrid(SANDBOX.sendgrid.apiKey).send(email, ctx);
       await sendgrid(TENANT.apiKey).send(email, ctx);
@@ -104,7 +111,7 @@ describe('sandbox recordings read by admins hold no credential', () => {
       },
       body: new URLSearchParams({
         To: '+14155552671',
-        From: SANDBOX.twilio.from,
+        From: TENANT.number,
         Body: 'raw',
         AuthToken: TENANT.authToken,
       }).toString(),

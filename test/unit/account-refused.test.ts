@@ -41,6 +41,25 @@ describe('account refusals are marked accountRefused, once, in the adapters', ()
   });
 
   it.each([
+    // The config's sender, not the message (break round b13c, finding 2): https://www.twilio.com/docs/api/errors/21606
+    // (From not a message-capable number of the account or for the destination), /21659 (From not a Twilio
+    // number), /21660 (From not the account's), /21212 (invalid From), /21701 (Messaging Service not the
+    // account's), /63007 (no WhatsApp sender for that From)
+    [400, 21606],
+    [400, 21659],
+    [400, 21660],
+    [400, 21212],
+    [400, 21701],
+    [400, 63007],
+  ])('Twilio %i / %i refuses the config’s sender: fails over like an account refusal', (status, code) => {
+    expect(twilio(status, code)).toMatchObject({
+      code: String(code),
+      retryable: false,
+      details: { status, accountRefused: true, invalidAddress: false },
+    });
+  });
+
+  it.each([
     [400, 21211, false], // invalid To number: the recipient
     [400, 21610, false], // STOP: the recipient
     [503, 20500, true], // an outage retries on the same account
@@ -94,6 +113,19 @@ describe('account refusals are marked accountRefused, once, in the adapters', ()
     expect(aws(name, status)).toMatchObject({
       code: name,
       retryable: false,
+      details: { accountRefused: true },
+    });
+  });
+
+  it.each([
+    // SES v2 answers for an unverified From identity, or (account in the SES sandbox) an unverified recipient
+    // (https://repost.aws/knowledge-center/ses-554-400-message-rejected-error)
+    'Email address is not verified. The following identities failed the check in region US-EAST-1: news@a.example',
+  ])('SES MessageRejected "%s" refuses the config’s sender identity', (message) => {
+    expect(aws('MessageRejected', 400, message)).toMatchObject({
+      code: 'MessageRejected',
+      retryable: false,
+      message,
       details: { accountRefused: true },
     });
   });

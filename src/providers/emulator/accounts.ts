@@ -9,11 +9,13 @@ export interface TwilioAccount {
 
 /**
  * One of an account's numbers (`+14155550111`, or `whatsapp:+14155550111` for a WhatsApp sender) and where Twilio
- * posts the messages customers send to it: the number's own incoming-message webhook, as configured at Twilio.
+ * posts the messages customers send to it: the number's own incoming-message webhook, as configured at Twilio. A
+ * number without `inboundUrl` has no webhook (customers' messages to it are recorded, not forwarded); it is still
+ * the account's, so the account may send from it.
  */
 export interface TwilioNumber {
   number: string;
-  inboundUrl: string;
+  inboundUrl?: string;
 }
 
 /** An AWS IAM access key as the emulator knows it: SES and SNS requests signed with it are the account's. */
@@ -35,7 +37,7 @@ export interface FcmAccount {
 
 /** What `POST /__emulator/accounts` takes: a tenant's own vendor account(s), registered or updated. */
 export interface AccountRegistration {
-  twilio?: TwilioAccount & { numbers?: TwilioNumber[] };
+  twilio?: TwilioAccount & { numbers?: TwilioNumber[]; messagingServiceSids?: string[] };
   sendgrid?: { apiKey: string; scopes?: string[]; eventWebhookUrl?: string };
   aws?: AwsAccount;
   fcm?: FcmAccount;
@@ -48,9 +50,9 @@ export interface FcmServiceAccount {
   publicKeyPem: string;
 }
 
-/** Where a customer's message to a number goes, and the account that signs it. */
+/** Where a customer's message to a registered number goes (nowhere without a webhook), and the account that signs it. */
 export interface InboundRoute {
-  url: string;
+  url: string | undefined;
   account: TwilioAccount;
 }
 
@@ -74,7 +76,9 @@ const isString = (value: unknown): value is string => typeof value === 'string';
  */
 export class EmulatedAccounts {
   private readonly twilioTokens = new Map<string, string>();
-  private readonly twilioNumbers = new Map<string, { accountSid: string; inboundUrl: string }>();
+  private readonly twilioNumbers = new Map<string, { accountSid: string; inboundUrl?: string }>();
+  /** Messaging Service SIDs (MG…) by the account they belong to. */
+  private readonly twilioServices = new Map<string, string>();
   private readonly sendgridScopes = new Map<string, string[]>();
   private readonly sendgridWebhooks = new Map<string, SendgridEventTarget>();
   private readonly awsSecrets = new Map<string, string>();
@@ -161,6 +165,11 @@ export class EmulatedAccounts {
         if (owner && owner.accountSid !== twilio.accountSid)
           return `twilio.numbers: ${number.trim()} belongs to another account`;
       }
+      for (const sid of twilio.messagingServiceSids ?? []) {
+        const owner = this.twilioServices.get(sid.trim());
+        if (owner && owner !== twilio.accountSid)
+          return `twilio.messagingServiceSids: ${sid.trim()} belongs to another account`;
+      }
     }
     if (sendgrid && sendgrid.apiKey === this.primary.sendgridApiKey)
       return "sendgrid.apiKey: the emulator's primary key cannot be registered";
@@ -170,8 +179,15 @@ export class EmulatedAccounts {
   private addTwilio(account: NonNullable<AccountRegistration['twilio']>): void {
     this.twilioTokens.set(account.accountSid, account.authToken);
     for (const { number, inboundUrl } of account.numbers ?? []) {
-      this.twilioNumbers.set(number.trim(), { accountSid: account.accountSid, inboundUrl });
+      const known = this.twilioNumbers.get(number.trim());
+      // Registering a number again without a webhook keeps the one it has.
+      this.twilioNumbers.set(number.trim(), {
+        accountSid: account.accountSid,
+        inboundUrl: inboundUrl ?? known?.inboundUrl,
+      });
     }
+    for (const sid of account.messagingServiceSids ?? [])
+      this.twilioServices.set(sid.trim(), account.accountSid);
   }
 
   private addSendgrid(account: NonNullable<AccountRegistration['sendgrid']>): {
@@ -228,6 +244,19 @@ export class EmulatedAccounts {
       ? { url: owner.inboundUrl, account: { accountSid: owner.accountSid, authToken } }
       : undefined;
   }
+
+  /**
+   * Whether `accountSid` may send from `sender`: a number (exactly as Twilio names it, `whatsapp:` included) or a
+   * Messaging Service SID. An added account sends only from what was registered to it, as at Twilio, where a number
+   * or service belongs to one account. The primary (sandbox) account keeps its open pool: any sender no added account
+   * registered, so the sandbox numbers and test numbers need no registration.
+   */
+  ownsSender(accountSid: string, sender: string): boolean {
+    const key = sender.trim();
+    const owner = this.twilioNumbers.get(key)?.accountSid ?? this.twilioServices.get(key);
+    if (accountSid === this.primary.twilio.accountSid) return owner === undefined;
+    return owner === accountSid;
+  }
 }
 
 /** A registration that would take over another account, its token or its number (answered 409). */
@@ -247,7 +276,7 @@ function publicKeyOf(privateKeyPem: string): string {
 /** The registration in a control-API body, or the rule it breaks (answered 400). */
 export function parseRegistration(body: unknown): AccountRegistration | string {
   const expected =
-    'expected { twilio?: { accountSid, authToken, numbers?: [{ number, inboundUrl }] }, ' +
+    'expected { twilio?: { accountSid, authToken, numbers?: [{ number, inboundUrl? }], messagingServiceSids? }, ' +
     'sendgrid?: { apiKey, scopes?, eventWebhookUrl? }, aws?: { accessKeyId, secretAccessKey }, ' +
     'fcm?: { projectId, clientEmail, publicKey? | privateKey? } }';
   const value = body as AccountRegistration | undefined;
@@ -272,7 +301,15 @@ export function parseRegistration(body: unknown): AccountRegistration | string {
   }
   if (twilio && !(isString(twilio.accountSid) && isString(twilio.authToken))) return expected;
   if (twilio?.numbers !== undefined && !validNumbers(twilio.numbers))
-    return 'twilio.numbers: expected an array of { number, inboundUrl } with an http(s) inboundUrl';
+    return 'twilio.numbers: expected an array of { number, inboundUrl? } with an http(s) inboundUrl';
+  if (
+    twilio?.messagingServiceSids !== undefined &&
+    !(
+      Array.isArray(twilio.messagingServiceSids) &&
+      twilio.messagingServiceSids.every((sid) => isString(sid) && /^MG[0-9a-fA-F]{32}$/.test(sid.trim()))
+    )
+  )
+    return 'twilio.messagingServiceSids: expected an array of MG… SIDs (MG and 32 hex digits)';
   if (sendgrid && !isString(sendgrid.apiKey)) return expected;
   if (sendgrid?.eventWebhookUrl !== undefined && !isHttpUrl(sendgrid.eventWebhookUrl))
     return 'sendgrid.eventWebhookUrl: expected an http(s) URL';
@@ -290,7 +327,7 @@ function validNumbers(numbers: unknown): numbers is TwilioNumber[] {
         n !== null &&
         isString((n as TwilioNumber).number) &&
         (n as TwilioNumber).number.trim() !== '' &&
-        isHttpUrl((n as TwilioNumber).inboundUrl),
+        ((n as TwilioNumber).inboundUrl === undefined || isHttpUrl((n as TwilioNumber).inboundUrl)),
     )
   );
 }

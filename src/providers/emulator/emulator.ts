@@ -440,6 +440,8 @@ export class ProviderEmulator {
       return twilioError(400, 21602, 'Message body is required.');
     if (!body.From && !body.MessagingServiceSid)
       return twilioError(400, 21603, "A 'From' phone number is required.");
+    const notOwned = this.senderRefusal(accountSid, body);
+    if (notOwned) return notOwned;
     if (to.replace(/^whatsapp:/, '') === SANDBOX_ADDRESSES.rejectedPhone) {
       return twilioError(400, 21211, `The 'To' number ${to} is not a valid phone number.`);
     }
@@ -481,6 +483,37 @@ export class ProviderEmulator {
       this.twilioMessages.delete(this.twilioMessages.keys().next().value!);
     }
     return answer;
+  }
+
+  /**
+   * Twilio's refusal of a sender the account does not own (break round b13c, finding 2): a number not registered to
+   * it answers 21606 ("The 'From' phone number provided is not a valid message-capable Twilio phone number for this
+   * destination/account", https://www.twilio.com/docs/api/errors/21606), a WhatsApp From 63007 ("Twilio could not
+   * find a Channel with the specified 'From' address", https://www.twilio.com/docs/api/errors/63007) and a Messaging
+   * Service 21701 ("does not exist or does not match the Account SID in the API Request",
+   * https://www.twilio.com/docs/api/errors/21701). Which senders an account owns: EmulatedAccounts.ownsSender.
+   */
+  private senderRefusal(
+    accountSid: string,
+    body: Record<string, string | string[] | undefined>,
+  ): Answer | undefined {
+    const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+    const service = first(body.MessagingServiceSid);
+    if (service && !this.accounts.ownsSender(accountSid, service))
+      return twilioError(
+        400,
+        21701,
+        `The Messaging Service ${service} does not exist or does not belong to this account.`,
+      );
+    const from = first(body.From);
+    if (!from || this.accounts.ownsSender(accountSid, from)) return undefined;
+    return from.startsWith('whatsapp:')
+      ? twilioError(400, 63007, "Twilio could not find a Channel with the specified 'From' address")
+      : twilioError(
+          400,
+          21606,
+          "The 'From' phone number provided is not a valid message-capable Twilio phone number for this destination/account",
+        );
   }
 
   /** The message resource as Twilio reports it after the final status: settled, with its (negative) price. */
@@ -728,8 +761,8 @@ export class ProviderEmulator {
       res.json(this.whatsapp.received);
     });
     // A tenant's own vendor account (channel configs), registered or updated (accounts.ts): { twilio?: { accountSid,
-    // authToken, numbers?: [{ number, inboundUrl }] }, sendgrid?: { apiKey, scopes?, eventWebhookUrl? } }; answers
-    // { added, sendgridWebhookPublicKey? }.
+    // authToken, numbers?: [{ number, inboundUrl? }], messagingServiceSids? }, sendgrid?: { apiKey, scopes?,
+    // eventWebhookUrl? }, aws?, fcm? }; answers { added, sendgridWebhookPublicKey? }.
     router.post('/accounts', express.json(), (req, res) => {
       const registration = parseRegistration(req.body);
       if (typeof registration === 'string') {

@@ -98,7 +98,8 @@ export class WhatsappEmulation {
   /**
    * Records a customer's message (`From` → `To`, whatsapp: numbers open a window) and forwards it to Herald.
    * @param message.at when the customer wrote (default now): a test may open a window that has already closed
-   * @param route the webhook and account of a tenant's own number (`To`); default: the primary account's
+   * @param route the webhook and account of a tenant's own number (`To`; a number with no webhook: not forwarded);
+   *   default: the primary account's
    */
   async customerMessage(
     message: {
@@ -107,7 +108,7 @@ export class WhatsappEmulation {
       Body?: string;
       at?: Date;
     },
-    route?: { url: string; account: { accountSid: string; authToken: string } },
+    route?: { url: string | undefined; account: { accountSid: string; authToken: string } },
   ): Promise<CustomerMessage> {
     const at = message.at ?? new Date();
     const key = `${strip(message.From)}|${strip(message.To)}`;
@@ -121,7 +122,7 @@ export class WhatsappEmulation {
       at: at.toISOString(),
       forwarded: null,
     };
-    const url = route?.url ?? this.inboundUrl;
+    const url = route ? route.url : this.inboundUrl;
     if (url) record.forwarded = await this.forward(url, route?.account ?? this.account, message, messageSid);
     this.received.push(record);
     return record;
