@@ -29,10 +29,27 @@ const withHeaders = (headers: Record<string, string | undefined>): SignedRequest
   return { ...request, headers: { ...request.headers, ...headers } };
 };
 const mismatch = { kind: 'signature', accessKeyId: 'AKIDEXAMPLE' };
+/** When the example was signed: the check's clock, so the 15-minute window holds. */
+const SIGNED_AT = new Date('2015-08-30T12:36:00Z');
 
 describe("SigV4 check: AWS's published example", () => {
+  it('refuses a signature more than 15 minutes from the clock either way: expired (a captured request replayed later)', async () => {
+    const minutes = (n: number) => new Date(SIGNED_AT.getTime() + n * 60_000);
+    expect(await sigv4Problem(listUsers(), secretOf, minutes(15))).toBeUndefined();
+    expect(await sigv4Problem(listUsers(), secretOf, minutes(-15))).toBeUndefined();
+    const expired = { kind: 'expired', accessKeyId: 'AKIDEXAMPLE' };
+    expect(await sigv4Problem(listUsers(), secretOf, minutes(16))).toEqual(expired);
+    expect(await sigv4Problem(listUsers(), secretOf, minutes(-16))).toEqual(expired);
+    expect(await sigv4Problem(listUsers(), secretOf, minutes(3 * 24 * 60))).toEqual(expired);
+    // An unknown key is still unknown, whatever the time.
+    expect(await sigv4Problem(listUsers(), () => undefined, minutes(60))).toEqual({
+      kind: 'unknown',
+      accessKeyId: 'AKIDEXAMPLE',
+    });
+  });
+
   it('verifies as published', async () => {
-    expect(await sigv4Problem(listUsers(), secretOf)).toBeUndefined();
+    expect(await sigv4Problem(listUsers(), secretOf, SIGNED_AT)).toBeUndefined();
   });
 
   it.each<[string, SignedRequest]>([
@@ -59,34 +76,37 @@ describe("SigV4 check: AWS's published example", () => {
       withHeaders({ authorization: authorization('AKIDEXAMPLE/20150830/us-east-1/sns/aws4_request') }),
     ],
   ])('refuses the signature with %s', async (_, request) => {
-    expect(await sigv4Problem(request, secretOf)).toEqual(mismatch);
+    expect(await sigv4Problem(request, secretOf, SIGNED_AT)).toEqual(mismatch);
   });
 
   it('refuses the signature when the key id knows another secret', async () => {
-    expect(await sigv4Problem(listUsers(), () => 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ')).toEqual(
-      mismatch,
-    );
+    expect(
+      await sigv4Problem(listUsers(), () => 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ', SIGNED_AT),
+    ).toEqual(mismatch);
   });
 
   it('answers unknown for a key id it does not know, and for a missing or malformed Authorization', async () => {
     const other = withHeaders({
       authorization: authorization('AKIDOTHER/20150830/us-east-1/iam/aws4_request'),
     });
-    expect(await sigv4Problem(other, secretOf)).toEqual({ kind: 'unknown', accessKeyId: 'AKIDOTHER' });
-    expect(await sigv4Problem(withHeaders({ authorization: undefined }), secretOf)).toEqual({
+    expect(await sigv4Problem(other, secretOf, SIGNED_AT)).toEqual({
+      kind: 'unknown',
+      accessKeyId: 'AKIDOTHER',
+    });
+    expect(await sigv4Problem(withHeaders({ authorization: undefined }), secretOf, SIGNED_AT)).toEqual({
       kind: 'unknown',
     });
-    expect(await sigv4Problem(withHeaders({ authorization: 'Bearer token' }), secretOf)).toEqual({
+    expect(await sigv4Problem(withHeaders({ authorization: 'Bearer token' }), secretOf, SIGNED_AT)).toEqual({
       kind: 'unknown',
     });
     const short = withHeaders({ authorization: authorization().slice(0, -1) });
-    expect(await sigv4Problem(short, secretOf)).toEqual({ kind: 'unknown' });
+    expect(await sigv4Problem(short, secretOf, SIGNED_AT)).toEqual({ kind: 'unknown' });
   });
 
   it('verifies with X-Forwarded-Host when a proxy rewrote Host', async () => {
     const proxied = withHeaders({ host: 'internal:8080', 'x-forwarded-host': 'iam.amazonaws.com, edge' });
-    expect(await sigv4Problem(proxied, secretOf)).toBeUndefined();
-    expect(await sigv4Problem(withHeaders({ host: 'internal:8080' }), secretOf)).toEqual(mismatch);
+    expect(await sigv4Problem(proxied, secretOf, SIGNED_AT)).toBeUndefined();
+    expect(await sigv4Problem(withHeaders({ host: 'internal:8080' }), secretOf, SIGNED_AT)).toEqual(mismatch);
   });
 });
 

@@ -28,6 +28,9 @@ export function accessKeyOf(req: Request): string | undefined {
 const SIGNATURE_MISMATCH =
   'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.';
 
+/** AWS's answer to a signature outside its 15-minute window (aws-sigv4.ts), without AWS's exact times. */
+const SIGNATURE_EXPIRED = 'Signature expired: X-Amz-Date is more than 15 minutes from the current time.';
+
 const retryHeaders = (fault: AwsFault) =>
   fault.retryAfterSeconds ? { 'Retry-After': String(fault.retryAfterSeconds) } : undefined;
 
@@ -44,6 +47,7 @@ function sesError(
 async function sesAuthRefusal(req: Request, secretOf: AwsSecretOf): Promise<AwsAnswer | undefined> {
   const problem = await sigv4Problem(req, secretOf);
   if (!problem) return undefined;
+  if (problem.kind === 'expired') return sesError(403, 'InvalidSignatureException', SIGNATURE_EXPIRED);
   return problem.kind === 'unknown'
     ? sesError(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.')
     : sesError(403, 'SignatureDoesNotMatch', SIGNATURE_MISMATCH);
@@ -123,6 +127,7 @@ function snsError(
 async function snsAuthRefusal(req: Request, secretOf: AwsSecretOf): Promise<AwsAnswer | undefined> {
   const problem = await sigv4Problem(req, secretOf);
   if (!problem) return undefined;
+  if (problem.kind === 'expired') return snsError(403, 'SignatureDoesNotMatch', SIGNATURE_EXPIRED);
   return problem.kind === 'unknown'
     ? snsError(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.')
     : snsError(403, 'SignatureDoesNotMatch', SIGNATURE_MISMATCH);

@@ -24,7 +24,10 @@ const PAYLOAD_HASH_HEADER = 'x-amz-content-sha256';
  * @smithy/signature-v4, the AWS SDK's own signer
  * (https://github.com/smithy-lang/smithy-typescript/tree/main/packages/signature-v4): canonical request, string to
  * sign and signing key are the library's, so the emulator agrees with what the SDK sends. The signing time is
- * X-Amz-Date (no clock-skew limit: the emulator accepts old requests); the payload hash is X-Amz-Content-Sha256 when
+ * X-Amz-Date, which must be within 15 minutes of `now` either way, as AWS requires ("the signed portions … must
+ * arrive at AWS within 15 minutes of the timestamp in the request", "Signature expired" otherwise:
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/signing-elements.html#signing-elements-timestamp): `expired`, so
+ * a captured request cannot be replayed later; the payload hash is X-Amz-Content-Sha256 when
  * the client sent it (the AWS SDK does), which must then be the body's SHA-256 (S3 refuses a body that does not match,
  * https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html), else the body's.
  * Answers are AWS's own: `unknown` for a missing or malformed Authorization header or a key id the emulator does
@@ -36,7 +39,8 @@ const PAYLOAD_HASH_HEADER = 'x-amz-content-sha256';
 export async function sigv4Problem(
   req: SignedRequest,
   secretOf: (accessKeyId: string) => string | undefined,
-): Promise<{ kind: 'unknown' | 'signature'; accessKeyId?: string } | undefined> {
+  now: Date = new Date(),
+): Promise<{ kind: 'unknown' | 'signature' | 'expired'; accessKeyId?: string } | undefined> {
   const match = AUTHORIZATION.exec(req.headers.authorization ?? '');
   if (!match) return { kind: 'unknown' };
   const [, accessKeyId, day, region, service, signedHeaders, signature] = match;
@@ -46,6 +50,9 @@ export async function sigv4Problem(
   const amzDate = String(req.headers['x-amz-date'] ?? '');
   const signingDate = parseAmzDate(amzDate);
   if (!signingDate || !amzDate.startsWith(day)) return mismatch;
+  if (Math.abs(now.getTime() - signingDate.getTime()) > SIGNATURE_WINDOW_MS) {
+    return { kind: 'expired', accessKeyId };
+  }
   const body = req.rawBody ?? Buffer.alloc(0);
   const declaredHash = req.headers[PAYLOAD_HASH_HEADER];
   if (typeof declaredHash === 'string' && /^[0-9a-f]{64}$/.test(declaredHash)) {
@@ -112,6 +119,9 @@ export async function sigv4Problem(
 }
 
 /** X-Amz-Date as a Date, or undefined when it is not a real UTC time in `YYYYMMDDTHHMMSSZ`. */
+/** How far X-Amz-Date may be from the emulator's clock, either way (AWS: 15 minutes; see sigv4Problem). */
+export const SIGNATURE_WINDOW_MS = 15 * 60_000;
+
 function parseAmzDate(text: string): Date | undefined {
   const parts = AMZ_DATE.exec(text);
   if (!parts) return undefined;
