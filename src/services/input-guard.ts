@@ -71,16 +71,16 @@ export interface StorableOptions {
 export function assertStorable(value: unknown, path: string, options: StorableOptions = {}): void {
   const maxDepth = options.maxDepth ?? INPUT_LIMITS.dataDepth.max;
   const maxString = options.maxString ?? INPUT_LIMITS.anyString.max;
-  const stack: { value: unknown; path: string; depth: number }[] = [{ value, path, depth: 0 }];
+  // Paths are built only for the field an error names: a 1,000-send batch walks every field of every send, and
+  // building each one's path string up front was most of this walk's cost (bench P2).
+  const stack: Node[] = [{ value, depth: 0 }];
   while (stack.length > 0) {
     const item = stack.pop()!;
-    const field = item.path || 'input';
     if (typeof item.value === 'string') {
       const reason = unstorableReason(item.value);
-      if (reason) throw new BadUserInputError(`${field}: ${reason}`, field);
-      if (item.value.length > maxString) {
-        throw new BadUserInputError(`${field}: must be at most ${maxString} characters`, field);
-      }
+      if (reason) throw fieldError(item, path, reason);
+      if (item.value.length > maxString)
+        throw fieldError(item, path, `must be at most ${maxString} characters`);
       continue;
     }
     if (item.value === null || typeof item.value !== 'object' || item.value instanceof Date) continue;
@@ -90,15 +90,42 @@ export function assertStorable(value: unknown, path: string, options: StorableOp
       throw new BadUserInputError(`${root}: nested deeper than ${maxDepth} levels`, root);
     }
     if (Array.isArray(item.value)) {
-      item.value.forEach((v, i) => stack.push({ value: v, path: `${item.path}[${i}]`, depth }));
+      item.value.forEach((v, i) => stack.push({ value: v, depth, parent: item, key: i }));
       continue;
     }
-    for (const [key, v] of Object.entries(item.value)) {
+    for (const key in item.value) {
+      if (!Object.prototype.hasOwnProperty.call(item.value, key)) continue;
       const keyReason = unstorableReason(key);
-      if (keyReason) throw new BadUserInputError(`${field}: a key ${keyReason}`, field);
-      stack.push({ value: v, path: childPath(item.path, key), depth });
+      if (keyReason) throw fieldError(item, path, `a key ${keyReason}`);
+      stack.push({ value: (item.value as Record<string, unknown>)[key], depth, parent: item, key });
     }
   }
+}
+
+/** A value met by assertStorable's walk, with how it was reached (for the path of an error). */
+interface Node {
+  value: unknown;
+  depth: number;
+  parent?: Node;
+  /** The key (object) or index (array) under `parent`. */
+  key?: string | number;
+}
+
+/** `content.body`, `data.items[3].name`, `data["a b"]`: the path of `node` under `root`. */
+function pathOf(node: Node, root: string): string {
+  const keys: (string | number)[] = [];
+  for (let at: Node | undefined = node; at?.parent; at = at.parent) keys.push(at.key!);
+  return keys
+    .reverse()
+    .reduce<string>(
+      (path, key) => (typeof key === 'number' ? `${path}[${key}]` : childPath(path, key)),
+      root,
+    );
+}
+
+function fieldError(node: Node, root: string, reason: string): BadUserInputError {
+  const field = pathOf(node, root) || 'input';
+  return new BadUserInputError(`${field}: ${reason}`, field);
 }
 
 /**

@@ -82,6 +82,23 @@ describe('operation cost', () => {
       'mutation ($i: [SendNotificationInput!]!) { sendNotifications(inputs: $i) { results { index notification { id } } } }';
     const inputs = Array.from({ length: 1_000 }, () => ({ userId: 'u', type: 't' }));
     expect(cost(batch, { i: inputs })).toBe(3_000);
+    // The list is priced by its length without being coerced (execution coerces it, and refuses what is invalid).
+    expect(cost(batch, { i: Array.from({ length: 500 }, () => ({ no: 'such field' })) })).toBe(1_500);
+    // Inline, a list is priced from its coerced value, as the same list given as a variable is.
+    const two = [
+      { userId: 'a', type: 't' },
+      { userId: 'b', type: 't' },
+    ];
+    const selection = '{ results { index notification { id } } }';
+    expect(
+      cost(
+        `mutation { sendNotifications(inputs: [{ userId: "a", type: "t" }, { userId: "b", type: "t" }]) ${selection} }`,
+      ),
+    ).toBe(
+      cost(`mutation ($i: [SendNotificationInput!]!) { sendNotifications(inputs: $i) ${selection} }`, {
+        i: two,
+      }),
+    );
   });
 
   it('counts a root field that returns a scalar (it runs a resolver) but not introspection', () => {
