@@ -209,30 +209,18 @@ export function checkQueryLimits(
       : 'Must provide operation name if query contains multiple operations.';
     return [new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', field: 'operationName' } })];
   }
-  const refusals: GraphQLError[] = [];
-  const refuse = (limit: string, max: number) => (_context: unknown, error: GraphQLError) => {
-    // graphql-armor words it "Syntax Error: Query depth limit of 10 exceeded, found 12."
-    const reason = error.message.replace(/^Syntax Error: /, '').replace(/\.$/, '');
-    refusals.push(new QueryLimitError(`${reason} (${limit})`, { limit, max }));
-  };
-  validate(schema, request.document, [
-    maxDepthRule({
-      n: limits.maxDepth,
-      flattenFragments: true,
-      propagateOnRejection: false,
-      onReject: [refuse('GRAPHQL_MAX_DEPTH', limits.maxDepth)],
-    }),
-    maxAliasesRule({
-      n: limits.maxAliases,
-      propagateOnRejection: false,
-      onReject: [refuse('GRAPHQL_MAX_ALIASES', limits.maxAliases)],
-    }),
-  ]);
-  if (refusals.length > 0) return refusals;
+  const known = checkedDocument(schema, limits, request.document);
+  if (known.shape.length > 0) {
+    return known.shape.map(({ message, limit, max }) => new QueryLimitError(message, { limit, max }));
+  }
 
+  const costKey = costKeyOf(request);
   let cost: number;
   try {
-    cost = operationCost(schema, request.document, request.variables, request.operationName);
+    cost =
+      known.costs.get(costKey) ??
+      operationCost(schema, request.document, request.variables, request.operationName);
+    if (known.costs.size < COSTS_PER_DOCUMENT) known.costs.set(costKey, cost);
   } catch (error) {
     if (!(error instanceof GraphQLError)) throw error;
     // The library's own node budget (fragments spread many times over) is a cost refusal too.
@@ -263,6 +251,76 @@ export function checkQueryLimits(
     ];
   }
   return [];
+}
+
+/** What checkQueryLimits keeps of a document it checked: its depth and alias refusals, and its costs by cost key. */
+interface CheckedDocument {
+  shape: { message: string; limit: string; max: number }[];
+  costs: Map<string, number>;
+}
+
+/**
+ * Per parsed document: Apollo Server keeps a parsed, validated document in its document store and hands the same
+ * DocumentNode to every request that sends that query, so the depth and alias walk (a function of the document alone)
+ * runs once per query text, not once per request: with the cost visitor it was the largest per-request cost a single
+ * send added (bench P1). Documents parsed anew (graphql-ws) miss and are checked in full.
+ */
+const checkedDocuments = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, CheckedDocument>>();
+
+/** Costs kept per document (one per distinct cost key; past this, costs are computed per request). */
+const COSTS_PER_DOCUMENT = 64;
+
+function checkedDocument(
+  schema: GraphQLSchema,
+  limits: QueryLimits,
+  document: DocumentNode,
+): CheckedDocument {
+  let bySchema = checkedDocuments.get(schema);
+  if (!bySchema) checkedDocuments.set(schema, (bySchema = new WeakMap()));
+  const cached = bySchema.get(document);
+  // The limits are the server's, fixed at start; a test may check one document under other limits.
+  if (cached && cachedLimits.get(cached) === limits) return cached;
+  const shape: CheckedDocument['shape'] = [];
+  const refuse = (limit: string, max: number) => (_context: unknown, error: GraphQLError) => {
+    // graphql-armor words it "Syntax Error: Query depth limit of 10 exceeded, found 12."
+    const reason = error.message.replace(/^Syntax Error: /, '').replace(/\.$/, '');
+    shape.push({ message: `${reason} (${limit})`, limit, max });
+  };
+  validate(schema, document, [
+    maxDepthRule({
+      n: limits.maxDepth,
+      flattenFragments: true,
+      propagateOnRejection: false,
+      onReject: [refuse('GRAPHQL_MAX_DEPTH', limits.maxDepth)],
+    }),
+    maxAliasesRule({
+      n: limits.maxAliases,
+      propagateOnRejection: false,
+      onReject: [refuse('GRAPHQL_MAX_ALIASES', limits.maxAliases)],
+    }),
+  ]);
+  const checked: CheckedDocument = { shape, costs: new Map() };
+  cachedLimits.set(checked, limits);
+  bySchema.set(document, checked);
+  return checked;
+}
+
+const cachedLimits = new WeakMap<CheckedDocument, QueryLimits>();
+
+/**
+ * What of a request's variables its cost can depend on: the estimator reads page sizes (numbers), list lengths and
+ * @include/@skip flags (booleans); strings and input objects never change it. Two requests of one document with the
+ * same key cost the same.
+ */
+function costKeyOf(request: { variables?: Record<string, unknown>; operationName?: string | null }): string {
+  const relevant = Object.entries(request.variables ?? {}).map(([name, value]) =>
+    typeof value === 'number' || typeof value === 'boolean'
+      ? [name, value]
+      : Array.isArray(value)
+        ? [name, 'length', value.length]
+        : [name],
+  );
+  return JSON.stringify([request.operationName ?? null, relevant]);
 }
 
 type FormatError = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
