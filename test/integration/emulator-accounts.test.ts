@@ -44,6 +44,9 @@ async function captureServer(): Promise<{ url: string; received: Captured[]; clo
  * The emulator's tenant accounts (issue 13): each reports where that account is configured to, signed with its own
  * secret, or nowhere; never through the primary account's webhooks.
  */
+const NUMBERS_RULE =
+  'twilio.numbers: expected an array of { number, inboundUrl? }, each number in E.164 (+14155550100, or whatsapp:+14155550100), with an http(s) inboundUrl';
+
 describe('emulated tenant accounts and where they report', () => {
   let herald: Awaited<ReturnType<typeof captureServer>>;
   let running: RunningEmulator;
@@ -229,6 +232,20 @@ describe('emulated tenant accounts and where they report', () => {
       (await post('/accounts', { twilio: { accountSid: SANDBOX.twilio.accountSid, authToken: 'x' } })).status,
     ).toBe(409);
     expect((await post('/accounts', { sendgrid: { apiKey: SANDBOX.sendgrid.apiKey } })).status).toBe(409);
+    // The sandbox account's numbers are every sharing tenant's: neither form of either can be taken (break round b13d).
+    for (const number of [
+      SANDBOX.twilio.from,
+      `whatsapp:${SANDBOX.twilio.from}`,
+      SANDBOX.twilio.whatsappFrom,
+      SANDBOX.twilio.whatsappFrom.replace(/^whatsapp:/, ''),
+    ]) {
+      expect(await post('/accounts', { twilio: { ...mallory, numbers: [{ number }] } })).toEqual({
+        status: 409,
+        body: {
+          error: `twilio.numbers: ${number} is the emulator's primary (sandbox) number and cannot be registered`,
+        },
+      });
+    }
     // The number still reports to its owner's webhook.
     const { body } = await post('/twilio/inbound', { From: '+14155559002', To: number, Body: 'hello' });
     expect(body.forwarded).toMatchObject({ url: inboundUrl });
@@ -329,10 +346,21 @@ describe('emulated tenant accounts and where they report', () => {
       }),
     ).toEqual({
       status: 400,
-      body: {
-        error: 'twilio.numbers: expected an array of { number, inboundUrl? } with an http(s) inboundUrl',
-      },
+      body: { error: NUMBERS_RULE },
     });
+    // One spelling per number (E.164): a variant of the sandbox number cannot be registered either (break round b13d).
+    for (const number of [
+      '+1 500 555 0006',
+      '+1500-555-0006',
+      '15005550006',
+      'whatsapp: +14155238886',
+      '+',
+    ]) {
+      expect(await post('/accounts', { twilio: { ...account, numbers: [{ number }] } })).toEqual({
+        status: 400,
+        body: { error: NUMBERS_RULE },
+      });
+    }
     expect(await post('/accounts', { twilio: { ...account, messagingServiceSids: ['MG123'] } })).toEqual({
       status: 400,
       body: { error: 'twilio.messagingServiceSids: expected an array of MG… SIDs (MG and 32 hex digits)' },

@@ -1,3 +1,4 @@
+import { SANDBOX } from '../../config/sandbox';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import type { SendgridEventTarget } from './callbacks';
 
@@ -161,6 +162,8 @@ export class EmulatedAccounts {
       if (token !== undefined && token !== twilio.authToken)
         return `twilio.authToken: account ${twilio.accountSid} is registered with another auth token; register it with its own`;
       for (const { number } of twilio.numbers ?? []) {
+        if (PRIMARY_NUMBERS.has(number.trim().replace(/^whatsapp:/, '')))
+          return `twilio.numbers: ${number.trim()} is the emulator's primary (sandbox) number and cannot be registered`;
         const owner = this.twilioNumbers.get(number.trim());
         if (owner && owner.accountSid !== twilio.accountSid)
           return `twilio.numbers: ${number.trim()} belongs to another account`;
@@ -301,7 +304,7 @@ export function parseRegistration(body: unknown): AccountRegistration | string {
   }
   if (twilio && !(isString(twilio.accountSid) && isString(twilio.authToken))) return expected;
   if (twilio?.numbers !== undefined && !validNumbers(twilio.numbers))
-    return 'twilio.numbers: expected an array of { number, inboundUrl? } with an http(s) inboundUrl';
+    return 'twilio.numbers: expected an array of { number, inboundUrl? }, each number in E.164 (+14155550100, or whatsapp:+14155550100), with an http(s) inboundUrl';
   if (
     twilio?.messagingServiceSids !== undefined &&
     !(
@@ -318,6 +321,22 @@ export function parseRegistration(body: unknown): AccountRegistration | string {
   return value;
 }
 
+/**
+ * The sandbox account's numbers, shared by every tenant that uses the service-wide account: a tenant registering one
+ * would take the shared sender (its sends refused 21606, customers' replies and STOPs routed to that tenant alone;
+ * break round b13d). Compared without the `whatsapp:` prefix, so neither form of either number can be taken.
+ */
+const PRIMARY_NUMBERS = new Set(
+  [SANDBOX.twilio.from, SANDBOX.twilio.whatsappFrom].map((n) => n.replace(/^whatsapp:/, '')),
+);
+
+/**
+ * A number as Twilio names a number of an account: E.164 (`+` then up to 15 digits, no spaces or punctuation,
+ * ITU-T E.164 / https://www.twilio.com/docs/glossary/what-e164), `whatsapp:` in front for a WhatsApp sender. One
+ * spelling per number, so a variant (`+1 500…`, `+1500-…`) can neither slip past the owner check nor be registered.
+ */
+const TWILIO_NUMBER = /^(whatsapp:)?\+[1-9]\d{1,14}$/;
+
 function validNumbers(numbers: unknown): numbers is TwilioNumber[] {
   return (
     Array.isArray(numbers) &&
@@ -326,7 +345,7 @@ function validNumbers(numbers: unknown): numbers is TwilioNumber[] {
         typeof n === 'object' &&
         n !== null &&
         isString((n as TwilioNumber).number) &&
-        (n as TwilioNumber).number.trim() !== '' &&
+        TWILIO_NUMBER.test((n as TwilioNumber).number.trim()) &&
         ((n as TwilioNumber).inboundUrl === undefined || isHttpUrl((n as TwilioNumber).inboundUrl)),
     )
   );
