@@ -30,17 +30,6 @@ export const isRefusalText = (error: string | null | undefined): boolean =>
   typeof error === 'string' && error.startsWith(REFUSAL_PREFIX);
 
 /**
- * The vendor's code in a refusal recorded at send time (`refused at send (20003): Authenticate` → `20003`), or
- * `ACCOUNT_REFUSED` when the text is not one (refusalText writes it; an older row may not).
- */
-export function refusalCodeOf(error: string | null | undefined): string {
-  if (!isRefusalText(error)) return 'ACCOUNT_REFUSED';
-  const rest = error!.slice(REFUSAL_PREFIX.length);
-  const end = rest.indexOf('): ');
-  return end > 0 ? rest.slice(0, end) : 'ACCOUNT_REFUSED';
-}
-
-/**
  * Records on each config that its vendor refused the account (validation ok false, checkedAt, error), so admins see
  * it in `channelConfigs`. The config stays active and routed: its circuit keeps messages off it while it refuses, and
  * it comes back by itself when the account is repaired at the vendor. Only the validation columns are written, not

@@ -24,7 +24,6 @@ import { applyFailureEffects } from './provider-failure-effects';
 import {
   markAccountsRecovered,
   markAccountsRefused,
-  refusalCodeOf,
   type RecoveredConfig,
   type RefusedConfig,
 } from './account-refusal';
@@ -961,8 +960,8 @@ export class DispatchService {
         route: last,
         refusedRoutes: route.entries,
         error: new ProviderError(
-          `circuit open after the vendor refused the account: ${last.refusal ?? 'refused at send'}`,
-          refusalCodeOf(last.refusal),
+          `circuit open after the vendor refused the account (${route.code})${last.refusal ? `: ${last.refusal}` : ''}`,
+          route.code,
           false,
           { accountRefused: true },
         ),

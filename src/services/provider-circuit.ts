@@ -28,14 +28,29 @@ export interface ProviderHealth {
   openUntil: number | null;
 }
 
-export type Availability = { ok: true } | { ok: false; retryInMs: number };
+/**
+ * `refusal` (with the vendor's code) when the circuit is open because the vendor refused the account — the failure
+ * that opened it was an account refusal (ProviderError `details.accountRefused`) — rather than an outage.
+ */
+export type Availability = { ok: true } | { ok: false; retryInMs: number; refusal?: { code: string } };
+
+/** What made a circuit's last counted failure: an outage, or the vendor refusing the account (with its code). */
+type FailureKind = { kind: 'outage' } | { kind: 'refusal'; code: string };
 
 interface Local {
   policy: CircuitBreakerPolicy;
   /** The Redis version this process's breaker was built from or last wrote. */
   version: number;
   /** Last Redis read, reused for a short while so a busy worker does not ask Redis before every send. */
-  remote?: { label: CircuitLabel; version: number; changedAt: number; openUntil: number; readAt: number };
+  remote?: {
+    label: CircuitLabel;
+    version: number;
+    changedAt: number;
+    openUntil: number;
+    /** Set while open: the refusal code when the failure that opened it was the vendor refusing the account. */
+    refusalCode?: string;
+    readAt: number;
+  };
 }
 
 const REMOTE_CACHE_MS = 200;
@@ -62,6 +77,8 @@ const labelOf = (state: CircuitState): CircuitLabel =>
  */
 export class ProviderCircuits {
   private readonly local = new Map<string, Local>();
+  /** The kind of each circuit's last failure seen by this process, written with the state when it opens. */
+  private readonly lastFailure = new Map<string, FailureKind>();
 
   constructor(
     private readonly redis: Redis,
@@ -109,6 +126,7 @@ export class ProviderCircuits {
         state: JSON.stringify(snapshot),
         changedAt: now,
         openUntil: label === 'open' ? openedAt + this.settings.halfOpenAfterMs : 0,
+        refusalCode: label === 'open' ? this.refusalCodeOf(providerId) : '',
       })
       .hincrby(this.key(providerId), 'version', 1)
       .exec()) as [[null, number], [null, number]];
@@ -129,12 +147,13 @@ export class ProviderCircuits {
       // Redis unreachable: this process's own breaker decides alone until Redis answers (a send must not wait on
       // shared state it cannot read). Cached like a read, so a busy worker does not retry Redis before every send.
       this.unshared(error);
-      local.remote = { ...this.localView(local.policy), readAt: now };
+      local.remote = { ...this.localView(providerId, local.policy), readAt: now };
       return local;
     }
     this.sharing = true;
     const version = Number(shared.version ?? 0);
     local.remote = {
+      refusalCode: shared.refusalCode || undefined,
       label: (shared.label as CircuitLabel | undefined) ?? 'closed',
       version,
       changedAt: Number(shared.changedAt ?? 0),
@@ -161,7 +180,7 @@ export class ProviderCircuits {
   }
 
   /** This process's breaker in the shape Redis holds; changedAt 0 so no other process's trial is presumed running. */
-  private localView(policy: CircuitBreakerPolicy) {
+  private localView(providerId: string, policy: CircuitBreakerPolicy) {
     const label = labelOf(policy.state);
     const openedAt = (policy.toJSON() as { ownState?: { openedAt?: number } }).ownState?.openedAt ?? 0;
     return {
@@ -169,7 +188,14 @@ export class ProviderCircuits {
       version: 0,
       changedAt: 0,
       openUntil: label === 'open' ? openedAt + this.settings.halfOpenAfterMs : 0,
+      refusalCode: label === 'open' ? this.refusalCodeOf(providerId) || undefined : undefined,
     };
+  }
+
+  /** The refusal code of the circuit's last failure here, or '' when it was an outage (or none was seen). */
+  private refusalCodeOf(providerId: string): string {
+    const last = this.lastFailure.get(providerId);
+    return last?.kind === 'refusal' ? last.code : '';
   }
 
   /** Whether a send may go to this provider now: closed, or open long enough for this process to try once. */
@@ -190,7 +216,10 @@ export class ProviderCircuits {
         return { ok: false, retryInMs: 1_000 };
       default: {
         const openUntil = remote.openUntil || now;
-        return openUntil <= now ? { ok: true } : { ok: false, retryInMs: openUntil - now };
+        if (openUntil <= now) return { ok: true };
+        return remote.refusalCode
+          ? { ok: false, retryInMs: openUntil - now, refusal: { code: remote.refusalCode } }
+          : { ok: false, retryInMs: openUntil - now };
       }
     }
   }
@@ -207,7 +236,22 @@ export class ProviderCircuits {
   async execute<T>(providerId: string, send: () => Promise<T>): Promise<T> {
     const local = this.localFor(providerId);
     try {
-      const result = await local.policy.execute(send);
+      // The kind of a failure is noted before the breaker counts it: a failure that opens the circuit publishes the
+      // open state (with what opened it) from within the breaker, before this call's own catch runs.
+      const result = await local.policy.execute(async () => {
+        try {
+          return await send();
+        } catch (error) {
+          if (isOutage(error)) {
+            const { code, details } = error as ProviderError;
+            this.lastFailure.set(
+              providerId,
+              details.accountRefused ? { kind: 'refusal', code } : { kind: 'outage' },
+            );
+          }
+          throw error;
+        }
+      });
       this.count(providerId, 'ok');
       return result;
     } catch (error) {
@@ -266,7 +310,7 @@ export class ProviderCircuits {
       this.unshared(error);
       return Object.fromEntries(
         providerIds.map((id) => {
-          const view = this.localView(this.localFor(id).policy);
+          const view = this.localView(id, this.localFor(id).policy);
           return [
             id,
             {

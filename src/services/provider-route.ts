@@ -6,10 +6,11 @@ export type Route =
   /** Every remaining entry's circuit is open: try again when the first one lets a request through. */
   | { kind: 'wait'; retryInMs: number; keys: string[] }
   /**
-   * Every remaining entry is a tenant config whose vendor refused its account at send time and whose circuit is open
-   * for it: no pause brings it back (the tenant must repair the account), so the message does not wait for it.
+   * Every remaining entry is a tenant config whose circuit the vendor's refusal of the account opened: no pause brings
+   * it back (the tenant must repair the account), so the message does not wait for it. `code` is the vendor's code of
+   * the last one's refusal.
    */
-  | { kind: 'refused'; entries: RouteEntry[] }
+  | { kind: 'refused'; entries: RouteEntry[]; code: string }
   /** Every entry of the message's order has used its attempts on this message. */
   | { kind: 'exhausted' };
 
@@ -29,7 +30,8 @@ export function remainingProviders(
  * Picks the entry for one attempt: the first in the message's order (tenant-routes.ts) that has attempts left for
  * this message and whose circuit (keyed by route key) lets a request through. `failover` says it is not the first,
  * for the record. When none lets a request through, the message waits for the first circuit to let one through
- * (`wait`) — unless every one of them is open because the vendor refused the account (`refused`): an outage passes,
+ * (`wait`) — unless every one of them is a tenant config whose circuit an account refusal opened (`refused`; the
+ * circuit says what opened it, so a config refused once and later down for an outage waits): an outage passes,
  * a revoked key or a suspended account stays until the tenant repairs it, so waiting would hold the messages (and
  * wake them every pause) for nothing. A refused config whose pause is over still gets its trial send (the circuit lets
  * it through), which is how a repaired account comes back.
@@ -44,12 +46,15 @@ export async function chooseProvider(
   if (remaining.length === 0) return { kind: 'exhausted' };
   let retryInMs = Number.POSITIVE_INFINITY;
   const refused: RouteEntry[] = [];
+  let code = '';
   for (const entry of remaining) {
     const availability = await circuits.availability(entry.key);
     if (availability.ok) return { kind: 'send', entry, failover: entry !== chain[0] };
-    if (entry.refusedAtSend) refused.push(entry);
-    else retryInMs = Math.min(retryInMs, availability.retryInMs);
+    if (entry.channelConfigId && availability.refusal) {
+      refused.push(entry);
+      code = availability.refusal.code;
+    } else retryInMs = Math.min(retryInMs, availability.retryInMs);
   }
-  if (refused.length === remaining.length) return { kind: 'refused', entries: refused };
+  if (refused.length === remaining.length) return { kind: 'refused', entries: refused, code };
   return { kind: 'wait', retryInMs, keys: remaining.map((e) => e.key) };
 }

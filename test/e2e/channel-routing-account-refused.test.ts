@@ -30,6 +30,11 @@ const F1 = twilioAccount('5');
 const F2 = twilioAccount('6');
 const G1 = twilioAccount('7');
 const H1 = twilioAccount('8');
+const J1 = {
+  accountSid: `AC${'a'.repeat(32)}`,
+  authToken: `token-j-${randomBytes(8).toString('hex')}`,
+  number: '+14155550190',
+};
 const I1 = twilioAccount('9');
 /** Twilio's answer to revoked or wrong credentials (https://www.twilio.com/docs/api/errors/20003). */
 const AUTHENTICATE = { vendor: 'twilio' as const, status: 401, code: 20003 };
@@ -170,7 +175,7 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
       },
     });
     const emulator = stack.emulator.emulator;
-    for (const { number, ...account } of [A1, A2, B1, C1, F1, F2, G1, H1])
+    for (const { number, ...account } of [A1, A2, B1, C1, F1, F2, G1, H1, J1])
       emulator.addAccount({ twilio: { ...account, numbers: [{ number }] } });
     db = new pg.Client({ connectionString: stack.env.databaseUrl });
     await db.connect();
@@ -183,6 +188,7 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
       'refuse-f',
       'refuse-g',
       'refuse-h',
+      'refuse-j',
     ])
       bearer[tenant] = await token(tenant);
     ids.a1 = await createConfig('refuse-a', twilioConfig('a-sms-1', A1, 0));
@@ -194,6 +200,7 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
     ids.f2 = await createConfig('refuse-f', twilioConfig('f-sms-2', F2, 1));
     ids.g1 = await createConfig('refuse-g', twilioConfig('g-sms', G1, 0, '+14155550199'));
     ids.h1 = await createConfig('refuse-h', twilioConfig('h-sms', H1, 0));
+    ids.j1 = await createConfig('refuse-j', twilioConfig('j-sms', J1, 0));
   });
 
   afterAll(async () => {
@@ -324,6 +331,40 @@ describe('a refused account fails over to the next route (break round 13b, F1)',
       [rows.map((r) => r.id)],
     );
     expect(events.map((e) => e.n)).toEqual([3, 3, 3, 3, 3]);
+  });
+
+  it('a config once refused, then down for an outage: its messages wait for the circuit, not FAILED with the old refusal (break round b13d, finding 1)', async () => {
+    await useShared('refuse-j', false);
+    const emulator = stack.emulator.emulator;
+    emulator.reset();
+    emulator.injectFault({ ...AUTHENTICATE, account: J1.accountSid, count: 1 });
+    expect(await sendSettled('refuse-j', 'SMS')).toMatchObject({ status: 'FAILED', error_code: '20003' });
+    await waitFor(
+      async () => ((await validationOf('refuse-j', ids.j1)).validation.ok === false ? true : undefined),
+      30_000,
+      'config j1 marked refused',
+    );
+    // The account is repaired, and then the vendor has an outage: its 503s open the circuit (threshold 2).
+    emulator.reset();
+    emulator.injectFault({ vendor: 'twilio', status: 503, account: J1.accountSid, count: 1_000 });
+    const id = await send('refuse-j', 'SMS');
+    const held = await waitFor(
+      async () => {
+        const { rows } = await db.query<Row>(
+          `select id, channel, status, provider, channel_config_id, error_code, error_message, provider_failures
+             from message where id = $1`,
+          [id],
+        );
+        const row = rows[0];
+        if (row?.status === 'FAILED') return row;
+        return row?.status === 'SCHEDULED' && row.error_code === 'CIRCUIT_OPEN' ? row : undefined;
+      },
+      60_000,
+      `message ${id} held by the open circuit`,
+    );
+    // Before the fix: FAILED 20003, from the config's stale mark.
+    expect(held).toMatchObject({ status: 'SCHEDULED', error_code: 'CIRCUIT_OPEN' });
+    emulator.reset();
   });
 
   it('SES UnrecognizedClientException on a tenant’s SES config fails over to the shared SendGrid', async () => {

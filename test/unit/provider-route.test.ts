@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { refusalCodeOf, refusalText } from '../../src/services/account-refusal';
+import { refusalText } from '../../src/services/account-refusal';
 import { spreadWake } from '../../src/services/dispatch.service';
 import { chooseProvider } from '../../src/services/provider-route';
 import type { Availability, ProviderCircuits } from '../../src/services/provider-circuit';
@@ -19,6 +19,12 @@ const entry = (key: string, refused = false): RouteEntry => ({
 });
 const closed: Availability = { ok: true };
 const open = (retryInMs: number): Availability => ({ ok: false, retryInMs });
+/** Open because the vendor refused the account (the circuit keeps the refusal's code). */
+const refusedOpen = (retryInMs: number): Availability => ({
+  ok: false,
+  retryInMs,
+  refusal: { code: '20003' },
+});
 
 describe('chooseProvider', () => {
   const a = entry('config:a', true);
@@ -35,14 +41,29 @@ describe('chooseProvider', () => {
       [a, b],
       {},
       3,
-      circuits({ 'config:a': open(1000), 'config:b': open(7000) }),
+      circuits({ 'config:a': refusedOpen(1000), 'config:b': open(7000) }),
     );
     expect(route).toEqual({ kind: 'wait', retryInMs: 7000, keys: ['config:a', 'config:b'] });
   });
 
-  it('does not wait when every entry left is open because its vendor refused the account (break round b13c)', async () => {
-    const route = await chooseProvider([a, b], { 'config:b': 3 }, 3, circuits({ 'config:a': open(1000) }));
-    expect(route).toEqual({ kind: 'refused', entries: [a] });
+  it('does not wait when every entry left is a config whose circuit an account refusal opened (break round b13c)', async () => {
+    const route = await chooseProvider(
+      [a, b],
+      { 'config:b': 3 },
+      3,
+      circuits({ 'config:a': refusedOpen(1000) }),
+    );
+    expect(route).toEqual({ kind: 'refused', entries: [a], code: '20003' });
+  });
+
+  it('waits for an outage of a config once marked refused: what opened the circuit decides, not the mark (break round b13d)', async () => {
+    const route = await chooseProvider([a], {}, 3, circuits({ 'config:a': open(4000) }));
+    expect(route).toEqual({ kind: 'wait', retryInMs: 4000, keys: ['config:a'] });
+  });
+
+  it('waits for a refused shared account: the operator repairs it (no tenant config to fail on)', async () => {
+    const route = await chooseProvider([shared], {}, 3, circuits({ 'twilio-sms': refusedOpen(4000) }));
+    expect(route).toEqual({ kind: 'wait', retryInMs: 4000, keys: ['twilio-sms'] });
   });
 
   it('gives a refused config whose pause is over its trial send', async () => {
@@ -58,15 +79,9 @@ describe('chooseProvider', () => {
 });
 
 describe('refusal text', () => {
-  it('keeps the vendor code for the messages a refused config fails', () => {
+  it('keeps the vendor code for admins', () => {
     const text = refusalText(new ProviderError('Authenticate', '20003', false, { accountRefused: true }));
     expect(text).toBe('refused at send (20003): Authenticate');
-    expect(refusalCodeOf(text)).toBe('20003');
-    expect(refusalCodeOf('refused at send (UnrecognizedClientException): The security token…')).toBe(
-      'UnrecognizedClientException',
-    );
-    expect(refusalCodeOf('sandbox check failed')).toBe('ACCOUNT_REFUSED');
-    expect(refusalCodeOf(null)).toBe('ACCOUNT_REFUSED');
   });
 });
 
