@@ -33,6 +33,26 @@ export default tseslint.config(
       'no-process-env': 'error',
     },
   },
+  // One concern per file (issue 14): no file under src/ over 350 lines but the generated migrations. The files still
+  // listed in the exemption below are being split; the list only ever shrinks.
+  {
+    files: ['src/**/*.ts'],
+    ignores: [
+      'src/migrations/**',
+      'src/config/env.ts',
+      'src/providers/resilience/provider-circuit.ts',
+      'src/sandbox/accounts.ts',
+      'src/sandbox/emulator.ts',
+      'src/server/query-limits.ts',
+      'src/services/channel-config.service.ts',
+      'src/services/consent.service.ts',
+      'src/services/delivery-status.service.ts',
+      'src/services/dispatch.service.ts',
+      'src/services/notification.service.ts',
+      'src/services/webhook-intake.service.ts',
+    ],
+    rules: { 'max-lines': ['error', { max: 350, skipBlankLines: false, skipComments: false }] },
+  },
   // Decorator-based resolvers and entities need runtime class imports for metadata.
   {
     files: ['src/resolvers/**', 'src/entities/**'],
@@ -41,7 +61,12 @@ export default tseslint.config(
   // Generated migrations, and files whose tool requires a default export.
   { files: ['src/migrations/Migration*.ts'], rules: { '@typescript-eslint/require-await': 'off' } },
   {
-    files: ['src/db/mikro-orm.cli.ts', 'codegen.ts', 'vitest.config.mts', 'test/support/global-setup.ts'],
+    files: [
+      'src/persistence/mikro-orm.cli.ts',
+      'codegen.ts',
+      'vitest.config.mts',
+      'test/support/global-setup.ts',
+    ],
     rules: { 'no-restricted-exports': 'off' },
   },
   {
@@ -50,32 +75,92 @@ export default tseslint.config(
   },
   layer(
     ['src/entities/**'],
-    ['services', 'resolvers', 'providers', 'jobs', 'server', 'webhooks', 'pubsub', 'db'],
+    [
+      'services',
+      'resolvers',
+      'providers',
+      'jobs',
+      'server',
+      'webhooks',
+      'pubsub',
+      'persistence',
+      'sandbox',
+      'workers',
+    ],
     'entities import nothing of ours but enums',
   ),
   layer(
+    ['src/domain/**'],
+    [
+      'services',
+      'resolvers',
+      'providers',
+      'jobs',
+      'server',
+      'webhooks',
+      'pubsub',
+      'persistence',
+      'sandbox',
+      'workers',
+    ],
+    "domain rules are pure: they import only entities' enums and types",
+  ),
+  layer(
     ['src/providers/**'],
-    ['entities', 'services', 'resolvers', 'jobs', 'server', 'webhooks', 'db'],
+    ['entities', 'services', 'resolvers', 'jobs', 'server', 'webhooks', 'persistence', 'sandbox', 'workers'],
     'providers know nothing of entities, services or GraphQL',
   ),
   layer(
-    ['src/jobs/*.ts'],
-    ['entities', 'services', 'resolvers', 'providers', 'server', 'webhooks', 'db', 'processors'],
+    ['src/sandbox/**'],
+    ['entities', 'services', 'resolvers', 'jobs', 'server', 'webhooks', 'persistence', 'workers', 'pubsub'],
+    'the emulator stands in for the vendors: it knows nothing of Herald but vendor limits and the sandbox config',
+  ),
+  layer(
+    ['src/jobs/**'],
+    [
+      'entities',
+      'services',
+      'resolvers',
+      'providers',
+      'server',
+      'webhooks',
+      'persistence',
+      'workers',
+      'sandbox',
+    ],
     'jobs import nothing of ours but config',
   ),
   layer(
-    ['src/services/**'],
-    ['resolvers', 'server', 'webhooks', 'processors'],
-    'services sit below resolvers, webhooks and processors',
+    ['src/persistence/**'],
+    ['services', 'resolvers', 'server', 'webhooks', 'workers', 'providers', 'sandbox'],
+    'persistence sits below services',
   ),
   layer(
-    ['src/resolvers/**', 'src/webhooks/**', 'src/jobs/processors/**'],
-    ['db', 'providers'],
+    ['src/services/**'],
+    ['resolvers', 'server', 'webhooks', 'workers', 'sandbox'],
+    'services sit below resolvers, webhooks and workers',
+  ),
+  layer(
+    ['src/resolvers/**', 'src/webhooks/**', 'src/workers/**'],
+    ['persistence', 'providers', 'sandbox'],
     'go through services',
   ),
   layer(
     ['src/config/**'],
-    ['entities', 'services', 'resolvers', 'providers', 'jobs', 'server', 'webhooks', 'pubsub', 'db'],
+    // Not 'sandbox': config/sandbox.ts (the reserved sandbox addresses) would match it.
+    [
+      'entities',
+      'services',
+      'resolvers',
+      'providers',
+      'jobs',
+      'server',
+      'webhooks',
+      'pubsub',
+      'persistence',
+      'domain',
+      'workers',
+    ],
     'config is the bottom layer',
   ),
 );

@@ -3,7 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { startEmulatorServer } from '../src/providers/emulator/emulator-server';
+import { startEmulatorServer } from '../src/sandbox/emulator-server';
 import { BASE_DB_URL, REDIS_URL } from './lib/bench-env';
 import { round } from './lib/stats';
 import { acceptRate } from './figures/p1-accept';

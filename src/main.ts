@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { ConfigError, env } from './config/env';
 import { describeConfig } from './config/describe';
 import { createLogger } from './config/logger';
-import { DependencyUnavailableError } from './db/database';
+import { DependencyUnavailableError } from './persistence/database';
 import { startHerald, type Role } from './runtime/herald';
 
 const ROLES: Role[] = ['all', 'api', 'worker'];

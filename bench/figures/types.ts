@@ -1,4 +1,4 @@
-import type { ProviderEmulator } from '../../src/providers/emulator/emulator';
+import type { ProviderEmulator } from '../../src/sandbox/emulator';
 
 export type Scale = 'tiny' | 'full';
 

@@ -108,3 +108,44 @@ export function shortValue(value: string): string {
 
 export class WebhookSignatureError extends Error {}
 export class WebhookFormatError extends Error {}
+
+/**
+ * The path segment a vendor posts to (`/webhooks/:provider/:kind`, CONTRACT.md): Twilio `status` and `inbound`,
+ * SendGrid `events`, and the one SNS endpoint through which SES reports (`/webhooks/aws/sns`).
+ */
+export type WebhookKind = 'status' | 'inbound' | 'events' | 'sns';
+
+/** What one verified webhook request carried, in Herald's vocabulary. */
+export interface ParsedWebhook {
+  statuses: ProviderStatusEvent[];
+  replies: InboundReply[];
+  /** Request-level parts Herald did not recognise (batch elements skipped as malformed or unstorable). */
+  unknowns: UnknownPart[];
+  /**
+   * A subscription the vendor asks Herald to confirm (SNS `SubscriptionConfirmation`): the topic it is for and the
+   * URL to GET. Whether to confirm is the caller's decision (configured topics only).
+   */
+  confirmation?: { topic: string; url: string };
+}
+
+/**
+ * One per vendor (ARCHITECTURE.md, "Shapes we use"): everything Herald knows of a vendor's webhook format lives in its
+ * `<vendor>.webhook.ts`, so the routes and the intake above it never name a vendor. `Secret` is what the vendor signs
+ * with for one account (Twilio's auth token, SendGrid's verification key, the SNS topics an account may use).
+ */
+export interface WebhookParser<Secret = unknown> {
+  readonly provider: string;
+  /** The path kinds this vendor posts to. */
+  readonly kinds: readonly WebhookKind[];
+  /**
+   * Checks the request against the account's secret, on the bytes as received and before anything is parsed.
+   * @throws WebhookSignatureError (answered 403)
+   */
+  verify(kind: WebhookKind, req: RawWebhookRequest, secret: Secret): Promise<void>;
+  /**
+   * Parses a verified request.
+   * @throws WebhookFormatError (answered 400) when the request as a whole cannot be read; a bad element inside a
+   *   batch is skipped and reported in `unknowns` instead.
+   */
+  parse(kind: WebhookKind, req: RawWebhookRequest, receivedAt: Date): ParsedWebhook;
+}

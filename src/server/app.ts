@@ -9,7 +9,7 @@ import type { WebSocketServer } from 'ws';
 import type { Config } from '../config/env';
 import type { Logger } from '../config/logger';
 import { SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../config/sandbox';
-import { ProviderEmulator, SANDBOX_EMULATOR_CREDENTIALS } from '../providers/emulator/emulator';
+import { ProviderEmulator, SANDBOX_EMULATOR_CREDENTIALS } from '../sandbox/emulator';
 import type { GraphQLContext } from '../resolvers';
 import { createLoaders } from '../resolvers/loaders';
 import type { Services } from '../services';

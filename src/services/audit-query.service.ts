@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { runRaw } from '../db/raw';
+import { runRaw } from '../persistence/raw';
 import { AUDIT_ENTITIES } from './audit.service';
 import type { Caller, ServiceDeps } from './deps';
 import { BadUserInputError } from './errors';

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
-import { runRaw } from '../db/raw';
+import { runRaw } from '../persistence/raw';
 import { sameJson } from '../domain/same-json';
 import type { Caller } from './deps';
 

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { TenantSettings } from '../entities';
-import { lockTenantSpend } from './advisory-locks';
+import { lockTenantSpend } from '../persistence/advisory-locks';
 import type { Caller, ServiceDeps } from './deps';
 import { roundUsd } from './cost';
 import { BudgetExceededError } from './errors';

@@ -29,11 +29,11 @@ import { checkFcmPrivateKey, refuseUnusedFields } from './channel-config-vendor-
 import { auditSourceOf, recordAudit, type AuditAction } from './audit.service';
 import { channelConfigSnapshot } from './audit-snapshots';
 import type { Caller, ServiceDeps } from './deps';
-import { lockTenantChannelConfigs } from './advisory-locks';
+import { lockTenantChannelConfigs } from '../persistence/advisory-locks';
 import { BadUserInputError, ConflictError, NotFoundError } from './errors';
 import { LIST_LIMITS } from './list-limits';
 import { isUuid } from './query.service';
-import { runRaw } from '../db/raw';
+import { runRaw } from '../persistence/raw';
 import { sameJson } from '../domain/same-json';
 import { channelConfigAad, reencryptChannelConfigs } from './reencrypt-configs';
 import { sameSecret, SecretBox, SecretBoxError } from './secret-box';

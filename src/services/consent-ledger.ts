@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import type { Channel } from '../entities';
 import { Consent, ConsentEvent, ConsentStatus, WHOLE_CHANNEL } from '../entities';
-import { runRaw } from '../db/raw';
+import { runRaw } from '../persistence/raw';
 import { recordAudit, type AuditAction, type AuditSource } from './audit.service';
 
 export interface LedgerEntry {

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/env';
 import type { Logger } from '../config/logger';
-import type { Orm } from '../db/database';
+import type { Orm } from '../persistence/database';
 import type { DispatchQueues } from '../jobs/dispatch.job';
 import type { ProviderRegistry } from '../providers/registry';
 import type { StatusPubSub } from '../pubsub/pubsub';

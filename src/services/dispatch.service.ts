@@ -19,7 +19,7 @@ import type { SendResult } from '../providers/provider.types';
 import { ProviderError } from '../providers/provider.types';
 import { estimateCost } from './cost';
 import { payloadFor } from './provider-payload';
-import { CircuitOpenError, type ProviderCircuits } from './provider-circuit';
+import { CircuitOpenError, type ProviderCircuits } from '../providers/resilience/provider-circuit';
 import { applyFailureEffects } from './provider-failure-effects';
 import {
   markAccountsRecovered,
@@ -28,14 +28,14 @@ import {
   type RefusedConfig,
 } from './account-refusal';
 import { chooseProvider, remainingProviders } from './provider-route';
-import { ProviderThrottle, type SendClass } from './provider-throttle';
+import { ProviderThrottle, type SendClass } from '../providers/resilience/provider-throttle';
 import { inlineAddress, storedAddress } from './contact-address';
 import { createUnsubscribeToken } from './unsubscribe-token';
 import type { DomainDeps } from './deps';
 import { applyStatus, refreshNotifications, transition, type StatusChange } from './message-status';
-import { bulkInsert } from '../db/bulk-insert';
-import { runRaw } from '../db/raw';
-import { GroupCommit, settle, type Settled } from './group-commit';
+import { bulkInsert } from '../persistence/bulk-insert';
+import { runRaw } from '../persistence/raw';
+import { GroupCommit, settle, type Settled } from '../persistence/group-commit';
 import { groupBy } from './group-by';
 import { PolicyFacts } from './policy-facts';
 import { ContentBudget, contentChars } from './content-budget';
@@ -47,7 +47,7 @@ import {
 } from './template.service';
 import { payloadSizeProblem, pushData, pushTargetKind } from './push-payload';
 import { firstWindowSender, insideWindow, ServiceWindows } from './service-window';
-import { capCounterKey, lockCapCounters, lockFallback } from './advisory-locks';
+import { capCounterKey, lockCapCounters, lockFallback } from '../persistence/advisory-locks';
 import type { RouteBook, RouteEntry, SkippedConfig, TenantRoutes } from './tenant-routes';
 
 export type DispatchOutcome = 'sent' | 'failed' | 'retry' | 'skipped';

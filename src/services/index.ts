@@ -11,7 +11,7 @@ import { NotificationService } from './notification.service';
 import { PolicyService } from './policy.service';
 import { PreferencesService } from './preferences.service';
 import { ProviderPriceService } from './provider-price.service';
-import { ProviderCircuits } from './provider-circuit';
+import { ProviderCircuits } from '../providers/resilience/provider-circuit';
 import { QueryService } from './query.service';
 import { SchedulerService } from './scheduler.service';
 import { StatusBufferRegistry } from './status-buffer';

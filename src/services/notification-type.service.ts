@@ -21,7 +21,7 @@ import { BadUserInputError } from './errors';
 import { pickTemplate, TemplateError, TemplateLimitError, type TemplateService } from './template.service';
 import { assertJson, assertMaxLength, assertStorable, quote } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
-import { lockTenantTypes } from './advisory-locks';
+import { lockTenantTypes } from '../persistence/advisory-locks';
 import { LIST_LIMITS, TYPES_PER_TENANT } from './list-limits';
 
 export interface NotificationTypeCommand {

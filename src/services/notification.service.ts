@@ -27,7 +27,7 @@ import {
   requireNonEmpty,
 } from './address-validation';
 import { contactAddress } from './contact-address';
-import { bulkInsert } from '../db/bulk-insert';
+import { bulkInsert } from '../persistence/bulk-insert';
 import type { Config } from '../config/env';
 import type { Budgets, Spend } from './budget.service';
 import { PolicyFacts } from './policy-facts';
@@ -46,7 +46,7 @@ import { isUuid } from './query.service';
 import { applyStatus, rollup, transition, type StatusChange } from './message-status';
 import { estimateCost, roundUsd, sumUsd } from './cost';
 import { isWhatsappTemplateSend, pickTemplate } from './template.service';
-import { GroupCommit, settle, type Settled } from './group-commit';
+import { GroupCommit, settle, type Settled } from '../persistence/group-commit';
 import {
   assertDateTime,
   assertJson,

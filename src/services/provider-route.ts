@@ -1,4 +1,4 @@
-import type { ProviderCircuits } from './provider-circuit';
+import type { ProviderCircuits } from '../providers/resilience/provider-circuit';
 import type { RouteEntry } from './tenant-routes';
 
 export type Route =

@@ -5,7 +5,7 @@ import { DeliveryEvent, Message, Notification } from '../entities';
 import type { Caller, ServiceDeps } from './deps';
 import { ContentBudget, type ContentLease } from './content-budget';
 import { BadUserInputError, ContentTooLargeError, ResponseBudgetError } from './errors';
-import type { ProviderCircuits } from './provider-circuit';
+import type { ProviderCircuits } from '../providers/resilience/provider-circuit';
 import { assertStorable } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
 import { LIST_LIMITS } from './list-limits';

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Orm } from '../db/database';
+import type { Orm } from '../persistence/database';
 import type { SecretBox } from './secret-box';
 import { SecretBoxError } from './secret-box';
 

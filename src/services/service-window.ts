@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { runRaw } from '../db/raw';
+import { runRaw } from '../persistence/raw';
 import { Channel } from '../entities';
 import { normalizeAddress } from './address-block';
 import { OutsideServiceWindowError } from './errors';

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { LockMode } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
 import { TenantSettings, type DefaultSenders } from '../entities';
-import { runRaw } from '../db/raw';
+import { runRaw } from '../persistence/raw';
 import { normalizeEmail, normalizePhone, normalizeTimezone } from './address-validation';
 import { sameJson } from '../domain/same-json';
 import { auditSourceOf, recordAudit } from './audit.service';

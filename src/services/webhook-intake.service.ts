@@ -1,9 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
-import { GroupCommit, settle, type Settled } from './group-commit';
+import { GroupCommit, settle, type Settled } from '../persistence/group-commit';
 import { sanitizeJson, toStorable } from './input-guard';
 import { INPUT_LIMITS } from './input-limits';
-import { runRaw } from '../db/raw';
+import { runRaw } from '../persistence/raw';
 import {
   parseSendgridEvent,
   parseSendgridEvents,

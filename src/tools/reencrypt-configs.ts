@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { ConfigError, env } from '../config/env';
 import { createLogger } from '../config/logger';
-import { openDatabase } from '../db/database';
+import { openDatabase } from '../persistence/database';
 import { reencryptChannelConfigs } from '../services/reencrypt-configs';
 import { SecretBox } from '../services/secret-box';
 

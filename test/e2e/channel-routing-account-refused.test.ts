@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SANDBOX_EMULATOR_CREDENTIALS } from '../../src/providers/emulator/emulator';
+import { SANDBOX_EMULATOR_CREDENTIALS } from '../../src/sandbox/emulator';
 import { execute, waitFor } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';
 

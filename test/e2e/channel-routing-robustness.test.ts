@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env';
 import { createLogger } from '../../src/config/logger';
-import { SANDBOX_EMULATOR_CREDENTIALS } from '../../src/providers/emulator/emulator';
+import { SANDBOX_EMULATOR_CREDENTIALS } from '../../src/sandbox/emulator';
 import { ChannelConfigService } from '../../src/services/channel-config.service';
 import { execute, waitFor } from '../support/graphql';
 import { startStack, type TestStack } from '../support/stack';

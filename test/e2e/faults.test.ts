@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env';
 import { createLogger } from '../../src/config/logger';
-import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
+import { startEmulatorServer, type RunningEmulator } from '../../src/sandbox/emulator-server';
 import { startHerald, type Herald } from '../../src/runtime/herald';
 import { SendNotificationsDocument, type SendNotificationInput } from '../support/generated/graphql';
 import { execute, executeOk, waitFor } from '../support/graphql';

@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
+import { startEmulatorServer, type RunningEmulator } from '../../src/sandbox/emulator-server';
 import {
   CancelNotificationDocument,
   MessageStatusChangedDocument,

@@ -8,7 +8,7 @@ import {
   type MessageStatusChangedSubscription,
 } from '../support/generated/graphql';
 import { collect, executeOk, waitFor, waitForSubscribers, wsClient } from '../support/graphql';
-import { EMULATED_TWILIO_PRICE_PER_SEGMENT } from '../../src/providers/emulator/emulator';
+import { EMULATED_TWILIO_PRICE_PER_SEGMENT } from '../../src/sandbox/emulator';
 import { startStack, type TestStack } from '../support/stack';
 
 /** The emulator reports back through Herald's signed webhooks, as the providers do. */

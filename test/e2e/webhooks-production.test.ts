@@ -3,8 +3,8 @@ import { SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX, SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../../src/config/sandbox';
-import { SANDBOX_EMULATOR_CREDENTIALS } from '../../src/providers/emulator/emulator';
-import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
+import { SANDBOX_EMULATOR_CREDENTIALS } from '../../src/sandbox/emulator';
+import { startEmulatorServer, type RunningEmulator } from '../../src/sandbox/emulator-server';
 import {
   CheckConsentDocument,
   MessageDocument,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SANDBOX } from '../../src/config/sandbox';
 import { providerRejection as rejection } from '../support/rejection';
-import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
+import { startEmulatorServer, type RunningEmulator } from '../../src/sandbox/emulator-server';
 import { SesProvider } from '../../src/providers/ses.provider';
 import { SnsProvider } from '../../src/providers/sns.provider';
 

@@ -4,7 +4,7 @@ import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import twilio from 'twilio';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SANDBOX, SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../../src/config/sandbox';
-import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
+import { startEmulatorServer, type RunningEmulator } from '../../src/sandbox/emulator-server';
 import { ProviderError } from '../../src/providers/provider.types';
 import { SendgridProvider } from '../../src/providers/sendgrid.provider';
 import { TwilioSmsProvider, TwilioWhatsappProvider } from '../../src/providers/twilio.provider';

@@ -6,7 +6,7 @@ import { SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX } from '../../src/config/sandbox';
 import { checkAccount, type TenantAccount } from '../../src/providers/account-check';
-import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
+import { startEmulatorServer, type RunningEmulator } from '../../src/sandbox/emulator-server';
 import { FCM_SCOPE } from '../../src/providers/fcm-token-credential';
 import { buildTenantAdapter } from '../../src/providers/tenant-adapter';
 import { adminOf, requireAdmin } from '../../src/server/require-admin';

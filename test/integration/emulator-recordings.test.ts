@@ -4,7 +4,7 @@ import {
   MAX_RECORDED_BYTES,
   MAX_RECORDED_STRING_CHARS,
   truncatedMarker,
-} from '../../src/providers/emulator/recording-budget';
+} from '../../src/sandbox/recording-budget';
 import { TEST_SEND_CONTEXT, useEmulatorProviders } from '../support/providers';
 
 /**

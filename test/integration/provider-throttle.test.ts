@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ProviderThrottle, type SendClass } from '../../src/services/provider-throttle';
+import { ProviderThrottle, type SendClass } from '../../src/providers/resilience/provider-throttle';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const RATE = 20;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { SANDBOX } from '../../src/config/sandbox';
-import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
+import { startEmulatorServer, type RunningEmulator } from '../../src/sandbox/emulator-server';
 import { FcmProvider } from '../../src/providers/fcm.provider';
 import { SendgridProvider } from '../../src/providers/sendgrid.provider';
 import { TwilioSmsProvider, TwilioWhatsappProvider } from '../../src/providers/twilio.provider';

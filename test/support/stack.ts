@@ -9,7 +9,7 @@ import { expect } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/env';
 import { SANDBOX_SENDGRID_WEBHOOK_KEYS } from '../../src/config/sandbox';
 import { createLogger, type Logger } from '../../src/config/logger';
-import { startEmulatorServer, type RunningEmulator } from '../../src/providers/emulator/emulator-server';
+import { startEmulatorServer, type RunningEmulator } from '../../src/sandbox/emulator-server';
 import { startHerald, type Herald, type Role } from '../../src/runtime/herald';
 import type { Clock } from '../../src/services/clock';
 

@@ -1,5 +1,5 @@
 import { SANDBOX } from '../../src/config/sandbox';
-import type { CustomerMessage } from '../../src/providers/emulator/twilio-whatsapp';
+import type { CustomerMessage } from '../../src/sandbox/twilio-whatsapp';
 
 /** A WhatsApp template SID in Twilio's format (HX + 32 hex digits), as the emulator and Herald require. */
 export const CONTENT_SID = 'HXb5b62575e6e4ff6129ad7c8efe1f983e';

@@ -1,7 +1,7 @@
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { describe, expect, it } from 'vitest';
-import { sigv4Problem, type SignedRequest } from '../../src/providers/emulator/aws-sigv4';
+import { sigv4Problem, type SignedRequest } from '../../src/sandbox/aws-sigv4';
 
 /**
  * The emulator's SigV4 check (aws-sigv4.ts) against AWS's own worked example: the General Reference's IAM ListUsers

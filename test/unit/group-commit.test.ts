@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GroupCommit, settle, type Settled } from '../../src/services/group-commit';
+import { GroupCommit, settle, type Settled } from '../../src/persistence/group-commit';
 
 /** A writer that records each batch it is given and answers after the test lets it. */
 function recordingWriter() {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { refusalText } from '../../src/services/account-refusal';
 import { spreadWake } from '../../src/services/dispatch.service';
 import { chooseProvider } from '../../src/services/provider-route';
-import type { Availability, ProviderCircuits } from '../../src/services/provider-circuit';
+import type { Availability, ProviderCircuits } from '../../src/providers/resilience/provider-circuit';
 import type { RouteEntry } from '../../src/services/tenant-routes';
 import { ProviderError, type ChannelProvider } from '../../src/providers/provider.types';
 

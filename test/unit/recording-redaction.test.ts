@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  redactAuthorization,
-  redactBody,
-  redactHeaders,
-} from '../../src/providers/emulator/recording-redaction';
+import { redactAuthorization, redactBody, redactHeaders } from '../../src/sandbox/recording-redaction';
 
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;

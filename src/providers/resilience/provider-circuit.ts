@@ -8,8 +8,8 @@ import {
   type CircuitBreakerPolicy,
 } from 'cockatiel';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../config/logger';
-import { ProviderError } from '../providers/provider.types';
+import type { Logger } from '../../config/logger';
+import { ProviderError } from '../provider.types';
 
 export type CircuitLabel = 'closed' | 'open' | 'half-open';
 

@@ -1,4 +1,4 @@
-import { SENDGRID_LIMITS } from '../vendor-limits';
+import { SENDGRID_LIMITS } from '../providers/vendor-limits';
 import type { Refusal } from './vendor-refusals';
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes, sign } from 'node:crypto';
 import twilio from 'twilio';
-import { SANDBOX_ADDRESSES } from '../../config/sandbox';
+import { SANDBOX_ADDRESSES } from '../config/sandbox';
 
 export interface CallbackOptions {
   /** Wait before each callback, as a provider reports some time after accepting. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
-import { SANDBOX_ADDRESSES } from '../../config/sandbox';
+import { SANDBOX_ADDRESSES } from '../config/sandbox';
 import { sigv4Problem } from './aws-sigv4';
 
 /** What the emulator answers: status, body (JSON value, or text with its content type) and headers. */

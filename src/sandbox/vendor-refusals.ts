@@ -6,8 +6,8 @@ import {
   TWILIO_LIMIT_ERRORS,
   TWILIO_LIMITS,
   type FcmTargetKind,
-} from '../vendor-limits';
-import { checkFcmCondition, FCM_TOPIC_NAME } from '../fcm-target';
+} from '../providers/vendor-limits';
+import { checkFcmCondition, FCM_TOPIC_NAME } from '../providers/fcm-target';
 import { sendgridBadRequest } from './sendgrid-mail';
 
 /**

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { runRaw } from '../db/raw';
+import { runRaw } from './raw';
 
 /**
  * Advisory-lock spaces (the first key of PostgreSQL's two-key form, apart from the one-key migration lock): arbitrary

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type RequestHandler, type Request, type Response, type Router } from 'express';
 import { SegmentedMessage } from 'sms-segments-calculator';
-import { SANDBOX, SANDBOX_ADDRESSES } from '../../config/sandbox';
+import { SANDBOX, SANDBOX_ADDRESSES } from '../config/sandbox';
 import {
   accessKeyOf,
   sesGetAccount,

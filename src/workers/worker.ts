@@ -1,7 +1,7 @@
-import type { Config } from '../../config/env';
-import type { Logger } from '../../config/logger';
-import type { Services } from '../../services';
-import { LANES, STALL_CHECK_MS, type DispatchQueues } from '../dispatch.job';
+import type { Config } from '../config/env';
+import type { Logger } from '../config/logger';
+import type { Services } from '../services';
+import { LANES, STALL_CHECK_MS, type DispatchQueues } from '../jobs/dispatch.job';
 
 export interface RunningWorker {
   /**

@@ -1,4 +1,4 @@
-import { SANDBOX } from '../../config/sandbox';
+import { SANDBOX } from '../config/sandbox';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import type { SendgridEventTarget } from './callbacks';
 
