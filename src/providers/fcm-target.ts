@@ -1,6 +1,6 @@
 /**
  * FCM's rules for where a message goes: a topic name and a topic condition. Herald checks them at accept
- * (services/address-validation.ts) and its emulator refuses what breaks them (emulator/vendor-refusals.ts), so a
+ * (services/address-validation.ts) and its emulator refuses what breaks them (sandbox/vendor-refusals.ts), so a
  * target FCM or firebase-admin would refuse is never accepted, retried or shown as sent in sandbox.
  */
 

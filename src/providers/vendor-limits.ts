@@ -1,6 +1,6 @@
 /**
  * What each vendor documents that it refuses, with the source, in one place: Herald checks these at accept
- * (services/input-limits.ts) and at dispatch, and its emulator (emulator/vendor-refusals.ts) refuses the same
+ * (services/input-limits.ts) and at dispatch, and its emulator (sandbox/vendor-refusals.ts) refuses the same
  * requests the way the vendor does, so sandbox never shows success where live would fail.
  */
 
